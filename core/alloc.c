@@ -1,0 +1,145 @@
+/* Pools for storages, tensor headers and tape nodes.
+ *
+ * A training step allocates the same shapes every time. Freed buffers go to a
+ * free list keyed by their exact size and are handed out again, so after the
+ * first step no heap allocation happens. nb_alloc_count() counts the real ones.
+ */
+#include "core_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NB_ALIGN 64
+#define NB_BUCKETS 256 /* open-addressed table of free lists, by byte size */
+
+typedef struct {
+    size_t nbytes; /* 0: empty slot */
+    nb_storage *head;
+} bucket;
+
+static _Thread_local bucket buckets[NB_BUCKETS];
+static _Thread_local nb_storage *overflow; /* sizes that did not fit the table */
+static _Thread_local nb_tensor *free_tensors;
+static _Thread_local nb_node *free_nodes;
+static _Thread_local uint64_t heap_allocs;
+
+uint64_t nb_alloc_count(void) {
+    return heap_allocs;
+}
+
+void *nb_heap_alloc(size_t n) {
+    heap_allocs++;
+    return malloc(n ? n : 1);
+}
+
+void *nb_heap_realloc(void *p, size_t n) {
+    heap_allocs++;
+    return realloc(p, n ? n : 1);
+}
+
+static bucket *find_bucket(size_t nbytes, bool create) {
+    size_t h = (nbytes / sizeof(float)) * 2654435761u;
+    for (int i = 0; i < NB_BUCKETS; i++) {
+        bucket *b = &buckets[(h + (size_t)i) % NB_BUCKETS];
+        if (b->nbytes == nbytes) return b;
+        if (b->nbytes == 0) {
+            if (!create) return NULL;
+            b->nbytes = nbytes;
+            return b;
+        }
+    }
+    return NULL;
+}
+
+nb_storage *nb_storage_get(size_t nbytes) {
+    bucket *b = find_bucket(nbytes, false);
+    if (b && b->head) {
+        nb_storage *s = b->head;
+        b->head = s->next_free;
+        s->next_free = NULL;
+        s->refs = 1;
+        return s;
+    }
+    nb_storage *s = nb_heap_alloc(sizeof *s);
+    if (!s) return nb_fail(NB_ERR_MEMORY, "out of memory allocating a storage header");
+    size_t rounded = (nbytes + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
+    heap_allocs++;
+    s->data = aligned_alloc(NB_ALIGN, rounded ? rounded : NB_ALIGN);
+    if (!s->data) {
+        free(s);
+        return nb_fail(NB_ERR_MEMORY, "out of memory allocating %zu bytes", nbytes);
+    }
+    s->nbytes = nbytes;
+    s->refs = 1;
+    s->next_free = NULL;
+    return s;
+}
+
+void nb_storage_put(nb_storage *s) {
+    if (!s || --s->refs > 0) return;
+    bucket *b = find_bucket(s->nbytes, true);
+    if (b) {
+        s->next_free = b->head;
+        b->head = s;
+    } else {
+        s->next_free = overflow;
+        overflow = s;
+    }
+}
+
+nb_tensor *nb_tensor_header_get(void) {
+    nb_tensor *t = free_tensors;
+    if (t) free_tensors = t->next_free;
+    else t = nb_heap_alloc(sizeof *t);
+    if (!t) return nb_fail(NB_ERR_MEMORY, "out of memory allocating a tensor");
+    memset(t, 0, sizeof *t);
+    return t;
+}
+
+void nb_tensor_header_put(nb_tensor *t) {
+    t->next_free = free_tensors;
+    free_tensors = t;
+}
+
+nb_node *nb_node_get(void) {
+    nb_node *n = free_nodes;
+    if (n) free_nodes = n->next_free;
+    else n = nb_heap_alloc(sizeof *n);
+    if (!n) return nb_fail(NB_ERR_MEMORY, "out of memory allocating a tape node");
+    memset(n, 0, sizeof *n);
+    return n;
+}
+
+void nb_node_put(nb_node *n) {
+    n->next_free = free_nodes;
+    free_nodes = n;
+}
+
+static void free_storage_list(nb_storage *s) {
+    while (s) {
+        nb_storage *next = s->next_free;
+        free(s->data);
+        free(s);
+        s = next;
+    }
+}
+
+void nb_pools_free(void) {
+    for (int i = 0; i < NB_BUCKETS; i++) {
+        free_storage_list(buckets[i].head);
+        buckets[i].head = NULL;
+        buckets[i].nbytes = 0;
+    }
+    free_storage_list(overflow);
+    overflow = NULL;
+    while (free_tensors) {
+        nb_tensor *next = free_tensors->next_free;
+        free(free_tensors);
+        free_tensors = next;
+    }
+    while (free_nodes) {
+        nb_node *next = free_nodes->next_free;
+        free(free_nodes);
+        free_nodes = next;
+    }
+}

@@ -1,0 +1,106 @@
+/* What nabla's own layers see of core/: the tensor and node structs, the
+ * error setters, pools and the thread's tape. Not installed. */
+#ifndef NB_CORE_INTERNAL_H
+#define NB_CORE_INTERNAL_H
+
+#include "nabla/core.h"
+
+#define NB_MAX_INPUTS 8
+#define NB_MAX_SAVED  4
+#define NB_MAX_ATTRS  128
+#define NB_NAME_LEN   32
+
+/* Reference-counted, 64-byte-aligned buffer shared by a tensor and its views. */
+typedef struct nb_storage {
+    float *data;
+    size_t nbytes;
+    int refs;
+    struct nb_storage *next_free; /* pool link while unused */
+} nb_storage;
+
+struct nb_tensor {
+    nb_dtype dtype;
+    int ndim;
+    int64_t shape[NB_MAX_DIMS];
+    int64_t strides[NB_MAX_DIMS]; /* in elements */
+    int64_t offset;               /* in elements, into storage */
+    int64_t numel;
+    nb_storage *storage;
+    bool requires_grad;
+    nb_tensor *grad;      /* leaves: accumulated gradient, owned by this tensor */
+    struct nb_node *node; /* the op that produced it; NULL for leaves */
+    int scope;            /* depth of the owning scope; -1 when owned by another tensor */
+    int64_t slot;         /* index in that scope's list */
+    char name[NB_NAME_LEN];
+    nb_tensor *next_free; /* pool link while unused */
+};
+
+/* One recorded op: the tape entry. Also the context an op's kernels and
+ * backward rule receive (ops/op.h describes nb_op_def). */
+typedef struct nb_node {
+    const struct nb_op_def *def;
+    int n_in;
+    nb_tensor *in[NB_MAX_INPUTS];
+    bool needs_grad[NB_MAX_INPUTS]; /* which inputs want a gradient */
+    nb_tensor *out;
+    nb_tensor *saved[NB_MAX_SAVED]; /* extra tensors a kernel keeps for backward */
+    nb_tensor *grad;                /* d(loss)/d(out), summed during backward */
+    int64_t seq;                    /* position on the tape */
+    bool consumed;                  /* a backward pass released it */
+    bool recorded;                  /* lives on the tape (not a stack temporary) */
+    _Alignas(16) unsigned char attrs[NB_MAX_ATTRS]; /* the op's attribute struct */
+    struct nb_node *next_free;
+} nb_node;
+
+/* ---- errors (core/error.c) -------------------------------------------------- */
+/* Record a failure and return NULL / the code, for one-line error returns. */
+void *nb_fail(nb_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+nb_status nb_failc(nb_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A NULL argument: keep the pending error, or record one naming fn. */
+void *nb_fail_null(const char *fn);
+
+/* ---- tensors (core/tensor.c) ------------------------------------------------ */
+/* Checked shape product: false (with an error naming fn) on bad or overflowing sizes. */
+bool nb_shape_numel(const char *fn, const int64_t *shape, int ndim, int64_t *numel);
+void nb_contiguous_strides(const int64_t *shape, int ndim, int64_t *strides);
+/* A new contiguous tensor in the current scope. */
+nb_tensor *nb_tensor_new(const char *fn, const int64_t *shape, int ndim);
+/* A view of base's storage with its own layout, in the current scope. */
+nb_tensor *nb_view_new(nb_tensor *base, const int64_t *shape, const int64_t *strides, int ndim,
+                       int64_t offset);
+/* A contiguous tensor owned by no scope (a leaf's gradient, optimizer state). */
+nb_tensor *nb_tensor_new_owned(const char *fn, const int64_t *shape, int ndim);
+void nb_tensor_release(nb_tensor *t); /* back to the pools (drops its grad too) */
+static inline float *nb_ptr(const nb_tensor *t) {
+    return t->storage->data + t->offset;
+}
+bool nb_same_shape(const nb_tensor *a, const nb_tensor *b);
+/* "[2, 3]" into a static per-thread ring of buffers, for error messages. */
+const char *nb_shape_s(const nb_tensor *t);
+const char *nb_dims_s(const int64_t *shape, int ndim);
+/* Normalize a possibly negative axis; false with an error naming fn if out of range. */
+bool nb_axis(const char *fn, int axis, int ndim, int *out);
+
+/* ---- pools (core/alloc.c) ----------------------------------------------------- */
+nb_storage *nb_storage_get(size_t nbytes);
+void nb_storage_put(nb_storage *s);
+nb_tensor *nb_tensor_header_get(void);
+void nb_tensor_header_put(nb_tensor *t);
+nb_node *nb_node_get(void);
+void nb_node_put(nb_node *n);
+void *nb_heap_alloc(size_t n); /* counted in nb_alloc_count() */
+void *nb_heap_realloc(void *p, size_t n);
+void nb_pools_free(void);
+
+/* ---- scopes and tape (core/scope.c) ------------------------------------------ */
+void nb_scope_adopt(nb_tensor *t); /* register t with the innermost scope */
+bool nb_grad_mode(void);
+bool nb_tape_push(nb_node *n); /* false: out of memory, node not recorded */
+int64_t nb_tape_len(void);
+nb_node *nb_tape_at(int64_t i);
+int nb_scope_depth(void);
+
+/* ---- backend (core/dnnl.c) ---------------------------------------------------- */
+void nb_backend_shutdown(void);
+
+#endif

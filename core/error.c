@@ -1,0 +1,49 @@
+/* The thread's last error: a code and a message written for the user. */
+#include "core_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static _Thread_local nb_status last_code;
+static _Thread_local char last_message[1024];
+
+const char *nb_error(void) {
+    return last_message;
+}
+
+nb_status nb_error_code(void) {
+    return last_code;
+}
+
+void nb_clear_error(void) {
+    last_code = NB_OK;
+    last_message[0] = '\0';
+}
+
+static void record(nb_status code, const char *fmt, va_list ap) {
+    last_code = code;
+    vsnprintf(last_message, sizeof last_message, fmt, ap);
+}
+
+void *nb_fail(nb_status code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    record(code, fmt, ap);
+    va_end(ap);
+    return NULL;
+}
+
+nb_status nb_failc(nb_status code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    record(code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* A NULL input is usually the result of an earlier failure: keep that message,
+ * it names the real cause. */
+void *nb_fail_null(const char *fn) {
+    if (last_code == NB_OK) nb_fail(NB_ERR_NULL, "%s: an input tensor is NULL", fn);
+    return NULL;
+}

@@ -1,0 +1,64 @@
+/* The thread's random generator: PCG32 (O'Neill's permuted congruential
+ * generator), so the same seed gives the same numbers on every machine.
+ * Normals come from the Box-Muller transform computed in double. */
+#include "core_internal.h"
+
+#include <math.h>
+
+static _Thread_local uint64_t rng_state = 0x853c49e6748fea9bULL;
+static _Thread_local const uint64_t rng_inc = 0xda3e39cb94b95bdbULL;
+
+uint32_t nb_rng_u32(void) {
+    uint64_t old = rng_state;
+    rng_state = old * 6364136223846793005ULL + rng_inc;
+    uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
+    uint32_t rot = (uint32_t)(old >> 59u);
+    return (xorshifted >> rot) | (xorshifted << ((-rot) & 31));
+}
+
+void nb_manual_seed(uint64_t seed) {
+    rng_state = 0;
+    nb_rng_u32();
+    rng_state += seed;
+    nb_rng_u32();
+}
+
+/* 24 random bits -> a float in [0, 1), exactly representable */
+float nb_rng_uniform(void) {
+    return (float)(nb_rng_u32() >> 8) * (1.0f / 16777216.0f);
+}
+
+static double rng_normal(void) {
+    double u1 = ((nb_rng_u32() >> 8) + 1.0) / 16777217.0; /* (0, 1] */
+    double u2 = (nb_rng_u32() >> 8) / 16777216.0;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+nb_tensor *nb_uniform(const int64_t *shape, int ndim, float low, float high) {
+    if (!(low <= high) || !isfinite(low) || !isfinite(high))
+        return nb_fail(NB_ERR_ARG, "nb_uniform: bounds [%g, %g) are not finite and ordered", low,
+                       high);
+    nb_tensor *t = nb_tensor_new("nb_uniform", shape, ndim);
+    if (!t) return NULL;
+    for (int64_t i = 0; i < t->numel; i++)
+        nb_ptr(t)[i] = low + (high - low) * nb_rng_uniform();
+    return t;
+}
+
+nb_tensor *nb_rand(const int64_t *shape, int ndim) {
+    return nb_uniform(shape, ndim, 0.0f, 1.0f);
+}
+
+nb_tensor *nb_normal(const int64_t *shape, int ndim, float mean, float std) {
+    if (!(std >= 0) || !isfinite(mean) || !isfinite(std))
+        return nb_fail(NB_ERR_ARG, "nb_normal: mean %g, std %g: need finite values, std >= 0",
+                       mean, std);
+    nb_tensor *t = nb_tensor_new("nb_normal", shape, ndim);
+    if (!t) return NULL;
+    for (int64_t i = 0; i < t->numel; i++) nb_ptr(t)[i] = (float)(mean + std * rng_normal());
+    return t;
+}
+
+nb_tensor *nb_randn(const int64_t *shape, int ndim) {
+    return nb_normal(shape, ndim, 0.0f, 1.0f);
+}

@@ -1,0 +1,171 @@
+/* Scopes own tensors; the tape lists recorded nodes in creation order.
+ *
+ * Scope 0 is the root: tensors made outside any nb_scope_begin() live there
+ * until nb_free() or nb_shutdown(). Nodes are recorded in order, so the nodes
+ * of the innermost scope are always the tail of the tape: ending a scope
+ * truncates the tape to where it stood at nb_scope_begin().
+ */
+#include "core_internal.h"
+#include "nabla/autograd.h"
+
+#include <stdlib.h>
+
+#define NB_MAX_SCOPES 64
+
+typedef struct {
+    nb_tensor **items;
+    int64_t len, cap;
+    int64_t tape_start;
+} scope;
+
+static _Thread_local scope scopes[NB_MAX_SCOPES];
+static _Thread_local int depth; /* index of the innermost scope */
+static _Thread_local nb_node **tape;
+static _Thread_local int64_t tape_len, tape_cap;
+static _Thread_local int no_grad_depth;
+static _Thread_local bool grad_off;
+
+int nb_scope_depth(void) {
+    return depth;
+}
+
+static bool scope_append(int d, nb_tensor *t) {
+    scope *s = &scopes[d];
+    if (s->len == s->cap) {
+        int64_t cap = s->cap ? s->cap * 2 : 256;
+        nb_tensor **items = nb_heap_realloc(s->items, (size_t)cap * sizeof *items);
+        if (!items) return false;
+        s->items = items;
+        s->cap = cap;
+    }
+    t->scope = d;
+    t->slot = s->len;
+    s->items[s->len++] = t;
+    return true;
+}
+
+void nb_scope_adopt(nb_tensor *t) {
+    if (!scope_append(depth, t)) t->scope = -1; /* out of memory: owned by nobody */
+}
+
+nb_status nb_scope_begin(void) {
+    if (depth + 1 >= NB_MAX_SCOPES)
+        return nb_failc(NB_ERR_STATE, "nb_scope_begin: more than %d nested scopes",
+                        NB_MAX_SCOPES - 1);
+    depth++;
+    scopes[depth].len = 0;
+    scopes[depth].tape_start = tape_len;
+    return NB_OK;
+}
+
+/* Free the nodes recorded since `start`; results that outlive them become leaves. */
+static void tape_truncate(int64_t start) {
+    for (int64_t i = tape_len - 1; i >= start; i--) {
+        nb_node *n = tape[i];
+        if (n->out && n->out->node == n) n->out->node = NULL;
+        nb_node_put(n);
+    }
+    if (tape_len > start) tape_len = start;
+}
+
+static void free_scope_tensors(scope *s) {
+    for (int64_t i = s->len - 1; i >= 0; i--)
+        if (s->items[i]) nb_tensor_release(s->items[i]);
+    s->len = 0;
+}
+
+nb_status nb_scope_end(void) {
+    if (depth == 0) return nb_failc(NB_ERR_STATE, "nb_scope_end: no scope is open");
+    tape_truncate(scopes[depth].tape_start);
+    free_scope_tensors(&scopes[depth]);
+    depth--;
+    return NB_OK;
+}
+
+nb_tensor *nb_keep(nb_tensor *t) {
+    if (!t) return nb_fail_null("nb_keep");
+    if (t->scope <= 0) return t; /* already in the root scope, or owned */
+    scopes[t->scope].items[t->slot] = NULL;
+    if (!scope_append(t->scope - 1, t))
+        return nb_fail(NB_ERR_MEMORY, "nb_keep: out of memory");
+    return t;
+}
+
+void nb_free(nb_tensor *t) {
+    if (!t || t->scope < 0) return;
+    scopes[t->scope].items[t->slot] = NULL;
+    /* a node on the tape may still point at t as its output */
+    if (t->node && t->node->out == t) t->node->out = NULL;
+    nb_tensor_release(t);
+}
+
+void nb_shutdown(void) {
+    while (depth > 0) nb_scope_end();
+    tape_truncate(0);
+    free_scope_tensors(&scopes[0]);
+    for (int d = 0; d < NB_MAX_SCOPES; d++) {
+        free(scopes[d].items);
+        scopes[d].items = NULL;
+        scopes[d].cap = scopes[d].len = 0;
+    }
+    free(tape);
+    tape = NULL;
+    tape_cap = 0;
+    no_grad_depth = 0;
+    grad_off = false;
+    nb_pools_free();
+    nb_backend_shutdown();
+    nb_clear_error();
+}
+
+/* ---- the tape ------------------------------------------------------------------ */
+bool nb_tape_push(nb_node *n) {
+    if (tape_len == tape_cap) {
+        int64_t cap = tape_cap ? tape_cap * 2 : 1024;
+        nb_node **t = nb_heap_realloc(tape, (size_t)cap * sizeof *t);
+        if (!t) return false;
+        tape = t;
+        tape_cap = cap;
+    }
+    n->seq = tape_len;
+    n->recorded = true;
+    tape[tape_len++] = n;
+    return true;
+}
+
+int64_t nb_tape_len(void) {
+    return tape_len;
+}
+
+nb_node *nb_tape_at(int64_t i) {
+    return (i >= 0 && i < tape_len) ? tape[i] : NULL;
+}
+
+/* ---- grad mode ------------------------------------------------------------------- */
+bool nb_grad_mode(void) {
+    return !grad_off && no_grad_depth == 0;
+}
+
+/* The grad-mode switches are declared with autograd's API but, being thread
+ * state, live here with the tape. */
+bool nb_grad_enabled(void) {
+    return nb_grad_mode();
+}
+
+bool nb_set_grad_enabled(bool on) {
+    bool was = !grad_off;
+    grad_off = !on;
+    return was;
+}
+
+void nb_no_grad_begin(void) {
+    no_grad_depth++;
+}
+
+void nb_no_grad_end(void) {
+    if (no_grad_depth > 0) no_grad_depth--;
+}
+
+int64_t nb_tape_size(void) {
+    return tape_len;
+}

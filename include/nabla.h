@@ -1,0 +1,15 @@
+/* nabla: a reverse-mode autodiff framework in C, with oneDNN kernels.
+ *
+ *   nabla/core.h      tensors, scopes, errors, random numbers, threads
+ *   nabla/ops.h       ops with gradients (matmul, broadcasting arithmetic,
+ *                     activations, softmax, reductions, shape ops)
+ *   nabla/autograd.h  backward, grad mode, custom ops, gradient checks
+ */
+#ifndef NABLA_H
+#define NABLA_H
+
+#include "nabla/core.h"
+#include "nabla/ops.h"
+#include "nabla/autograd.h"
+
+#endif

@@ -1,0 +1,69 @@
+/* nabla autograd: the tape, backward, grad mode, custom ops, gradient checking. */
+#ifndef NABLA_AUTOGRAD_H
+#define NABLA_AUTOGRAD_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- leaves and gradients ------------------------------------------------- */
+nb_tensor *nb_set_requires_grad(nb_tensor *t, bool on); /* returns t; leaves only */
+bool nb_requires_grad(const nb_tensor *t);
+bool nb_is_leaf(const nb_tensor *t);
+nb_tensor *nb_grad(const nb_tensor *t); /* accumulated gradient of a leaf, or NULL */
+void nb_zero_grad(nb_tensor *t);        /* drops the gradient (next backward starts at 0) */
+nb_tensor *nb_detach(nb_tensor *t);     /* same data, no history, no grad */
+
+/* ---- backward ----------------------------------------------------------------
+ * Seeds d(t)/d(t) = 1 (t must have one element) and walks the tape back from t,
+ * adding each leaf's gradient into its .grad. The saved tensors of the walked
+ * nodes may not be used again unless retain_graph. */
+nb_status nb_backward(nb_tensor *t);
+/* seed: the gradient of some scalar with respect to t (same shape as t), or
+ * NULL for ones. */
+nb_status nb_backward_ex(nb_tensor *t, nb_tensor *seed, bool retain_graph);
+
+/* ---- grad mode ---------------------------------------------------------------- */
+bool nb_grad_enabled(void);
+bool nb_set_grad_enabled(bool on); /* returns the previous mode */
+void nb_no_grad_begin(void);       /* nestable region without recording */
+void nb_no_grad_end(void);
+
+/* Number of nodes on this thread's tape (all open scopes). */
+int64_t nb_tape_size(void);
+
+/* ---- custom ops ---------------------------------------------------------------
+ * A user op is two C callbacks. forward computes the output from the inputs
+ * (use nabla ops or write into nb_data of a tensor you create); backward gets
+ * the output gradient gy and returns in gx[i] the gradient of each input (NULL
+ * for inputs that need none), built with nabla ops. Returning NULL (forward) or
+ * a status other than NB_OK (backward) is an error naming the op. */
+typedef nb_tensor *(*nb_custom_forward_fn)(nb_tensor *const *x, int n, void *ctx);
+typedef nb_status (*nb_custom_backward_fn)(nb_tensor *const *x, int n, nb_tensor *y,
+                                           nb_tensor *gy, nb_tensor **gx, void *ctx);
+nb_tensor *nb_custom_op(const char *name, nb_tensor *const *x, int n, nb_custom_forward_fn forward,
+                        nb_custom_backward_fn backward, void *ctx);
+
+/* ---- gradient check -------------------------------------------------------------
+ * fn maps the inputs to a tensor; the check compares the gradient of sum(fn)
+ * with respect to every input that requires grad against central differences
+ * with step eps. It passes when |analytic - numeric| <= tol * (1 + |numeric|)
+ * for every element. */
+typedef nb_tensor *(*nb_grad_fn)(nb_tensor *const *x, int n, void *ctx);
+typedef struct nb_gradcheck_result {
+    bool ok;
+    int worst_input;      /* which input holds the worst element     */
+    int64_t worst_index;  /* its row-major index                      */
+    double analytic;      /* the two gradients at that element        */
+    double numeric;
+    double max_error;     /* |analytic - numeric| / (1 + |numeric|)   */
+} nb_gradcheck_result;
+nb_status nb_gradcheck(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx, double eps, double tol,
+                       nb_gradcheck_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

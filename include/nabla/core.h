@@ -1,0 +1,123 @@
+/* nabla core: tensors, scopes, errors, random numbers, threads.
+ *
+ * Every function that returns a tensor returns NULL on failure and records a
+ * thread-local error (nb_error()). A NULL argument makes a function return NULL
+ * without replacing the error already recorded, so a chain of calls fails once,
+ * at the end, with the message of the first failure.
+ */
+#ifndef NABLA_CORE_H
+#define NABLA_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NB_MAX_DIMS 8
+
+typedef struct nb_tensor nb_tensor;
+
+typedef enum nb_dtype { NB_F32 = 0 } nb_dtype;
+
+/* Status of functions that do not return a tensor: 0 is success. */
+typedef enum nb_status {
+    NB_OK = 0,
+    NB_ERR_NULL,    /* an argument was NULL                            */
+    NB_ERR_SHAPE,   /* shapes do not fit the op                        */
+    NB_ERR_ARG,     /* a bad value: axis out of range, negative size   */
+    NB_ERR_MEMORY,  /* allocation failed or a size overflowed          */
+    NB_ERR_BACKEND, /* oneDNN refused a descriptor or a primitive      */
+    NB_ERR_STATE,   /* wrong order of calls (backward twice, ...)      */
+    NB_ERR_IO,      /* a file could not be read or written             */
+    NB_ERR_FORMAT,  /* a file or string is malformed                   */
+} nb_status;
+
+/* Shape literal: nb_zeros(NB_SHAPE(2, 3)) passes the array and its length. */
+#define NB_SHAPE(...)                                                                              \
+    (const int64_t[]){__VA_ARGS__}, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
+
+/* ---- errors ------------------------------------------------------------ */
+const char *nb_error(void);     /* message of the last failure, "" if none  */
+nb_status nb_error_code(void);  /* code of the last failure, NB_OK if none  */
+void nb_clear_error(void);      /* forget the last failure                  */
+
+/* ---- creation (results belong to the current scope) ----------------------- */
+nb_tensor *nb_empty(const int64_t *shape, int ndim); /* uninitialized      */
+nb_tensor *nb_zeros(const int64_t *shape, int ndim);
+nb_tensor *nb_ones(const int64_t *shape, int ndim);
+nb_tensor *nb_full(const int64_t *shape, int ndim, float value);
+nb_tensor *nb_from_array(const float *data, const int64_t *shape, int ndim); /* copies  */
+nb_tensor *nb_scalar(float value);                                           /* 0-d     */
+nb_tensor *nb_arange(float start, float stop, float step);                   /* [start, stop) */
+nb_tensor *nb_linspace(float start, float stop, int64_t n);                  /* n points, both ends */
+nb_tensor *nb_eye(int64_t n);
+nb_tensor *nb_zeros_like(const nb_tensor *t);
+nb_tensor *nb_clone(const nb_tensor *t); /* contiguous copy, no gradient history */
+
+/* ---- random numbers: one seeded generator per thread, same numbers everywhere */
+void nb_manual_seed(uint64_t seed);
+nb_tensor *nb_rand(const int64_t *shape, int ndim);  /* uniform in [0, 1)   */
+nb_tensor *nb_randn(const int64_t *shape, int ndim); /* normal(0, 1)        */
+nb_tensor *nb_uniform(const int64_t *shape, int ndim, float low, float high);
+nb_tensor *nb_normal(const int64_t *shape, int ndim, float mean, float std);
+uint32_t nb_rng_u32(void); /* next raw 32-bit number of the thread's generator */
+float nb_rng_uniform(void);
+
+/* ---- properties ------------------------------------------------------- */
+int nb_ndim(const nb_tensor *t);
+int64_t nb_dim(const nb_tensor *t, int axis); /* negative axes count from the end */
+const int64_t *nb_shape(const nb_tensor *t);
+const int64_t *nb_strides(const nb_tensor *t); /* in elements */
+int64_t nb_numel(const nb_tensor *t);
+nb_dtype nb_get_dtype(const nb_tensor *t);
+bool nb_is_contiguous(const nb_tensor *t);
+bool nb_shares_storage(const nb_tensor *a, const nb_tensor *b);
+float *nb_data(nb_tensor *t); /* first element; rows follow nb_strides()      */
+int nb_shape_str(const nb_tensor *t, char *buf, size_t n); /* "[2, 3]"      */
+
+nb_tensor *nb_set_name(nb_tensor *t, const char *name); /* returns t */
+const char *nb_name(const nb_tensor *t);                /* "" when unnamed */
+
+/* ---- element access (for small tests and examples) --------------------- */
+float nb_item(const nb_tensor *t); /* the value of a one-element tensor; NaN + error otherwise */
+float nb_get(const nb_tensor *t, const int64_t *index);           /* index has ndim entries */
+nb_status nb_set(nb_tensor *t, const int64_t *index, float value);
+float nb_get_flat(const nb_tensor *t, int64_t i); /* i-th element in row-major order */
+nb_status nb_copy_to(const nb_tensor *t, float *out, int64_t n); /* row-major copy out */
+nb_status nb_copy_from(nb_tensor *t, const float *in, int64_t n);
+nb_status nb_fill(nb_tensor *t, float value);
+
+/* ---- printing ---------------------------------------------------------- */
+nb_status nb_fprint(FILE *f, const nb_tensor *t); /* numpy-like, with shape */
+nb_status nb_print(const nb_tensor *t);           /* to stdout */
+
+/* ---- ownership ----------------------------------------------------------
+ * Every new tensor belongs to the innermost open scope. nb_scope_end() frees
+ * everything created since the matching nb_scope_begin() (and the tape nodes
+ * recorded there), and the memory is reused by the next scope. nb_keep() moves
+ * a tensor to the enclosing scope; if it was the result of an op, it is
+ * detached from the tape when its scope ends. Tensors made outside any scope
+ * live until nb_free() or nb_shutdown().
+ */
+nb_status nb_scope_begin(void);
+nb_status nb_scope_end(void);
+nb_tensor *nb_keep(nb_tensor *t);
+void nb_free(nb_tensor *t);
+void nb_shutdown(void); /* frees every tensor, pool and cached primitive */
+
+/* Heap allocations nabla has made so far on this thread (pools refill from the
+ * heap; steady-state training steps should not). */
+uint64_t nb_alloc_count(void);
+
+/* ---- threads ----------------------------------------------------------- */
+void nb_set_num_threads(int n); /* threads oneDNN kernels may use */
+int nb_get_num_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

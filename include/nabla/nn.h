@@ -1,0 +1,189 @@
+/* nabla nn: layers, Sequential models, losses, metrics and the Keras workflow
+ *
+ *   define data -> define a model -> compile (loss, optimizer, metrics)
+ *   -> fit (epochs, batch size, validation, History) -> evaluate -> predict
+ *
+ * Names and defaults are Keras's: glorot-uniform kernels, zero biases, batch
+ * size 32, rmsprop when no optimizer is given, losses and activations by name.
+ * Shapes given to layers and models leave out the batch axis.
+ */
+#ifndef NABLA_NN_H
+#define NABLA_NN_H
+
+#include "core.h"
+#include "optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nb_layer nb_layer;
+typedef struct nb_model nb_model;
+
+/* ---- activations by name ------------------------------------------------------------
+ * "linear", "relu", "sigmoid", "tanh", "softmax" (last axis), "leaky_relu"
+ * (alpha 0.3, Keras's), "elu", "gelu", "softplus", "step". */
+nb_tensor *nb_activation(nb_tensor *x, const char *name);
+
+/* ---- initializers --------------------------------------------------------------------- */
+typedef enum nb_init {
+    NB_INIT_DEFAULT = 0,  /* glorot_uniform for kernels, zeros for biases */
+    NB_INIT_GLOROT_UNIFORM,
+    NB_INIT_GLOROT_NORMAL,
+    NB_INIT_HE_UNIFORM,
+    NB_INIT_HE_NORMAL,
+    NB_INIT_RANDOM_NORMAL,  /* mean 0, std 0.05 (Keras) */
+    NB_INIT_RANDOM_UNIFORM, /* [-0.05, 0.05] (Keras) */
+    NB_INIT_ZEROS,
+    NB_INIT_ONES,
+} nb_init;
+/* Fill t in place; fan_in/fan_out as Keras computes them for the layer. */
+nb_status nb_init_fill(nb_tensor *t, nb_init kind, int64_t fan_in, int64_t fan_out);
+nb_status nb_init_from_name(const char *name, nb_init *out); /* "he_normal" -> ... */
+
+/* ---- layers --------------------------------------------------------------------------- */
+typedef struct nb_regularizer {
+    float l1, l2; /* loss += l1 * sum|w| + l2 * sum w^2 over the layer's kernel */
+} nb_regularizer;
+
+typedef struct nb_dense_opts {
+    const char *activation; /* NULL = "linear" */
+    bool no_bias;
+    nb_init kernel_init, bias_init;
+    nb_regularizer kernel_regularizer;
+    const char *name; /* NULL: "dense", "dense_1", ... */
+} nb_dense_opts;
+
+nb_layer *nb_dense(int64_t units, const char *activation);
+nb_layer *nb_dense_ex(int64_t units, const nb_dense_opts *opts);
+
+typedef struct nb_conv2d_layer_opts {
+    int kernel_h, kernel_w;
+    int stride_h, stride_w; /* 0 = 1 */
+    const char *padding;    /* "valid" (default) or "same" */
+    const char *activation;
+    nb_init kernel_init, bias_init;
+    nb_regularizer kernel_regularizer;
+    const char *name;
+} nb_conv2d_layer_opts;
+nb_layer *nb_conv2d_layer(int64_t filters, int kernel, const char *activation);
+nb_layer *nb_conv2d_layer_ex(int64_t filters, const nb_conv2d_layer_opts *opts);
+nb_layer *nb_max_pool2d_layer(int pool, int stride); /* stride 0 = pool */
+nb_layer *nb_avg_pool2d_layer(int pool, int stride);
+nb_layer *nb_flatten_layer(void);
+nb_layer *nb_dropout_layer(float rate);
+nb_layer *nb_batch_norm_layer(float momentum, float eps); /* 0, 0 = Keras's 0.99, 1e-3 */
+nb_layer *nb_activation_layer(const char *name);
+void nb_layer_free(nb_layer *layer); /* only for layers never added to a model */
+
+/* ---- models --------------------------------------------------------------------------- */
+/* A Sequential model; input_shape excludes the batch axis ({784} or {1, 28, 28}). */
+nb_model *nb_sequential(const int64_t *input_shape, int ndim);
+/* Adds a layer (the model owns it from now on, even on failure). Shapes are
+ * checked as layers are added: a layer that cannot take the previous output
+ * is an error naming both. */
+nb_status nb_model_add(nb_model *m, nb_layer *layer);
+void nb_model_free(nb_model *m);
+
+/* Forward pass on a batch; training turns dropout and batch-norm statistics on. */
+nb_tensor *nb_model_forward(nb_model *m, nb_tensor *x, bool training);
+/* The trainable parameters, in layer order (the array is the model's). */
+int nb_model_parameters(nb_model *m, nb_tensor ***params);
+int64_t nb_model_param_count(const nb_model *m);
+int nb_model_num_layers(const nb_model *m);
+nb_layer *nb_model_layer(nb_model *m, int i);
+const char *nb_layer_name(const nb_layer *layer);
+/* output shape of layer i without the batch axis */
+int nb_layer_output_shape(const nb_layer *layer, int64_t *shape);
+int64_t nb_layer_param_count(const nb_layer *layer);
+/* Keras-style table: layer (type), output shape with None for the batch, params; totals */
+nb_status nb_model_summary(const nb_model *m, FILE *f);
+
+/* ---- losses --------------------------------------------------------------------------
+ * pred: [N, ...] model outputs; target as named. Each returns the mean over the
+ * batch (0-d). Cross-entropies on probabilities clip to [1e-7, 1 - 1e-7] like
+ * Keras; the *_logits forms fuse softmax/sigmoid with the cross-entropy in one
+ * numerically stable op (finite for logits of +-1e4). */
+nb_tensor *nb_mse_loss(nb_tensor *pred, nb_tensor *target);
+nb_tensor *nb_mae_loss(nb_tensor *pred, nb_tensor *target);
+nb_tensor *nb_binary_crossentropy(nb_tensor *prob, nb_tensor *target);
+nb_tensor *nb_categorical_crossentropy(nb_tensor *prob, nb_tensor *onehot);
+nb_tensor *nb_sparse_categorical_crossentropy(nb_tensor *prob, nb_tensor *labels);
+nb_tensor *nb_sigmoid_crossentropy_logits(nb_tensor *logits, nb_tensor *target);
+nb_tensor *nb_softmax_crossentropy_logits(nb_tensor *logits, nb_tensor *onehot);
+nb_tensor *nb_sparse_softmax_crossentropy_logits(nb_tensor *logits, nb_tensor *labels);
+/* "mse", "mae", "binary_crossentropy", "categorical_crossentropy",
+ * "sparse_categorical_crossentropy" */
+nb_tensor *nb_loss_by_name(const char *name, nb_tensor *pred, nb_tensor *target);
+
+/* ---- metrics -------------------------------------------------------------------------- */
+/* accuracy: "accuracy" picks binary (threshold 0.5), categorical (argmax vs
+ * argmax of one-hot) or sparse (argmax vs label) from the loss, as Keras does. */
+float nb_binary_accuracy(const nb_tensor *prob, const nb_tensor *target);
+float nb_categorical_accuracy(const nb_tensor *prob, const nb_tensor *onehot);
+float nb_sparse_categorical_accuracy(const nb_tensor *prob, const nb_tensor *labels);
+/* [K, K] counts, rows = true class, columns = predicted; labels as floats */
+nb_tensor *nb_confusion_matrix(const nb_tensor *labels, const nb_tensor *predicted, int k);
+/* precision, recall, f1, support per class, accuracy, macro and weighted averages */
+nb_status nb_classification_report(FILE *f, const nb_tensor *confusion,
+                                   const char *const *class_names);
+
+/* ---- compile, fit, evaluate, predict ---------------------------------------------------- */
+/* loss by name; optimizer owned by the model from now on (NULL = rmsprop);
+ * metrics by name ("accuracy", "mae", "mse"). */
+nb_status nb_model_compile(nb_model *m, const char *loss, nb_optimizer *opt,
+                           const char *const *metrics, int n_metrics);
+
+typedef struct nb_history nb_history;
+typedef struct nb_epoch_logs {
+    int epoch; /* 0-based */
+    int n;     /* number of entries */
+    const char *const *names; /* "loss", "accuracy", "val_loss", "val_accuracy", ... */
+    const double *values;
+} nb_epoch_logs;
+/* A callback: on_epoch_end returns true to stop training. */
+typedef struct nb_callback {
+    void (*on_train_begin)(nb_model *m, void *ctx);
+    bool (*on_epoch_end)(nb_model *m, const nb_epoch_logs *logs, void *ctx);
+    void (*on_train_end)(nb_model *m, void *ctx);
+    void (*free)(void *ctx);
+    void *ctx;
+} nb_callback;
+/* Stop when monitor ("val_loss", ...) has not improved for patience epochs;
+ * restore_best puts back the best epoch's weights. */
+nb_callback nb_early_stopping(const char *monitor, int patience, bool restore_best);
+nb_callback nb_csv_logger(const char *path);
+
+typedef struct nb_fit_opts {
+    int epochs;               /* 0 = 1 */
+    int batch_size;           /* 0 = 32 */
+    bool no_shuffle;          /* Keras shuffles by default */
+    float validation_split;   /* last fraction of x/y held out, as Keras */
+    nb_tensor *val_x, *val_y; /* or explicit validation data */
+    int verbose;              /* 0 silent, 1 progress bar (default via -1), 2 one line per epoch */
+    const nb_callback *callbacks;
+    int n_callbacks;
+} nb_fit_opts;
+nb_history *nb_model_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_opts *opts);
+/* loss then each compiled metric, in order; returns how many values were written */
+int nb_model_evaluate(nb_model *m, nb_tensor *x, nb_tensor *y, int batch_size, double *values,
+                      int max_values);
+nb_tensor *nb_model_predict(nb_model *m, nb_tensor *x, int batch_size);
+
+int nb_history_epochs(const nb_history *h);
+/* value of "loss", "val_accuracy", ... at epoch; NaN if absent */
+double nb_history_get(const nb_history *h, const char *name, int epoch);
+nb_status nb_history_save_csv(const nb_history *h, const char *path);
+void nb_history_free(nb_history *h);
+
+/* ---- saving -------------------------------------------------------------------------------
+ * safetensors files (a JSON header then raw little-endian f32), written
+ * atomically: a temp file in the same directory, fsync, rename. Loading checks
+ * names, shapes and dtypes and names any mismatch. */
+nb_status nb_model_save_weights(const nb_model *m, const char *path);
+nb_status nb_model_load_weights(nb_model *m, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,96 @@
+/* nabla ops: every function here runs a kernel (oneDNN where it has one) and,
+ * when grad mode is on and an input requires grad, records a tape node whose
+ * backward rule is itself written with these ops.
+ *
+ * Shapes follow numpy: binary ops broadcast, negative axes count from the end.
+ */
+#ifndef NABLA_OPS_H
+#define NABLA_OPS_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- linear algebra ------------------------------------------------------ */
+/* a: [M, K] @ b: [K, N] -> [M, N]; 3-D operands are batched: [B, M, K] @ [B, K, N]
+ * (a batch of 1 broadcasts). */
+nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b);
+/* matmul with either operand transposed (its last two axes swapped) first. */
+nb_tensor *nb_matmul_t(nb_tensor *a, nb_tensor *b, bool trans_a, bool trans_b);
+/* x: [N, IN] @ w: [IN, OUT] + b: [OUT] -> [N, OUT], one fused kernel; b may be NULL
+ * only through nb_matmul. */
+nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b);
+
+/* ---- elementwise arithmetic with broadcasting ------------------------------ */
+nb_tensor *nb_add(nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_sub(nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_mul(nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_div(nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_maximum(nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_minimum(nb_tensor *a, nb_tensor *b);
+/* comparisons give 1.0 / 0.0 and carry no gradient */
+nb_tensor *nb_gt(nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_ge(nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_eq(nb_tensor *a, nb_tensor *b);
+
+nb_tensor *nb_neg(nb_tensor *x);
+nb_tensor *nb_add_scalar(nb_tensor *x, float s);  /* x + s */
+nb_tensor *nb_sub_scalar(nb_tensor *x, float s);  /* x - s */
+nb_tensor *nb_rsub_scalar(nb_tensor *x, float s); /* s - x */
+nb_tensor *nb_mul_scalar(nb_tensor *x, float s);  /* x * s */
+nb_tensor *nb_div_scalar(nb_tensor *x, float s);  /* x / s */
+nb_tensor *nb_affine(nb_tensor *x, float alpha, float beta); /* alpha * x + beta */
+
+/* ---- elementwise functions ------------------------------------------------- */
+nb_tensor *nb_exp(nb_tensor *x);
+nb_tensor *nb_log(nb_tensor *x);
+nb_tensor *nb_sqrt(nb_tensor *x);
+nb_tensor *nb_square(nb_tensor *x);
+nb_tensor *nb_pow_scalar(nb_tensor *x, float p); /* x^p */
+nb_tensor *nb_abs(nb_tensor *x);
+nb_tensor *nb_clip(nb_tensor *x, float low, float high);
+
+/* ---- activations ---------------------------------------------------------- */
+nb_tensor *nb_relu(nb_tensor *x);
+nb_tensor *nb_leaky_relu(nb_tensor *x, float alpha); /* x < 0: alpha * x */
+nb_tensor *nb_sigmoid(nb_tensor *x);
+nb_tensor *nb_tanh(nb_tensor *x);
+nb_tensor *nb_elu(nb_tensor *x, float alpha);
+nb_tensor *nb_gelu(nb_tensor *x); /* exact (erf) form */
+nb_tensor *nb_softplus(nb_tensor *x);
+nb_tensor *nb_step(nb_tensor *x); /* Heaviside: 1 where x > 0 else 0; no gradient */
+nb_tensor *nb_softmax(nb_tensor *x, int axis);
+nb_tensor *nb_log_softmax(nb_tensor *x, int axis);
+
+/* ---- reductions -------------------------------------------------------------
+ * axes: the axes to reduce (n_axes of them); n_axes == 0 reduces all axes.
+ * keepdim keeps reduced axes with size 1. */
+nb_tensor *nb_sum(nb_tensor *x, const int *axes, int n_axes, bool keepdim);
+nb_tensor *nb_mean(nb_tensor *x, const int *axes, int n_axes, bool keepdim);
+nb_tensor *nb_max(nb_tensor *x, const int *axes, int n_axes, bool keepdim);
+nb_tensor *nb_sum_all(nb_tensor *x);  /* 0-d */
+nb_tensor *nb_mean_all(nb_tensor *x); /* 0-d */
+nb_tensor *nb_argmax(nb_tensor *x, int axis, bool keepdim); /* indices as floats */
+/* Sum a broadcast result back down to shape (the gradient of broadcasting). */
+nb_tensor *nb_sum_to(nb_tensor *x, const int64_t *shape, int ndim);
+/* Repeat x along its size-1 (or missing leading) axes to shape. */
+nb_tensor *nb_broadcast_to(nb_tensor *x, const int64_t *shape, int ndim);
+
+/* ---- shape ops (views share storage where the layout allows) ----------------- */
+nb_tensor *nb_reshape(nb_tensor *x, const int64_t *shape, int ndim); /* one -1 allowed */
+nb_tensor *nb_flatten(nb_tensor *x); /* [N, ...] -> [N, rest] */
+nb_tensor *nb_transpose(nb_tensor *x, int axis0, int axis1);
+nb_tensor *nb_permute(nb_tensor *x, const int *perm, int n);
+/* elements start, start + step, ... below stop along axis (step >= 1) */
+nb_tensor *nb_slice(nb_tensor *x, int axis, int64_t start, int64_t stop, int64_t step);
+nb_tensor *nb_concat(nb_tensor *const *xs, int n, int axis);
+/* indices: any shape of integral floats in [0, num_classes) -> shape + [num_classes] */
+nb_tensor *nb_one_hot(nb_tensor *indices, int64_t num_classes);
+nb_tensor *nb_contiguous(nb_tensor *x); /* x itself when already contiguous */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,70 @@
+/* nabla optimizers: update parameters from their .grad.
+ *
+ * The update formulas are PyTorch's (tests compare 20 steps with PyTorch);
+ * the names and default hyper-parameters of nb_optimizer_from_name are
+ * Keras's ("adam" = lr 0.001, betas 0.9/0.999, eps 1e-7).
+ * Updates run in place, outside the tape.
+ */
+#ifndef NABLA_OPTIM_H
+#define NABLA_OPTIM_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nb_optimizer nb_optimizer;
+
+/* ---- optimizers (NULL + nb_error() on a bad hyper-parameter) ---------------------- */
+/* p -= lr * v, v = momentum * v + g (+ weight_decay * p); nesterov looks ahead */
+nb_optimizer *nb_sgd(float lr, float momentum, bool nesterov, float weight_decay);
+/* sum += g^2; p -= lr * g / (sqrt(sum) + eps) */
+nb_optimizer *nb_adagrad(float lr, float initial_accumulator, float eps);
+/* mean square with decay rho; optional momentum and centering (divide by the variance) */
+nb_optimizer *nb_rmsprop(float lr, float rho, float momentum, float eps, bool centered);
+/* bias-corrected first and second moments; amsgrad keeps the max second moment */
+nb_optimizer *nb_adam(float lr, float beta1, float beta2, float eps, bool amsgrad);
+/* Adam with decoupled weight decay: p -= lr * weight_decay * p before the Adam step */
+nb_optimizer *nb_adamw(float lr, float beta1, float beta2, float eps, float weight_decay);
+/* "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw" with Keras defaults */
+nb_optimizer *nb_optimizer_from_name(const char *name);
+void nb_optimizer_free(nb_optimizer *opt);
+const char *nb_optimizer_name(const nb_optimizer *opt);
+
+/* ---- parameters and steps -------------------------------------------------------- */
+/* Params are leaves that require grad; the optimizer keeps its state per param. */
+nb_status nb_optimizer_add_params(nb_optimizer *opt, nb_tensor *const *params, int n);
+/* One update of every param from its .grad (params without a grad are skipped). */
+nb_status nb_optimizer_step(nb_optimizer *opt);
+void nb_optimizer_zero_grad(nb_optimizer *opt);
+
+/* ---- learning rate ------------------------------------------------------------------ */
+float nb_optimizer_get_lr(const nb_optimizer *opt);
+nb_status nb_optimizer_set_lr(nb_optimizer *opt, float lr);
+typedef enum nb_schedule_kind {
+    NB_SCHEDULE_CONSTANT = 0,
+    NB_SCHEDULE_STEP,        /* lr * gamma^(floor(epoch / step_size))        */
+    NB_SCHEDULE_EXPONENTIAL, /* lr * gamma^epoch                              */
+    NB_SCHEDULE_COSINE,      /* min_lr + (lr - min_lr)(1 + cos(pi epoch / T))/2 */
+} nb_schedule_kind;
+typedef struct nb_schedule {
+    nb_schedule_kind kind;
+    float gamma;   /* step, exponential */
+    int step_size; /* step */
+    int t_max;     /* cosine: epochs in one half period */
+    float min_lr;  /* cosine */
+} nb_schedule;
+nb_status nb_optimizer_set_schedule(nb_optimizer *opt, const nb_schedule *s);
+/* Set the learning rate for this epoch (0-based) from the base rate and the schedule. */
+nb_status nb_optimizer_schedule_epoch(nb_optimizer *opt, int epoch);
+
+/* ---- gradient clipping, applied by nb_optimizer_step before the update -------------- */
+/* max_norm > 0: scale all grads so that their global L2 norm is at most max_norm.
+ * max_value > 0: clamp each grad element to [-max_value, max_value]. 0 turns off. */
+nb_status nb_optimizer_set_clipping(nb_optimizer *opt, float max_norm, float max_value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

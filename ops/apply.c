@@ -1,0 +1,95 @@
+/* nb_apply: the one path every op takes. */
+#include "op.h"
+
+#include <string.h>
+
+void nb_layout_contiguous(nb_layout *l, const int64_t *shape, int ndim) {
+    l->ndim = ndim;
+    for (int i = 0; i < ndim; i++) l->shape[i] = shape[i];
+    nb_contiguous_strides(shape, ndim, l->strides);
+    l->offset = 0;
+}
+
+bool nb_broadcast_shapes(const char *op, const nb_tensor *a, const nb_tensor *b, nb_layout *l) {
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    int64_t shape[NB_MAX_DIMS];
+    for (int i = 0; i < nd; i++) {
+        int ia = i - (nd - a->ndim), ib = i - (nd - b->ndim);
+        int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        if (da != db && da != 1 && db != 1) {
+            nb_fail(NB_ERR_SHAPE,
+                    "nb_%s: shapes %s and %s do not broadcast (axis %d: %lld vs %lld)", op,
+                    nb_shape_s(a), nb_shape_s(b), i, (long long)da, (long long)db);
+            return false;
+        }
+        shape[i] = da == 1 ? db : da;
+    }
+    nb_layout_contiguous(l, shape, nd);
+    return true;
+}
+
+/* Inputs that are not contiguous go through nb_contiguous, itself an op, so
+ * that gradients still reach the original tensor. */
+static bool make_contiguous(nb_tensor **in, int n) {
+    for (int i = 0; i < n; i++)
+        if (in[i] && !nb_is_contiguous(in[i]) && !(in[i] = nb_contiguous(in[i]))) return false;
+    return true;
+}
+
+static nb_tensor *make_output(const nb_op_def *def, nb_node *n, const nb_layout *l) {
+    char fn[64];
+    snprintf(fn, sizeof fn, "nb_%s", def->name);
+    if (def->flags & NB_OP_VIEW)
+        return nb_view_new(n->in[0], l->shape, l->strides, l->ndim, l->offset);
+    return nb_tensor_new(fn, l->shape, l->ndim);
+}
+
+static bool mark_needs_grad(nb_node *n) {
+    bool any = false;
+    bool on = nb_grad_mode() && n->def->backward;
+    for (int i = 0; i < n->n_in; i++) {
+        n->needs_grad[i] = on && n->in[i]->requires_grad;
+        any |= n->needs_grad[i];
+    }
+    return any;
+}
+
+void nb_record(nb_node *tmp, nb_tensor *out) {
+    if (!mark_needs_grad(tmp)) return;
+    nb_node *n = nb_node_get();
+    if (!n) return;
+    *n = *tmp;
+    n->out = out;
+    if (!nb_tape_push(n)) {
+        nb_node_put(n);
+        return;
+    }
+    out->node = n;
+    out->requires_grad = true;
+}
+
+nb_tensor *nb_apply(const nb_op_def *def, nb_tensor *const *in, int n_in, const void *attrs,
+                    size_t attrs_size) {
+    nb_node tmp;
+    char fn[64];
+    snprintf(fn, sizeof fn, "nb_%s", def->name);
+    memset(&tmp, 0, offsetof(nb_node, attrs));
+    tmp.def = def;
+    tmp.n_in = n_in;
+    for (int i = 0; i < n_in; i++) {
+        if (!in[i]) return nb_fail_null(fn);
+        tmp.in[i] = in[i];
+    }
+    if (attrs_size) memcpy(tmp.attrs, attrs, attrs_size);
+    if ((def->flags & NB_OP_CONTIGUOUS) && !make_contiguous(tmp.in, n_in)) return NULL;
+
+    nb_layout l;
+    if (def->shape(&tmp, &l) != NB_OK) return NULL;
+    nb_tensor *out = make_output(def, &tmp, &l);
+    if (!out) return NULL;
+    tmp.out = out;
+    mark_needs_grad(&tmp); /* kernels may skip saving what backward will not need */
+    if (def->forward && def->forward(&tmp) != NB_OK) return NULL;
+    nb_record(&tmp, out);
+    return out;
+}

@@ -1,0 +1,211 @@
+/* Elementwise functions and activations, on oneDNN eltwise primitives.
+ *
+ *   x: any shape -> y: same shape
+ *
+ * Every op here is "y = f(x)" for one oneDNN algorithm with parameters alpha
+ * and beta, and its backward is "dx = f'(x) * dy", oneDNN's eltwise backward
+ * primitive for the same algorithm, recorded as the op <name>_backward. Where
+ * f' is cheaper from y (sigmoid: y(1-y), tanh: 1-y^2, exp: y, sqrt: 1/2y,
+ * relu/elu), the *_use_dst_for_bwd algorithm lets backward read y instead of x.
+ */
+#include "../core/dnnl_internal.h"
+#include "op.h"
+
+#include <math.h>
+
+typedef struct {
+    int alg;
+    float alpha, beta;
+} eltwise_attrs;
+
+static bool uses_dst(int alg) {
+    return alg == dnnl_eltwise_relu_use_dst_for_bwd || alg == dnnl_eltwise_tanh_use_dst_for_bwd ||
+           alg == dnnl_eltwise_elu_use_dst_for_bwd || alg == dnnl_eltwise_sqrt_use_dst_for_bwd ||
+           alg == dnnl_eltwise_logistic_use_dst_for_bwd || alg == dnnl_eltwise_exp_use_dst_for_bwd;
+}
+
+static nb_status same_shape(const nb_node *n, nb_layout *l) {
+    nb_layout_contiguous(l, n->in[0]->shape, n->in[0]->ndim);
+    return NB_OK;
+}
+
+static int print_alpha_beta(const nb_node *n, char *buf, size_t size) {
+    const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
+    return snprintf(buf, size, "alpha=%g beta=%g", a->alpha, a->beta);
+}
+
+/* y = f(x) */
+static nb_status eltwise_forward(nb_node *n) {
+    const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
+    return nb_k_eltwise(n->def->name, a->alg, a->alpha, a->beta, n->in[0], n->out);
+}
+
+/* in: [dy, x or y] -> dx = f'(.) * dy */
+static nb_status eltwise_backward_forward(nb_node *n) {
+    const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
+    return nb_k_eltwise_bwd(n->def->name, a->alg, a->alpha, a->beta, n->in[1], n->in[0], n->out);
+}
+
+static const nb_op_def eltwise_backward_def = {
+    .name = "eltwise_backward",
+    .flags = NB_OP_CONTIGUOUS,
+    .shape = same_shape,
+    .forward = eltwise_backward_forward,
+    .print_attrs = print_alpha_beta,
+};
+
+static nb_status eltwise_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
+    const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
+    nb_tensor *data = uses_dst(a->alg) ? n->out : n->in[0];
+    gx[0] = nb_apply(&eltwise_backward_def, (nb_tensor *[]){gy, data}, 2, a, sizeof *a);
+    return gx[0] ? NB_OK : nb_error_code();
+}
+
+/* One definition per op, so errors and graphs show the op's own name. */
+#define ELTWISE_DEF(op)                                                                            \
+    static const nb_op_def op##_def = {                                                            \
+        .name = #op,                                                                               \
+        .flags = NB_OP_CONTIGUOUS,                                                                 \
+        .shape = same_shape,                                                                       \
+        .forward = eltwise_forward,                                                                \
+        .backward = eltwise_backward,                                                              \
+        .print_attrs = print_alpha_beta,                                                           \
+    }
+
+ELTWISE_DEF(exp);
+ELTWISE_DEF(log);
+ELTWISE_DEF(sqrt);
+ELTWISE_DEF(square);
+ELTWISE_DEF(pow);
+ELTWISE_DEF(abs);
+ELTWISE_DEF(clip);
+ELTWISE_DEF(relu);
+ELTWISE_DEF(leaky_relu);
+ELTWISE_DEF(sigmoid);
+ELTWISE_DEF(tanh);
+ELTWISE_DEF(elu);
+ELTWISE_DEF(gelu);
+ELTWISE_DEF(softplus);
+ELTWISE_DEF(affine);
+
+static nb_tensor *eltwise(const nb_op_def *def, nb_tensor *x, int alg, float alpha, float beta) {
+    eltwise_attrs a = {alg, alpha, beta};
+    return nb_apply(def, &x, 1, &a, sizeof a);
+}
+
+nb_tensor *nb_exp(nb_tensor *x) {
+    return eltwise(&exp_def, x, dnnl_eltwise_exp_use_dst_for_bwd, 0, 0);
+}
+
+nb_tensor *nb_log(nb_tensor *x) {
+    return eltwise(&log_def, x, dnnl_eltwise_log, 0, 0);
+}
+
+nb_tensor *nb_sqrt(nb_tensor *x) {
+    return eltwise(&sqrt_def, x, dnnl_eltwise_sqrt_use_dst_for_bwd, 0, 0);
+}
+
+nb_tensor *nb_square(nb_tensor *x) {
+    return eltwise(&square_def, x, dnnl_eltwise_square, 0, 0);
+}
+
+/* oneDNN's pow is alpha * x^beta */
+nb_tensor *nb_pow_scalar(nb_tensor *x, float p) {
+    if (!isfinite(p)) return nb_fail(NB_ERR_ARG, "nb_pow_scalar: exponent %g is not finite", p);
+    return eltwise(&pow_def, x, dnnl_eltwise_pow, 1.0f, p);
+}
+
+nb_tensor *nb_abs(nb_tensor *x) {
+    return eltwise(&abs_def, x, dnnl_eltwise_abs, 0, 0);
+}
+
+nb_tensor *nb_clip(nb_tensor *x, float low, float high) {
+    if (!(low <= high))
+        return nb_fail(NB_ERR_ARG, "nb_clip: low %g must not exceed high %g", low, high);
+    return eltwise(&clip_def, x, dnnl_eltwise_clip, low, high);
+}
+
+nb_tensor *nb_relu(nb_tensor *x) {
+    return eltwise(&relu_def, x, dnnl_eltwise_relu_use_dst_for_bwd, 0, 0);
+}
+
+/* reading y for backward needs alpha >= 0, so negative slopes read x */
+nb_tensor *nb_leaky_relu(nb_tensor *x, float alpha) {
+    if (!isfinite(alpha)) return nb_fail(NB_ERR_ARG, "nb_leaky_relu: alpha %g is not finite", alpha);
+    int alg = alpha >= 0 ? dnnl_eltwise_relu_use_dst_for_bwd : dnnl_eltwise_relu;
+    return eltwise(&leaky_relu_def, x, alg, alpha, 0);
+}
+
+nb_tensor *nb_sigmoid(nb_tensor *x) {
+    return eltwise(&sigmoid_def, x, dnnl_eltwise_logistic_use_dst_for_bwd, 0, 0);
+}
+
+nb_tensor *nb_tanh(nb_tensor *x) {
+    return eltwise(&tanh_def, x, dnnl_eltwise_tanh_use_dst_for_bwd, 0, 0);
+}
+
+nb_tensor *nb_elu(nb_tensor *x, float alpha) {
+    if (!isfinite(alpha)) return nb_fail(NB_ERR_ARG, "nb_elu: alpha %g is not finite", alpha);
+    int alg = alpha >= 0 ? dnnl_eltwise_elu_use_dst_for_bwd : dnnl_eltwise_elu;
+    return eltwise(&elu_def, x, alg, alpha, 0);
+}
+
+nb_tensor *nb_gelu(nb_tensor *x) {
+    return eltwise(&gelu_def, x, dnnl_eltwise_gelu_erf, 0, 0);
+}
+
+nb_tensor *nb_softplus(nb_tensor *x) {
+    return eltwise(&softplus_def, x, dnnl_eltwise_soft_relu, 0, 0);
+}
+
+/* ---- alpha * x + beta, and the scalar arithmetic built on it ---------------------- */
+nb_tensor *nb_affine(nb_tensor *x, float alpha, float beta) {
+    if (!isfinite(alpha) || !isfinite(beta))
+        return nb_fail(NB_ERR_ARG, "nb_affine: alpha %g and beta %g must be finite", alpha, beta);
+    return eltwise(&affine_def, x, dnnl_eltwise_linear, alpha, beta);
+}
+
+nb_tensor *nb_neg(nb_tensor *x) {
+    return nb_affine(x, -1.0f, 0.0f);
+}
+
+nb_tensor *nb_add_scalar(nb_tensor *x, float s) {
+    return nb_affine(x, 1.0f, s);
+}
+
+nb_tensor *nb_sub_scalar(nb_tensor *x, float s) {
+    return nb_affine(x, 1.0f, -s);
+}
+
+nb_tensor *nb_rsub_scalar(nb_tensor *x, float s) {
+    return nb_affine(x, -1.0f, s);
+}
+
+nb_tensor *nb_mul_scalar(nb_tensor *x, float s) {
+    return nb_affine(x, s, 0.0f);
+}
+
+nb_tensor *nb_div_scalar(nb_tensor *x, float s) {
+    if (s == 0.0f) return nb_fail(NB_ERR_ARG, "nb_div_scalar: division by zero");
+    return nb_affine(x, 1.0f / s, 0.0f);
+}
+
+/* ---- step: the perceptron's Heaviside function. oneDNN has no step, and its
+ * derivative is zero almost everywhere, so it records no gradient. ---------- */
+static nb_status step_forward(nb_node *n) {
+    const float *x = nb_ptr(n->in[0]);
+    float *y = nb_ptr(n->out);
+    for (int64_t i = 0; i < n->out->numel; i++) y[i] = x[i] > 0.0f ? 1.0f : 0.0f;
+    return NB_OK;
+}
+
+static const nb_op_def step_def = {
+    .name = "step",
+    .flags = NB_OP_CONTIGUOUS,
+    .shape = same_shape,
+    .forward = step_forward,
+};
+
+nb_tensor *nb_step(nb_tensor *x) {
+    return nb_apply(&step_def, &x, 1, NULL, 0);
+}
