@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# nabla's two quick-start commands.
+#
+#   tools/quickstart.sh demo   install what is missing, build, run the examples
+#   tools/quickstart.sh test   install what is missing, build, run every test:
+#                              once normally, once under ASan + UBSan with
+#                              leak checking (any report fails the run)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$(pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+# Debian/Ubuntu packages, by what needs them.
+build_packages=(gcc pkg-config meson ninja-build libdnnl-dev zlib1g-dev libgraphviz-dev graphviz)
+test_packages=(check libsubunit-dev)
+
+usage() {
+    echo "usage: tools/quickstart.sh demo|test" >&2
+    echo "  demo  install missing packages, build, run the examples" >&2
+    echo "  test  install missing packages, build, run the test suite (normal and sanitizers)" >&2
+}
+
+say() { printf '\n==> %s\n' "$*"; }
+
+install_missing() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing ${missing[*]}"
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "error: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# configure (once) and build a directory; extra meson options follow the name
+build() {
+    local dir=$1
+    shift
+    if [ -f "$dir/build.ninja" ]; then
+        meson setup --reconfigure "$dir" "$@" >/dev/null
+    else
+        meson setup "$dir" "$@" >/dev/null
+    fi
+    ninja -C "$dir" -j "$jobs"
+}
+
+demo() {
+    install_missing "${build_packages[@]}" "${test_packages[@]}"
+    say "building"
+    build build -Dwerror=true
+    local examples=(gates xor custom_op)
+    for ex in "${examples[@]}"; do
+        say "example: $ex"
+        "build/examples/$ex"
+    done
+    say "done: the examples are in examples/, the binaries in build/examples/"
+}
+
+test_all() {
+    install_missing "${build_packages[@]}" "${test_packages[@]}"
+    say "building (release)"
+    build build -Dwerror=true
+    say "tests (release)"
+    meson test -C build --print-errorlogs --num-processes "$jobs"
+
+    # The sanitizer run: Check runs the tests in one process (CK_FORK=no) so
+    # LeakSanitizer checks at exit, and libgomp is not fork-safe anyway.
+    say "building (AddressSanitizer + UndefinedBehaviorSanitizer)"
+    build build-asan -Dwerror=true -Dbuildtype=debugoptimized \
+        -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dc_args=-fno-sanitize-recover=all
+    say "tests (sanitizers, leak checking on)"
+    CK_FORK=no \
+        ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
+        LSAN_OPTIONS=suppressions="$root/tests/lsan.supp":print_suppressions=0 \
+        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        meson test -C build-asan --print-errorlogs --num-processes "$jobs" --timeout-multiplier 3
+    say "all tests passed: release build and sanitizer build"
+}
+
+case "${1:-}" in
+    demo) demo ;;
+    test) test_all ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage; exit 2 ;;
+esac
