@@ -42,8 +42,10 @@ nb_tensor *nb_custom_op(const char *name, nb_tensor *const *x, int n, nb_custom_
                         nb_custom_backward_fn backward, void *ctx) {
     if (!name) name = "custom";
     if (!forward || !backward)
-        return nb_fail(NB_ERR_NULL, "nb_custom_op '%s': forward and backward callbacks are both "
-                                    "required", name);
+        return nb_fail(NB_ERR_NULL,
+                       "nb_custom_op '%s': forward and backward callbacks are both "
+                       "required",
+                       name);
     if (n < 1 || n > NB_MAX_INPUTS || !x)
         return nb_fail(NB_ERR_ARG, "nb_custom_op '%s': %d inputs; between 1 and %d", name, n,
                        NB_MAX_INPUTS);

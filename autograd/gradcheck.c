@@ -79,7 +79,7 @@ nb_status nb_gradcheck(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx, dou
         return nb_failc(NB_ERR_ARG,
                         "nb_gradcheck: input %d element %lld: analytic %.6g vs numeric %.6g "
                         "(error %.3g > tol %.3g)",
-                        r.worst_input, (long long)r.worst_index, r.analytic, r.numeric,
-                        r.max_error, tol);
+                        r.worst_input, (long long)r.worst_index, r.analytic, r.numeric, r.max_error,
+                        tol);
     return NB_OK;
 }

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NB_ALIGN 64
+#define NB_ALIGN   64
 #define NB_BUCKETS 256 /* open-addressed table of free lists, by byte size */
 
 typedef struct {
@@ -89,8 +89,10 @@ void nb_storage_put(nb_storage *s) {
 
 nb_tensor *nb_tensor_header_get(void) {
     nb_tensor *t = free_tensors;
-    if (t) free_tensors = t->next_free;
-    else t = nb_heap_alloc(sizeof *t);
+    if (t)
+        free_tensors = t->next_free;
+    else
+        t = nb_heap_alloc(sizeof *t);
     if (!t) return nb_fail(NB_ERR_MEMORY, "out of memory allocating a tensor");
     memset(t, 0, sizeof *t);
     return t;
@@ -103,8 +105,10 @@ void nb_tensor_header_put(nb_tensor *t) {
 
 nb_node *nb_node_get(void) {
     nb_node *n = free_nodes;
-    if (n) free_nodes = n->next_free;
-    else n = nb_heap_alloc(sizeof *n);
+    if (n)
+        free_nodes = n->next_free;
+    else
+        n = nb_heap_alloc(sizeof *n);
     if (!n) return nb_fail(NB_ERR_MEMORY, "out of memory allocating a tape node");
     memset(n, 0, sizeof *n);
     return n;

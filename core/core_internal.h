@@ -43,11 +43,11 @@ typedef struct nb_node {
     nb_tensor *in[NB_MAX_INPUTS];
     bool needs_grad[NB_MAX_INPUTS]; /* which inputs want a gradient */
     nb_tensor *out;
-    nb_tensor *saved[NB_MAX_SAVED]; /* extra tensors a kernel keeps for backward */
-    nb_tensor *grad;                /* d(loss)/d(out), summed during backward */
-    int64_t seq;                    /* position on the tape */
-    bool consumed;                  /* a backward pass released it */
-    bool recorded;                  /* lives on the tape (not a stack temporary) */
+    nb_tensor *saved[NB_MAX_SAVED];                 /* extra tensors a kernel keeps for backward */
+    nb_tensor *grad;                                /* d(loss)/d(out), summed during backward */
+    int64_t seq;                                    /* position on the tape */
+    bool consumed;                                  /* a backward pass released it */
+    bool recorded;                                  /* lives on the tape (not a stack temporary) */
     _Alignas(16) unsigned char attrs[NB_MAX_ATTRS]; /* the op's attribute struct */
     struct nb_node *next_free;
 } nb_node;

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #define NB_PRIM_MAX_ARGS 24
-#define NB_CACHE_SLOTS 4096 /* hash chains */
+#define NB_CACHE_SLOTS   4096 /* hash chains */
 
 struct nb_prim {
     struct nb_prim *next; /* hash chain */
@@ -37,7 +37,8 @@ static nb_prim *cache[NB_CACHE_SLOTS];
 dnnl_engine_t nb_engine(void) {
     pthread_mutex_lock(&lock);
     if (!engine) {
-        if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success) engine = NULL;
+        if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success)
+            engine = NULL;
         else if (dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) {
             dnnl_engine_destroy(engine);
             engine = NULL;
@@ -181,7 +182,8 @@ nb_status nb_prim_run(nb_prim *p, const char *fn, int nargs, const int *args, vo
         ea[i].arg = args[i];
         ea[i].memory = m;
     }
-    nb_status s = nb_dnnl_check(dnnl_primitive_execute(p->prim, stream, nargs, ea), fn, "execution");
+    nb_status s =
+        nb_dnnl_check(dnnl_primitive_execute(p->prim, stream, nargs, ea), fn, "execution");
     if (s == NB_OK) s = nb_dnnl_check(dnnl_stream_wait(stream), fn, "stream wait");
     if (p->keylen == 0) prim_destroy(p); /* uncached (see nb_prim_add) */
     return s;
@@ -257,9 +259,9 @@ nb_status nb_k_eltwise(const char *fn, int alg, float alpha, float beta, const n
         dnnl_memory_desc_t md;
         dnnl_eltwise_desc_t d;
         nb_md_of(&md, src, rank_of(src));
-        if (nb_dnnl_check(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training, alg, &md,
-                                                         alpha, beta),
-                          fn, "eltwise descriptor"))
+        if (nb_dnnl_check(
+                dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training, alg, &md, alpha, beta),
+                fn, "eltwise descriptor"))
             return nb_error_code();
         if (!(p = get_prim(&k, &d, NULL, NULL, fn, "eltwise primitive"))) return nb_error_code();
     }
@@ -273,8 +275,8 @@ static bool uses_dst(int alg) {
            alg == dnnl_eltwise_logistic_use_dst_for_bwd || alg == dnnl_eltwise_exp_use_dst_for_bwd;
 }
 
-nb_status nb_k_eltwise_bwd(const char *fn, int alg, float alpha, float beta,
-                           const nb_tensor *data, const nb_tensor *diff_dst, nb_tensor *diff_src) {
+nb_status nb_k_eltwise_bwd(const char *fn, int alg, float alpha, float beta, const nb_tensor *data,
+                           const nb_tensor *diff_dst, nb_tensor *diff_src) {
     if (data->numel == 0) return NB_OK;
     nb_key k;
     nb_key_init(&k, "eltwise_bwd");
@@ -288,9 +290,9 @@ nb_status nb_k_eltwise_bwd(const char *fn, int alg, float alpha, float beta,
         dnnl_eltwise_desc_t fd, bd;
         dnnl_primitive_desc_t hint;
         nb_md_of(&md, data, rank_of(data));
-        if (nb_dnnl_check(dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training, alg, &md,
-                                                         alpha, beta),
-                          fn, "eltwise descriptor") ||
+        if (nb_dnnl_check(
+                dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training, alg, &md, alpha, beta),
+                fn, "eltwise descriptor") ||
             nb_dnnl_check(dnnl_eltwise_backward_desc_init(&bd, alg, &md, &md, alpha, beta), fn,
                           "eltwise backward descriptor"))
             return nb_error_code();
@@ -334,8 +336,8 @@ nb_status nb_k_binary(const char *fn, int alg, const nb_tensor *a, const nb_tens
 }
 
 /* ---- matmul --------------------------------------------------------------------------- */
-nb_status nb_k_matmul(const char *fn, const nb_tensor *a, const nb_tensor *b,
-                      const nb_tensor *bias, nb_tensor *dst) {
+nb_status nb_k_matmul(const char *fn, const nb_tensor *a, const nb_tensor *b, const nb_tensor *bias,
+                      nb_tensor *dst) {
     if (dst->numel == 0) return NB_OK;
     int nd = dst->ndim;
     nb_key k;
@@ -358,9 +360,9 @@ nb_status nb_k_matmul(const char *fn, const nb_tensor *a, const nb_tensor *b,
         if (!(p = get_prim(&k, &d, NULL, NULL, fn, "matmul primitive"))) return nb_error_code();
     }
     if (bias)
-        return nb_prim_run(
-            p, fn, 4, (int[]){DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST},
-            (void *[]){nb_ptr(a), nb_ptr(b), nb_ptr(bias), nb_ptr(dst)});
+        return nb_prim_run(p, fn, 4,
+                           (int[]){DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST},
+                           (void *[]){nb_ptr(a), nb_ptr(b), nb_ptr(bias), nb_ptr(dst)});
     return nb_prim_run(p, fn, 3, (int[]){DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
                        (void *[]){nb_ptr(a), nb_ptr(b), nb_ptr(dst)});
 }
@@ -403,9 +405,9 @@ nb_status nb_k_softmax_bwd(const char *fn, bool log, int axis, const nb_tensor *
         nb_md_of(&md, dst, rank_of(dst));
         dnnl_softmax_desc_t sf, sb;
         dnnl_logsoftmax_desc_t lf, lb;
-        dnnl_status_t s1 = log
-                               ? dnnl_logsoftmax_forward_desc_init(&lf, dnnl_forward_training, &md, axis)
-                               : dnnl_softmax_forward_desc_init(&sf, dnnl_forward_training, &md, axis);
+        dnnl_status_t s1 =
+            log ? dnnl_logsoftmax_forward_desc_init(&lf, dnnl_forward_training, &md, axis)
+                : dnnl_softmax_forward_desc_init(&sf, dnnl_forward_training, &md, axis);
         dnnl_status_t s2 = log ? dnnl_logsoftmax_backward_desc_init(&lb, &md, &md, axis)
                                : dnnl_softmax_backward_desc_init(&sb, &md, &md, axis);
         if (nb_dnnl_check(s1, fn, "softmax descriptor") ||
@@ -413,10 +415,11 @@ nb_status nb_k_softmax_bwd(const char *fn, bool log, int axis, const nb_tensor *
             return nb_error_code();
         dnnl_primitive_desc_t hint;
         dnnl_engine_t e = nb_engine();
-        if (!e || nb_dnnl_check(dnnl_primitive_desc_create(
-                                    &hint, log ? (const_dnnl_op_desc_t)&lf : (const_dnnl_op_desc_t)&sf,
-                                    NULL, e, NULL),
-                                fn, "softmax primitive"))
+        if (!e ||
+            nb_dnnl_check(dnnl_primitive_desc_create(
+                              &hint, log ? (const_dnnl_op_desc_t)&lf : (const_dnnl_op_desc_t)&sf,
+                              NULL, e, NULL),
+                          fn, "softmax primitive"))
             return nb_error_code();
         p = get_prim(&k, log ? (const_dnnl_op_desc_t)&lb : (const_dnnl_op_desc_t)&sb, NULL, hint,
                      fn, "softmax backward primitive");

@@ -45,15 +45,15 @@ size_t nb_prim_workspace_bytes(const nb_prim *p);
 nb_status nb_k_eltwise(const char *fn, int alg, float alpha, float beta, const nb_tensor *src,
                        nb_tensor *dst);
 /* diff_src = f'(data) * diff_dst; data is src or dst depending on alg */
-nb_status nb_k_eltwise_bwd(const char *fn, int alg, float alpha, float beta,
-                           const nb_tensor *data, const nb_tensor *diff_dst, nb_tensor *diff_src);
+nb_status nb_k_eltwise_bwd(const char *fn, int alg, float alpha, float beta, const nb_tensor *data,
+                           const nb_tensor *diff_dst, nb_tensor *diff_src);
 /* dst = a (op) b; b broadcasts over a's shape (size-1 or missing leading axes);
  * dst may be a (in place). */
 nb_status nb_k_binary(const char *fn, int alg, const nb_tensor *a, const nb_tensor *b,
                       nb_tensor *dst);
 /* dst = a @ b (+ bias), 2-D or batched 3-D, any plain strides; bias is [N] or NULL */
-nb_status nb_k_matmul(const char *fn, const nb_tensor *a, const nb_tensor *b,
-                      const nb_tensor *bias, nb_tensor *dst);
+nb_status nb_k_matmul(const char *fn, const nb_tensor *a, const nb_tensor *b, const nb_tensor *bias,
+                      nb_tensor *dst);
 nb_status nb_k_softmax(const char *fn, bool log, int axis, const nb_tensor *src, nb_tensor *dst);
 nb_status nb_k_softmax_bwd(const char *fn, bool log, int axis, const nb_tensor *dst,
                            const nb_tensor *diff_dst, nb_tensor *diff_src);
@@ -61,7 +61,6 @@ nb_status nb_k_softmax_bwd(const char *fn, bool log, int axis, const nb_tensor *
 nb_status nb_k_reduce(const char *fn, int alg, const nb_tensor *src, nb_tensor *dst);
 /* dst = src, any layouts of the same shape */
 nb_status nb_k_reorder(const char *fn, const nb_tensor *src, nb_tensor *dst);
-nb_status nb_k_concat(const char *fn, const nb_tensor *const *src, int n, int axis,
-                      nb_tensor *dst);
+nb_status nb_k_concat(const char *fn, const nb_tensor *const *src, int n, int axis, nb_tensor *dst);
 
 #endif

@@ -4,8 +4,8 @@
 
 #include <math.h>
 
-#define EDGE 3   /* items shown at each end of a long axis */
-#define LONG 10  /* axes longer than this are elided      */
+#define EDGE 3  /* items shown at each end of a long axis */
+#define LONG 10 /* axes longer than this are elided      */
 
 static void print_rec(FILE *f, const nb_tensor *t, int d, int64_t off, int width, int indent) {
     if (d == t->ndim) {
@@ -22,8 +22,10 @@ static void print_rec(FILE *f, const nb_tensor *t, int d, int64_t off, int width
         }
         print_rec(f, t, d + 1, off + i * t->strides[d], width, indent + 1);
         if (i + 1 < n) {
-            if (d == t->ndim - 1) fputs(", ", f);
-            else fprintf(f, ",\n%*s", indent + 1, "");
+            if (d == t->ndim - 1)
+                fputs(", ", f);
+            else
+                fprintf(f, ",\n%*s", indent + 1, "");
         }
     }
     fputc(']', f);

@@ -40,8 +40,7 @@ nb_tensor *nb_uniform(const int64_t *shape, int ndim, float low, float high) {
                        high);
     nb_tensor *t = nb_tensor_new("nb_uniform", shape, ndim);
     if (!t) return NULL;
-    for (int64_t i = 0; i < t->numel; i++)
-        nb_ptr(t)[i] = low + (high - low) * nb_rng_uniform();
+    for (int64_t i = 0; i < t->numel; i++) nb_ptr(t)[i] = low + (high - low) * nb_rng_uniform();
     return t;
 }
 
@@ -51,8 +50,8 @@ nb_tensor *nb_rand(const int64_t *shape, int ndim) {
 
 nb_tensor *nb_normal(const int64_t *shape, int ndim, float mean, float std) {
     if (!(std >= 0) || !isfinite(mean) || !isfinite(std))
-        return nb_fail(NB_ERR_ARG, "nb_normal: mean %g, std %g: need finite values, std >= 0",
-                       mean, std);
+        return nb_fail(NB_ERR_ARG, "nb_normal: mean %g, std %g: need finite values, std >= 0", mean,
+                       std);
     nb_tensor *t = nb_tensor_new("nb_normal", shape, ndim);
     if (!t) return NULL;
     for (int64_t i = 0; i < t->numel; i++) nb_ptr(t)[i] = (float)(mean + std * rng_normal());

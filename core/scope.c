@@ -86,8 +86,7 @@ nb_tensor *nb_keep(nb_tensor *t) {
     if (!t) return nb_fail_null("nb_keep");
     if (t->scope <= 0) return t; /* already in the root scope, or owned */
     scopes[t->scope].items[t->slot] = NULL;
-    if (!scope_append(t->scope - 1, t))
-        return nb_fail(NB_ERR_MEMORY, "nb_keep: out of memory");
+    if (!scope_append(t->scope - 1, t)) return nb_fail(NB_ERR_MEMORY, "nb_keep: out of memory");
     return t;
 }
 

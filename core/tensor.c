@@ -23,8 +23,8 @@ bool nb_shape_numel(const char *fn, const int64_t *shape, int ndim, int64_t *num
             return false;
         }
         if (shape[i] > 0 && n > (INT64_MAX / (int64_t)sizeof(float)) / shape[i]) {
-            nb_fail(NB_ERR_MEMORY, "%s: shape %s has too many elements (the product overflows)",
-                    fn, nb_dims_s(shape, ndim));
+            nb_fail(NB_ERR_MEMORY, "%s: shape %s has too many elements (the product overflows)", fn,
+                    nb_dims_s(shape, ndim));
             return false;
         }
         n *= shape[i];
@@ -73,8 +73,8 @@ int nb_shape_str(const nb_tensor *t, char *buf, size_t n) {
 bool nb_axis(const char *fn, int axis, int ndim, int *out) {
     int lim = ndim > 0 ? ndim : 1;
     if (axis < -lim || axis >= lim) {
-        nb_fail(NB_ERR_ARG, "%s: axis %d is out of range for a tensor with %d dimensions", fn,
-                axis, ndim);
+        nb_fail(NB_ERR_ARG, "%s: axis %d is out of range for a tensor with %d dimensions", fn, axis,
+                ndim);
         return false;
     }
     *out = axis < 0 ? axis + lim : axis;
@@ -179,8 +179,10 @@ nb_tensor *nb_from_array(const float *data, const int64_t *shape, int ndim) {
 
 nb_tensor *nb_arange(float start, float stop, float step) {
     if (step == 0 || !isfinite(start) || !isfinite(stop) || !isfinite(step))
-        return nb_fail(NB_ERR_ARG, "nb_arange: start %g, stop %g, step %g: need finite values "
-                                   "and a non-zero step", start, stop, step);
+        return nb_fail(NB_ERR_ARG,
+                       "nb_arange: start %g, stop %g, step %g: need finite values "
+                       "and a non-zero step",
+                       start, stop, step);
     double count = ceil(((double)stop - start) / step);
     int64_t n = count > 0 ? (int64_t)count : 0;
     nb_tensor *t = nb_tensor_new("nb_arange", &n, 1);
@@ -299,8 +301,8 @@ static bool index_offset(const char *fn, const nb_tensor *t, const int64_t *inde
     int64_t o = t->offset;
     for (int d = 0; d < t->ndim; d++) {
         if (index[d] < 0 || index[d] >= t->shape[d]) {
-            nb_fail(NB_ERR_ARG, "%s: index %s is outside shape %s", fn,
-                    nb_dims_s(index, t->ndim), nb_shape_s(t));
+            nb_fail(NB_ERR_ARG, "%s: index %s is outside shape %s", fn, nb_dims_s(index, t->ndim),
+                    nb_shape_s(t));
             return false;
         }
         o += index[d] * t->strides[d];
@@ -336,8 +338,7 @@ nb_status nb_copy_to(const nb_tensor *t, float *out, int64_t n) {
 nb_status nb_copy_from(nb_tensor *t, const float *in, int64_t n) {
     if (!t || !in) return (nb_fail_null("nb_copy_from"), NB_ERR_NULL);
     if (n != t->numel)
-        return nb_failc(NB_ERR_SHAPE,
-                        "nb_copy_from: buffer holds %lld floats, tensor %s has %lld",
+        return nb_failc(NB_ERR_SHAPE, "nb_copy_from: buffer holds %lld floats, tensor %s has %lld",
                         (long long)n, nb_shape_s(t), (long long)t->numel);
     for (int64_t i = 0; i < n; i++) t->storage->data[flat_to_offset(t, i)] = in[i];
     return NB_OK;

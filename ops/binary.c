@@ -253,10 +253,11 @@ static nb_status sum_to_shape(const nb_node *n, nb_layout *l) {
     const target_attrs *t = NB_ATTRS(n, target_attrs);
     const nb_tensor *x = n->in[0];
     if (!broadcasts(t->shape, t->ndim, x->shape, x->ndim))
-        return nb_failc(NB_ERR_SHAPE, "nb_sum_to: shape %s cannot be summed to %s (%s must "
-                                      "broadcast to %s)",
-                        nb_shape_s(x), nb_dims_s(t->shape, t->ndim),
-                        nb_dims_s(t->shape, t->ndim), nb_shape_s(x));
+        return nb_failc(NB_ERR_SHAPE,
+                        "nb_sum_to: shape %s cannot be summed to %s (%s must "
+                        "broadcast to %s)",
+                        nb_shape_s(x), nb_dims_s(t->shape, t->ndim), nb_dims_s(t->shape, t->ndim),
+                        nb_shape_s(x));
     nb_layout_contiguous(l, t->shape, t->ndim);
     return NB_OK;
 }

@@ -131,7 +131,8 @@ nb_tensor *nb_relu(nb_tensor *x) {
 
 /* reading y for backward needs alpha >= 0, so negative slopes read x */
 nb_tensor *nb_leaky_relu(nb_tensor *x, float alpha) {
-    if (!isfinite(alpha)) return nb_fail(NB_ERR_ARG, "nb_leaky_relu: alpha %g is not finite", alpha);
+    if (!isfinite(alpha))
+        return nb_fail(NB_ERR_ARG, "nb_leaky_relu: alpha %g is not finite", alpha);
     int alg = alpha >= 0 ? dnnl_eltwise_relu_use_dst_for_bwd : dnnl_eltwise_relu;
     return eltwise(&leaky_relu_def, x, alg, alpha, 0);
 }

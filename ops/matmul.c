@@ -49,8 +49,10 @@ static bool product_shape(const char *fn, const nb_tensor *a, const nb_tensor *b
                 nb_shape_s(b));
         return false;
     }
-    if (a->ndim == 3 || b->ndim == 3) nb_layout_contiguous(l, (int64_t[]){ba > bb ? ba : bb, m, n}, 3);
-    else nb_layout_contiguous(l, (int64_t[]){m, n}, 2);
+    if (a->ndim == 3 || b->ndim == 3)
+        nb_layout_contiguous(l, (int64_t[]){ba > bb ? ba : bb, m, n}, 3);
+    else
+        nb_layout_contiguous(l, (int64_t[]){m, n}, 2);
     return true;
 }
 

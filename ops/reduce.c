@@ -28,8 +28,10 @@ static nb_status reduce_shape(const nb_node *n, nb_layout *l) {
     int64_t shape[NB_MAX_DIMS];
     int nd = 0;
     for (int i = 0; i < x->ndim; i++) {
-        if (!a->reduced[i]) shape[nd++] = x->shape[i];
-        else if (a->keepdim) shape[nd++] = 1;
+        if (!a->reduced[i])
+            shape[nd++] = x->shape[i];
+        else if (a->keepdim)
+            shape[nd++] = 1;
         if (a->reduced[i] && x->shape[i] == 0 && a->alg == dnnl_reduction_max)
             return nb_failc(NB_ERR_SHAPE, "nb_max: cannot take the max over an empty axis of %s",
                             nb_shape_s(x));
@@ -157,8 +159,10 @@ static nb_status argmax_shape(const nb_node *n, nb_layout *l) {
     if (x->ndim > 0 && x->shape[a->axis] == 0)
         return nb_failc(NB_ERR_SHAPE, "nb_argmax: axis %d of %s is empty", a->axis, nb_shape_s(x));
     for (int i = 0; i < x->ndim; i++) {
-        if (i != a->axis) shape[nd++] = x->shape[i];
-        else if (a->keepdim) shape[nd++] = 1;
+        if (i != a->axis)
+            shape[nd++] = x->shape[i];
+        else if (a->keepdim)
+            shape[nd++] = 1;
     }
     nb_layout_contiguous(l, shape, nd);
     return NB_OK;

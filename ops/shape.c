@@ -74,8 +74,7 @@ static const nb_op_def reshape_def = {
 /* Resolve one -1 and check the element count. */
 static bool resolve_shape(const nb_tensor *x, const int64_t *shape, int ndim, shape_attrs *a) {
     if (ndim < 0 || ndim > NB_MAX_DIMS || (ndim > 0 && !shape)) {
-        nb_fail(NB_ERR_ARG, "nb_reshape: %d dimensions; nabla supports 0 to %d", ndim,
-                NB_MAX_DIMS);
+        nb_fail(NB_ERR_ARG, "nb_reshape: %d dimensions; nabla supports 0 to %d", ndim, NB_MAX_DIMS);
         return false;
     }
     int infer = -1;
@@ -371,8 +370,10 @@ static nb_status one_hot_shape(const nb_node *n, nb_layout *l) {
     const nb_tensor *x = n->in[0];
     int64_t shape[NB_MAX_DIMS];
     if (x->ndim >= NB_MAX_DIMS)
-        return nb_failc(NB_ERR_SHAPE, "nb_one_hot: indices of shape %s leave no room for the "
-                                      "class axis", nb_shape_s(x));
+        return nb_failc(NB_ERR_SHAPE,
+                        "nb_one_hot: indices of shape %s leave no room for the "
+                        "class axis",
+                        nb_shape_s(x));
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim] = NB_ATTRS(n, one_hot_attrs)->k;
     nb_layout_contiguous(l, shape, x->ndim + 1);
@@ -387,8 +388,9 @@ static nb_status one_hot_forward(nb_node *n) {
     for (int64_t i = 0; i < n->in[0]->numel; i++) {
         float v = idx[i];
         if (!(v >= 0 && v < (float)k) || v != floorf(v))
-            return nb_failc(NB_ERR_ARG, "nb_one_hot: index %g at position %lld is not an integer "
-                                        "in [0, %lld)",
+            return nb_failc(NB_ERR_ARG,
+                            "nb_one_hot: index %g at position %lld is not an integer "
+                            "in [0, %lld)",
                             v, (long long)i, (long long)k);
         y[i * k + (int64_t)v] = 1.0f;
     }

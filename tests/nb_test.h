@@ -23,7 +23,7 @@ static void nb_test_teardown(void) {
 #define NB_ASSERT_CLOSE(a, b, tol)                                                                 \
     do {                                                                                           \
         double a_ = (a), b_ = (b);                                                                 \
-        ck_assert_msg(fabs(a_ - b_) <= (tol) * (1.0 + fabs(b_)), "%s = %.7g, expected %.7g", #a,    \
+        ck_assert_msg(fabs(a_ - b_) <= (tol) * (1.0 + fabs(b_)), "%s = %.7g, expected %.7g", #a,   \
                       a_, b_);                                                                     \
     } while (0)
 
@@ -50,7 +50,7 @@ static void nb_test_teardown(void) {
 
 /* the last error mentions needle */
 #define NB_ASSERT_ERROR_HAS(needle)                                                                \
-    ck_assert_msg(strstr(nb_error(), (needle)) != NULL, "error \"%s\" does not mention \"%s\"",   \
+    ck_assert_msg(strstr(nb_error(), (needle)) != NULL, "error \"%s\" does not mention \"%s\"",    \
                   nb_error(), (needle))
 
 static int nb_test_run(Suite *s) {

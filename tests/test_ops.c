@@ -17,14 +17,30 @@ typedef struct {
     float lo, hi; /* input range for the gradient check (away from kinks) */
 } unary_case;
 
-static nb_tensor *softplus_(nb_tensor *x) { return nb_softplus(x); }
-static nb_tensor *leaky_(nb_tensor *x) { return nb_leaky_relu(x, 0.1f); }
-static nb_tensor *elu_(nb_tensor *x) { return nb_elu(x, 1.0f); }
-static nb_tensor *pow3_(nb_tensor *x) { return nb_pow_scalar(x, 3.0f); }
-static nb_tensor *clip_(nb_tensor *x) { return nb_clip(x, -0.5f, 0.5f); }
-static nb_tensor *affine_(nb_tensor *x) { return nb_affine(x, 2.0f, -1.0f); }
-static nb_tensor *rsub_(nb_tensor *x) { return nb_rsub_scalar(x, 3.0f); }
-static nb_tensor *divs_(nb_tensor *x) { return nb_div_scalar(x, 4.0f); }
+static nb_tensor *softplus_(nb_tensor *x) {
+    return nb_softplus(x);
+}
+static nb_tensor *leaky_(nb_tensor *x) {
+    return nb_leaky_relu(x, 0.1f);
+}
+static nb_tensor *elu_(nb_tensor *x) {
+    return nb_elu(x, 1.0f);
+}
+static nb_tensor *pow3_(nb_tensor *x) {
+    return nb_pow_scalar(x, 3.0f);
+}
+static nb_tensor *clip_(nb_tensor *x) {
+    return nb_clip(x, -0.5f, 0.5f);
+}
+static nb_tensor *affine_(nb_tensor *x) {
+    return nb_affine(x, 2.0f, -1.0f);
+}
+static nb_tensor *rsub_(nb_tensor *x) {
+    return nb_rsub_scalar(x, 3.0f);
+}
+static nb_tensor *divs_(nb_tensor *x) {
+    return nb_div_scalar(x, 4.0f);
+}
 
 static const unary_case unary_cases[] = {
     {"exp", nb_exp, -2, 2},         {"log", nb_log, 0.5f, 3},       {"sqrt", nb_sqrt, 0.5f, 3},
@@ -61,17 +77,15 @@ START_TEST(test_activations_known_values) {
     nb_tensor *x = nb_from_array((float[]){-2, -0.5f, 0, 0.5f, 2}, NB_SHAPE(5));
     NB_ASSERT_TENSOR(nb_relu(x), ((float[]){0, 0, 0, 0.5f, 2}), 5, 1e-6);
     NB_ASSERT_TENSOR(nb_leaky_relu(x, 0.1f), ((float[]){-0.2f, -0.05f, 0, 0.5f, 2}), 5, 1e-6);
-    NB_ASSERT_TENSOR(nb_sigmoid(x), ((float[]){0.1192029f, 0.3775407f, 0.5f, 0.6224593f,
-                                               0.8807971f}),
-                     5, 1e-5);
+    NB_ASSERT_TENSOR(nb_sigmoid(x),
+                     ((float[]){0.1192029f, 0.3775407f, 0.5f, 0.6224593f, 0.8807971f}), 5, 1e-5);
     NB_ASSERT_TENSOR(nb_tanh(x), ((float[]){-0.9640276f, -0.4621172f, 0, 0.4621172f, 0.9640276f}),
                      5, 1e-5);
     NB_ASSERT_TENSOR(nb_elu(x, 1.0f), ((float[]){-0.8646647f, -0.3934693f, 0, 0.5f, 2}), 5, 1e-5);
     NB_ASSERT_TENSOR(nb_gelu(x), ((float[]){-0.0455003f, -0.1542688f, 0, 0.3457312f, 1.9544997f}),
                      5, 1e-4);
-    NB_ASSERT_TENSOR(nb_softplus(x), ((float[]){0.126928f, 0.474077f, 0.693147f, 0.974077f,
-                                                2.126928f}),
-                     5, 1e-5);
+    NB_ASSERT_TENSOR(nb_softplus(x),
+                     ((float[]){0.126928f, 0.474077f, 0.693147f, 0.974077f, 2.126928f}), 5, 1e-5);
     NB_ASSERT_TENSOR(nb_step(x), ((float[]){0, 0, 0, 1, 1}), 5, 0);
     NB_ASSERT_TENSOR(nb_clip(x, -1, 1), ((float[]){-1, -0.5f, 0, 0.5f, 1}), 5, 0);
     NB_ASSERT_TENSOR(nb_abs(x), ((float[]){2, 0.5f, 0, 0.5f, 2}), 5, 0);
@@ -358,9 +372,9 @@ END_TEST
 
 START_TEST(test_reduction_gradients) {
     static const reduce_case cases[] = {
-        {0, {0}, 1, false}, {0, {1, 2}, 2, true}, {0, {0}, 0, false}, {1, {1}, 1, false},
-        {1, {-1}, 1, true}, {1, {0}, 0, false},   {2, {2}, 1, false}, {2, {0, 1}, 2, true},
-        {2, {0}, 0, false},
+        {0, {0}, 1, false}, {0, {1, 2}, 2, true}, {0, {0}, 0, false},
+        {1, {1}, 1, false}, {1, {-1}, 1, true},   {1, {0}, 0, false},
+        {2, {2}, 1, false}, {2, {0, 1}, 2, true}, {2, {0}, 0, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         nb_tensor *x = param(NB_SHAPE(2, 3, 4));
@@ -395,13 +409,27 @@ static nb_tensor *apply_shape_chain(nb_tensor *const *x, int n, void *ctx) {
     int which = *(int *)ctx;
     nb_tensor *y;
     switch (which) {
-    case 0: y = nb_reshape(x[0], NB_SHAPE(4, -1)); break;
-    case 1: y = nb_transpose(x[0], 0, 2); break;
-    case 2: y = nb_permute(x[0], (int[]){2, 0, 1}, 3); break;
-    case 3: y = nb_slice(x[0], 2, 1, 4, 2); break;
-    case 4: y = nb_concat((nb_tensor *[]){x[0], nb_tanh(x[0])}, 2, 1); break;
-    case 5: y = nb_flatten(nb_transpose(x[0], 1, 2)); break;
-    default: y = nb_contiguous(nb_transpose(x[0], 0, 1)); break;
+    case 0:
+        y = nb_reshape(x[0], NB_SHAPE(4, -1));
+        break;
+    case 1:
+        y = nb_transpose(x[0], 0, 2);
+        break;
+    case 2:
+        y = nb_permute(x[0], (int[]){2, 0, 1}, 3);
+        break;
+    case 3:
+        y = nb_slice(x[0], 2, 1, 4, 2);
+        break;
+    case 4:
+        y = nb_concat((nb_tensor *[]){x[0], nb_tanh(x[0])}, 2, 1);
+        break;
+    case 5:
+        y = nb_flatten(nb_transpose(x[0], 1, 2));
+        break;
+    default:
+        y = nb_contiguous(nb_transpose(x[0], 0, 1));
+        break;
     }
     y = nb_reshape(nb_contiguous(y), NB_SHAPE(-1));
     /* distinct weights, so that a gradient sent to the wrong element shows */

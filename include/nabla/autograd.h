@@ -41,8 +41,8 @@ int64_t nb_tape_size(void);
  * for inputs that need none), built with nabla ops. Returning NULL (forward) or
  * a status other than NB_OK (backward) is an error naming the op. */
 typedef nb_tensor *(*nb_custom_forward_fn)(nb_tensor *const *x, int n, void *ctx);
-typedef nb_status (*nb_custom_backward_fn)(nb_tensor *const *x, int n, nb_tensor *y,
-                                           nb_tensor *gy, nb_tensor **gx, void *ctx);
+typedef nb_status (*nb_custom_backward_fn)(nb_tensor *const *x, int n, nb_tensor *y, nb_tensor *gy,
+                                           nb_tensor **gx, void *ctx);
 nb_tensor *nb_custom_op(const char *name, nb_tensor *const *x, int n, nb_custom_forward_fn forward,
                         nb_custom_backward_fn backward, void *ctx);
 
@@ -54,11 +54,11 @@ nb_tensor *nb_custom_op(const char *name, nb_tensor *const *x, int n, nb_custom_
 typedef nb_tensor *(*nb_grad_fn)(nb_tensor *const *x, int n, void *ctx);
 typedef struct nb_gradcheck_result {
     bool ok;
-    int worst_input;      /* which input holds the worst element     */
-    int64_t worst_index;  /* its row-major index                      */
-    double analytic;      /* the two gradients at that element        */
+    int worst_input;     /* which input holds the worst element     */
+    int64_t worst_index; /* its row-major index                      */
+    double analytic;     /* the two gradients at that element        */
     double numeric;
-    double max_error;     /* |analytic - numeric| / (1 + |numeric|)   */
+    double max_error; /* |analytic - numeric| / (1 + |numeric|)   */
 } nb_gradcheck_result;
 nb_status nb_gradcheck(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx, double eps, double tol,
                        nb_gradcheck_result *result);

@@ -41,9 +41,9 @@ typedef enum nb_status {
     (const int64_t[]){__VA_ARGS__}, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
 
 /* ---- errors ------------------------------------------------------------ */
-const char *nb_error(void);     /* message of the last failure, "" if none  */
-nb_status nb_error_code(void);  /* code of the last failure, NB_OK if none  */
-void nb_clear_error(void);      /* forget the last failure                  */
+const char *nb_error(void);    /* message of the last failure, "" if none  */
+nb_status nb_error_code(void); /* code of the last failure, NB_OK if none  */
+void nb_clear_error(void);     /* forget the last failure                  */
 
 /* ---- creation (results belong to the current scope) ----------------------- */
 nb_tensor *nb_empty(const int64_t *shape, int ndim); /* uninitialized      */
@@ -53,7 +53,7 @@ nb_tensor *nb_full(const int64_t *shape, int ndim, float value);
 nb_tensor *nb_from_array(const float *data, const int64_t *shape, int ndim); /* copies  */
 nb_tensor *nb_scalar(float value);                                           /* 0-d     */
 nb_tensor *nb_arange(float start, float stop, float step);                   /* [start, stop) */
-nb_tensor *nb_linspace(float start, float stop, int64_t n);                  /* n points, both ends */
+nb_tensor *nb_linspace(float start, float stop, int64_t n); /* n points, both ends */
 nb_tensor *nb_eye(int64_t n);
 nb_tensor *nb_zeros_like(const nb_tensor *t);
 nb_tensor *nb_clone(const nb_tensor *t); /* contiguous copy, no gradient history */
@@ -84,7 +84,7 @@ const char *nb_name(const nb_tensor *t);                /* "" when unnamed */
 
 /* ---- element access (for small tests and examples) --------------------- */
 float nb_item(const nb_tensor *t); /* the value of a one-element tensor; NaN + error otherwise */
-float nb_get(const nb_tensor *t, const int64_t *index);           /* index has ndim entries */
+float nb_get(const nb_tensor *t, const int64_t *index); /* index has ndim entries */
 nb_status nb_set(nb_tensor *t, const int64_t *index, float value);
 float nb_get_flat(const nb_tensor *t, int64_t i); /* i-th element in row-major order */
 nb_status nb_copy_to(const nb_tensor *t, float *out, int64_t n); /* row-major copy out */

@@ -27,7 +27,7 @@ nb_tensor *nb_activation(nb_tensor *x, const char *name);
 
 /* ---- initializers --------------------------------------------------------------------- */
 typedef enum nb_init {
-    NB_INIT_DEFAULT = 0,  /* glorot_uniform for kernels, zeros for biases */
+    NB_INIT_DEFAULT = 0, /* glorot_uniform for kernels, zeros for biases */
     NB_INIT_GLOROT_UNIFORM,
     NB_INIT_GLOROT_NORMAL,
     NB_INIT_HE_UNIFORM,
@@ -136,8 +136,8 @@ nb_status nb_model_compile(nb_model *m, const char *loss, nb_optimizer *opt,
 
 typedef struct nb_history nb_history;
 typedef struct nb_epoch_logs {
-    int epoch; /* 0-based */
-    int n;     /* number of entries */
+    int epoch;                /* 0-based */
+    int n;                    /* number of entries */
     const char *const *names; /* "loss", "accuracy", "val_loss", "val_accuracy", ... */
     const double *values;
 } nb_epoch_logs;

@@ -36,11 +36,11 @@ nb_tensor *nb_ge(nb_tensor *a, nb_tensor *b);
 nb_tensor *nb_eq(nb_tensor *a, nb_tensor *b);
 
 nb_tensor *nb_neg(nb_tensor *x);
-nb_tensor *nb_add_scalar(nb_tensor *x, float s);  /* x + s */
-nb_tensor *nb_sub_scalar(nb_tensor *x, float s);  /* x - s */
-nb_tensor *nb_rsub_scalar(nb_tensor *x, float s); /* s - x */
-nb_tensor *nb_mul_scalar(nb_tensor *x, float s);  /* x * s */
-nb_tensor *nb_div_scalar(nb_tensor *x, float s);  /* x / s */
+nb_tensor *nb_add_scalar(nb_tensor *x, float s);             /* x + s */
+nb_tensor *nb_sub_scalar(nb_tensor *x, float s);             /* x - s */
+nb_tensor *nb_rsub_scalar(nb_tensor *x, float s);            /* s - x */
+nb_tensor *nb_mul_scalar(nb_tensor *x, float s);             /* x * s */
+nb_tensor *nb_div_scalar(nb_tensor *x, float s);             /* x / s */
 nb_tensor *nb_affine(nb_tensor *x, float alpha, float beta); /* alpha * x + beta */
 
 /* ---- elementwise functions ------------------------------------------------- */
@@ -70,8 +70,8 @@ nb_tensor *nb_log_softmax(nb_tensor *x, int axis);
 nb_tensor *nb_sum(nb_tensor *x, const int *axes, int n_axes, bool keepdim);
 nb_tensor *nb_mean(nb_tensor *x, const int *axes, int n_axes, bool keepdim);
 nb_tensor *nb_max(nb_tensor *x, const int *axes, int n_axes, bool keepdim);
-nb_tensor *nb_sum_all(nb_tensor *x);  /* 0-d */
-nb_tensor *nb_mean_all(nb_tensor *x); /* 0-d */
+nb_tensor *nb_sum_all(nb_tensor *x);                        /* 0-d */
+nb_tensor *nb_mean_all(nb_tensor *x);                       /* 0-d */
 nb_tensor *nb_argmax(nb_tensor *x, int axis, bool keepdim); /* indices as floats */
 /* Sum a broadcast result back down to shape (the gradient of broadcasting). */
 nb_tensor *nb_sum_to(nb_tensor *x, const int64_t *shape, int ndim);
@@ -80,7 +80,7 @@ nb_tensor *nb_broadcast_to(nb_tensor *x, const int64_t *shape, int ndim);
 
 /* ---- shape ops (views share storage where the layout allows) ----------------- */
 nb_tensor *nb_reshape(nb_tensor *x, const int64_t *shape, int ndim); /* one -1 allowed */
-nb_tensor *nb_flatten(nb_tensor *x); /* [N, ...] -> [N, rest] */
+nb_tensor *nb_flatten(nb_tensor *x);                                 /* [N, ...] -> [N, rest] */
 nb_tensor *nb_transpose(nb_tensor *x, int axis0, int axis1);
 nb_tensor *nb_permute(nb_tensor *x, const int *perm, int n);
 /* elements start, start + step, ... below stop along axis (step >= 1) */
