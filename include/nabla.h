@@ -4,6 +4,7 @@
  *   nabla/ops.h       ops with gradients (matmul, broadcasting arithmetic,
  *                     activations, softmax, reductions, shape ops)
  *   nabla/autograd.h  backward, grad mode, custom ops, gradient checks
+ *   nabla/cnn.h       convolution, pooling, batch normalization, dropout
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -11,5 +12,6 @@
 #include "nabla/core.h"
 #include "nabla/ops.h"
 #include "nabla/autograd.h"
+#include "nabla/cnn.h"
 
 #endif

@@ -1,0 +1,301 @@
+/* oneDNN convolution, pooling and batch normalization, behind the same
+ * primitive cache as the other wrappers. Backward primitive descriptors are
+ * created with the forward one as their hint, as oneDNN requires. */
+#include "dnnl_internal.h"
+
+#include <string.h>
+
+/* oneDNN takes dnnl_dims_t (12 entries) for each spatial parameter */
+typedef struct {
+    dnnl_dims_t stride, dilate, pad_l, pad_r, kernel;
+} spatial;
+
+static void dims2(dnnl_dims_t out, const int64_t in[2]) {
+    memset(out, 0, sizeof(dnnl_dims_t));
+    out[0] = in[0];
+    out[1] = in[1];
+}
+
+static spatial conv_spatial(const nb_conv_geom *g) {
+    spatial s;
+    dims2(s.stride, g->stride);
+    dims2(s.dilate, g->dilate);
+    dims2(s.pad_l, g->pad_l);
+    dims2(s.pad_r, g->pad_r);
+    memset(s.kernel, 0, sizeof s.kernel);
+    return s;
+}
+
+static spatial pool_spatial(const nb_pool_geom *g) {
+    spatial s;
+    dims2(s.stride, g->stride);
+    dims2(s.kernel, g->kernel);
+    dims2(s.pad_l, g->pad_l);
+    dims2(s.pad_r, g->pad_r);
+    memset(s.dilate, 0, sizeof s.dilate);
+    return s;
+}
+
+static void key_pairs(nb_key *k, const int64_t *v, int n) {
+    for (int i = 0; i < n; i++) nb_key_int(k, v[i]);
+}
+
+static void key_conv(nb_key *k, const nb_conv_geom *g) {
+    key_pairs(k, g->stride, 2);
+    key_pairs(k, g->dilate, 2);
+    key_pairs(k, g->pad_l, 2);
+    key_pairs(k, g->pad_r, 2);
+    nb_key_int(k, g->groups);
+}
+
+static void key_pool(nb_key *k, const nb_pool_geom *g) {
+    nb_key_int(k, g->alg);
+    key_pairs(k, g->kernel, 2);
+    key_pairs(k, g->stride, 2);
+    key_pairs(k, g->pad_l, 2);
+    key_pairs(k, g->pad_r, 2);
+}
+
+/* [K, C/G, R, S] seen as oneDNN's grouped weights [G, K/G, C/G, R, S] */
+static void weights_md(dnnl_memory_desc_t *md, const nb_tensor *w, int64_t groups) {
+    if (groups <= 1) {
+        nb_md_of(md, w, 4);
+        return;
+    }
+    dnnl_dims_t dims = {groups, w->shape[0] / groups, w->shape[1], w->shape[2], w->shape[3]};
+    dnnl_memory_desc_init_by_tag(md, 5, dims, dnnl_f32, dnnl_goihw);
+}
+
+static nb_status pd_create(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t d,
+                           const_dnnl_primitive_desc_t hint, const char *fn, const char *what) {
+    dnnl_engine_t e = nb_engine();
+    if (!e) return nb_error_code();
+    return nb_dnnl_check(dnnl_primitive_desc_create(pd, d, NULL, e, hint), fn, what);
+}
+
+/* the forward convolution descriptor, also the hint for both backward ones */
+static nb_status conv_fwd_desc(dnnl_convolution_desc_t *d, const char *fn, const nb_conv_geom *g,
+                               const nb_tensor *x, const nb_tensor *w, const nb_tensor *b,
+                               const nb_tensor *y) {
+    dnnl_memory_desc_t xm, wm, bm, ym;
+    nb_md_of(&xm, x, 4);
+    weights_md(&wm, w, g->groups);
+    nb_md_of(&ym, y, 4);
+    if (b) nb_md_of(&bm, b, 1);
+    spatial sp = conv_spatial(g);
+    return nb_dnnl_check(dnnl_dilated_convolution_forward_desc_init(
+                             d, dnnl_forward_training, dnnl_convolution_direct, &xm, &wm,
+                             b ? &bm : NULL, &ym, sp.stride, sp.dilate, sp.pad_l, sp.pad_r),
+                         fn, "convolution descriptor");
+}
+
+static nb_prim *conv_prim(const char *kind, const char *fn, const nb_conv_geom *g,
+                          const nb_tensor *x, const nb_tensor *w, const nb_tensor *b,
+                          const nb_tensor *y) {
+    nb_key k;
+    nb_key_init(&k, kind);
+    key_conv(&k, g);
+    nb_key_tensor(&k, x);
+    nb_key_tensor(&k, w);
+    nb_key_tensor(&k, b);
+    nb_key_tensor(&k, y);
+    nb_prim *p = nb_prim_find(&k);
+    if (p) return p;
+
+    dnnl_convolution_desc_t fd, bd;
+    dnnl_primitive_desc_t fwd, pd;
+    if (conv_fwd_desc(&fd, fn, g, x, w, b, y)) return NULL;
+    if (pd_create(&fwd, &fd, NULL, fn, "convolution primitive")) return NULL;
+    if (!strcmp(kind, "conv")) return nb_prim_add(&k, fwd, fn, "convolution primitive");
+
+    dnnl_memory_desc_t xm, wm, ym;
+    nb_md_of(&xm, x, 4);
+    weights_md(&wm, w, g->groups);
+    nb_md_of(&ym, y, 4);
+    spatial sp = conv_spatial(g);
+    dnnl_status_t s =
+        !strcmp(kind, "conv_bwd_data")
+            ? dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &xm,
+                                                               &wm, &ym, sp.stride, sp.dilate,
+                                                               sp.pad_l, sp.pad_r)
+            : dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &xm,
+                                                                  &wm, NULL, &ym, sp.stride,
+                                                                  sp.dilate, sp.pad_l, sp.pad_r);
+    nb_status st = nb_dnnl_check(s, fn, "convolution backward descriptor");
+    if (st == NB_OK) st = pd_create(&pd, &bd, fwd, fn, "convolution backward primitive");
+    dnnl_primitive_desc_destroy(fwd);
+    return st == NB_OK ? nb_prim_add(&k, pd, fn, "convolution backward primitive") : NULL;
+}
+
+nb_status nb_k_conv(const char *fn, const nb_conv_geom *g, const nb_tensor *x, const nb_tensor *w,
+                    const nb_tensor *b, nb_tensor *y) {
+    nb_prim *p = conv_prim("conv", fn, g, x, w, b, y);
+    if (!p) return nb_error_code();
+    if (b)
+        return nb_prim_run(p, fn, 4,
+                           (int[]){DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST},
+                           (void *[]){nb_ptr(x), nb_ptr(w), nb_ptr(b), nb_ptr(y)});
+    return nb_prim_run(p, fn, 3, (int[]){DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
+                       (void *[]){nb_ptr(x), nb_ptr(w), nb_ptr(y)});
+}
+
+nb_status nb_k_conv_bwd_data(const char *fn, const nb_conv_geom *g, const nb_tensor *gy,
+                             const nb_tensor *w, nb_tensor *gx) {
+    nb_prim *p = conv_prim("conv_bwd_data", fn, g, gx, w, NULL, gy);
+    if (!p) return nb_error_code();
+    return nb_prim_run(p, fn, 3, (int[]){DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC},
+                       (void *[]){nb_ptr(gy), nb_ptr(w), nb_ptr(gx)});
+}
+
+nb_status nb_k_conv_bwd_weights(const char *fn, const nb_conv_geom *g, const nb_tensor *x,
+                                const nb_tensor *gy, nb_tensor *gw) {
+    nb_prim *p = conv_prim("conv_bwd_weights", fn, g, x, gw, NULL, gy);
+    if (!p) return nb_error_code();
+    return nb_prim_run(p, fn, 3, (int[]){DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS},
+                       (void *[]){nb_ptr(x), nb_ptr(gy), nb_ptr(gw)});
+}
+
+/* ---- pooling --------------------------------------------------------------------- */
+static nb_status pool_fwd_pd(dnnl_primitive_desc_t *pd, const char *fn, const nb_pool_geom *g,
+                             const nb_tensor *x, const nb_tensor *y) {
+    dnnl_memory_desc_t xm, ym;
+    dnnl_pooling_desc_t d;
+    nb_md_of(&xm, x, 4);
+    nb_md_of(&ym, y, 4);
+    spatial sp = pool_spatial(g);
+    if (nb_dnnl_check(dnnl_pooling_forward_desc_init(&d, dnnl_forward_training, g->alg, &xm, &ym,
+                                                     sp.stride, sp.kernel, sp.pad_l, sp.pad_r),
+                      fn, "pooling descriptor"))
+        return nb_error_code();
+    return pd_create(pd, &d, NULL, fn, "pooling primitive");
+}
+
+static void pool_key(nb_key *k, const char *kind, const nb_pool_geom *g, const nb_tensor *x,
+                     const nb_tensor *y) {
+    nb_key_init(k, kind);
+    key_pool(k, g);
+    nb_key_tensor(k, x);
+    nb_key_tensor(k, y);
+}
+
+nb_status nb_k_pool(const char *fn, const nb_pool_geom *g, const nb_tensor *x, nb_tensor *y,
+                    nb_tensor **workspace) {
+    nb_key k;
+    pool_key(&k, "pool", g, x, y);
+    nb_prim *p = nb_prim_find(&k);
+    if (!p) {
+        dnnl_primitive_desc_t pd;
+        if (pool_fwd_pd(&pd, fn, g, x, y) || !(p = nb_prim_add(&k, pd, fn, "pooling primitive")))
+            return nb_error_code();
+    }
+    size_t ws = nb_prim_workspace_bytes(p);
+    if (!ws) {
+        if (workspace) *workspace = NULL;
+        return nb_prim_run(p, fn, 2, (int[]){DNNL_ARG_SRC, DNNL_ARG_DST},
+                           (void *[]){nb_ptr(x), nb_ptr(y)});
+    }
+    int64_t n = (int64_t)((ws + sizeof(float) - 1) / sizeof(float));
+    nb_tensor *w = nb_tensor_new(fn, &n, 1);
+    if (!w) return nb_error_code();
+    if (workspace) *workspace = w;
+    return nb_prim_run(p, fn, 3, (int[]){DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_WORKSPACE},
+                       (void *[]){nb_ptr(x), nb_ptr(y), nb_ptr(w)});
+}
+
+nb_status nb_k_pool_bwd(const char *fn, const nb_pool_geom *g, const nb_tensor *gy,
+                        const nb_tensor *workspace, nb_tensor *gx) {
+    nb_key k;
+    pool_key(&k, "pool_bwd", g, gx, gy);
+    nb_prim *p = nb_prim_find(&k);
+    if (!p) {
+        dnnl_primitive_desc_t fwd, pd;
+        dnnl_memory_desc_t xm, ym;
+        dnnl_pooling_desc_t d;
+        if (pool_fwd_pd(&fwd, fn, g, gx, gy)) return nb_error_code();
+        nb_md_of(&xm, gx, 4);
+        nb_md_of(&ym, gy, 4);
+        spatial sp = pool_spatial(g);
+        nb_status s = nb_dnnl_check(dnnl_pooling_backward_desc_init(&d, g->alg, &xm, &ym, sp.stride,
+                                                                    sp.kernel, sp.pad_l, sp.pad_r),
+                                    fn, "pooling backward descriptor");
+        if (s == NB_OK) s = pd_create(&pd, &d, fwd, fn, "pooling backward primitive");
+        dnnl_primitive_desc_destroy(fwd);
+        if (s != NB_OK || !(p = nb_prim_add(&k, pd, fn, "pooling backward primitive")))
+            return nb_error_code();
+    }
+    if (workspace)
+        return nb_prim_run(p, fn, 3,
+                           (int[]){DNNL_ARG_DIFF_DST, DNNL_ARG_WORKSPACE, DNNL_ARG_DIFF_SRC},
+                           (void *[]){nb_ptr(gy), nb_ptr(workspace), nb_ptr(gx)});
+    return nb_prim_run(p, fn, 2, (int[]){DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC},
+                       (void *[]){nb_ptr(gy), nb_ptr(gx)});
+}
+
+/* ---- batch normalization -------------------------------------------------------------- */
+static const unsigned bn_flags = dnnl_use_scale | dnnl_use_shift;
+
+static nb_status bn_fwd_pd(dnnl_primitive_desc_t *pd, const char *fn, float eps, bool training,
+                           const nb_tensor *x) {
+    dnnl_memory_desc_t xm;
+    dnnl_batch_normalization_desc_t d;
+    nb_md_of(&xm, x, 4);
+    unsigned flags = bn_flags | (training ? 0 : dnnl_use_global_stats);
+    if (nb_dnnl_check(
+            dnnl_batch_normalization_forward_desc_init(
+                &d, training ? dnnl_forward_training : dnnl_forward_inference, &xm, eps, flags),
+            fn, "batch normalization descriptor"))
+        return nb_error_code();
+    return pd_create(pd, &d, NULL, fn, "batch normalization primitive");
+}
+
+nb_status nb_k_batch_norm(const char *fn, float eps, bool training, const nb_tensor *x,
+                          const nb_tensor *gamma, const nb_tensor *beta, nb_tensor *mean,
+                          nb_tensor *var, nb_tensor *y) {
+    nb_key k;
+    nb_key_init(&k, training ? "bn_train" : "bn_infer");
+    nb_key_float(&k, eps);
+    nb_key_tensor(&k, x);
+    nb_prim *p = nb_prim_find(&k);
+    if (!p) {
+        dnnl_primitive_desc_t pd;
+        if (bn_fwd_pd(&pd, fn, eps, training, x) ||
+            !(p = nb_prim_add(&k, pd, fn, "batch normalization primitive")))
+            return nb_error_code();
+    }
+    return nb_prim_run(
+        p, fn, 6,
+        (int[]){DNNL_ARG_SRC, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE,
+                DNNL_ARG_DST},
+        (void *[]){nb_ptr(x), nb_ptr(gamma), nb_ptr(beta), nb_ptr(mean), nb_ptr(var), nb_ptr(y)});
+}
+
+nb_status nb_k_batch_norm_bwd(const char *fn, float eps, const nb_tensor *x, const nb_tensor *mean,
+                              const nb_tensor *var, const nb_tensor *gy, const nb_tensor *gamma,
+                              const nb_tensor *beta, nb_tensor *gx, nb_tensor *dgamma,
+                              nb_tensor *dbeta) {
+    nb_key k;
+    nb_key_init(&k, "bn_bwd");
+    nb_key_float(&k, eps);
+    nb_key_tensor(&k, x);
+    nb_prim *p = nb_prim_find(&k);
+    if (!p) {
+        dnnl_primitive_desc_t fwd, pd;
+        dnnl_memory_desc_t xm;
+        dnnl_batch_normalization_desc_t d;
+        if (bn_fwd_pd(&fwd, fn, eps, true, x)) return nb_error_code();
+        nb_md_of(&xm, x, 4);
+        nb_status s = nb_dnnl_check(
+            dnnl_batch_normalization_backward_desc_init(&d, dnnl_backward, &xm, &xm, eps, bn_flags),
+            fn, "batch normalization backward descriptor");
+        if (s == NB_OK) s = pd_create(&pd, &d, fwd, fn, "batch normalization backward primitive");
+        dnnl_primitive_desc_destroy(fwd);
+        if (s != NB_OK || !(p = nb_prim_add(&k, pd, fn, "batch normalization backward primitive")))
+            return nb_error_code();
+    }
+    return nb_prim_run(p, fn, 9,
+                       (int[]){DNNL_ARG_SRC, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_DIFF_DST,
+                               DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_DIFF_SRC,
+                               DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT},
+                       (void *[]){nb_ptr(x), nb_ptr(mean), nb_ptr(var), nb_ptr(gy), nb_ptr(gamma),
+                                  nb_ptr(beta), nb_ptr(gx), nb_ptr(dgamma), nb_ptr(dbeta)});
+}

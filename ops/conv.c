@@ -1,0 +1,165 @@
+/* 2-D convolution on oneDNN's convolution primitives.
+ *
+ *   x: [N, C, H, W], w: [K, C/G, R, S], b: [K] -> y: [N, K, H', W']
+ *   H' = (H + pad_top + pad_bottom - (dilation (R - 1) + 1)) / stride + 1
+ *
+ * Backward, each a recorded op:
+ *   dx = conv2d_backward_data(dy, w)       (oneDNN backward-data)
+ *   dw = conv2d_backward_weights(x, dy)    (oneDNN backward-weights)
+ *   db = sum of dy over N, H', W'
+ */
+#include "../core/dnnl_internal.h"
+#include "nabla/cnn.h"
+#include "op.h"
+
+#include <string.h>
+
+typedef struct {
+    nb_conv_geom g;
+    int64_t shape[4]; /* backward ops: the shape of the gradient they produce */
+} conv_attrs;
+
+/* output size along one axis; < 1 when the kernel does not fit */
+static int64_t out_size(int64_t in, int64_t k, int64_t stride, int64_t dilate, int64_t pl,
+                        int64_t pr) {
+    int64_t span = (dilate + 1) * (k - 1) + 1;
+    return in + pl + pr < span ? 0 : (in + pl + pr - span) / stride + 1;
+}
+
+static nb_status conv_shape(const nb_node *n, nb_layout *l) {
+    const nb_conv_geom *g = &NB_ATTRS(n, conv_attrs)->g;
+    const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL;
+    if (x->ndim != 4 || w->ndim != 4)
+        return nb_failc(NB_ERR_SHAPE,
+                        "nb_conv2d: x must be [N, C, H, W] and w [K, C, R, S]; got "
+                        "x %s, w %s",
+                        nb_shape_s(x), nb_shape_s(w));
+    int64_t c = x->shape[1], k = w->shape[0];
+    if (c != w->shape[1] * g->groups || k % g->groups)
+        return nb_failc(NB_ERR_SHAPE,
+                        "nb_conv2d: channel mismatch: x %s has %lld channels, w %s expects %lld "
+                        "(%lld per group x %lld groups; filters must divide into the groups)",
+                        nb_shape_s(x), (long long)c, nb_shape_s(w),
+                        (long long)(w->shape[1] * g->groups), (long long)w->shape[1],
+                        (long long)g->groups);
+    if (b && (b->ndim != 1 || b->shape[0] != k))
+        return nb_failc(NB_ERR_SHAPE, "nb_conv2d: bias %s does not match %lld filters",
+                        nb_shape_s(b), (long long)k);
+    int64_t ho =
+        out_size(x->shape[2], w->shape[2], g->stride[0], g->dilate[0], g->pad_l[0], g->pad_r[0]);
+    int64_t wo =
+        out_size(x->shape[3], w->shape[3], g->stride[1], g->dilate[1], g->pad_l[1], g->pad_r[1]);
+    if (ho < 1 || wo < 1)
+        return nb_failc(NB_ERR_SHAPE,
+                        "nb_conv2d: kernel %lldx%lld (dilation %lld) is larger than the padded "
+                        "input %lldx%lld",
+                        (long long)w->shape[2], (long long)w->shape[3], (long long)g->dilate[0] + 1,
+                        (long long)(x->shape[2] + g->pad_l[0] + g->pad_r[0]),
+                        (long long)(x->shape[3] + g->pad_l[1] + g->pad_r[1]));
+    nb_layout_contiguous(l, (int64_t[]){x->shape[0], k, ho, wo}, 4);
+    return NB_OK;
+}
+
+static nb_status conv_forward(nb_node *n) {
+    return nb_k_conv("nb_conv2d", &NB_ATTRS(n, conv_attrs)->g, n->in[0], n->in[1],
+                     n->n_in > 2 ? n->in[2] : NULL, n->out);
+}
+
+static nb_status grad_shape(const nb_node *n, nb_layout *l) {
+    nb_layout_contiguous(l, NB_ATTRS(n, conv_attrs)->shape, 4);
+    return NB_OK;
+}
+
+/* in: [dy, w] -> dx */
+static nb_status conv_bwd_data_forward(nb_node *n) {
+    return nb_k_conv_bwd_data("nb_conv2d", &NB_ATTRS(n, conv_attrs)->g, n->in[0], n->in[1], n->out);
+}
+
+/* in: [x, dy] -> dw */
+static nb_status conv_bwd_weights_forward(nb_node *n) {
+    return nb_k_conv_bwd_weights("nb_conv2d", &NB_ATTRS(n, conv_attrs)->g, n->in[0], n->in[1],
+                                 n->out);
+}
+
+static int print_conv(const nb_node *n, char *buf, size_t size) {
+    const nb_conv_geom *g = &NB_ATTRS(n, conv_attrs)->g;
+    return snprintf(buf, size, "stride=%lldx%lld pad=%lld,%lld/%lld,%lld dilation=%lld groups=%lld",
+                    (long long)g->stride[0], (long long)g->stride[1], (long long)g->pad_l[0],
+                    (long long)g->pad_l[1], (long long)g->pad_r[0], (long long)g->pad_r[1],
+                    (long long)g->dilate[0] + 1, (long long)g->groups);
+}
+
+static const nb_op_def conv_bwd_data_def = {
+    .name = "conv2d_backward_data",
+    .flags = NB_OP_CONTIGUOUS,
+    .shape = grad_shape,
+    .forward = conv_bwd_data_forward,
+    .print_attrs = print_conv,
+};
+
+static const nb_op_def conv_bwd_weights_def = {
+    .name = "conv2d_backward_weights",
+    .flags = NB_OP_CONTIGUOUS,
+    .shape = grad_shape,
+    .forward = conv_bwd_weights_forward,
+    .print_attrs = print_conv,
+};
+
+static nb_status conv_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
+    conv_attrs a = *NB_ATTRS(n, conv_attrs);
+    if (n->needs_grad[0]) {
+        memcpy(a.shape, n->in[0]->shape, sizeof a.shape);
+        gx[0] = nb_apply(&conv_bwd_data_def, (nb_tensor *[]){gy, n->in[1]}, 2, &a, sizeof a);
+        if (!gx[0]) return nb_error_code();
+    }
+    if (n->needs_grad[1]) {
+        memcpy(a.shape, n->in[1]->shape, sizeof a.shape);
+        gx[1] = nb_apply(&conv_bwd_weights_def, (nb_tensor *[]){n->in[0], gy}, 2, &a, sizeof a);
+        if (!gx[1]) return nb_error_code();
+    }
+    if (n->n_in > 2 && n->needs_grad[2] && !(gx[2] = nb_sum(gy, (int[]){0, 2, 3}, 3, false)))
+        return nb_error_code();
+    return NB_OK;
+}
+
+static const nb_op_def conv2d_def = {
+    .name = "conv2d",
+    .flags = NB_OP_CONTIGUOUS,
+    .shape = conv_shape,
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .print_attrs = print_conv,
+};
+
+/* Keras "same": output = ceil(in / stride); the odd pixel of padding goes last */
+static void same_padding(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t *pl,
+                         int64_t *pr) {
+    int64_t out = (in + stride - 1) / stride;
+    int64_t total = (out - 1) * stride + dil * (k - 1) + 1 - in;
+    if (total < 0) total = 0;
+    *pl = total / 2;
+    *pr = total - *pl;
+}
+
+nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *opts) {
+    nb_conv2d_opts o = opts ? *opts : (nb_conv2d_opts){.padding = NB_PAD_VALID};
+    if (!x || !w) return nb_fail_null("nb_conv2d");
+    int sh = o.stride_h ? o.stride_h : 1, sw = o.stride_w ? o.stride_w : 1;
+    int dh = o.dilation_h ? o.dilation_h : 1, dw = o.dilation_w ? o.dilation_w : 1;
+    int groups = o.groups ? o.groups : 1;
+    if (sh < 1 || sw < 1 || dh < 1 || dw < 1 || groups < 1 || o.pad_h < 0 || o.pad_w < 0)
+        return nb_fail(NB_ERR_ARG,
+                       "nb_conv2d: stride %dx%d, dilation %dx%d, groups %d and "
+                       "padding %dx%d must be positive (padding >= 0)",
+                       sh, sw, dh, dw, groups, o.pad_h, o.pad_w);
+    conv_attrs a = {.g = {.stride = {sh, sw}, .dilate = {dh - 1, dw - 1}, .groups = groups}};
+    if (o.padding == NB_PAD_SAME && x->ndim == 4 && w->ndim == 4) {
+        same_padding(x->shape[2], w->shape[2], sh, dh, &a.g.pad_l[0], &a.g.pad_r[0]);
+        same_padding(x->shape[3], w->shape[3], sw, dw, &a.g.pad_l[1], &a.g.pad_r[1]);
+    } else if (o.padding == NB_PAD_EXPLICIT) {
+        a.g.pad_l[0] = a.g.pad_r[0] = o.pad_h;
+        a.g.pad_l[1] = a.g.pad_r[1] = o.pad_w;
+    }
+    nb_tensor *in[] = {x, w, b};
+    return nb_apply(&conv2d_def, in, b ? 3 : 2, &a, sizeof a);
+}

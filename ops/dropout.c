@@ -1,0 +1,61 @@
+/* Inverted dropout.
+ *
+ *   x: any shape -> y = x * mask,  mask = 0 with probability rate, else 1 / (1 - rate)
+ *
+ * The mask comes from the thread's seeded generator and is saved: the
+ * backward is dy * mask, the same op. Scaling at training time keeps the
+ * expected activation unchanged, so inference is the identity.
+ */
+#include "op.h"
+
+#include <math.h>
+
+typedef struct {
+    float rate;
+} dropout_attrs;
+
+static nb_status same_shape(const nb_node *n, nb_layout *l) {
+    nb_layout_contiguous(l, n->in[0]->shape, n->in[0]->ndim);
+    return NB_OK;
+}
+
+static nb_status dropout_forward(nb_node *n) {
+    float rate = NB_ATTRS(n, dropout_attrs)->rate, keep = 1.0f / (1.0f - rate);
+    nb_tensor *mask = nb_tensor_new("nb_dropout", n->out->shape, n->out->ndim);
+    if (!mask) return nb_error_code();
+    n->saved[0] = mask;
+    const float *x = nb_ptr(n->in[0]);
+    float *m = nb_ptr(mask), *y = nb_ptr(n->out);
+    for (int64_t i = 0; i < mask->numel; i++) {
+        m[i] = nb_rng_uniform() < rate ? 0.0f : keep;
+        y[i] = x[i] * m[i];
+    }
+    return NB_OK;
+}
+
+static nb_status dropout_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
+    gx[0] = nb_mul(gy, n->saved[0]);
+    return gx[0] ? NB_OK : nb_error_code();
+}
+
+static int print_rate(const nb_node *n, char *buf, size_t size) {
+    return snprintf(buf, size, "rate=%g", NB_ATTRS(n, dropout_attrs)->rate);
+}
+
+static const nb_op_def dropout_def = {
+    .name = "dropout",
+    .flags = NB_OP_CONTIGUOUS,
+    .shape = same_shape,
+    .forward = dropout_forward,
+    .backward = dropout_backward,
+    .print_attrs = print_rate,
+};
+
+nb_tensor *nb_dropout(nb_tensor *x, float rate, bool training) {
+    if (!x) return nb_fail_null("nb_dropout");
+    if (!(rate >= 0 && rate < 1))
+        return nb_fail(NB_ERR_ARG, "nb_dropout: rate %g must be in [0, 1)", rate);
+    if (!training || rate == 0) return x;
+    dropout_attrs a = {rate};
+    return nb_apply(&dropout_def, &x, 1, &a, sizeof a);
+}
