@@ -58,12 +58,21 @@ static void key_pool(nb_key *k, const nb_pool_geom *g) {
 
 /* [K, C/G, R, S] seen as oneDNN's grouped weights [G, K/G, C/G, R, S] */
 static void weights_md(dnnl_memory_desc_t *md, const nb_tensor *w, int64_t groups) {
+    memset(md, 0, sizeof *md);
     if (groups <= 1) {
         nb_md_of(md, w, 4);
         return;
     }
     dnnl_dims_t dims = {groups, w->shape[0] / groups, w->shape[1], w->shape[2], w->shape[3]};
     dnnl_memory_desc_init_by_tag(md, 5, dims, dnnl_f32, dnnl_goihw);
+}
+
+/* the same dims in the layout oneDNN likes best (blocked, e.g. nChw16c) */
+static void any_md(dnnl_memory_desc_t *md, const dnnl_memory_desc_t *plain) {
+    dnnl_memory_desc_t m;
+    memset(&m, 0, sizeof m);
+    dnnl_memory_desc_init_by_tag(&m, plain->ndims, plain->dims, dnnl_f32, dnnl_format_tag_any);
+    *md = m;
 }
 
 static nb_status pd_create(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t d,
@@ -73,22 +82,87 @@ static nb_status pd_create(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t d,
     return nb_dnnl_check(dnnl_primitive_desc_create(pd, d, NULL, e, hint), fn, what);
 }
 
-/* the forward convolution descriptor, also the hint for both backward ones */
-static nb_status conv_fwd_desc(dnnl_convolution_desc_t *d, const char *fn, const nb_conv_geom *g,
-                               const nb_tensor *x, const nb_tensor *w, const nb_tensor *b,
-                               const nb_tensor *y) {
-    dnnl_memory_desc_t xm, wm, bm, ym;
-    nb_md_of(&xm, x, 4);
-    weights_md(&wm, w, g->groups);
-    nb_md_of(&ym, y, 4);
-    if (b) nb_md_of(&bm, b, 1);
-    spatial sp = conv_spatial(g);
-    return nb_dnnl_check(dnnl_dilated_convolution_forward_desc_init(
-                             d, dnnl_forward_training, dnnl_convolution_direct, &xm, &wm,
-                             b ? &bm : NULL, &ym, sp.stride, sp.dilate, sp.pad_l, sp.pad_r),
-                         fn, "convolution descriptor");
+/* ---- reorders between plain tensors and a primitive's chosen layouts ---------------- */
+static void key_md(nb_key *k, const dnnl_memory_desc_t *md) {
+    const unsigned char *b = (const unsigned char *)md;
+    for (size_t i = 0; i < sizeof *md; i += sizeof(int64_t)) {
+        int64_t v = 0;
+        memcpy(&v, b + i, sizeof v < sizeof *md - i ? sizeof v : sizeof *md - i);
+        nb_key_int(k, v);
+    }
 }
 
+static nb_status reorder_md(const char *fn, const dnnl_memory_desc_t *from, void *src,
+                            const dnnl_memory_desc_t *to, void *dst) {
+    nb_key k;
+    nb_key_init(&k, "reorder_md");
+    key_md(&k, from);
+    key_md(&k, to);
+    nb_prim *p = nb_prim_find(&k);
+    if (!p) {
+        dnnl_primitive_desc_t pd;
+        dnnl_engine_t e = nb_engine();
+        if (!e || nb_dnnl_check(dnnl_reorder_primitive_desc_create(&pd, from, e, to, e, NULL), fn,
+                                "reorder descriptor"))
+            return nb_error_code();
+        if (!(p = nb_prim_add(&k, pd, fn, "reorder primitive"))) return nb_error_code();
+    }
+    return nb_prim_run(p, fn, 2, (int[]){DNNL_ARG_FROM, DNNL_ARG_TO}, (void *[]){src, dst});
+}
+
+/* One argument of a primitive that may want another layout than the tensor's. */
+typedef struct {
+    int arg;
+    dnnl_memory_desc_t plain; /* the tensor's own layout */
+    void *data;
+    bool output;
+} layout_arg;
+
+/* Run p: inputs in another layout are reordered into pooled scratch buffers
+ * first, outputs reordered back after. No copy when the layouts agree. */
+static nb_status run_with_layouts(nb_prim *p, const char *fn, layout_arg *a, int n) {
+    int ids[8];
+    void *ptrs[8];
+    nb_storage *tmp[8] = {0};
+    const dnnl_memory_desc_t *want[8];
+    nb_status s = NB_OK;
+    for (int i = 0; i < n && s == NB_OK; i++) {
+        ids[i] = a[i].arg;
+        ptrs[i] = a[i].data;
+        want[i] = dnnl_primitive_desc_query_md(nb_prim_pd(p), dnnl_query_exec_arg_md, a[i].arg);
+        if (!want[i] || dnnl_memory_desc_equal(want[i], &a[i].plain)) continue;
+        if (!(tmp[i] = nb_storage_get(dnnl_memory_desc_get_size(want[i])))) {
+            s = nb_error_code();
+            break;
+        }
+        ptrs[i] = tmp[i]->data;
+        if (!a[i].output) s = reorder_md(fn, &a[i].plain, a[i].data, want[i], ptrs[i]);
+    }
+    if (s == NB_OK) s = nb_prim_run(p, fn, n, ids, ptrs);
+    for (int i = 0; i < n; i++) {
+        if (!tmp[i]) continue;
+        if (s == NB_OK && a[i].output) s = reorder_md(fn, want[i], ptrs[i], &a[i].plain, a[i].data);
+        nb_storage_put(tmp[i]);
+    }
+    return s;
+}
+
+/* ---- convolution ----------------------------------------------------------------------- */
+typedef struct {
+    dnnl_memory_desc_t x, w, b, y; /* plain layouts of the four tensors */
+} conv_mds;
+
+static void conv_plain(conv_mds *m, const nb_conv_geom *g, const nb_tensor *x, const nb_tensor *w,
+                       const nb_tensor *b, const nb_tensor *y) {
+    memset(m, 0, sizeof *m);
+    nb_md_of(&m->x, x, 4);
+    weights_md(&m->w, w, g->groups);
+    nb_md_of(&m->y, y, 4);
+    if (b) nb_md_of(&m->b, b, 1);
+}
+
+/* kind: "conv", "conv_bwd_data" or "conv_bwd_weights"; b: the bias (forward) or
+ * its gradient (backward weights), NULL for none */
 static nb_prim *conv_prim(const char *kind, const char *fn, const nb_conv_geom *g,
                           const nb_tensor *x, const nb_tensor *w, const nb_tensor *b,
                           const nb_tensor *y) {
@@ -102,25 +176,31 @@ static nb_prim *conv_prim(const char *kind, const char *fn, const nb_conv_geom *
     nb_prim *p = nb_prim_find(&k);
     if (p) return p;
 
+    conv_mds m;
+    dnnl_memory_desc_t xa, wa, ya;
+    conv_plain(&m, g, x, w, b, y);
+    any_md(&xa, &m.x);
+    any_md(&wa, &m.w);
+    any_md(&ya, &m.y);
+    spatial sp = conv_spatial(g);
     dnnl_convolution_desc_t fd, bd;
     dnnl_primitive_desc_t fwd, pd;
-    if (conv_fwd_desc(&fd, fn, g, x, w, b, y)) return NULL;
-    if (pd_create(&fwd, &fd, NULL, fn, "convolution primitive")) return NULL;
+    bool fwd_bias = b && !strcmp(kind, "conv");
+    if (nb_dnnl_check(dnnl_dilated_convolution_forward_desc_init(
+                          &fd, dnnl_forward_training, dnnl_convolution_direct, &xa, &wa,
+                          fwd_bias ? &m.b : NULL, &ya, sp.stride, sp.dilate, sp.pad_l, sp.pad_r),
+                      fn, "convolution descriptor") ||
+        pd_create(&fwd, &fd, NULL, fn, "convolution primitive"))
+        return NULL;
     if (!strcmp(kind, "conv")) return nb_prim_add(&k, fwd, fn, "convolution primitive");
 
-    dnnl_memory_desc_t xm, wm, ym;
-    nb_md_of(&xm, x, 4);
-    weights_md(&wm, w, g->groups);
-    nb_md_of(&ym, y, 4);
-    spatial sp = conv_spatial(g);
-    dnnl_status_t s =
-        !strcmp(kind, "conv_bwd_data")
-            ? dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &xm,
-                                                               &wm, &ym, sp.stride, sp.dilate,
-                                                               sp.pad_l, sp.pad_r)
-            : dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &xm,
-                                                                  &wm, NULL, &ym, sp.stride,
-                                                                  sp.dilate, sp.pad_l, sp.pad_r);
+    dnnl_status_t s = !strcmp(kind, "conv_bwd_data")
+                          ? dnnl_dilated_convolution_backward_data_desc_init(
+                                &bd, dnnl_convolution_direct, &xa, &wa, &ya, sp.stride, sp.dilate,
+                                sp.pad_l, sp.pad_r)
+                          : dnnl_dilated_convolution_backward_weights_desc_init(
+                                &bd, dnnl_convolution_direct, &xa, &wa, b ? &m.b : NULL, &ya,
+                                sp.stride, sp.dilate, sp.pad_l, sp.pad_r);
     nb_status st = nb_dnnl_check(s, fn, "convolution backward descriptor");
     if (st == NB_OK) st = pd_create(&pd, &bd, fwd, fn, "convolution backward primitive");
     dnnl_primitive_desc_destroy(fwd);
@@ -131,28 +211,38 @@ nb_status nb_k_conv(const char *fn, const nb_conv_geom *g, const nb_tensor *x, c
                     const nb_tensor *b, nb_tensor *y) {
     nb_prim *p = conv_prim("conv", fn, g, x, w, b, y);
     if (!p) return nb_error_code();
-    if (b)
-        return nb_prim_run(p, fn, 4,
-                           (int[]){DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST},
-                           (void *[]){nb_ptr(x), nb_ptr(w), nb_ptr(b), nb_ptr(y)});
-    return nb_prim_run(p, fn, 3, (int[]){DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
-                       (void *[]){nb_ptr(x), nb_ptr(w), nb_ptr(y)});
+    conv_mds m;
+    conv_plain(&m, g, x, w, b, y);
+    layout_arg a[] = {{DNNL_ARG_SRC, m.x, nb_ptr(x), false},
+                      {DNNL_ARG_WEIGHTS, m.w, nb_ptr(w), false},
+                      {DNNL_ARG_DST, m.y, nb_ptr(y), true},
+                      {DNNL_ARG_BIAS, m.b, b ? nb_ptr(b) : NULL, false}};
+    return run_with_layouts(p, fn, a, b ? 4 : 3);
 }
 
 nb_status nb_k_conv_bwd_data(const char *fn, const nb_conv_geom *g, const nb_tensor *gy,
                              const nb_tensor *w, nb_tensor *gx) {
     nb_prim *p = conv_prim("conv_bwd_data", fn, g, gx, w, NULL, gy);
     if (!p) return nb_error_code();
-    return nb_prim_run(p, fn, 3, (int[]){DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC},
-                       (void *[]){nb_ptr(gy), nb_ptr(w), nb_ptr(gx)});
+    conv_mds m;
+    conv_plain(&m, g, gx, w, NULL, gy);
+    layout_arg a[] = {{DNNL_ARG_DIFF_DST, m.y, nb_ptr(gy), false},
+                      {DNNL_ARG_WEIGHTS, m.w, nb_ptr(w), false},
+                      {DNNL_ARG_DIFF_SRC, m.x, nb_ptr(gx), true}};
+    return run_with_layouts(p, fn, a, 3);
 }
 
 nb_status nb_k_conv_bwd_weights(const char *fn, const nb_conv_geom *g, const nb_tensor *x,
-                                const nb_tensor *gy, nb_tensor *gw) {
-    nb_prim *p = conv_prim("conv_bwd_weights", fn, g, x, gw, NULL, gy);
+                                const nb_tensor *gy, nb_tensor *gw, nb_tensor *gb) {
+    nb_prim *p = conv_prim("conv_bwd_weights", fn, g, x, gw, gb, gy);
     if (!p) return nb_error_code();
-    return nb_prim_run(p, fn, 3, (int[]){DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS},
-                       (void *[]){nb_ptr(x), nb_ptr(gy), nb_ptr(gw)});
+    conv_mds m;
+    conv_plain(&m, g, x, gw, gb, gy);
+    layout_arg a[] = {{DNNL_ARG_SRC, m.x, nb_ptr(x), false},
+                      {DNNL_ARG_DIFF_DST, m.y, nb_ptr(gy), false},
+                      {DNNL_ARG_DIFF_WEIGHTS, m.w, nb_ptr(gw), true},
+                      {DNNL_ARG_DIFF_BIAS, m.b, gb ? nb_ptr(gb) : NULL, true}};
+    return run_with_layouts(p, fn, a, gb ? 4 : 3);
 }
 
 /* ---- pooling --------------------------------------------------------------------- */

@@ -65,7 +65,10 @@ nb_status nb_k_concat(const char *fn, const nb_tensor *const *src, int n, int ax
 
 #endif
 
-/* ---- CNN wrappers (core/dnnl_cnn.c); images are plain NCHW ------------------- */
+/* ---- CNN wrappers (core/dnnl_cnn.c) ---------------------------------------------
+ * Tensors are plain NCHW. Convolutions let oneDNN choose its layouts (blocked,
+ * e.g. nChw16c, twice as fast here) and reorder at the boundaries through
+ * cached reorder primitives and pooled scratch buffers. */
 typedef struct nb_conv_geom {
     int64_t stride[2];
     int64_t dilate[2]; /* oneDNN's convention: 0 = dense, 1 = every other pixel */
@@ -77,8 +80,9 @@ nb_status nb_k_conv(const char *fn, const nb_conv_geom *g, const nb_tensor *x, c
                     const nb_tensor *b, nb_tensor *y);
 nb_status nb_k_conv_bwd_data(const char *fn, const nb_conv_geom *g, const nb_tensor *gy,
                              const nb_tensor *w, nb_tensor *gx);
+/* gw = d/dw and gb = d/db (NULL: no bias) in one backward-weights primitive */
 nb_status nb_k_conv_bwd_weights(const char *fn, const nb_conv_geom *g, const nb_tensor *x,
-                                const nb_tensor *gy, nb_tensor *gw);
+                                const nb_tensor *gy, nb_tensor *gw, nb_tensor *gb);
 
 typedef struct nb_pool_geom {
     int alg; /* dnnl_pooling_max, dnnl_pooling_avg_include_padding, ..._exclude_padding */

@@ -5,8 +5,8 @@
  *
  * Backward, each a recorded op:
  *   dx = conv2d_backward_data(dy, w)       (oneDNN backward-data)
- *   dw = conv2d_backward_weights(x, dy)    (oneDNN backward-weights)
- *   db = sum of dy over N, H', W'
+ *   [dw | db] = conv2d_backward_weights(x, dy)
+ *                                          (oneDNN backward-weights, bias too)
  */
 #include "../core/dnnl_internal.h"
 #include "nabla/cnn.h"
@@ -17,6 +17,7 @@
 typedef struct {
     nb_conv_geom g;
     int64_t shape[4]; /* backward ops: the shape of the gradient they produce */
+    bool bias;        /* backward weights: also the bias gradient, packed after dw */
 } conv_attrs;
 
 /* output size along one axis; < 1 when the kernel does not fit */
@@ -75,10 +76,26 @@ static nb_status conv_bwd_data_forward(nb_node *n) {
     return nb_k_conv_bwd_data("nb_conv2d", &NB_ATTRS(n, conv_attrs)->g, n->in[0], n->in[1], n->out);
 }
 
-/* in: [x, dy] -> dw */
+/* in: [x, dy] -> [dw | db], flat */
+static nb_status packed_shape(const nb_node *n, nb_layout *l) {
+    const conv_attrs *a = NB_ATTRS(n, conv_attrs);
+    int64_t size = a->shape[0] * a->shape[1] * a->shape[2] * a->shape[3];
+    size += a->bias ? a->shape[0] : 0;
+    nb_layout_contiguous(l, &size, 1);
+    return NB_OK;
+}
+
 static nb_status conv_bwd_weights_forward(nb_node *n) {
-    return nb_k_conv_bwd_weights("nb_conv2d", &NB_ATTRS(n, conv_attrs)->g, n->in[0], n->in[1],
-                                 n->out);
+    const conv_attrs *a = NB_ATTRS(n, conv_attrs);
+    nb_tensor gw = *n->out, gb = *n->out;
+    gw.ndim = 4;
+    memcpy(gw.shape, a->shape, sizeof a->shape);
+    nb_contiguous_strides(gw.shape, 4, gw.strides);
+    gw.numel = a->shape[0] * a->shape[1] * a->shape[2] * a->shape[3];
+    gb.shape[0] = a->shape[0];
+    gb.numel = a->shape[0];
+    gb.offset += gw.numel;
+    return nb_k_conv_bwd_weights("nb_conv2d", &a->g, n->in[0], n->in[1], &gw, a->bias ? &gb : NULL);
 }
 
 static int print_conv(const nb_node *n, char *buf, size_t size) {
@@ -100,7 +117,7 @@ static const nb_op_def conv_bwd_data_def = {
 static const nb_op_def conv_bwd_weights_def = {
     .name = "conv2d_backward_weights",
     .flags = NB_OP_CONTIGUOUS,
-    .shape = grad_shape,
+    .shape = packed_shape,
     .forward = conv_bwd_weights_forward,
     .print_attrs = print_conv,
 };
@@ -112,13 +129,17 @@ static nb_status conv_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
         gx[0] = nb_apply(&conv_bwd_data_def, (nb_tensor *[]){gy, n->in[1]}, 2, &a, sizeof a);
         if (!gx[0]) return nb_error_code();
     }
-    if (n->needs_grad[1]) {
-        memcpy(a.shape, n->in[1]->shape, sizeof a.shape);
-        gx[1] = nb_apply(&conv_bwd_weights_def, (nb_tensor *[]){n->in[0], gy}, 2, &a, sizeof a);
-        if (!gx[1]) return nb_error_code();
+    bool has_bias = n->n_in > 2;
+    if (n->needs_grad[1] || (has_bias && n->needs_grad[2])) {
+        nb_tensor *w = n->in[1];
+        memcpy(a.shape, w->shape, sizeof a.shape);
+        a.bias = has_bias;
+        nb_tensor *packed =
+            nb_apply(&conv_bwd_weights_def, (nb_tensor *[]){n->in[0], gy}, 2, &a, sizeof a);
+        gx[1] = nb_reshape(nb_slice(packed, 0, 0, w->numel, 1), w->shape, 4);
+        if (has_bias) gx[2] = nb_slice(packed, 0, w->numel, w->numel + a.shape[0], 1);
+        if (!gx[1] || (has_bias && !gx[2])) return nb_error_code();
     }
-    if (n->n_in > 2 && n->needs_grad[2] && !(gx[2] = nb_sum(gy, (int[]){0, 2, 3}, 3, false)))
-        return nb_error_code();
     return NB_OK;
 }
 
