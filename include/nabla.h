@@ -5,6 +5,7 @@
  *                     activations, softmax, reductions, shape ops)
  *   nabla/autograd.h  backward, grad mode, custom ops, gradient checks
  *   nabla/cnn.h       convolution, pooling, batch normalization, dropout
+ *   nabla/dot.h       graphs as pictures: DOT text, SVG/PNG/PDF via Graphviz
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -13,5 +14,6 @@
 #include "nabla/ops.h"
 #include "nabla/autograd.h"
 #include "nabla/cnn.h"
+#include "nabla/dot.h"
 
 #endif

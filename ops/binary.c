@@ -68,11 +68,6 @@ static nb_status binary_forward(nb_node *n) {
     return nb_k_binary(fn, alg, c, b, c);
 }
 
-static int print_alg(const nb_node *n, char *buf, size_t size) {
-    (void)n;
-    return snprintf(buf, size, "broadcast");
-}
-
 nb_tensor *nb_grad_unbroadcast(nb_tensor *g, const nb_tensor *t) {
     if (!g || nb_same_shape(g, t)) return g;
     return nb_sum_to(g, t->shape, t->ndim);
@@ -130,7 +125,6 @@ static nb_status min_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
         .shape = binary_shape,                                                                     \
         .forward = binary_forward,                                                                 \
         .backward = bwd,                                                                           \
-        .print_attrs = print_alg,                                                                  \
     }
 
 BINARY_DEF(add, add_backward);

@@ -29,8 +29,11 @@ static nb_status same_shape(const nb_node *n, nb_layout *l) {
     return NB_OK;
 }
 
+/* only the parameters an op uses: leaky_relu's alpha, clip's bounds, ... */
 static int print_alpha_beta(const nb_node *n, char *buf, size_t size) {
     const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
+    if (a->alpha == 0 && a->beta == 0) return snprintf(buf, size, "%s", "");
+    if (a->beta == 0) return snprintf(buf, size, "alpha=%g", a->alpha);
     return snprintf(buf, size, "alpha=%g beta=%g", a->alpha, a->beta);
 }
 

@@ -1,0 +1,31 @@
+/* nabla graphs as pictures: the ops that made a tensor, forward or backward,
+ * as Graphviz DOT text, or rendered in-process to SVG, PNG or PDF. */
+#ifndef NABLA_DOT_H
+#define NABLA_DOT_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nb_dot_opts {
+    bool backward;     /* draw the backward pass: gradient nodes, backward ops, sums */
+    int max_values;    /* tensors with at most this many elements show their values
+                        * (and gradients, when they have one); 0 = 4, -1 = never */
+    const char *title; /* a caption; NULL for none */
+} nb_dot_opts;
+
+/* The graph of ops that produced root (its tape, walked back to the leaves) as
+ * DOT text; free() the result. The same graph gives the same text. */
+char *nb_dot(const nb_tensor *root, const nb_dot_opts *opts);
+
+/* Write that graph to path; the format follows the extension: .dot, .svg,
+ * .png or .pdf (rendered with Graphviz's dot layout). The file is written to a
+ * temporary name in the same directory and renamed, so it is never half-written. */
+nb_status nb_dot_save(const nb_tensor *root, const nb_dot_opts *opts, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,311 @@
+/* Graphs as pictures: the tape behind a tensor as Graphviz DOT, rendered with
+ * libgvc.
+ *
+ * Forward: tensors are ellipses (parameters yellow boxes, inputs grey, the
+ * result blue), ops are rounded boxes with their attributes; edges follow the
+ * data. Backward: what nb_backward walks. Each op becomes its backward op,
+ * fed by the gradient of its output and feeding the gradients of its inputs;
+ * a tensor used by several ops gets a "+" node where its gradients are summed.
+ */
+#include "../core/core_internal.h"
+#include "../ops/op.h"
+#include "nabla/dot.h"
+
+#include <errno.h>
+#include <graphviz/gvc.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- a growing text buffer ------------------------------------------------------ */
+typedef struct {
+    char *s;
+    size_t len, cap;
+    bool oom;
+} text;
+
+static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text *t, const char *fmt, ...) {
+    va_list ap;
+    for (int pass = 0; pass < 2 && !t->oom; pass++) {
+        va_start(ap, fmt);
+        int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) return;
+        if (t->s && t->len + (size_t)n < t->cap) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = (t->cap + (size_t)n + 1) * 2;
+        char *s = realloc(t->s, cap);
+        if (!s) {
+            t->oom = true;
+            return;
+        }
+        t->s = s;
+        t->cap = cap;
+    }
+}
+
+/* a label fragment with DOT's special characters escaped */
+static void put_escaped(text *t, const char *s) {
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            put(t, "\\%c", *s);
+        else
+            put(t, "%c", *s);
+    }
+}
+
+/* ---- the graph: nodes in tape order, tensors numbered as they appear -------------- */
+typedef struct {
+    const nb_node **nodes;
+    int n_nodes, cap_nodes;
+    const nb_tensor **tensors;
+    int *uses; /* how many recorded ops consume each tensor and want its gradient */
+    int n_tensors, cap_tensors;
+    bool oom;
+} graph;
+
+static bool grow(void **p, int *cap, int need, size_t size) {
+    if (need <= *cap) return true;
+    int c = *cap ? *cap * 2 : 64;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, (size_t)c * size);
+    if (!q) return false;
+    *p = q;
+    *cap = c;
+    return true;
+}
+
+static bool has_node(const graph *g, const nb_node *n) {
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i] == n) return true;
+    return false;
+}
+
+static void collect(graph *g, const nb_node *n) {
+    if (!n || has_node(g, n) || g->oom) return;
+    if (!grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof *g->nodes)) {
+        g->oom = true;
+        return;
+    }
+    g->nodes[g->n_nodes++] = n;
+    for (int i = 0; i < n->n_in; i++) collect(g, n->in[i]->node);
+}
+
+static int by_seq(const void *a, const void *b) {
+    int64_t x = (*(const nb_node *const *)a)->seq, y = (*(const nb_node *const *)b)->seq;
+    return (x > y) - (x < y);
+}
+
+static int tensor_id(graph *g, const nb_tensor *t) {
+    for (int i = 0; i < g->n_tensors; i++)
+        if (g->tensors[i] == t) return i;
+    int cap = g->cap_tensors;
+    if (!grow((void **)&g->tensors, &g->cap_tensors, g->n_tensors + 1, sizeof *g->tensors) ||
+        !grow((void **)&g->uses, &cap, g->n_tensors + 1, sizeof *g->uses)) {
+        g->oom = true;
+        return 0;
+    }
+    g->tensors[g->n_tensors] = t;
+    g->uses[g->n_tensors] = 0;
+    return g->n_tensors++;
+}
+
+static void build(graph *g, const nb_tensor *root) {
+    collect(g, root->node);
+    if (g->n_nodes) qsort(g->nodes, (size_t)g->n_nodes, sizeof *g->nodes, by_seq);
+    for (int i = 0; i < g->n_nodes && !g->oom; i++) {
+        const nb_node *n = g->nodes[i];
+        for (int k = 0; k < n->n_in; k++) {
+            int id = tensor_id(g, n->in[k]);
+            if (!g->oom && n->needs_grad[k]) g->uses[id]++;
+        }
+        if (n->out) tensor_id(g, n->out);
+    }
+    tensor_id(g, root);
+}
+
+/* ---- labels --------------------------------------------------------------------------- */
+static void put_values(text *t, const nb_tensor *x, int max_values) {
+    if (x->numel > max_values) return;
+    put(t, x->numel == 1 ? "\\n= " : "\\n= [");
+    for (int64_t i = 0; i < x->numel; i++) put(t, i ? ", %.4g" : "%.4g", (double)nb_get_flat(x, i));
+    if (x->numel != 1) put(t, "]");
+}
+
+static void put_tensor_label(text *t, const nb_tensor *x, int id, int max_values) {
+    if (x->name[0])
+        put_escaped(t, x->name);
+    else
+        put(t, "t%d", id);
+    put(t, "\\n%s", nb_shape_s(x));
+    put_values(t, x, max_values);
+    if (x->grad && x->grad->numel <= max_values) {
+        put(t, "\\ngrad");
+        put_values(t, x->grad, max_values);
+    }
+}
+
+static const char *tensor_style(const nb_tensor *x, const nb_tensor *root) {
+    if (x == root) return "shape=ellipse, style=\"filled,bold\", fillcolor=\"#cfe3ff\"";
+    if (!x->node && x->requires_grad) return "shape=box, style=filled, fillcolor=\"#fff2b3\"";
+    if (!x->node) return "shape=ellipse, style=filled, fillcolor=\"#e8e8e8\"";
+    return "shape=ellipse";
+}
+
+static void put_op_label(text *t, const nb_node *n, const char *suffix) {
+    put(t, "%s%s", n->def->name, suffix);
+    char attrs[256];
+    if (n->def->print_attrs && n->def->print_attrs(n, attrs, sizeof attrs) > 0 && attrs[0]) {
+        put(t, "\\n");
+        put_escaped(t, attrs);
+    }
+}
+
+/* ---- forward and backward drawings ------------------------------------------------------- */
+static void draw_forward(text *t, graph *g, const nb_tensor *root, int max_values) {
+    for (int i = 0; i < g->n_tensors; i++) {
+        put(t, "  t%d [%s, label=\"", i, tensor_style(g->tensors[i], root));
+        put_tensor_label(t, g->tensors[i], i, max_values);
+        put(t, "\"];\n");
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const nb_node *n = g->nodes[i];
+        put(t, "  op%d [shape=box, style=\"rounded,filled\", fillcolor=\"#dde8f0\", label=\"", i);
+        put_op_label(t, n, "");
+        put(t, "\"];\n");
+        for (int k = 0; k < n->n_in; k++) put(t, "  t%d -> op%d;\n", tensor_id(g, n->in[k]), i);
+        if (n->out) put(t, "  op%d -> t%d;\n", i, tensor_id(g, n->out));
+    }
+}
+
+static void draw_backward(text *t, graph *g, const nb_tensor *root, int max_values) {
+    put(t, "  seed [shape=plaintext, label=\"1\"];\n");
+    for (int i = 0; i < g->n_tensors; i++) {
+        const nb_tensor *x = g->tensors[i];
+        if (!x->requires_grad) continue;
+        put(t, "  g%d [%s, label=\"d", i, tensor_style(x, root));
+        put_escaped(t, root->name[0] ? root->name : "out");
+        put(t, "/d");
+        if (x->name[0])
+            put_escaped(t, x->name);
+        else
+            put(t, "t%d", i);
+        put(t, "\\n%s", nb_shape_s(x));
+        if (x->grad) put_values(t, x->grad, max_values);
+        put(t, "\"];\n");
+        if (g->uses[i] > 1) {
+            put(t, "  sum%d [shape=circle, label=\"+\"];\n", i);
+            put(t, "  sum%d -> g%d;\n", i, i);
+        }
+    }
+    put(t, "  seed -> g%d;\n", tensor_id(g, root));
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        const nb_node *n = g->nodes[i];
+        put(t, "  bop%d [shape=box, style=\"rounded,filled\", fillcolor=\"#f6dcdc\", label=\"", i);
+        put_op_label(t, n, "_backward");
+        put(t, "\"];\n");
+        if (n->out) put(t, "  g%d -> bop%d;\n", tensor_id(g, n->out), i);
+        for (int k = 0; k < n->n_in; k++) {
+            if (!n->needs_grad[k]) continue;
+            int id = tensor_id(g, n->in[k]);
+            put(t, "  bop%d -> %s%d;\n", i, g->uses[id] > 1 ? "sum" : "g", id);
+        }
+    }
+}
+
+char *nb_dot(const nb_tensor *root, const nb_dot_opts *opts) {
+    if (!root) return nb_fail_null("nb_dot");
+    nb_dot_opts o = opts ? *opts : (nb_dot_opts){0};
+    int max_values = o.max_values == 0 ? 4 : o.max_values < 0 ? -1 : o.max_values;
+    graph g = {0};
+    text t = {0};
+    build(&g, root);
+    put(&t, "digraph nabla {\n  rankdir=%s;\n  node [fontname=\"Helvetica\", fontsize=11];\n",
+        o.backward ? "TB" : "BT");
+    if (o.title) {
+        put(&t, "  labelloc=t;\n  label=\"");
+        put_escaped(&t, o.title);
+        put(&t, "\";\n");
+    }
+    if (!g.oom) {
+        if (o.backward)
+            draw_backward(&t, &g, root, max_values);
+        else
+            draw_forward(&t, &g, root, max_values);
+    }
+    put(&t, "}\n");
+    free(g.nodes);
+    free(g.tensors);
+    free(g.uses);
+    if (g.oom || t.oom) {
+        free(t.s);
+        return nb_fail(NB_ERR_MEMORY, "nb_dot: out of memory building the graph");
+    }
+    return t.s;
+}
+
+/* ---- saving ---------------------------------------------------------------------------- */
+static const char *format_of(const char *path) {
+    const char *dot = strrchr(path, '.');
+    if (!dot) return NULL;
+    static const char *const known[] = {"dot", "svg", "png", "pdf"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(dot + 1, known[i])) return known[i];
+    return NULL;
+}
+
+static nb_status render(const char *dot_text, const char *format, const char *path) {
+    GVC_t *gvc = gvContext();
+    if (!gvc) return nb_failc(NB_ERR_MEMORY, "nb_dot_save: Graphviz could not start");
+    Agraph_t *g = agmemread(dot_text);
+    nb_status s = NB_OK;
+    if (!g)
+        s = nb_failc(NB_ERR_FORMAT, "nb_dot_save: Graphviz could not read the graph");
+    else if (gvLayout(gvc, g, "dot") != 0)
+        s = nb_failc(NB_ERR_IO, "nb_dot_save: Graphviz could not lay out the graph");
+    else {
+        if (gvRenderFilename(gvc, g, format, path) != 0)
+            s = nb_failc(NB_ERR_IO, "nb_dot_save: Graphviz could not write %s as %s", path, format);
+        gvFreeLayout(gvc, g);
+    }
+    if (g) agclose(g);
+    gvFreeContext(gvc);
+    return s;
+}
+
+static nb_status write_text(const char *s, const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) return nb_failc(NB_ERR_IO, "nb_dot_save: %s: %s", path, strerror(errno));
+    bool ok = fputs(s, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    return ok ? NB_OK : nb_failc(NB_ERR_IO, "nb_dot_save: writing %s failed", path);
+}
+
+nb_status nb_dot_save(const nb_tensor *root, const nb_dot_opts *opts, const char *path) {
+    if (!root || !path) return (nb_fail_null("nb_dot_save"), nb_error_code());
+    const char *format = format_of(path);
+    if (!format)
+        return nb_failc(NB_ERR_ARG,
+                        "nb_dot_save: %s: the extension must be .dot, .svg, .png or "
+                        ".pdf",
+                        path);
+    char *dot_text = nb_dot(root, opts);
+    if (!dot_text) return nb_error_code();
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        free(dot_text);
+        return nb_failc(NB_ERR_ARG, "nb_dot_save: path too long");
+    }
+    /* write the temp file ourselves first, so a bad directory is our clear error */
+    nb_status s = write_text(dot_text, tmp);
+    if (s == NB_OK && strcmp(format, "dot")) s = render(dot_text, format, tmp);
+    free(dot_text);
+    if (s == NB_OK && rename(tmp, path) != 0)
+        s = nb_failc(NB_ERR_IO, "nb_dot_save: renaming %s to %s: %s", tmp, path, strerror(errno));
+    if (s != NB_OK) unlink(tmp);
+    return s;
+}
