@@ -7,6 +7,8 @@
  * nb_backward fills W1.grad ... b2.grad by the chain rule; plain gradient
  * descent moves each parameter against its gradient. Each step runs in a
  * scope, so its intermediates are freed (and their memory reused) at the end.
+ * At the end the trained network's forward and backward graphs are drawn to
+ * DIR/xor_forward.svg and DIR/xor_backward.svg (usage: xor [DIR]).
  */
 #include <nabla.h>
 
@@ -15,7 +17,26 @@
 #define STEPS 3000
 #define LR    0.5f
 
-int main(void) {
+/* one more forward + backward on the trained net, drawn both ways */
+static int draw(nb_tensor *x, nb_tensor *y, nb_tensor **params, const char *dir) {
+    char path[1024];
+    nb_tensor *h = nb_set_name(nb_tanh(nb_linear(x, params[0], params[1])), "h");
+    nb_tensor *p = nb_set_name(nb_sigmoid(nb_linear(h, params[2], params[3])), "p");
+    nb_tensor *loss = nb_set_name(nb_mean_all(nb_square(nb_sub(p, y))), "loss");
+    if (nb_backward(loss) != NB_OK) return 1;
+    snprintf(path, sizeof path, "%s/xor_forward.svg", dir);
+    nb_dot_opts o = {.title = "XOR: forward", .max_values = 8};
+    if (nb_dot_save(loss, &o, path) != NB_OK) return 1;
+    printf("wrote %s\n", path);
+    snprintf(path, sizeof path, "%s/xor_backward.svg", dir);
+    o.backward = true;
+    o.title = "XOR: backward (the chain rule, node by node)";
+    if (nb_dot_save(loss, &o, path) != NB_OK) return 1;
+    printf("wrote %s\n", path);
+    return 0;
+}
+
+int main(int argc, char **argv) {
     nb_manual_seed(1);
     nb_tensor *x = nb_from_array((float[]){0, 0, 0, 1, 1, 0, 1, 1}, NB_SHAPE(4, 2));
     nb_tensor *y = nb_from_array((float[]){0, 1, 1, 0}, NB_SHAPE(4, 1));
@@ -54,10 +75,14 @@ int main(void) {
                target, out);
         wrong += (out > 0.5f) != (target > 0.5f);
     }
-    printf(wrong ? "\n%d outputs on the wrong side of 0.5\n"
-                 : "\nall four outputs on the right "
-                   "side of 0.5\n",
-           wrong);
+    if (wrong)
+        printf("\n%d outputs on the wrong side of 0.5\n", wrong);
+    else
+        printf("\nall four outputs on the right side of 0.5\n");
+    if (draw(x, y, params, argc > 1 ? argv[1] : ".")) {
+        fprintf(stderr, "xor: %s\n", nb_error());
+        wrong = 1;
+    }
     nb_shutdown();
     return wrong ? 1 : 0;
 }

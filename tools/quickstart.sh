@@ -56,12 +56,14 @@ demo() {
     install_missing "${build_packages[@]}" "${test_packages[@]}"
     say "building"
     build build -Dwerror=true
-    local examples=(gates xor custom_op)
-    for ex in "${examples[@]}"; do
-        say "example: $ex"
-        "build/examples/$ex"
-    done
-    say "done: the examples are in examples/, the binaries in build/examples/"
+    mkdir -p out
+    say "example: gates (perceptrons: fixed weights, learned weights, XOR fails)"
+    build/examples/gates
+    say "example: xor (a 2-4-1 MLP trained from raw ops, graphs drawn)"
+    build/examples/xor out
+    say "example: custom_op (a new op with its own backward, gradient-checked)"
+    build/examples/custom_op
+    say "done: pictures in out/ (xor_forward.svg, xor_backward.svg); sources in examples/"
 }
 
 test_all() {
