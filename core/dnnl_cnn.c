@@ -1,7 +1,7 @@
 /* oneDNN convolution, pooling and batch normalization, behind the same
  * primitive cache as the other wrappers. Backward primitive descriptors are
  * created with the forward one as their hint, as oneDNN requires. */
-#include "dnnl_internal.h"
+#include "dnnl_cnn_internal.h"
 
 #include <string.h>
 
@@ -209,6 +209,7 @@ static nb_prim *conv_prim(const char *kind, const char *fn, const nb_conv_geom *
 
 nb_status nb_k_conv(const char *fn, const nb_conv_geom *g, const nb_tensor *x, const nb_tensor *w,
                     const nb_tensor *b, nb_tensor *y) {
+    if (y->numel == 0) return NB_OK;
     nb_prim *p = conv_prim("conv", fn, g, x, w, b, y);
     if (!p) return nb_error_code();
     conv_mds m;
@@ -222,6 +223,7 @@ nb_status nb_k_conv(const char *fn, const nb_conv_geom *g, const nb_tensor *x, c
 
 nb_status nb_k_conv_bwd_data(const char *fn, const nb_conv_geom *g, const nb_tensor *gy,
                              const nb_tensor *w, nb_tensor *gx) {
+    if (gx->numel == 0) return NB_OK;
     nb_prim *p = conv_prim("conv_bwd_data", fn, g, gx, w, NULL, gy);
     if (!p) return nb_error_code();
     conv_mds m;
@@ -234,6 +236,11 @@ nb_status nb_k_conv_bwd_data(const char *fn, const nb_conv_geom *g, const nb_ten
 
 nb_status nb_k_conv_bwd_weights(const char *fn, const nb_conv_geom *g, const nb_tensor *x,
                                 const nb_tensor *gy, nb_tensor *gw, nb_tensor *gb) {
+    if (x->numel == 0) { /* an empty batch: nothing flows back to the weights */
+        memset(nb_ptr(gw), 0, (size_t)gw->numel * sizeof(float));
+        if (gb) memset(nb_ptr(gb), 0, (size_t)gb->numel * sizeof(float));
+        return NB_OK;
+    }
     nb_prim *p = conv_prim("conv_bwd_weights", fn, g, x, gw, gb, gy);
     if (!p) return nb_error_code();
     conv_mds m;
@@ -270,6 +277,8 @@ static void pool_key(nb_key *k, const char *kind, const nb_pool_geom *g, const n
 
 nb_status nb_k_pool(const char *fn, const nb_pool_geom *g, const nb_tensor *x, nb_tensor *y,
                     nb_tensor **workspace) {
+    if (workspace) *workspace = NULL;
+    if (y->numel == 0) return NB_OK; /* an empty batch or no channels */
     nb_key k;
     pool_key(&k, "pool", g, x, y);
     nb_prim *p = nb_prim_find(&k);
@@ -279,11 +288,9 @@ nb_status nb_k_pool(const char *fn, const nb_pool_geom *g, const nb_tensor *x, n
             return nb_error_code();
     }
     size_t ws = nb_prim_workspace_bytes(p);
-    if (!ws) {
-        if (workspace) *workspace = NULL;
+    if (!ws)
         return nb_prim_run(p, fn, 2, (int[]){DNNL_ARG_SRC, DNNL_ARG_DST},
                            (void *[]){nb_ptr(x), nb_ptr(y)});
-    }
     int64_t n = (int64_t)((ws + sizeof(float) - 1) / sizeof(float));
     nb_tensor *w = nb_tensor_new(fn, &n, 1);
     if (!w) return nb_error_code();
@@ -294,6 +301,7 @@ nb_status nb_k_pool(const char *fn, const nb_pool_geom *g, const nb_tensor *x, n
 
 nb_status nb_k_pool_bwd(const char *fn, const nb_pool_geom *g, const nb_tensor *gy,
                         const nb_tensor *workspace, nb_tensor *gx) {
+    if (gx->numel == 0) return NB_OK;
     nb_key k;
     pool_key(&k, "pool_bwd", g, gx, gy);
     nb_prim *p = nb_prim_find(&k);

@@ -8,7 +8,7 @@
  *   [dw | db] = conv2d_backward_weights(x, dy)
  *                                          (oneDNN backward-weights, bias too)
  */
-#include "../core/dnnl_internal.h"
+#include "../core/dnnl_cnn_internal.h"
 #include "nabla/cnn.h"
 #include "op.h"
 
@@ -27,6 +27,13 @@ static int64_t out_size(int64_t in, int64_t k, int64_t stride, int64_t dilate, i
     return in + pl + pr < span ? 0 : (in + pl + pr - span) / stride + 1;
 }
 
+/* a zero channel count, image side, filter count or kernel side (an empty batch is fine) */
+static bool has_empty_size(const nb_tensor *x, const nb_tensor *w) {
+    bool empty = false;
+    for (int i = 0; i < 4; i++) empty |= (i > 0 && x->shape[i] < 1) || w->shape[i] < 1;
+    return empty;
+}
+
 static nb_status conv_shape(const nb_node *n, nb_layout *l) {
     const nb_conv_geom *g = &NB_ATTRS(n, conv_attrs)->g;
     const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL;
@@ -34,6 +41,11 @@ static nb_status conv_shape(const nb_node *n, nb_layout *l) {
         return nb_failc(NB_ERR_SHAPE,
                         "nb_conv2d: x must be [N, C, H, W] and w [K, C, R, S]; got "
                         "x %s, w %s",
+                        nb_shape_s(x), nb_shape_s(w));
+    if (has_empty_size(x, w))
+        return nb_failc(NB_ERR_SHAPE,
+                        "nb_conv2d: sizes must be positive (only the batch may be 0); got x %s, "
+                        "w %s",
                         nb_shape_s(x), nb_shape_s(w));
     int64_t c = x->shape[1], k = w->shape[0];
     if (c != w->shape[1] * g->groups || k % g->groups)
@@ -52,9 +64,10 @@ static nb_status conv_shape(const nb_node *n, nb_layout *l) {
         out_size(x->shape[3], w->shape[3], g->stride[1], g->dilate[1], g->pad_l[1], g->pad_r[1]);
     if (ho < 1 || wo < 1)
         return nb_failc(NB_ERR_SHAPE,
-                        "nb_conv2d: kernel %lldx%lld (dilation %lld) is larger than the padded "
-                        "input %lldx%lld",
+                        "nb_conv2d: kernel %lldx%lld (dilation %lldx%lld) is larger than the "
+                        "padded input %lldx%lld",
                         (long long)w->shape[2], (long long)w->shape[3], (long long)g->dilate[0] + 1,
+                        (long long)g->dilate[1] + 1,
                         (long long)(x->shape[2] + g->pad_l[0] + g->pad_r[0]),
                         (long long)(x->shape[3] + g->pad_l[1] + g->pad_r[1]));
     nb_layout_contiguous(l, (int64_t[]){x->shape[0], k, ho, wo}, 4);
@@ -173,6 +186,11 @@ nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_o
                        "nb_conv2d: stride %dx%d, dilation %dx%d, groups %d and "
                        "padding %dx%d must be positive (padding >= 0)",
                        sh, sw, dh, dw, groups, o.pad_h, o.pad_w);
+    if (o.padding != NB_PAD_EXPLICIT && o.padding != NB_PAD_VALID && o.padding != NB_PAD_SAME)
+        return nb_fail(NB_ERR_ARG,
+                       "nb_conv2d: unknown padding mode %d (NB_PAD_EXPLICIT, NB_PAD_VALID or "
+                       "NB_PAD_SAME)",
+                       (int)o.padding);
     conv_attrs a = {.g = {.stride = {sh, sw}, .dilate = {dh - 1, dw - 1}, .groups = groups}};
     if (o.padding == NB_PAD_SAME && x->ndim == 4 && w->ndim == 4) {
         same_padding(x->shape[2], w->shape[2], sh, dh, &a.g.pad_l[0], &a.g.pad_r[0]);

@@ -6,7 +6,7 @@
  * from) for the backward pass, which routes dy to those positions; average
  * pooling spreads dy evenly over each window.
  */
-#include "../core/dnnl_internal.h"
+#include "../core/dnnl_cnn_internal.h"
 #include "nabla/cnn.h"
 #include "op.h"
 
@@ -23,6 +23,8 @@ static nb_status pool_shape(const nb_node *n, nb_layout *l) {
     const char *fn = n->def->name;
     if (x->ndim != 4)
         return nb_failc(NB_ERR_SHAPE, "nb_%s: x must be [N, C, H, W]; got %s", fn, nb_shape_s(x));
+    if (x->shape[2] < 1 || x->shape[3] < 1)
+        return nb_failc(NB_ERR_SHAPE, "nb_%s: the image of x %s is empty", fn, nb_shape_s(x));
     int64_t out[2];
     for (int i = 0; i < 2; i++) {
         int64_t padded = x->shape[2 + i] + g->pad_l[i] + g->pad_r[i];
@@ -38,8 +40,16 @@ static nb_status pool_shape(const nb_node *n, nb_layout *l) {
     return NB_OK;
 }
 
+/* kernel errors name the user-facing function: "nb_max_pool2d: ..." */
+static const char *fn_name(const nb_node *n, char *buf, size_t size) {
+    snprintf(buf, size, "nb_%s", n->def->name);
+    return buf;
+}
+
 static nb_status pool_forward(nb_node *n) {
-    return nb_k_pool(n->def->name, &NB_ATTRS(n, pool_attrs)->g, n->in[0], n->out, &n->saved[0]);
+    char fn[32];
+    return nb_k_pool(fn_name(n, fn, sizeof fn), &NB_ATTRS(n, pool_attrs)->g, n->in[0], n->out,
+                     &n->saved[0]);
 }
 
 static nb_status input_shape(const nb_node *n, nb_layout *l) {
@@ -49,7 +59,8 @@ static nb_status input_shape(const nb_node *n, nb_layout *l) {
 
 /* in: [dy] or [dy, workspace] -> dx */
 static nb_status pool_backward_forward(nb_node *n) {
-    return nb_k_pool_bwd(n->def->name, &NB_ATTRS(n, pool_attrs)->g, n->in[0],
+    char fn[32];
+    return nb_k_pool_bwd(fn_name(n, fn, sizeof fn), &NB_ATTRS(n, pool_attrs)->g, n->in[0],
                          n->n_in > 1 ? n->in[1] : NULL, n->out);
 }
 

@@ -250,7 +250,7 @@ START_TEST(test_cnn_errors_are_clear) {
     NB_ASSERT_ERROR_HAS("nb_conv2d: channel mismatch: x [1, 3, 5, 5] has 3 channels, w [4, 2, 3, "
                         "3] expects 2");
     ck_assert_ptr_null(nb_conv2d(x, nb_ones(NB_SHAPE(4, 3, 7, 7)), NULL, NULL));
-    NB_ASSERT_ERROR_HAS("nb_conv2d: kernel 7x7 (dilation 1) is larger than the padded input 5x5");
+    NB_ASSERT_ERROR_HAS("nb_conv2d: kernel 7x7 (dilation 1x1) is larger than the padded input 5x5");
     ck_assert_ptr_null(
         nb_conv2d(x, nb_ones(NB_SHAPE(4, 3, 3, 3)), NULL, &(nb_conv2d_opts){.stride_h = -1}));
     NB_ASSERT_ERROR_HAS("nb_conv2d: stride -1x1");
@@ -278,6 +278,36 @@ START_TEST(test_cnn_errors_are_clear) {
 }
 END_TEST
 
+START_TEST(test_zero_sizes_are_errors_except_an_empty_batch) {
+    nb_tensor *x = nb_ones(NB_SHAPE(1, 3, 5, 5)), *w = nb_ones(NB_SHAPE(4, 3, 3, 3));
+    ck_assert_ptr_null(
+        nb_conv2d(nb_ones(NB_SHAPE(1, 0, 5, 5)), nb_ones(NB_SHAPE(4, 0, 3, 3)), NULL, NULL));
+    NB_ASSERT_ERROR_HAS("nb_conv2d: sizes must be positive (only the batch may be 0); got x [1, "
+                        "0, 5, 5], w [4, 0, 3, 3]");
+    ck_assert_ptr_null(nb_conv2d(x, nb_ones(NB_SHAPE(0, 3, 3, 3)), NULL, NULL));
+    NB_ASSERT_ERROR_HAS("nb_conv2d: sizes must be positive");
+    ck_assert_ptr_null(nb_conv2d(x, nb_ones(NB_SHAPE(4, 3, 0, 3)), NULL, NULL));
+    NB_ASSERT_ERROR_HAS("nb_conv2d: sizes must be positive");
+    ck_assert_ptr_null(nb_conv2d(x, w, NULL, &(nb_conv2d_opts){.padding = (nb_padding)7}));
+    NB_ASSERT_ERROR_HAS("nb_conv2d: unknown padding mode 7");
+    ck_assert_ptr_null(nb_max_pool2d(nb_ones(NB_SHAPE(1, 3, 0, 4)), 1, 1, 1, 1, 0, 0));
+    NB_ASSERT_ERROR_HAS("nb_max_pool2d: the image of x [1, 3, 0, 4] is empty");
+
+    /* an empty batch gives an empty result and zero weight gradients */
+    nb_tensor *x0 = nb_set_requires_grad(nb_ones(NB_SHAPE(0, 3, 5, 5)), true);
+    nb_tensor *wg = nb_set_requires_grad(nb_ones(NB_SHAPE(4, 3, 3, 3)), true);
+    nb_tensor *bg = nb_set_requires_grad(nb_ones(NB_SHAPE(4)), true);
+    nb_tensor *y = nb_max_pool2d(nb_conv2d(x0, wg, bg, &(nb_conv2d_opts){.pad_h = 1, .pad_w = 1}),
+                                 2, 2, 2, 2, 0, 0);
+    ck_assert_msg(y != NULL, "%s", nb_error());
+    ck_assert_int_eq(nb_dim(y, 0), 0);
+    ck_assert_int_eq(nb_dim(y, 1), 4);
+    ck_assert_int_eq(nb_backward(nb_sum_all(y)), NB_OK);
+    NB_ASSERT_TENSOR(nb_grad(bg), ((float[]){0, 0, 0, 0}), 4, 0);
+    for (int64_t i = 0; i < nb_numel(wg); i++) ck_assert(nb_get_flat(nb_grad(wg), i) == 0.0f);
+}
+END_TEST
+
 static Suite *cnn_suite(void) {
     Suite *s = suite_create("cnn");
     TCase *tc = nb_tcase("golden");
@@ -292,6 +322,7 @@ static Suite *cnn_suite(void) {
     suite_add_tcase(s, tc);
     tc = nb_tcase("errors");
     tcase_add_test(tc, test_cnn_errors_are_clear);
+    tcase_add_test(tc, test_zero_sizes_are_errors_except_an_empty_batch);
     suite_add_tcase(s, tc);
     return s;
 }
