@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <graphviz/gvc.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,8 +259,20 @@ static const char *format_of(const char *path) {
     return NULL;
 }
 
+/* One Graphviz context for the whole process, never freed: Graphviz 2.43
+ * reads freed memory (its text-size font cache) when a second context is
+ * created after the first is freed, which AddressSanitizer reports. */
+static GVC_t *graphviz(void) {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static GVC_t *gvc;
+    pthread_mutex_lock(&lock);
+    if (!gvc) gvc = gvContext();
+    pthread_mutex_unlock(&lock);
+    return gvc;
+}
+
 static nb_status render(const char *dot_text, const char *format, const char *path) {
-    GVC_t *gvc = gvContext();
+    GVC_t *gvc = graphviz();
     if (!gvc) return nb_failc(NB_ERR_MEMORY, "nb_dot_save: Graphviz could not start");
     Agraph_t *g = agmemread(dot_text);
     nb_status s = NB_OK;
@@ -273,7 +286,6 @@ static nb_status render(const char *dot_text, const char *format, const char *pa
         gvFreeLayout(gvc, g);
     }
     if (g) agclose(g);
-    gvFreeContext(gvc);
     return s;
 }
 
