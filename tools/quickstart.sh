@@ -63,7 +63,9 @@ demo() {
     build/examples/xor out
     say "example: custom_op (a new op with its own backward, gradient-checked)"
     build/examples/custom_op
-    say "done: pictures in out/ (xor_forward.svg, xor_backward.svg); sources in examples/"
+    say "the chain rule, node by node: nabla grad \"sigmoid(w*x+b)\" w=0.5 x=1 b=-0.2"
+    build/nabla grad "sigmoid(w*x+b)" w=0.5 x=1 b=-0.2 --svg out/neuron.svg | tee out/chain_rule.txt
+    say "done: pictures in out/ (xor_forward.svg, xor_backward.svg, neuron.svg), the walk-through in out/chain_rule.txt"
 }
 
 test_all() {
