@@ -6,6 +6,7 @@
  *   nabla/autograd.h  backward, grad mode, custom ops, gradient checks
  *   nabla/cnn.h       convolution, pooling, batch normalization, dropout
  *   nabla/dot.h       graphs as pictures: DOT text, SVG/PNG/PDF via Graphviz
+ *   nabla/safetensors.h  named tensors in safetensors files, saved atomically
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -15,5 +16,6 @@
 #include "nabla/autograd.h"
 #include "nabla/cnn.h"
 #include "nabla/dot.h"
+#include "nabla/safetensors.h"
 
 #endif

@@ -1,0 +1,177 @@
+/* safetensors: round trips, files other tools read, malformed files with
+ * their offsets, mismatches named, nothing lost when a save fails. */
+#include "nb_test.h"
+
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[64], path[128];
+
+static void make_dir(void) {
+    snprintf(dir, sizeof dir, "/tmp/nabla_st_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+}
+
+static void remove_dir(void) {
+    remove(path);
+    rmdir(dir);
+}
+
+static void write_bytes(const char *p, const void *bytes, size_t n) {
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fwrite(bytes, 1, n, f), n);
+    fclose(f);
+}
+
+/* a file with the given JSON header and n data bytes of zeros */
+static void write_file(const char *json, size_t data_bytes) {
+    size_t hl = strlen(json);
+    unsigned char *b = calloc(1, 8 + hl + data_bytes);
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(b + 8, json, hl);
+    write_bytes(path, b, 8 + hl + data_bytes);
+    free(b);
+}
+
+START_TEST(test_save_then_load_round_trips_with_metadata) {
+    make_dir();
+    nb_tensor *w = nb_randn(NB_SHAPE(3, 4)), *b = nb_arange(0, 4, 1), *s = nb_scalar(2.5f);
+    const char *names[] = {"dense/kernel", "dense/bias", "step"};
+    const char *keys[] = {"architecture"}, *values[] = {"dense 4 relu"};
+    ck_assert_int_eq(nb_safetensors_save(path, names, (nb_tensor *[]){w, b, s}, 3, keys, values, 1),
+                     NB_OK);
+    nb_tensor *w2 = nb_zeros(NB_SHAPE(3, 4)), *b2 = nb_zeros(NB_SHAPE(4)), *s2 = nb_scalar(0);
+    ck_assert_int_eq(nb_safetensors_load(path, names, (nb_tensor *[]){w2, b2, s2}, 3), NB_OK);
+    for (int i = 0; i < 12; i++) ck_assert(nb_get_flat(w, i) == nb_get_flat(w2, i));
+    NB_ASSERT_TENSOR(b2, ((float[]){0, 1, 2, 3}), 4, 0);
+    NB_ASSERT_CLOSE(nb_item(s2), 2.5, 0);
+    nb_safetensors *f = nb_safetensors_read(path);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(nb_safetensors_count(f), 3);
+    ck_assert_str_eq(nb_safetensors_name(f, 1), "dense/bias");
+    ck_assert_int_eq(nb_ndim(nb_safetensors_tensor(f, 2)), 0);
+    ck_assert_str_eq(nb_safetensors_meta(f, "architecture"), "dense 4 relu");
+    ck_assert_ptr_null(nb_safetensors_meta(f, "nothing"));
+    nb_safetensors_free(f);
+    /* no temporary file is left next to it */
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    ck_assert_int_ne(access(tmp, F_OK), 0);
+    remove_dir();
+}
+END_TEST
+
+START_TEST(test_python_reads_the_same_numbers_with_json_and_numpy) {
+    if (access("/usr/bin/python3", X_OK) != 0) ck_abort_msg("needs /usr/bin/python3 with numpy");
+    make_dir();
+    nb_tensor *w = nb_from_array((float[]){1.5f, -2, 1e-8f, 3e7f, 0.1f, -0.25f}, NB_SHAPE(2, 3));
+    const char *names[] = {"w"}, *keys[] = {"framework"}, *values[] = {"nabla"};
+    ck_assert_int_eq(nb_safetensors_save(path, names, &w, 1, keys, values, 1), NB_OK);
+    char cmd[512], out[1024] = "";
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/../read_safetensors.py %s", NB_TEST_DATA, path);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_str_eq(out, "meta framework nabla\n"
+                          "w F32 [2, 3]\n"
+                          "1.5 -2 9.99999994e-09 30000000 0.100000001 -0.25\n");
+    remove_dir();
+}
+END_TEST
+
+typedef struct {
+    const char *json;
+    size_t data;
+    const char *message;
+} bad_file;
+
+START_TEST(test_malformed_files_are_errors_with_offsets) {
+    static const bad_file cases[] = {
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", 8,
+         "byte 61: expected '}' or ','"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4,
+         "tensor 'w' of shape [2] claims bytes 0..8 of a 4-byte data section"},
+        {"{\"w\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4,
+         "tensor 'w' has dtype 'F16'; nabla reads F32"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 8,
+         "claims bytes 0..4 of a 8-byte data section (needs 8 bytes)"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776],\"data_offsets\":[0,"
+         "4]}}",
+         4, "has too many elements"},
+        {"[1, 2]", 0, "byte 8: the header must be a JSON object"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,4]}}", 4,
+         "expected a non-negative integer"},
+        {"{\"w\" {}}", 0, "byte 13: expected ':'"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shap", 0, "unterminated string"},
+    };
+    make_dir();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_file(cases[i].json, cases[i].data);
+        nb_tensor *w = nb_zeros(NB_SHAPE(2));
+        ck_assert_int_ne(nb_safetensors_load(path, (const char *[]){"w"}, &w, 1), NB_OK);
+        NB_ASSERT_ERROR_HAS(cases[i].message);
+        NB_ASSERT_ERROR_HAS(path);
+        ck_assert_ptr_null(nb_safetensors_read(path));
+    }
+    /* a header length past the end of the file, and a file shorter than 8 bytes */
+    write_bytes(path, "\xff\xff\xff\xff\x00\x00\x00\x00{}", 10);
+    ck_assert_ptr_null(nb_safetensors_read(path));
+    NB_ASSERT_ERROR_HAS("byte 0: header length 4294967295 does not fit in a file of 10 bytes");
+    write_bytes(path, "abc", 3);
+    ck_assert_ptr_null(nb_safetensors_read(path));
+    NB_ASSERT_ERROR_HAS("byte 0: the file is shorter than the 8-byte header length");
+    remove_dir();
+}
+END_TEST
+
+START_TEST(test_mismatches_are_named_and_leave_tensors_untouched) {
+    make_dir();
+    nb_tensor *a = nb_ones(NB_SHAPE(2, 2)), *b = nb_ones(NB_SHAPE(3));
+    ck_assert_int_eq(nb_safetensors_save(path, (const char *[]){"a", "b"}, (nb_tensor *[]){a, b}, 2,
+                                         NULL, NULL, 0),
+                     NB_OK);
+    nb_tensor *a2 = nb_zeros(NB_SHAPE(2, 2)), *b2 = nb_zeros(NB_SHAPE(4));
+    ck_assert_int_ne(
+        nb_safetensors_load(path, (const char *[]){"a", "b"}, (nb_tensor *[]){a2, b2}, 2), NB_OK);
+    NB_ASSERT_ERROR_HAS("tensor 'b' is [3] in the file but [4] here");
+    NB_ASSERT_CLOSE(nb_get_flat(a2, 0), 0, 0); /* nothing copied */
+    ck_assert_int_ne(nb_safetensors_load(path, (const char *[]){"c"}, &a2, 1), NB_OK);
+    NB_ASSERT_ERROR_HAS("has no tensor 'c'");
+    ck_assert_int_ne(
+        nb_safetensors_load("/nonexistent/x.safetensors", (const char *[]){"a"}, &a2, 1), NB_OK);
+    NB_ASSERT_ERROR_HAS("/nonexistent/x.safetensors: No such file or directory");
+    ck_assert_int_ne(nb_safetensors_save(path, (const char *[]){"a", "a"}, (nb_tensor *[]){a, b}, 2,
+                                         NULL, NULL, 0),
+                     NB_OK);
+    NB_ASSERT_ERROR_HAS("the name 'a' appears twice");
+    ck_assert_int_ne(nb_safetensors_save("/nonexistent/dir/m.safetensors", (const char *[]){"a"},
+                                         &a, 1, NULL, NULL, 0),
+                     NB_OK);
+    NB_ASSERT_ERROR_HAS("nb_safetensors_save: /nonexistent/dir/m.safetensors.tmp");
+    /* the earlier file is intact after the failed saves */
+    nb_tensor *a3 = nb_zeros(NB_SHAPE(2, 2));
+    ck_assert_int_eq(nb_safetensors_load(path, (const char *[]){"a"}, &a3, 1), NB_OK);
+    NB_ASSERT_CLOSE(nb_get_flat(a3, 3), 1, 0);
+    remove_dir();
+}
+END_TEST
+
+static Suite *safetensors_suite(void) {
+    Suite *s = suite_create("safetensors");
+    TCase *tc = nb_tcase("safetensors");
+    tcase_add_test(tc, test_save_then_load_round_trips_with_metadata);
+    tcase_add_test(tc, test_python_reads_the_same_numbers_with_json_and_numpy);
+    tcase_add_test(tc, test_malformed_files_are_errors_with_offsets);
+    tcase_add_test(tc, test_mismatches_are_named_and_leave_tensors_untouched);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    return nb_test_run(safetensors_suite());
+}

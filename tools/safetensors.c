@@ -1,0 +1,542 @@
+/* safetensors files: writing atomically, reading with a bounded parser.
+ *
+ * The header is JSON, parsed here by a small recursive-descent reader that
+ * only accepts what the format uses (objects, strings, integer arrays) and
+ * reports any other byte with its offset in the file. Data offsets and sizes
+ * are checked against the file before a single value is copied. */
+#include "nabla/safetensors.h"
+
+#include "../core/core_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_HEADER  (64u << 20) /* no sane header is larger */
+#define MAX_ENTRIES 4096
+
+/* ---- writing --------------------------------------------------------------------------- */
+typedef struct {
+    char *s;
+    size_t len, cap;
+    bool oom;
+} buf;
+
+static void put_bytes(buf *b, const void *p, size_t n) {
+    if (b->oom) return;
+    if (b->len + n > b->cap) {
+        size_t cap = (b->len + n) * 2 + 256;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            b->oom = true;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, p, n);
+    b->len += n;
+}
+
+static void put_str(buf *b, const char *s) {
+    put_bytes(b, s, strlen(s));
+}
+
+static void put_json_string(buf *b, const char *s) {
+    put_str(b, "\"");
+    for (; *s; s++) {
+        char esc[8];
+        if (*s == '"' || *s == '\\')
+            snprintf(esc, sizeof esc, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            snprintf(esc, sizeof esc, "\\u%04x", (unsigned char)*s);
+        else
+            snprintf(esc, sizeof esc, "%c", *s);
+        put_str(b, esc);
+    }
+    put_str(b, "\"");
+}
+
+/* {"name": {...}, ..., "__metadata__": {...}}, padded with spaces to 8 bytes */
+static void write_header(buf *b, const char *const *names, nb_tensor *const *t, int n,
+                         const char *const *keys, const char *const *values, int n_meta) {
+    char num[64];
+    uint64_t offset = 0;
+    put_str(b, "{");
+    for (int i = 0; i < n; i++) {
+        put_str(b, i ? "," : "");
+        put_json_string(b, names[i]);
+        put_str(b, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (int d = 0; d < t[i]->ndim; d++) {
+            snprintf(num, sizeof num, d ? ",%lld" : "%lld", (long long)t[i]->shape[d]);
+            put_str(b, num);
+        }
+        uint64_t end = offset + (uint64_t)t[i]->numel * sizeof(float);
+        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
+                 (unsigned long long)end);
+        put_str(b, num);
+        offset = end;
+    }
+    if (n_meta > 0) {
+        put_str(b, n ? ",\"__metadata__\":{" : "\"__metadata__\":{");
+        for (int i = 0; i < n_meta; i++) {
+            put_str(b, i ? "," : "");
+            put_json_string(b, keys[i]);
+            put_str(b, ":");
+            put_json_string(b, values[i]);
+        }
+        put_str(b, "}");
+    }
+    put_str(b, "}");
+    while (b->len % 8) put_str(b, " ");
+}
+
+static bool write_all(int fd, const void *p, size_t n) {
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return false;
+        c += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+static bool write_tensor(int fd, const nb_tensor *t) {
+    if (nb_is_contiguous(t)) return write_all(fd, nb_ptr(t), (size_t)t->numel * sizeof(float));
+    for (int64_t i = 0; i < t->numel; i++) {
+        float v = nb_get_flat(t, i);
+        if (!write_all(fd, &v, sizeof v)) return false;
+    }
+    return true;
+}
+
+/* the directory entry of a rename is durable only once the directory is synced */
+static void sync_dir(const char *path) {
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", path);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+static nb_status check_save_args(const char *path, const char *const *names, nb_tensor *const *t,
+                                 int n, const char *const *keys, const char *const *values,
+                                 int n_meta) {
+    if (!path || (n > 0 && (!names || !t)) || (n_meta > 0 && (!keys || !values)) || n < 0 ||
+        n_meta < 0)
+        return nb_failc(NB_ERR_NULL, "nb_safetensors_save: NULL path, names or tensors");
+    for (int i = 0; i < n; i++) {
+        if (!t[i]) return (nb_fail_null("nb_safetensors_save"), nb_error_code());
+        if (!names[i] || !names[i][0] || !strcmp(names[i], "__metadata__"))
+            return nb_failc(NB_ERR_ARG, "nb_safetensors_save: tensor %d needs a name", i);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(names[i], names[j]))
+                return nb_failc(NB_ERR_ARG, "nb_safetensors_save: the name '%s' appears twice",
+                                names[i]);
+    }
+    for (int i = 0; i < n_meta; i++)
+        if (!keys[i] || !values[i])
+            return nb_failc(NB_ERR_NULL, "nb_safetensors_save: metadata %d is NULL", i);
+    return NB_OK;
+}
+
+nb_status nb_safetensors_save(const char *path, const char *const *names, nb_tensor *const *tensors,
+                              int n, const char *const *meta_keys, const char *const *meta_values,
+                              int n_meta) {
+    nb_status s = check_save_args(path, names, tensors, n, meta_keys, meta_values, n_meta);
+    if (s != NB_OK) return s;
+    buf header = {0};
+    write_header(&header, names, tensors, n, meta_keys, meta_values, n_meta);
+    if (header.oom) {
+        free(header.s);
+        return nb_failc(NB_ERR_MEMORY, "nb_safetensors_save: out of memory");
+    }
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        free(header.s);
+        return nb_failc(NB_ERR_IO, "nb_safetensors_save: %s: %s", tmp, strerror(errno));
+    }
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)header.len >> (8 * i));
+    bool ok = write_all(fd, len, 8) && write_all(fd, header.s, header.len);
+    for (int i = 0; ok && i < n; i++) ok = write_tensor(fd, tensors[i]);
+    ok = ok && fsync(fd) == 0;
+    ok = (close(fd) == 0) && ok;
+    free(header.s);
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return nb_failc(NB_ERR_IO, "nb_safetensors_save: writing %s: %s", path, strerror(e));
+    }
+    sync_dir(path);
+    return NB_OK;
+}
+
+/* ---- reading: the JSON header ------------------------------------------------------------- */
+typedef struct {
+    char name[256];
+    int ndim;
+    int64_t shape[NB_MAX_DIMS];
+    uint64_t begin, end;
+} entry;
+
+struct nb_safetensors {
+    int n;
+    char (*names)[256];
+    nb_tensor **tensors;
+    int n_meta;
+    char (*meta)[2][256];
+};
+
+typedef struct {
+    const char *path;
+    const char *s;
+    size_t pos, len;
+    entry *entries;
+    int n_entries;
+    char (*meta)[2][256];
+    int n_meta;
+} reader;
+
+static nb_status bad(const reader *r, const char *what) {
+    return nb_failc(NB_ERR_FORMAT, "nb_safetensors: %s: byte %zu: %s", r->path, r->pos + 8, what);
+}
+
+static void ws(reader *r) {
+    while (r->pos < r->len && strchr(" \t\r\n", r->s[r->pos])) r->pos++;
+}
+
+static bool eat(reader *r, char c) {
+    ws(r);
+    if (r->pos < r->len && r->s[r->pos] == c) {
+        r->pos++;
+        return true;
+    }
+    return false;
+}
+
+/* a JSON string into out (escapes \" \\ \/ \uXXXX for ASCII); false on error */
+static nb_status string(reader *r, char *out, size_t size) {
+    if (!eat(r, '"')) return bad(r, "expected a string");
+    size_t n = 0;
+    while (r->pos < r->len && r->s[r->pos] != '"') {
+        char c = r->s[r->pos++];
+        if (c == '\\') {
+            if (r->pos >= r->len) break;
+            c = r->s[r->pos++];
+            if (c == 'u') {
+                unsigned v = 0;
+                for (int i = 0; i < 4; i++, r->pos++) {
+                    char h = r->pos < r->len ? r->s[r->pos] : 0;
+                    int d = h >= '0' && h <= '9'   ? h - '0'
+                            : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                            : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                                   : -1;
+                    if (d < 0) return bad(r, "bad \\u escape");
+                    v = v * 16 + (unsigned)d;
+                }
+                c = v < 0x80 ? (char)v : '?';
+            } else if (c == 'n')
+                c = '\n';
+            else if (c == 't')
+                c = '\t';
+        }
+        if (n + 1 >= size) return bad(r, "string too long");
+        out[n++] = c;
+    }
+    if (!eat(r, '"')) return bad(r, "unterminated string");
+    out[n] = '\0';
+    return NB_OK;
+}
+
+static nb_status uint_value(reader *r, uint64_t *out) {
+    ws(r);
+    uint64_t v = 0;
+    size_t start = r->pos;
+    while (r->pos < r->len && r->s[r->pos] >= '0' && r->s[r->pos] <= '9') {
+        if (v > (UINT64_MAX - 9) / 10) return bad(r, "number too large");
+        v = v * 10 + (uint64_t)(r->s[r->pos++] - '0');
+    }
+    if (r->pos == start) return bad(r, "expected a non-negative integer");
+    *out = v;
+    return NB_OK;
+}
+
+/* [a, b, ...] of at most max integers */
+static nb_status uint_array(reader *r, uint64_t *v, int max, int *count) {
+    if (!eat(r, '[')) return bad(r, "expected '['");
+    *count = 0;
+    if (eat(r, ']')) return NB_OK;
+    do {
+        if (*count >= max) return bad(r, "too many numbers in the list");
+        nb_status s = uint_value(r, &v[(*count)++]);
+        if (s != NB_OK) return s;
+    } while (eat(r, ','));
+    return eat(r, ']') ? NB_OK : bad(r, "expected ']'");
+}
+
+static nb_status tensor_info(reader *r, entry *e) {
+    char key[32], dtype[16] = "";
+    uint64_t offsets[2], shape[NB_MAX_DIMS];
+    int n_off = -1, n_shape = -1;
+    if (!eat(r, '{')) return bad(r, "expected '{'");
+    do {
+        nb_status s = string(r, key, sizeof key);
+        if (s == NB_OK && !eat(r, ':')) s = bad(r, "expected ':'");
+        if (s != NB_OK) return s;
+        if (!strcmp(key, "dtype"))
+            s = string(r, dtype, sizeof dtype);
+        else if (!strcmp(key, "shape"))
+            s = uint_array(r, shape, NB_MAX_DIMS, &n_shape);
+        else if (!strcmp(key, "data_offsets"))
+            s = uint_array(r, offsets, 2, &n_off);
+        else
+            s = bad(r, "unknown key in a tensor entry");
+        if (s != NB_OK) return s;
+    } while (eat(r, ','));
+    if (!eat(r, '}')) return bad(r, "expected '}'");
+    if (strcmp(dtype, "F32"))
+        return nb_failc(NB_ERR_FORMAT,
+                        "nb_safetensors: %s: tensor '%s' has dtype '%s'; nabla "
+                        "reads F32",
+                        r->path, e->name, dtype);
+    if (n_shape < 0 || n_off != 2)
+        return nb_failc(NB_ERR_FORMAT,
+                        "nb_safetensors: %s: tensor '%s' lacks shape or "
+                        "data_offsets",
+                        r->path, e->name);
+    e->ndim = n_shape;
+    for (int i = 0; i < n_shape; i++) {
+        if (shape[i] > (uint64_t)INT64_MAX) return bad(r, "dimension too large");
+        e->shape[i] = (int64_t)shape[i];
+    }
+    e->begin = offsets[0];
+    e->end = offsets[1];
+    return NB_OK;
+}
+
+static nb_status metadata(reader *r) {
+    if (!eat(r, '{')) return bad(r, "expected '{' after __metadata__");
+    if (eat(r, '}')) return NB_OK;
+    do {
+        if (r->n_meta >= MAX_ENTRIES) return bad(r, "too much metadata");
+        nb_status s = string(r, r->meta[r->n_meta][0], 256);
+        if (s == NB_OK && !eat(r, ':')) s = bad(r, "expected ':'");
+        if (s == NB_OK) s = string(r, r->meta[r->n_meta][1], 256);
+        if (s != NB_OK) return s;
+        r->n_meta++;
+    } while (eat(r, ','));
+    return eat(r, '}') ? NB_OK : bad(r, "expected '}'");
+}
+
+static nb_status header(reader *r) {
+    if (!eat(r, '{')) return bad(r, "the header must be a JSON object");
+    if (eat(r, '}')) return NB_OK;
+    do {
+        char name[256];
+        nb_status s = string(r, name, sizeof name);
+        if (s == NB_OK && !eat(r, ':')) s = bad(r, "expected ':'");
+        if (s != NB_OK) return s;
+        if (!strcmp(name, "__metadata__")) {
+            if ((s = metadata(r)) != NB_OK) return s;
+            continue;
+        }
+        if (r->n_entries >= MAX_ENTRIES) return bad(r, "too many tensors");
+        entry *e = &r->entries[r->n_entries++];
+        snprintf(e->name, sizeof e->name, "%s", name);
+        if ((s = tensor_info(r, e)) != NB_OK) return s;
+    } while (eat(r, ','));
+    if (!eat(r, '}')) return bad(r, "expected '}' or ','");
+    ws(r);
+    return r->pos == r->len ? NB_OK : bad(r, "bytes after the header object");
+}
+
+/* ---- reading: the file -------------------------------------------------------------------- */
+typedef struct {
+    unsigned char *bytes;
+    size_t size, data_start;
+    reader r;
+} loaded;
+
+static void unload(loaded *f) {
+    free(f->bytes);
+    free(f->r.entries);
+    free(f->r.meta);
+}
+
+/* Read path whole and parse its header; every entry's data range is checked. */
+static nb_status load_file(const char *path, loaded *f) {
+    memset(f, 0, sizeof *f);
+    f->r.path = path;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return nb_failc(NB_ERR_IO, "nb_safetensors: %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < 8) {
+        close(fd);
+        return nb_failc(NB_ERR_FORMAT,
+                        "nb_safetensors: %s: byte 0: the file is shorter than "
+                        "the 8-byte header length",
+                        path);
+    }
+    f->size = (size_t)st.st_size;
+    f->bytes = malloc(f->size);
+    size_t got = 0;
+    while (f->bytes && got < f->size) {
+        ssize_t n = read(fd, f->bytes + got, f->size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!f->bytes || got != f->size)
+        return nb_failc(f->bytes ? NB_ERR_IO : NB_ERR_MEMORY,
+                        "nb_safetensors: %s: could not "
+                        "read %zu bytes",
+                        path, f->size);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | f->bytes[i];
+    if (n > MAX_HEADER || n > f->size - 8)
+        return nb_failc(NB_ERR_FORMAT,
+                        "nb_safetensors: %s: byte 0: header length %llu does not "
+                        "fit in a file of %zu bytes",
+                        path, (unsigned long long)n, f->size);
+    f->data_start = 8 + (size_t)n;
+    f->r.s = (const char *)f->bytes + 8;
+    f->r.len = (size_t)n;
+    f->r.entries = calloc(MAX_ENTRIES, sizeof *f->r.entries);
+    f->r.meta = calloc(MAX_ENTRIES, sizeof *f->r.meta);
+    if (!f->r.entries || !f->r.meta)
+        return nb_failc(NB_ERR_MEMORY, "nb_safetensors: %s: out of memory", path);
+    nb_status s = header(&f->r);
+    for (int i = 0; s == NB_OK && i < f->r.n_entries; i++) {
+        entry *e = &f->r.entries[i];
+        int64_t numel;
+        uint64_t data = f->size - f->data_start;
+        if (!nb_shape_numel("nb_safetensors", e->shape, e->ndim, &numel))
+            return nb_failc(NB_ERR_FORMAT,
+                            "nb_safetensors: %s: tensor '%s': shape %s has too "
+                            "many elements",
+                            path, e->name, nb_dims_s(e->shape, e->ndim));
+        if (e->end < e->begin || e->end > data || e->end - e->begin != (uint64_t)numel * 4)
+            s = nb_failc(NB_ERR_FORMAT,
+                         "nb_safetensors: %s: tensor '%s' of shape %s claims bytes %llu..%llu of "
+                         "a %llu-byte data section (needs %lld bytes)",
+                         path, e->name, nb_dims_s(e->shape, e->ndim), (unsigned long long)e->begin,
+                         (unsigned long long)e->end, (unsigned long long)data,
+                         (long long)numel * 4);
+    }
+    return s;
+}
+
+static void copy_out(const loaded *f, const entry *e, nb_tensor *t) {
+    const unsigned char *p = f->bytes + f->data_start + e->begin;
+    for (int64_t i = 0; i < t->numel; i++) {
+        float v;
+        memcpy(&v, p + 4 * i, 4);
+        t->storage->data[t->offset + i] = v;
+    }
+}
+
+nb_status nb_safetensors_load(const char *path, const char *const *names, nb_tensor *const *tensors,
+                              int n) {
+    if (!path || (n > 0 && (!names || !tensors)))
+        return nb_failc(NB_ERR_NULL, "nb_safetensors_load: NULL path, names or tensors");
+    loaded f;
+    nb_status s = load_file(path, &f);
+    for (int i = 0; s == NB_OK && i < n; i++) {
+        if (!names[i] || !tensors[i]) {
+            s = nb_failc(NB_ERR_NULL, "nb_safetensors_load: name or tensor %d is NULL", i);
+            break;
+        }
+        const entry *e = NULL;
+        for (int k = 0; k < f.r.n_entries && !e; k++)
+            if (!strcmp(f.r.entries[k].name, names[i])) e = &f.r.entries[k];
+        if (!e) {
+            s = nb_failc(NB_ERR_ARG, "nb_safetensors_load: %s has no tensor '%s'", path, names[i]);
+        } else if (e->ndim != tensors[i]->ndim ||
+                   memcmp(e->shape, tensors[i]->shape, sizeof(int64_t) * (size_t)e->ndim)) {
+            s = nb_failc(NB_ERR_SHAPE,
+                         "nb_safetensors_load: %s: tensor '%s' is %s in the file "
+                         "but %s here",
+                         path, names[i], nb_dims_s(e->shape, e->ndim), nb_shape_s(tensors[i]));
+        } else if (!nb_is_contiguous(tensors[i])) {
+            s = nb_failc(NB_ERR_ARG, "nb_safetensors_load: tensor '%s' is not contiguous",
+                         names[i]);
+        }
+    }
+    /* copy only when every check passed: a failed load leaves the tensors as they were */
+    for (int i = 0; s == NB_OK && i < n; i++)
+        for (int k = 0; k < f.r.n_entries; k++)
+            if (!strcmp(f.r.entries[k].name, names[i])) copy_out(&f, &f.r.entries[k], tensors[i]);
+    unload(&f);
+    return s;
+}
+
+nb_safetensors *nb_safetensors_read(const char *path) {
+    if (!path) return nb_fail_null("nb_safetensors_read");
+    loaded f;
+    nb_safetensors *out = NULL;
+    if (load_file(path, &f) == NB_OK && (out = calloc(1, sizeof *out))) {
+        int n = f.r.n_entries;
+        out->names = calloc((size_t)n + 1, sizeof *out->names);
+        out->tensors = calloc((size_t)n + 1, sizeof *out->tensors);
+        out->meta = calloc((size_t)f.r.n_meta + 1, sizeof *out->meta);
+        bool ok = out->names && out->tensors && out->meta;
+        for (int i = 0; ok && i < n; i++) {
+            const entry *e = &f.r.entries[i];
+            ok = (out->tensors[i] = nb_tensor_new("nb_safetensors_read", e->shape, e->ndim));
+            if (ok) {
+                copy_out(&f, e, out->tensors[i]);
+                memcpy(out->names[i], e->name, sizeof out->names[i]);
+                out->n++;
+            }
+        }
+        if (ok) {
+            memcpy(out->meta, f.r.meta, (size_t)f.r.n_meta * sizeof *out->meta);
+            out->n_meta = f.r.n_meta;
+        } else {
+            nb_safetensors_free(out);
+            out = NULL;
+            if (nb_error_code() == NB_OK)
+                nb_fail(NB_ERR_MEMORY, "nb_safetensors_read: out of memory");
+        }
+    }
+    unload(&f);
+    return out;
+}
+
+int nb_safetensors_count(const nb_safetensors *f) {
+    return f ? f->n : 0;
+}
+
+const char *nb_safetensors_name(const nb_safetensors *f, int i) {
+    return f && i >= 0 && i < f->n ? f->names[i] : NULL;
+}
+
+nb_tensor *nb_safetensors_tensor(const nb_safetensors *f, int i) {
+    return f && i >= 0 && i < f->n ? f->tensors[i] : NULL;
+}
+
+const char *nb_safetensors_meta(const nb_safetensors *f, const char *key) {
+    for (int i = 0; f && key && i < f->n_meta; i++)
+        if (!strcmp(f->meta[i][0], key)) return f->meta[i][1];
+    return NULL;
+}
+
+void nb_safetensors_free(nb_safetensors *f) {
+    if (!f) return;
+    free(f->names);
+    free(f->tensors);
+    free(f->meta);
+    free(f);
+}
