@@ -13,7 +13,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 # Debian/Ubuntu packages, by what needs them.
 build_packages=(gcc pkg-config meson ninja-build libdnnl-dev zlib1g-dev libgraphviz-dev graphviz)
-test_packages=(check libsubunit-dev libexpat1-dev)
+test_packages=(check libsubunit-dev libexpat1-dev python3 python3-numpy)
 
 usage() {
     echo "usage: tools/quickstart.sh demo|test" >&2
