@@ -85,14 +85,17 @@ static nb_status run_node(nb_node *n, bool retain_graph) {
     nb_tensor *gy = n->grad;
     n->grad = NULL;
     if (!retain_graph) n->consumed = true;
-    if (n->def->backward(n, gy, gx) != NB_OK) return nb_error_code();
+    nb_set_backward_node(n);
+    nb_status s = n->def->backward(n, gy, gx);
+    nb_set_backward_node(NULL);
+    if (s != NB_OK) return nb_error_code();
     for (int i = 0; i < n->n_in; i++) {
         if (!n->needs_grad[i]) continue;
         if (!gx[i]) {
             if (nb_error_code() != NB_OK) return nb_error_code();
             continue;
         }
-        nb_status s = pass_on(n, n->in[i], gx[i]);
+        s = pass_on(n, n->in[i], gx[i]);
         if (s != NB_OK) return s;
     }
     return NB_OK;

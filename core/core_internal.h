@@ -48,6 +48,7 @@ typedef struct nb_node {
     int64_t seq;                                    /* position on the tape */
     bool consumed;                                  /* a backward pass released it */
     bool recorded;                                  /* lives on the tape (not a stack temporary) */
+    char scope[NB_NAME_LEN];                        /* the name scope it ran in ("dense_1") */
     _Alignas(16) unsigned char attrs[NB_MAX_ATTRS]; /* the op's attribute struct */
     struct nb_node *next_free;
 } nb_node;
@@ -96,6 +97,11 @@ void nb_pools_free(void);
 void nb_scope_adopt(nb_tensor *t); /* register t with the innermost scope */
 bool nb_grad_mode(void);
 bool nb_tape_push(nb_node *n); /* false: out of memory, node not recorded */
+/* The node whose backward rule is running (NULL outside nb_backward): ops run
+ * by a backward rule report anomalies as part of that node's backward. */
+void nb_set_backward_node(const nb_node *n);
+const nb_node *nb_backward_node(void);
+bool nb_anomaly_mode(void);
 int64_t nb_tape_len(void);
 nb_node *nb_tape_at(int64_t i);
 int nb_scope_depth(void);

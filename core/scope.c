@@ -24,6 +24,11 @@ static _Thread_local nb_node **tape;
 static _Thread_local int64_t tape_len, tape_cap;
 static _Thread_local int no_grad_depth;
 static _Thread_local bool grad_off;
+#define NB_MAX_NAME_SCOPES 16
+static _Thread_local const char *name_scopes[NB_MAX_NAME_SCOPES];
+static _Thread_local int name_depth;
+static _Thread_local bool anomaly;
+static _Thread_local const nb_node *backward_node;
 
 int nb_scope_depth(void) {
     return depth;
@@ -112,6 +117,9 @@ void nb_shutdown(void) {
     tape_cap = 0;
     no_grad_depth = 0;
     grad_off = false;
+    name_depth = 0;
+    anomaly = false;
+    backward_node = NULL;
     nb_pools_free();
     nb_backend_shutdown();
     nb_clear_error();
@@ -167,4 +175,38 @@ void nb_no_grad_end(void) {
 
 int64_t nb_tape_size(void) {
     return tape_len;
+}
+
+/* ---- name scopes and anomaly detection ---------------------------------------------- */
+
+void nb_name_scope_begin(const char *name) {
+    if (name_depth < NB_MAX_NAME_SCOPES) name_scopes[name_depth] = name;
+    name_depth++;
+}
+
+void nb_name_scope_end(void) {
+    if (name_depth > 0) name_depth--;
+}
+
+const char *nb_name_scope(void) {
+    int d = name_depth < NB_MAX_NAME_SCOPES ? name_depth : NB_MAX_NAME_SCOPES;
+    return d > 0 && name_scopes[d - 1] ? name_scopes[d - 1] : "";
+}
+
+bool nb_set_anomaly_detection(bool on) {
+    bool was = anomaly;
+    anomaly = on;
+    return was;
+}
+
+bool nb_anomaly_mode(void) {
+    return anomaly;
+}
+
+void nb_set_backward_node(const nb_node *n) {
+    backward_node = n;
+}
+
+const nb_node *nb_backward_node(void) {
+    return backward_node;
 }

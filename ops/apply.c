@@ -1,6 +1,7 @@
 /* nb_apply: the one path every op takes. */
 #include "op.h"
 
+#include <math.h>
 #include <string.h>
 
 void nb_layout_contiguous(nb_layout *l, const int64_t *shape, int ndim) {
@@ -68,6 +69,31 @@ void nb_record(nb_node *tmp, nb_tensor *out) {
     out->requires_grad = true;
 }
 
+/* Anomaly mode: the first NaN or Inf in an op's output is an error that says
+ * which op made it, in which layer, and whether forward or backward. */
+static bool check_finite(const nb_node *n) {
+    const nb_tensor *y = n->out;
+    int64_t bad = -1;
+    for (int64_t i = 0; i < y->numel && bad < 0; i++)
+        if (!isfinite(nb_get_flat(y, i))) bad = i;
+    if (bad < 0) return true;
+    float v = nb_get_flat(y, bad);
+    const char *what = isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
+    const nb_node *b = nb_backward_node();
+    if (b)
+        nb_fail(NB_ERR_ARG,
+                "nb_backward: anomaly: the backward pass of op '%s'%s%s%s produced %s (element "
+                "%lld of %s, in its step '%s')",
+                b->def->name, b->scope[0] ? " in layer '" : "", b->scope, b->scope[0] ? "'" : "",
+                what, (long long)bad, nb_shape_s(y), n->def->name);
+    else
+        nb_fail(NB_ERR_ARG,
+                "nb_%s: anomaly: the forward pass produced %s (element %lld of %s)%s%s%s",
+                n->def->name, what, (long long)bad, nb_shape_s(y), n->scope[0] ? " in layer '" : "",
+                n->scope, n->scope[0] ? "'" : "");
+    return false;
+}
+
 nb_tensor *nb_apply(const nb_op_def *def, nb_tensor *const *in, int n_in, const void *attrs,
                     size_t attrs_size) {
     nb_node tmp;
@@ -76,6 +102,7 @@ nb_tensor *nb_apply(const nb_op_def *def, nb_tensor *const *in, int n_in, const 
     memset(&tmp, 0, offsetof(nb_node, attrs));
     tmp.def = def;
     tmp.n_in = n_in;
+    snprintf(tmp.scope, sizeof tmp.scope, "%s", nb_name_scope());
     for (int i = 0; i < n_in; i++) {
         if (!in[i]) return nb_fail_null(fn);
         tmp.in[i] = in[i];
@@ -90,6 +117,7 @@ nb_tensor *nb_apply(const nb_op_def *def, nb_tensor *const *in, int n_in, const 
     tmp.out = out;
     mark_needs_grad(&tmp); /* kernels may skip saving what backward will not need */
     if (def->forward && def->forward(&tmp) != NB_OK) return NULL;
+    if (nb_anomaly_mode() && !check_finite(&tmp)) return NULL;
     nb_record(&tmp, out);
     return out;
 }

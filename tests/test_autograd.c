@@ -205,6 +205,54 @@ START_TEST(test_xor_mlp_learns_with_plain_gradient_descent) {
 }
 END_TEST
 
+/* ---- anomaly mode -------------------------------------------------------------------- */
+START_TEST(test_anomaly_mode_names_the_op_that_made_a_nan_or_inf) {
+    nb_tensor *x = nb_set_requires_grad(nb_from_array((float[]){1, 0, 2}, NB_SHAPE(3)), true);
+    ck_assert_ptr_nonnull(nb_log(x)); /* off: -inf passes silently */
+    ck_assert(!nb_set_anomaly_detection(true));
+    nb_name_scope_begin("dense_1");
+    ck_assert_ptr_null(nb_log(x));
+    nb_name_scope_end();
+    ck_assert_str_eq(nb_error(), "nb_log: anomaly: the forward pass produced -inf (element 1 of "
+                                 "[3]) in layer 'dense_1'");
+    /* sqrt is fine at 0, its derivative 1 / (2 sqrt x) is not */
+    nb_name_scope_begin("features");
+    nb_tensor *y = nb_sum_all(nb_sqrt(x));
+    nb_name_scope_end();
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_ne(nb_backward(y), NB_OK);
+    NB_ASSERT_ERROR_HAS("nb_backward: anomaly: the backward pass of op 'sqrt' in layer 'features' "
+                        "produced inf (element 1 of [3]");
+    nb_set_anomaly_detection(false);
+}
+END_TEST
+
+START_TEST(test_anomaly_mode_stops_a_diverging_training_run) {
+    nb_tensor *x = nb_randn(NB_SHAPE(8, 3)), *t = nb_randn(NB_SHAPE(8, 1));
+    nb_tensor *w = nb_set_requires_grad(nb_randn(NB_SHAPE(3, 1)), true);
+    nb_set_anomaly_detection(true);
+    nb_status s = NB_OK;
+    int step = 0;
+    for (; step < 50 && s == NB_OK; step++) {
+        nb_scope_begin();
+        nb_name_scope_begin("regression");
+        nb_tensor *loss = nb_mean_all(nb_square(nb_sub(nb_matmul(x, w), t)));
+        nb_name_scope_end();
+        s = loss ? nb_backward(loss) : nb_error_code();
+        if (s == NB_OK) {
+            float *p = nb_data(w), *g = nb_data(nb_grad(w));
+            for (int i = 0; i < 3; i++) p[i] -= 1e18f * g[i]; /* a learning rate of 1e18 */
+            nb_zero_grad(w);
+        }
+        nb_scope_end();
+    }
+    nb_set_anomaly_detection(false);
+    ck_assert_msg(s != NB_OK, "50 steps at lr 1e18 stayed finite");
+    NB_ASSERT_ERROR_HAS("anomaly: the ");
+    NB_ASSERT_ERROR_HAS("in layer 'regression'");
+}
+END_TEST
+
 static Suite *autograd_suite(void) {
     Suite *s = suite_create("autograd");
     TCase *tc = nb_tcase("backward");
@@ -219,6 +267,10 @@ static Suite *autograd_suite(void) {
     tc = nb_tcase("custom");
     tcase_add_test(tc, test_custom_op_is_a_tape_node_with_checked_gradient);
     tcase_add_test(tc, test_gradcheck_catches_a_wrong_backward);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("anomaly");
+    tcase_add_test(tc, test_anomaly_mode_names_the_op_that_made_a_nan_or_inf);
+    tcase_add_test(tc, test_anomaly_mode_stops_a_diverging_training_run);
     suite_add_tcase(s, tc);
     tc = nb_tcase("course");
     tcase_add_test(tc, test_or_gate_weights_from_the_course);
