@@ -4,7 +4,8 @@
 #   tools/quickstart.sh demo   install what is missing, build, run the examples
 #   tools/quickstart.sh test   install what is missing, build, run every test:
 #                              once normally, once under ASan + UBSan with
-#                              leak checking (any report fails the run)
+#                              leak checking (any report fails the run), then
+#                              each fuzzer for NABLA_FUZZ_SECONDS (60)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -13,7 +14,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 # Debian/Ubuntu packages, by what needs them.
 build_packages=(gcc pkg-config meson ninja-build libdnnl-dev zlib1g-dev libgraphviz-dev graphviz)
-test_packages=(check libsubunit-dev libexpat1-dev python3 python3-numpy)
+test_packages=(check libsubunit-dev libexpat1-dev python3 python3-numpy clang libclang-rt-dev)
 
 usage() {
     echo "usage: tools/quickstart.sh demo|test" >&2
@@ -87,7 +88,9 @@ test_all() {
         LSAN_OPTIONS=suppressions="$root/tests/lsan.supp":print_suppressions=0 \
         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build-asan --print-errorlogs --num-processes "$jobs" --timeout-multiplier 3
-    say "all tests passed: release build and sanitizer build"
+    say "fuzzing each parser for ${NABLA_FUZZ_SECONDS:-60}s (libFuzzer, ASan + UBSan)"
+    tests/fuzz/run.sh "${NABLA_FUZZ_SECONDS:-60}"
+    say "all tests passed: release build, sanitizer build, fuzzers"
 }
 
 case "${1:-}" in
