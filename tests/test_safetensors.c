@@ -2,8 +2,11 @@
  * their offsets, mismatches named, nothing lost when a save fails. */
 #include "nb_test.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[64], path[128];
@@ -161,6 +164,63 @@ START_TEST(test_mismatches_are_named_and_leave_tensors_untouched) {
 }
 END_TEST
 
+/* A child saves version 1, 2, 3, ... of a 16 MB model over the same file
+ * until it is killed; the file must then hold one whole version. */
+#define KILL_ROUNDS 100
+#define KILL_ELEMS  (1 << 20)
+
+static void save_forever(const char *p) {
+    const char *names[] = {"layer0", "layer1", "layer2", "layer3"};
+    nb_tensor *t[4];
+    for (int i = 0; i < 4; i++) t[i] = nb_empty(NB_SHAPE(KILL_ELEMS));
+    for (int version = 1;; version++) {
+        for (int i = 0; i < 4; i++) nb_fill(t[i], (float)version);
+        nb_safetensors_save(p, names, t, 4, NULL, NULL, 0);
+    }
+}
+
+START_TEST(test_a_save_killed_at_any_moment_leaves_a_whole_file) {
+    make_dir();
+    nb_tensor *first = nb_zeros(NB_SHAPE(KILL_ELEMS));
+    const char *names[] = {"layer0", "layer1", "layer2", "layer3"};
+    nb_tensor *t[4];
+    for (int i = 0; i < 4; i++) t[i] = nb_empty(NB_SHAPE(KILL_ELEMS));
+    ck_assert_int_eq(nb_safetensors_save(path, names, (nb_tensor *[]){first, first, first, first},
+                                         4, NULL, NULL, 0),
+                     NB_OK);
+    unsigned seed = (unsigned)time(NULL);
+    int whole = 0, interrupted = 0;
+    for (int round = 0; round < KILL_ROUNDS; round++) {
+        pid_t child = fork();
+        ck_assert_int_ge(child, 0);
+        if (child == 0) save_forever(path);
+        struct timespec nap = {0, (long)(rand_r(&seed) % 40000) * 1000}; /* 0-40 ms */
+        nanosleep(&nap, NULL);
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        char tmp[256];
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)child);
+        if (access(tmp, F_OK) == 0) { /* killed in the middle of a save */
+            interrupted++;
+            remove(tmp);
+        }
+        ck_assert_msg(nb_safetensors_load(path, names, t, 4) == NB_OK, "round %d: %s", round,
+                      nb_error());
+        float v = nb_get_flat(t[0], 0);
+        bool same = true;
+        for (int i = 0; i < 4 && same; i++)
+            same = nb_get_flat(t[i], 0) == v && nb_get_flat(t[i], KILL_ELEMS - 1) == v;
+        ck_assert_msg(same, "round %d: the file mixes two versions", round);
+        whole++;
+    }
+    ck_assert_int_eq(whole, KILL_ROUNDS);
+    /* many kills must land inside a save (about 40 of 100 here), or the test shows nothing */
+    ck_assert_msg(interrupted >= KILL_ROUNDS / 5, "only %d of %d kills interrupted a save",
+                  interrupted, KILL_ROUNDS);
+    remove_dir();
+}
+END_TEST
+
 static Suite *safetensors_suite(void) {
     Suite *s = suite_create("safetensors");
     TCase *tc = nb_tcase("safetensors");
@@ -168,6 +228,7 @@ static Suite *safetensors_suite(void) {
     tcase_add_test(tc, test_python_reads_the_same_numbers_with_json_and_numpy);
     tcase_add_test(tc, test_malformed_files_are_errors_with_offsets);
     tcase_add_test(tc, test_mismatches_are_named_and_leave_tensors_untouched);
+    tcase_add_test(tc, test_a_save_killed_at_any_moment_leaves_a_whole_file);
     suite_add_tcase(s, tc);
     return s;
 }
