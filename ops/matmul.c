@@ -1,13 +1,20 @@
 /* Matrix products on oneDNN's matmul primitive.
  *
- *   a: [M, K] @ b: [K, N] -> c: [M, N]
- *   a: [B, M, K] @ b: [B, K, N] -> c: [B, M, N]   (a batch of 1 broadcasts)
+ *   matmul:  a: [M, K]    @ b: [K, N]    -> c: [M, N]
+ *            a: [B, M, K] @ b: [B, K, N] -> c: [B, M, N]
+ *            a batch of 1, or a 2-D operand next to a 3-D one, broadcasts
+ *   linear:  x: [N, IN] @ w: [IN, OUT] + b: [OUT] -> y: [N, OUT], one fused kernel
  *
- * A transposed operand is passed to oneDNN as a strided view (its last two
- * strides swapped), so no copy is made. The backward rule is two more
- * matmuls with the transposes arranged:
- *   dA = dC @ B^T,  dB = A^T @ dC
- * and an operand whose batch was broadcast gets its gradient summed over it.
+ * nb_matmul_t multiplies op(a) @ op(b), where op swaps the last two axes when
+ * its flag is set. The swap is only a change of strides: oneDNN's matmul reads
+ * plain strided layouts, so a transposed operand is never copied.
+ *
+ * The backward rules are matmuls again. For c = op(a) @ op(b):
+ *   d op(a) = dc @ op(b)^T,   d op(b) = op(a)^T @ dc
+ * and when op is a transpose, the operand's gradient is the transpose of
+ * that, which nb_matmul_t expresses by swapping the factors (X^T = (Y Z)^T =
+ * Z^T Y^T). An operand whose batch was broadcast gets its gradient summed over
+ * the batch (nb_sum_to).
  */
 #include "../core/dnnl_internal.h"
 #include "op.h"
@@ -16,8 +23,9 @@ typedef struct {
     bool ta, tb;
 } matmul_attrs;
 
-/* t's header with the last two axes swapped (a view, no copy) */
-static nb_tensor transposed(const nb_tensor *t, bool swap) {
+/* t's header with the last two axes swapped when swap is set (a view on the
+ * stack, sharing t's storage; no copy) */
+static nb_tensor swapped(const nb_tensor *t, bool swap) {
     nb_tensor v = *t;
     if (swap && t->ndim >= 2) {
         int i = t->ndim - 2, j = t->ndim - 1;
@@ -29,65 +37,87 @@ static nb_tensor transposed(const nb_tensor *t, bool swap) {
     return v;
 }
 
-/* [.., M, K] @ [.., K, N] -> [.., M, N] with batch broadcasting */
-static bool product_shape(const char *fn, const nb_tensor *a, const nb_tensor *b, nb_layout *l) {
-    if (a->ndim < 2 || a->ndim > 3 || b->ndim < 2 || b->ndim > 3) {
-        nb_fail(NB_ERR_SHAPE, "%s: operands must be 2-D or 3-D: a is %s, b is %s", fn,
-                nb_shape_s(a), nb_shape_s(b));
-        return false;
-    }
-    int64_t m = a->shape[a->ndim - 2], k = a->shape[a->ndim - 1];
-    int64_t k2 = b->shape[b->ndim - 2], n = b->shape[b->ndim - 1];
-    if (k != k2) {
-        nb_fail(NB_ERR_SHAPE, "%s: inner dimensions differ: a is %s, b is %s", fn, nb_shape_s(a),
-                nb_shape_s(b));
-        return false;
-    }
-    int64_t ba = a->ndim == 3 ? a->shape[0] : 1, bb = b->ndim == 3 ? b->shape[0] : 1;
-    if (ba != bb && ba != 1 && bb != 1) {
-        nb_fail(NB_ERR_SHAPE, "%s: batch sizes differ: a is %s, b is %s", fn, nb_shape_s(a),
-                nb_shape_s(b));
-        return false;
-    }
-    if (a->ndim == 3 || b->ndim == 3)
-        nb_layout_contiguous(l, (int64_t[]){ba > bb ? ba : bb, m, n}, 3);
-    else
-        nb_layout_contiguous(l, (int64_t[]){m, n}, 2);
-    return true;
+/* oneDNN's matmul takes dense operands or dense ones with the last two axes
+ * swapped; anything else (a slice, a permuted batch) is copied first, through
+ * nb_contiguous so that the gradient still reaches x. */
+static nb_tensor *plain(nb_tensor *x) {
+    if (nb_is_contiguous(x)) return x;
+    nb_tensor t = swapped(x, true);
+    return nb_is_contiguous(&t) ? x : nb_contiguous(x);
 }
 
+static int64_t rows(const nb_tensor *t) {
+    return t->shape[t->ndim - 2];
+}
+
+static int64_t cols(const nb_tensor *t) {
+    return t->shape[t->ndim - 1];
+}
+
+static int64_t batch(const nb_tensor *t) {
+    return t->ndim == 3 ? t->shape[0] : 1;
+}
+
+/* ---- matmul ------------------------------------------------------------------------ */
+/* op(a): [B?, M, K] @ op(b): [B?, K, N] -> [B, M, N]. Errors show the shapes as
+ * the user passed them, marking a transposed operand ("a^T is [4, 3]"). */
 static nb_status matmul_shape(const nb_node *n, nb_layout *l) {
     const matmul_attrs *at = NB_ATTRS(n, matmul_attrs);
-    nb_tensor a = transposed(n->in[0], at->ta), b = transposed(n->in[1], at->tb);
-    return product_shape("nb_matmul", &a, &b, l) ? NB_OK : nb_error_code();
+    const nb_tensor *a = n->in[0], *b = n->in[1];
+    const char *fn = at->ta || at->tb ? "nb_matmul_t" : "nb_matmul";
+    const char *an = at->ta ? "a^T" : "a", *bn = at->tb ? "b^T" : "b";
+    if (a->ndim < 2 || a->ndim > 3 || b->ndim < 2 || b->ndim > 3)
+        return nb_failc(NB_ERR_SHAPE, "%s: operands must be 2-D or 3-D: a is %s, b is %s%s", fn,
+                        nb_shape_s(a), nb_shape_s(b),
+                        a->ndim == 1 || b->ndim == 1
+                            ? " (nb_reshape a vector to a [1, K] row or a [K, 1] column)"
+                            : "");
+    nb_tensor oa = swapped(a, at->ta), ob = swapped(b, at->tb);
+    if (cols(&oa) != rows(&ob))
+        return nb_failc(NB_ERR_SHAPE, "%s: inner dimensions differ: %s is %s, %s is %s", fn, an,
+                        nb_shape_s(&oa), bn, nb_shape_s(&ob));
+    int64_t ba = batch(a), bb = batch(b);
+    if (ba != bb && ba != 1 && bb != 1)
+        return nb_failc(NB_ERR_SHAPE, "%s: batch sizes differ: a is %s, b is %s", fn, nb_shape_s(a),
+                        nb_shape_s(b));
+    if (a->ndim == 3 || b->ndim == 3)
+        nb_layout_contiguous(l, (int64_t[]){ba > bb ? ba : bb, rows(&oa), cols(&ob)}, 3);
+    else
+        nb_layout_contiguous(l, (int64_t[]){rows(&oa), cols(&ob)}, 2);
+    return NB_OK;
 }
 
+/* c = op(a) @ op(b). oneDNN 2.6 divides by K, so an empty inner dimension
+ * (a sum of nothing: zeros) never reaches it. */
 static nb_status matmul_forward(nb_node *n) {
     const matmul_attrs *at = NB_ATTRS(n, matmul_attrs);
-    nb_tensor a = transposed(n->in[0], at->ta), b = transposed(n->in[1], at->tb);
-    return nb_k_matmul("nb_matmul", &a, &b, NULL, n->out);
+    nb_tensor a = swapped(n->in[0], at->ta), b = swapped(n->in[1], at->tb);
+    if (cols(&a) == 0) return nb_fill(n->out, 0.0f);
+    return nb_k_matmul(n->def->name, &a, &b, NULL, n->out);
 }
 
-/* C = op(A) @ op(B), op = transpose when the flag is set. */
-static nb_status matmul_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
+/* dc: [B, M, N] -> da: a's shape, db: b's shape */
+static nb_status matmul_backward(nb_node *n, nb_tensor *dc, nb_tensor **gx) {
     const matmul_attrs *at = NB_ATTRS(n, matmul_attrs);
     nb_tensor *a = n->in[0], *b = n->in[1];
     if (n->needs_grad[0]) {
-        nb_tensor *ga = at->ta ? nb_matmul_t(b, gy, at->tb, true)    /* (dC op(B)^T)^T */
-                               : nb_matmul_t(gy, b, false, !at->tb); /* dC op(B)^T */
-        if (!(gx[0] = nb_grad_unbroadcast(ga, a))) return nb_error_code();
+        nb_tensor *da = at->ta ? nb_matmul_t(b, dc, at->tb, true)    /* op(b) @ dc^T */
+                               : nb_matmul_t(dc, b, false, !at->tb); /* dc @ op(b)^T */
+        if (!(gx[0] = nb_grad_unbroadcast(da, a))) return nb_error_code();
     }
     if (n->needs_grad[1]) {
-        nb_tensor *gb = at->tb ? nb_matmul_t(gy, a, true, at->ta)    /* (op(A)^T dC)^T */
-                               : nb_matmul_t(a, gy, !at->ta, false); /* op(A)^T dC */
-        if (!(gx[1] = nb_grad_unbroadcast(gb, b))) return nb_error_code();
+        nb_tensor *db = at->tb ? nb_matmul_t(dc, a, true, at->ta)    /* dc^T @ op(a) */
+                               : nb_matmul_t(a, dc, !at->ta, false); /* op(a)^T @ dc */
+        if (!(gx[1] = nb_grad_unbroadcast(db, b))) return nb_error_code();
     }
     return NB_OK;
 }
 
+/* "a^T b^T", "a^T", "b^T" or "" */
 static int print_transposes(const nb_node *n, char *buf, size_t size) {
     const matmul_attrs *at = NB_ATTRS(n, matmul_attrs);
-    return snprintf(buf, size, "%s%s", at->ta ? "a^T " : "", at->tb ? "b^T" : "");
+    return snprintf(buf, size, "%s%s%s", at->ta ? "a^T" : "", at->ta && at->tb ? " " : "",
+                    at->tb ? "b^T" : "");
 }
 
 static const nb_op_def matmul_def = {
@@ -98,16 +128,9 @@ static const nb_op_def matmul_def = {
     .print_attrs = print_transposes,
 };
 
-/* oneDNN takes plain layouts: dense, or dense with the last two axes swapped */
-static nb_tensor *plain(nb_tensor *x) {
-    if (nb_is_contiguous(x)) return x;
-    nb_tensor t = transposed(x, true);
-    return nb_is_contiguous(&t) ? x : nb_contiguous(x);
-}
-
 nb_tensor *nb_matmul_t(nb_tensor *a, nb_tensor *b, bool trans_a, bool trans_b) {
     matmul_attrs at = {trans_a, trans_b};
-    if (!a || !b) return nb_fail_null("nb_matmul");
+    if (!a || !b) return nb_fail_null(trans_a || trans_b ? "nb_matmul_t" : "nb_matmul");
     return nb_apply(&matmul_def, (nb_tensor *[]){plain(a), plain(b)}, 2, &at, sizeof at);
 }
 
@@ -115,45 +138,58 @@ nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b) {
     return nb_matmul_t(a, b, false, false);
 }
 
-/* ---- linear: x [N, IN] @ w [IN, OUT] + b [OUT] -> [N, OUT], one fused primitive ---- */
+/* ---- linear ------------------------------------------------------------------------ */
+/* x: [N, IN], w: [IN, OUT], b: [OUT] -> y: [N, OUT] */
 static nb_status linear_shape(const nb_node *n, nb_layout *l) {
     const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    bool ok = x->ndim == 2 && w->ndim == 2 && b->ndim == 1 && x->shape[1] == w->shape[0] &&
-              b->shape[0] == w->shape[1];
+    bool ok = x->ndim == 2 && w->ndim == 2 && b->ndim == 1 && cols(x) == rows(w) &&
+              b->shape[0] == cols(w);
     if (!ok)
         return nb_failc(NB_ERR_SHAPE,
                         "nb_linear: expected x [N, IN], w [IN, OUT], b [OUT]; got x %s, w %s, b %s",
                         nb_shape_s(x), nb_shape_s(w), nb_shape_s(b));
-    nb_layout_contiguous(l, (int64_t[]){x->shape[0], w->shape[1]}, 2);
+    nb_layout_contiguous(l, (int64_t[]){rows(x), cols(w)}, 2);
     return NB_OK;
 }
 
+/* y = x @ w + b, the bias added inside the matmul primitive (no second pass
+ * over y). With IN = 0 the product is empty and y is b in every row. */
 static nb_status linear_forward(nb_node *n) {
-    return nb_k_matmul("nb_linear", n->in[0], n->in[1], n->in[2], n->out);
+    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *y = n->out;
+    if (cols(x) == 0) {
+        nb_status s = nb_fill(y, 0.0f);
+        return s ? s : nb_k_binary("nb_linear", dnnl_binary_add, y, b, y);
+    }
+    return nb_k_matmul("nb_linear", x, w, b, y);
 }
 
-/* dx = dy @ w^T, dw = x^T @ dy, db = sum of dy over the batch */
-static nb_status linear_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
+/* dy: [N, OUT] -> dx = dy @ w^T: [N, IN], dw = x^T @ dy: [IN, OUT],
+ * db = dy summed over the rows: [OUT] (nb_sum_to does it as ones[1, N] @ dy,
+ * far faster than a reduction over axis 0) */
+static nb_status linear_backward(nb_node *n, nb_tensor *dy, nb_tensor **gx) {
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    if (n->needs_grad[0] && !(gx[0] = nb_matmul_t(gy, w, false, true))) return nb_error_code();
-    if (n->needs_grad[1] && !(gx[1] = nb_matmul_t(x, gy, true, false))) return nb_error_code();
-    if (n->needs_grad[2] && !(gx[2] = nb_sum_to(gy, b->shape, b->ndim))) return nb_error_code();
+    if (n->needs_grad[0] && !(gx[0] = nb_matmul_t(dy, w, false, true))) return nb_error_code();
+    if (n->needs_grad[1] && !(gx[1] = nb_matmul_t(x, dy, true, false))) return nb_error_code();
+    if (n->needs_grad[2] && !(gx[2] = nb_sum_to(dy, b->shape, b->ndim))) return nb_error_code();
     return NB_OK;
 }
 
 static const nb_op_def linear_def = {
     .name = "linear",
-    .flags = NB_OP_CONTIGUOUS,
     .shape = linear_shape,
     .forward = linear_forward,
     .backward = linear_backward,
+    .print_attrs = NULL, /* no attributes: the shapes say it all */
 };
 
+/* x and w may be transposed views (w^T of a [OUT, IN] weight, as PyTorch
+ * stores it): they go to the kernel as they are. */
 nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
     if (!x || !w || !b) {
         if (x && w && nb_error_code() == NB_OK)
             return nb_fail(NB_ERR_NULL, "nb_linear: bias is NULL (use nb_matmul for no bias)");
         return nb_fail_null("nb_linear");
     }
-    return nb_apply(&linear_def, (nb_tensor *[]){x, w, b}, 3, NULL, 0);
+    nb_tensor *bc = nb_is_contiguous(b) ? b : nb_contiguous(b);
+    return nb_apply(&linear_def, (nb_tensor *[]){plain(x), plain(w), bc}, 3, NULL, 0);
 }
