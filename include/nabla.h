@@ -7,6 +7,7 @@
  *   nabla/cnn.h       convolution, pooling, batch normalization, dropout
  *   nabla/dot.h       graphs as pictures: DOT text, SVG/PNG/PDF via Graphviz
  *   nabla/safetensors.h  named tensors in safetensors files, saved atomically
+ *   nabla/data.h      IDX, CSV and NPY readers, named datasets, splits, scaling
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -17,5 +18,6 @@
 #include "nabla/cnn.h"
 #include "nabla/dot.h"
 #include "nabla/safetensors.h"
+#include "nabla/data.h"
 
 #endif

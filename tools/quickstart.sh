@@ -15,6 +15,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # Debian/Ubuntu packages, by what needs them.
 build_packages=(gcc pkg-config meson ninja-build libdnnl-dev zlib1g-dev libgraphviz-dev graphviz)
 test_packages=(check libsubunit-dev libexpat1-dev python3 python3-numpy clang libclang-rt-dev)
+# real data: Fashion-MNIST (IDX files) and the CSV sets scikit-learn ships
+data_packages=(dataset-fashion-mnist python3-sklearn)
 
 usage() {
     echo "usage: tools/quickstart.sh demo|test" >&2
@@ -54,7 +56,7 @@ build() {
 }
 
 demo() {
-    install_missing "${build_packages[@]}" "${test_packages[@]}"
+    install_missing "${build_packages[@]}" "${test_packages[@]}" "${data_packages[@]}"
     say "building"
     build build -Dwerror=true
     mkdir -p out
@@ -70,7 +72,7 @@ demo() {
 }
 
 test_all() {
-    install_missing "${build_packages[@]}" "${test_packages[@]}"
+    install_missing "${build_packages[@]}" "${test_packages[@]}" "${data_packages[@]}"
     say "building (release)"
     build build -Dwerror=true
     say "tests (release)"

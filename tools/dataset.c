@@ -1,0 +1,391 @@
+/* Preparing data for training: permutations, row selection, shuffles,
+ * train/test splits, K-fold assignments, feature scaling and one-hot labels.
+ * Plain loops over contiguous float rows; every random choice comes from the
+ * thread's generator (nb_rng_u32), so nb_manual_seed() fixes them all. */
+#include "data_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void nb_dataset_free(nb_dataset *ds) {
+    if (!ds) return;
+    nb_free_strings(ds->class_names, ds->class_names ? ds->n_classes : 0);
+    nb_free_strings(ds->feature_names, ds->feature_names ? ds->n_features : 0);
+    free(ds->source);
+    memset(ds, 0, sizeof *ds);
+}
+
+/* ---- random indices ------------------------------------------------------------------ */
+/* A uniform integer in [0, bound), bound >= 1, without modulo bias: draws
+ * below the largest multiple of bound are accepted. */
+static uint64_t rng_below(uint64_t bound) {
+    if (bound <= UINT32_MAX) {
+        uint32_t b = (uint32_t)bound, reject = (uint32_t)(-b) % b; /* 2^32 mod b */
+        for (;;) {
+            uint32_t r = nb_rng_u32();
+            if (r >= reject) return r % b;
+        }
+    }
+    uint64_t reject = (-bound) % bound;
+    for (;;) {
+        uint64_t r = (uint64_t)nb_rng_u32() << 32 | nb_rng_u32();
+        if (r >= reject) return r % bound;
+    }
+}
+
+nb_status nb_permutation(int64_t *idx, int64_t n) {
+    if (n < 0) return nb_failc(NB_ERR_ARG, "nb_permutation: n is %lld", (long long)n);
+    if (n > 0 && !idx) return nb_failc(NB_ERR_NULL, "nb_permutation: idx is NULL");
+    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+        int64_t j = (int64_t)rng_below((uint64_t)i + 1);
+        int64_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    return NB_OK;
+}
+
+/* ---- rows ---------------------------------------------------------------------------- */
+static bool check_rows(const char *fn, const nb_tensor *x) {
+    if (x->ndim < 1)
+        return nb_fail(NB_ERR_SHAPE, "%s: x is a scalar; rows run along axis 0", fn), false;
+    return true;
+}
+
+static int64_t row_size(const nb_tensor *x) {
+    int64_t n = 1;
+    for (int i = 1; i < x->ndim; i++) n *= x->shape[i];
+    return n;
+}
+
+/* x [R, ...] -> [n, ...] with row k = x[idx[k]] */
+nb_tensor *nb_take_rows(const nb_tensor *x, const int64_t *idx, int64_t n) {
+    if (!x) return nb_fail_null("nb_take_rows");
+    if (!check_rows("nb_take_rows", x)) return NULL;
+    if (n < 0) return nb_fail(NB_ERR_ARG, "nb_take_rows: n is %lld", (long long)n);
+    if (n > 0 && !idx) return nb_fail(NB_ERR_NULL, "nb_take_rows: idx is NULL");
+    for (int64_t k = 0; k < n; k++)
+        if (idx[k] < 0 || idx[k] >= x->shape[0])
+            return nb_fail(NB_ERR_ARG, "nb_take_rows: index %lld (entry %lld) is not in 0..%lld",
+                           (long long)idx[k], (long long)k, (long long)x->shape[0] - 1);
+    int64_t shape[NB_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[0] = n;
+    nb_tensor *src = nb_is_contiguous(x) ? (nb_tensor *)x : nb_clone(x);
+    nb_tensor *out = src ? nb_tensor_new("nb_take_rows", shape, x->ndim) : NULL;
+    if (out) {
+        int64_t rs = row_size(x);
+        for (int64_t k = 0; k < n; k++)
+            memcpy(nb_ptr(out) + k * rs, nb_ptr(src) + idx[k] * rs, (size_t)rs * sizeof(float));
+    }
+    if (src != x) nb_free(src);
+    return out;
+}
+
+int64_t nb_batch_count(int64_t n, int64_t size) {
+    if (n < 0 || size < 1)
+        return nb_fail(NB_ERR_ARG, "nb_batch_count: %lld rows in batches of %lld", (long long)n,
+                       (long long)size),
+               -1;
+    return (n + size - 1) / size;
+}
+
+nb_tensor *nb_batch(const nb_tensor *x, const int64_t *order, int64_t n, int64_t b, int64_t size) {
+    if (!x) return nb_fail_null("nb_batch");
+    int64_t count = nb_batch_count(n, size);
+    if (count < 0) return NULL;
+    if (b < 0 || b >= count)
+        return nb_fail(NB_ERR_ARG, "nb_batch: batch %lld of %lld (%lld rows, batches of %lld)",
+                       (long long)b, (long long)count, (long long)n, (long long)size);
+    int64_t start = b * size, m = n - start < size ? n - start : size;
+    if (order) return nb_take_rows(x, order + start, m);
+    int64_t *idx = malloc((size_t)m * sizeof *idx);
+    if (!idx) return nb_fail(NB_ERR_MEMORY, "nb_batch: out of memory");
+    for (int64_t k = 0; k < m; k++) idx[k] = start + k;
+    nb_tensor *out = nb_take_rows(x, idx, m);
+    free(idx);
+    return out;
+}
+
+static void swap_rows(nb_tensor *t, int64_t i, int64_t j, float *tmp) {
+    int64_t rs = row_size(t);
+    size_t bytes = (size_t)rs * sizeof(float);
+    float *a = nb_ptr(t) + i * rs, *b = nb_ptr(t) + j * rs;
+    memcpy(tmp, a, bytes);
+    memcpy(a, b, bytes);
+    memcpy(b, tmp, bytes);
+}
+
+/* Fisher-Yates on rows, swapping the same rows of x and y. */
+nb_status nb_shuffle(nb_tensor *x, nb_tensor *y) {
+    if (!x) return nb_fail_null("nb_shuffle"), nb_error_code();
+    if (!check_rows("nb_shuffle", x) || (y && !check_rows("nb_shuffle", y))) return NB_ERR_SHAPE;
+    if (y && y->shape[0] != x->shape[0])
+        return nb_failc(NB_ERR_SHAPE, "nb_shuffle: x %s and y %s have different numbers of rows",
+                        nb_shape_s(x), nb_shape_s(y));
+    if (!nb_is_contiguous(x) || (y && !nb_is_contiguous(y)))
+        return nb_failc(NB_ERR_ARG, "nb_shuffle: shuffles in place and needs contiguous tensors "
+                                    "(nb_clone a view first)");
+    int64_t rs = row_size(x) > (y ? row_size(y) : 0) ? row_size(x) : row_size(y);
+    float *tmp = malloc((size_t)(rs ? rs : 1) * sizeof(float));
+    if (!tmp) return nb_failc(NB_ERR_MEMORY, "nb_shuffle: out of memory");
+    for (int64_t i = x->shape[0] - 1; i > 0; i--) {
+        int64_t j = (int64_t)rng_below((uint64_t)i + 1);
+        swap_rows(x, i, j, tmp);
+        if (y) swap_rows(y, i, j, tmp);
+    }
+    free(tmp);
+    return NB_OK;
+}
+
+/* ---- splits ------------------------------------------------------------------------- */
+static void split_free(nb_split *s) {
+    nb_free(s->x_train);
+    nb_free(s->y_train);
+    nb_free(s->x_test);
+    nb_free(s->y_test);
+    memset(s, 0, sizeof *s);
+}
+
+nb_status nb_train_test_split(const nb_tensor *x, const nb_tensor *y, double test_fraction,
+                              bool shuffle, nb_split *out) {
+    if (!out) return nb_failc(NB_ERR_NULL, "nb_train_test_split: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!x) return nb_fail_null("nb_train_test_split"), nb_error_code();
+    if (!check_rows("nb_train_test_split", x) || (y && !check_rows("nb_train_test_split", y)))
+        return NB_ERR_SHAPE;
+    int64_t n = x->shape[0];
+    if (y && y->shape[0] != n)
+        return nb_failc(NB_ERR_SHAPE,
+                        "nb_train_test_split: x %s and y %s have different numbers "
+                        "of rows",
+                        nb_shape_s(x), nb_shape_s(y));
+    if (!(test_fraction > 0 && test_fraction < 1))
+        return nb_failc(NB_ERR_ARG, "nb_train_test_split: test_fraction %g is not in (0, 1)",
+                        test_fraction);
+    int64_t n_test = (int64_t)ceil(test_fraction * (double)n), n_train = n - n_test;
+    if (n_train < 1 || n_test < 1)
+        return nb_failc(NB_ERR_ARG,
+                        "nb_train_test_split: %lld rows with test_fraction %g leave "
+                        "%lld for training and %lld for testing; both need rows",
+                        (long long)n, test_fraction, (long long)n_train, (long long)n_test);
+    int64_t *order = malloc((size_t)n * sizeof *order);
+    if (!order) return nb_failc(NB_ERR_MEMORY, "nb_train_test_split: out of memory");
+    if (shuffle)
+        nb_permutation(order, n);
+    else
+        for (int64_t i = 0; i < n; i++) order[i] = i;
+    out->x_train = nb_take_rows(x, order, n_train);
+    out->x_test = nb_take_rows(x, order + n_train, n_test);
+    if (y) {
+        out->y_train = nb_take_rows(y, order, n_train);
+        out->y_test = nb_take_rows(y, order + n_train, n_test);
+    }
+    free(order);
+    if (!out->x_train || !out->x_test || (y && (!out->y_train || !out->y_test))) {
+        split_free(out);
+        return nb_error_code();
+    }
+    return NB_OK;
+}
+
+/* Block f of a (shuffled) order holds n / k samples, one more for the first n % k. */
+nb_status nb_kfold(int64_t n, int k, bool shuffle, int *fold) {
+    if (k < 2 || n < k)
+        return nb_failc(NB_ERR_ARG, "nb_kfold: %d folds of %lld samples; need 2 <= k <= n", k,
+                        (long long)n);
+    if (!fold) return nb_failc(NB_ERR_NULL, "nb_kfold: fold is NULL");
+    int64_t *order = malloc((size_t)n * sizeof *order);
+    if (!order) return nb_failc(NB_ERR_MEMORY, "nb_kfold: out of memory");
+    if (shuffle)
+        nb_permutation(order, n);
+    else
+        for (int64_t i = 0; i < n; i++) order[i] = i;
+    int64_t p = 0;
+    for (int f = 0; f < k; f++) {
+        int64_t size = n / k + (f < n % k ? 1 : 0);
+        for (int64_t i = 0; i < size; i++) fold[order[p++]] = f;
+    }
+    free(order);
+    return NB_OK;
+}
+
+int64_t nb_fold_indices(const int *fold, int64_t n, int f, bool test, int64_t *out) {
+    if (n > 0 && (!fold || !out))
+        return nb_fail(NB_ERR_NULL, "nb_fold_indices: fold or out is NULL"), -1;
+    if (n < 0 || f < 0)
+        return nb_fail(NB_ERR_ARG, "nb_fold_indices: fold %d of %lld samples", f, (long long)n), -1;
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if ((fold[i] == f) == test) out[m++] = i;
+    return m;
+}
+
+/* ---- scaling ------------------------------------------------------------------------ */
+/* x's rows as a contiguous [R, F] block (a clone for views; free it if != x) */
+static nb_tensor *rows_of(const char *fn, const nb_tensor *x) {
+    if (!x) return nb_fail_null(fn);
+    if (!check_rows(fn, x)) return NULL;
+    if (x->shape[0] < 1) return nb_fail(NB_ERR_SHAPE, "%s: x %s has no rows", fn, nb_shape_s(x));
+    return nb_is_contiguous(x) ? (nb_tensor *)x : nb_clone(x);
+}
+
+/* shift and scale tensors shaped like one row of x */
+static bool scaler_new(const char *fn, const nb_tensor *x, const double *shift, const double *scale,
+                       nb_scaler *s) {
+    int64_t f = row_size(x);
+    s->shift = nb_tensor_new(fn, x->shape + 1, x->ndim - 1);
+    s->scale = nb_tensor_new(fn, x->shape + 1, x->ndim - 1);
+    if (!s->shift || !s->scale) {
+        nb_free(s->shift);
+        nb_free(s->scale);
+        s->shift = s->scale = NULL;
+        return false;
+    }
+    for (int64_t j = 0; j < f; j++) {
+        nb_ptr(s->shift)[j] = (float)shift[j];
+        nb_ptr(s->scale)[j] = (float)scale[j];
+    }
+    return true;
+}
+
+/* per-feature mean, then std from the deviations (two passes, in double) */
+static void column_moments(const float *x, int64_t rows, int64_t f, double *mean, double *std) {
+    for (int64_t j = 0; j < f; j++) mean[j] = std[j] = 0;
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < f; j++) mean[j] += x[i * f + j];
+    for (int64_t j = 0; j < f; j++) mean[j] /= (double)rows;
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < f; j++) {
+            double d = x[i * f + j] - mean[j];
+            std[j] += d * d;
+        }
+    for (int64_t j = 0; j < f; j++) {
+        std[j] = sqrt(std[j] / (double)rows);
+        if (!(std[j] > 0)) std[j] = 1.0; /* a constant feature is only centered */
+    }
+}
+
+static void column_range(const float *x, int64_t rows, int64_t f, double *lo, double *hi) {
+    for (int64_t j = 0; j < f; j++) lo[j] = hi[j] = x[j];
+    for (int64_t i = 1; i < rows; i++)
+        for (int64_t j = 0; j < f; j++) {
+            double v = x[i * f + j];
+            if (v < lo[j]) lo[j] = v;
+            if (v > hi[j]) hi[j] = v;
+        }
+}
+
+typedef enum { FIT_STANDARD, FIT_MINMAX } fit_kind;
+
+static nb_status scaler_fit(const char *fn, fit_kind kind, const nb_tensor *x, float lo, float hi,
+                            nb_scaler *s) {
+    if (!s) return nb_failc(NB_ERR_NULL, "%s: the scaler is NULL", fn);
+    memset(s, 0, sizeof *s);
+    if (kind == FIT_MINMAX && !(lo < hi && isfinite(lo) && isfinite(hi)))
+        return nb_failc(NB_ERR_ARG, "%s: the range [%g, %g] is not finite and increasing", fn, lo,
+                        hi);
+    nb_tensor *c = rows_of(fn, x);
+    if (!c) return nb_error_code();
+    int64_t rows = x->shape[0], f = row_size(x);
+    double *a = malloc((size_t)(f ? f : 1) * sizeof *a),
+           *b = malloc((size_t)(f ? f : 1) * sizeof *b);
+    bool ok = a && b;
+    if (!ok) nb_fail(NB_ERR_MEMORY, "%s: out of memory", fn);
+    if (ok && kind == FIT_STANDARD) column_moments(nb_ptr(c), rows, f, a, b);
+    if (ok && kind == FIT_MINMAX) {
+        column_range(nb_ptr(c), rows, f, a, b); /* a = min, b = max */
+        for (int64_t j = 0; j < f; j++) {
+            double range = b[j] - a[j];
+            b[j] = range > 0 ? range / ((double)hi - lo) : 1.0;
+            a[j] = a[j] - lo * b[j];
+        }
+    }
+    ok = ok && scaler_new(fn, x, a, b, s);
+    free(a);
+    free(b);
+    if (c != x) nb_free(c);
+    return ok ? NB_OK : nb_error_code();
+}
+
+nb_status nb_standard_scaler_fit(const nb_tensor *x, nb_scaler *s) {
+    return scaler_fit("nb_standard_scaler_fit", FIT_STANDARD, x, 0, 1, s);
+}
+
+nb_status nb_minmax_scaler_fit(const nb_tensor *x, float lo, float hi, nb_scaler *s) {
+    return scaler_fit("nb_minmax_scaler_fit", FIT_MINMAX, x, lo, hi, s);
+}
+
+/* x [R, F...] -> same shape; inverse: x * scale + shift, else (x - shift) / scale */
+static nb_tensor *scaler_map(const char *fn, const nb_scaler *s, const nb_tensor *x, bool inverse) {
+    if (!s || !s->shift || !s->scale)
+        return nb_fail(NB_ERR_NULL, "%s: the scaler is not fitted", fn);
+    if (!x) return nb_fail_null(fn);
+    if (!check_rows(fn, x)) return NULL;
+    int64_t f = s->shift->numel;
+    if (row_size(x) != f)
+        return nb_fail(NB_ERR_SHAPE,
+                       "%s: x %s has %lld features per row; the scaler was fitted on "
+                       "%lld (shift %s)",
+                       fn, nb_shape_s(x), (long long)row_size(x), (long long)f,
+                       nb_shape_s(s->shift));
+    nb_tensor *out = nb_tensor_new(fn, x->shape, x->ndim);
+    nb_tensor *c = out ? rows_of(fn, x) : NULL;
+    if (!c) {
+        nb_free(out);
+        return NULL;
+    }
+    const float *src = nb_ptr(c), *shift = nb_ptr(s->shift), *scale = nb_ptr(s->scale);
+    float *dst = nb_ptr(out);
+    for (int64_t i = 0; i < x->shape[0]; i++)
+        for (int64_t j = 0; j < f; j++) {
+            double v = src[i * f + j];
+            dst[i * f + j] = (float)(inverse ? v * scale[j] + shift[j] : (v - shift[j]) / scale[j]);
+        }
+    if (c != x) nb_free(c);
+    return out;
+}
+
+nb_tensor *nb_scaler_transform(const nb_scaler *s, const nb_tensor *x) {
+    return scaler_map("nb_scaler_transform", s, x, false);
+}
+
+nb_tensor *nb_scaler_inverse(const nb_scaler *s, const nb_tensor *x) {
+    return scaler_map("nb_scaler_inverse", s, x, true);
+}
+
+/* ---- labels ---------------------------------------------------------------------------- */
+/* y [...] -> [..., K] */
+nb_tensor *nb_to_categorical(const nb_tensor *y, int n_classes) {
+    if (!y) return nb_fail_null("nb_to_categorical");
+    if (y->ndim >= NB_MAX_DIMS)
+        return nb_fail(NB_ERR_SHAPE, "nb_to_categorical: y %s has no room for a class axis",
+                       nb_shape_s(y));
+    int64_t k = n_classes;
+    for (int64_t i = 0; i < y->numel; i++) {
+        float v = nb_get_flat(y, i);
+        if (!(v >= 0) || v != floorf(v) || v >= (1 << 24))
+            return nb_fail(NB_ERR_ARG,
+                           "nb_to_categorical: label %g at index %lld is not a class id (a whole "
+                           "number from 0)",
+                           v, (long long)i);
+        if (n_classes > 0 && v >= n_classes)
+            return nb_fail(NB_ERR_ARG,
+                           "nb_to_categorical: label %g at index %lld is not in 0..%d (n_classes "
+                           "is %d)",
+                           v, (long long)i, n_classes - 1, n_classes);
+        if (n_classes <= 0 && v + 1 > k) k = (int64_t)v + 1;
+    }
+    if (k <= 0)
+        return nb_fail(NB_ERR_ARG, "nb_to_categorical: no labels to count the classes from");
+    int64_t shape[NB_MAX_DIMS];
+    memcpy(shape, y->shape, sizeof shape);
+    shape[y->ndim] = k;
+    nb_tensor *out = nb_tensor_new("nb_to_categorical", shape, y->ndim + 1);
+    if (!out) return NULL;
+    memset(nb_ptr(out), 0, (size_t)out->numel * sizeof(float));
+    for (int64_t i = 0; i < y->numel; i++) nb_ptr(out)[i * k + (int64_t)nb_get_flat(y, i)] = 1.0f;
+    return out;
+}
