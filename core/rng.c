@@ -16,6 +16,14 @@ uint32_t nb_rng_u32(void) {
     return (xorshifted >> rot) | (xorshifted << ((-rot) & 31));
 }
 
+uint64_t nb_rng_get_state(void) {
+    return rng_state;
+}
+
+void nb_rng_set_state(uint64_t state) {
+    rng_state = state;
+}
+
 void nb_manual_seed(uint64_t seed) {
     rng_state = 0;
     nb_rng_u32();

@@ -64,7 +64,9 @@ nb_tensor *nb_rand(const int64_t *shape, int ndim);  /* uniform in [0, 1)   */
 nb_tensor *nb_randn(const int64_t *shape, int ndim); /* normal(0, 1)        */
 nb_tensor *nb_uniform(const int64_t *shape, int ndim, float low, float high);
 nb_tensor *nb_normal(const int64_t *shape, int ndim, float mean, float std);
-uint32_t nb_rng_u32(void); /* next raw 32-bit number of the thread's generator */
+uint32_t nb_rng_u32(void);       /* next raw 32-bit number of the thread's generator */
+uint64_t nb_rng_get_state(void); /* for checkpoints: resume the same stream later */
+void nb_rng_set_state(uint64_t state);
 float nb_rng_uniform(void);
 
 /* ---- properties ------------------------------------------------------- */
