@@ -10,12 +10,12 @@
 
 #include "nabla.h"
 
-static void nb_test_setup(void) {
+static inline void nb_test_setup(void) {
     nb_manual_seed(1234);
     nb_set_num_threads(1);
 }
 
-static void nb_test_teardown(void) {
+static inline void nb_test_teardown(void) {
     nb_shutdown();
 }
 
@@ -53,7 +53,7 @@ static void nb_test_teardown(void) {
     ck_assert_msg(strstr(nb_error(), (needle)) != NULL, "error \"%s\" does not mention \"%s\"",    \
                   nb_error(), (needle))
 
-static int nb_test_run(Suite *s) {
+static inline int nb_test_run(Suite *s) {
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
@@ -62,7 +62,7 @@ static int nb_test_run(Suite *s) {
 }
 
 /* A test case with the standard fixture. */
-static TCase *nb_tcase(const char *name) {
+static inline TCase *nb_tcase(const char *name) {
     TCase *tc = tcase_create(name);
     tcase_add_checked_fixture(tc, nb_test_setup, nb_test_teardown);
     tcase_set_timeout(tc, 120);
