@@ -20,8 +20,12 @@
 /* one more forward + backward on the trained net, drawn both ways */
 static int draw(nb_tensor *x, nb_tensor *y, nb_tensor **params, const char *dir) {
     char path[1024];
+    nb_name_scope_begin("hidden layer"); /* each layer is drawn as a labelled box */
     nb_tensor *h = nb_set_name(nb_tanh(nb_linear(x, params[0], params[1])), "h");
+    nb_name_scope_end();
+    nb_name_scope_begin("output layer");
     nb_tensor *p = nb_set_name(nb_sigmoid(nb_linear(h, params[2], params[3])), "p");
+    nb_name_scope_end();
     nb_tensor *loss = nb_set_name(nb_mean_all(nb_square(nb_sub(p, y))), "loss");
     if (nb_backward(loss) != NB_OK) return 1;
     snprintf(path, sizeof path, "%s/xor_forward.svg", dir);

@@ -16,7 +16,9 @@ static nb_tensor *neuron(void) {
     nb_tensor *b = nb_set_requires_grad(nb_scalar(0.0f), true);
     nb_set_name(w, "w");
     nb_set_name(b, "b");
+    nb_name_scope_begin("dense"); /* drawn as a box labelled dense */
     nb_tensor *z = nb_add(nb_matmul(x, w), b);
+    nb_name_scope_end();
     nb_tensor *y = nb_set_name(nb_mul_scalar(nb_sigmoid(z), 2), "y");
     ck_assert_int_eq(nb_backward(y), NB_OK);
     return y;

@@ -167,17 +167,53 @@ static void put_op_label(text *t, const nb_node *n, const char *suffix) {
 }
 
 /* ---- forward and backward drawings ------------------------------------------------------- */
+/* the op that produced tensor x within the graph, or -1 */
+static int producer(const graph *g, const nb_tensor *x) {
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->out == x) return i;
+    return -1;
+}
+
+static void put_tensor_node(text *t, graph *g, int i, const nb_tensor *root, int max_values) {
+    put(t, "  t%d [%s, label=\"", i, tensor_style(g->tensors[i], root));
+    put_tensor_label(t, g->tensors[i], i, max_values);
+    put(t, "\"];\n");
+}
+
+static void put_op_node(text *t, const graph *g, int i) {
+    put(t, "  op%d [shape=box, style=\"rounded,filled\", fillcolor=\"#dde8f0\", label=\"", i);
+    put_op_label(t, g->nodes[i], "");
+    put(t, "\"];\n");
+}
+
+/* Ops run in a name scope (an nn layer), with the tensors they produce, are
+ * drawn inside a box labelled with the scope; scopes in order of first use. */
 static void draw_forward(text *t, graph *g, const nb_tensor *root, int max_values) {
     for (int i = 0; i < g->n_tensors; i++) {
-        put(t, "  t%d [%s, label=\"", i, tensor_style(g->tensors[i], root));
-        put_tensor_label(t, g->tensors[i], i, max_values);
-        put(t, "\"];\n");
+        int p = producer(g, g->tensors[i]);
+        if (p < 0 || !g->nodes[p]->scope[0]) put_tensor_node(t, g, i, root, max_values);
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!g->nodes[i]->scope[0]) put_op_node(t, g, i);
+    int cluster = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const char *scope = g->nodes[i]->scope;
+        bool first = scope[0];
+        for (int j = 0; j < i && first; j++) first = strcmp(g->nodes[j]->scope, scope) != 0;
+        if (!first) continue;
+        put(t, "  subgraph cluster_%d {\n  label=\"", cluster++);
+        put_escaped(t, scope);
+        put(t, "\"; style=rounded; color=\"#8c8c8c\";\n");
+        for (int j = i; j < g->n_nodes; j++) {
+            if (strcmp(g->nodes[j]->scope, scope)) continue;
+            put_op_node(t, g, j);
+            if (g->nodes[j]->out)
+                put_tensor_node(t, g, tensor_id(g, g->nodes[j]->out), root, max_values);
+        }
+        put(t, "  }\n");
     }
     for (int i = 0; i < g->n_nodes; i++) {
         const nb_node *n = g->nodes[i];
-        put(t, "  op%d [shape=box, style=\"rounded,filled\", fillcolor=\"#dde8f0\", label=\"", i);
-        put_op_label(t, n, "");
-        put(t, "\"];\n");
         for (int k = 0; k < n->n_in; k++) put(t, "  t%d -> op%d;\n", tensor_id(g, n->in[k]), i);
         if (n->out) put(t, "  op%d -> t%d;\n", i, tensor_id(g, n->out));
     }
@@ -225,7 +261,9 @@ char *nb_dot(const nb_tensor *root, const nb_dot_opts *opts) {
     graph g = {0};
     text t = {0};
     build(&g, root);
-    put(&t, "digraph nabla {\n  rankdir=%s;\n  node [fontname=\"Helvetica\", fontsize=11];\n",
+    put(&t,
+        "digraph nabla {\n  rankdir=%s;\n  graph [fontname=\"Helvetica\"];\n  node "
+        "[fontname=\"Helvetica\", fontsize=11];\n",
         o.backward ? "TB" : "BT");
     if (o.title) {
         put(&t, "  labelloc=t;\n  label=\"");
