@@ -11,6 +11,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *text = malloc(size + 1);
     if (!text) return 0;
+    nb_scope_begin();
     memcpy(text, data, size);
     text[size] = '\0';
     static nb_expr e; /* large: keep it off the stack */
@@ -27,6 +28,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     }
     free(text);
-    nb_shutdown();
+    nb_scope_end(); /* frees this input's tensors; pools and primitives stay warm */
     return 0;
 }
