@@ -19,5 +19,6 @@
 #include "nabla/dot.h"
 #include "nabla/safetensors.h"
 #include "nabla/data.h"
+#include "nabla/optim.h"
 
 #endif

@@ -1,0 +1,132 @@
+/* The update rules: one short function per optimizer, the formula above it.
+ *
+ * They are PyTorch 1.13's (torch.optim.*), element by element:
+ *   p     the parameter, updated in place        g   its gradient
+ *   lr    the learning rate of this step         t   the param's update count, from 1
+ * All arrays hold n contiguous floats. State buffers start at zero (Adagrad's
+ * sum at initial_accumulator), which makes the first step of every formula
+ * equal PyTorch's special case for it (e.g. SGD's v = g on the first step).
+ * Scalars such as 1 - beta1^t are computed in double, as PyTorch computes them
+ * in Python, and rounded to float once.
+ */
+#include "optim_internal.h"
+
+#include <math.h>
+
+/* SGD with momentum, dampening 0 (state: v, only with momentum):
+ *   d = g + weight_decay * p
+ *   v = momentum * v + d
+ *   d = nesterov ? d + momentum * v : v          (only with momentum)
+ *   p = p - lr * d                                                          */
+static void sgd_update(const nb_optim_hparams *h, float lr, int64_t n, float *p, const float *g,
+                       float *v) {
+    for (int64_t i = 0; i < n; i++) {
+        float d = g[i] + h->weight_decay * p[i];
+        if (v) {
+            v[i] = h->momentum * v[i] + d;
+            d = h->nesterov ? d + h->momentum * v[i] : v[i];
+        }
+        p[i] -= lr * d;
+    }
+}
+
+/* Adagrad, lr_decay 0 (state: sum, starting at initial_accumulator):
+ *   sum = sum + g^2
+ *   p   = p - lr * g / (sqrt(sum) + eps)                                    */
+static void adagrad_update(const nb_optim_hparams *h, float lr, int64_t n, float *p, const float *g,
+                           float *sum) {
+    for (int64_t i = 0; i < n; i++) {
+        sum[i] += g[i] * g[i];
+        p[i] -= lr * (g[i] / (sqrtf(sum[i]) + h->eps));
+    }
+}
+
+/* RMSprop (state: ms; b with momentum; mg when centered):
+ *   ms = rho * ms + (1 - rho) * g^2                  mean square
+ *   mg = rho * mg + (1 - rho) * g                    mean, when centered
+ *   r  = sqrt(ms - mg^2) + eps   (centered)   or   sqrt(ms) + eps
+ *   b  = momentum * b + g / r;   p = p - lr * b      with momentum
+ *   p  = p - lr * g / r                              without               */
+static void rmsprop_update(const nb_optim_hparams *h, float lr, int64_t n, float *p, const float *g,
+                           float *ms, float *b, float *mg) {
+    const float rho = h->rho, one_minus_rho = (float)(1.0 - (double)h->rho);
+    for (int64_t i = 0; i < n; i++) {
+        ms[i] = rho * ms[i] + one_minus_rho * (g[i] * g[i]);
+        float var = ms[i];
+        if (mg) {
+            mg[i] = rho * mg[i] + one_minus_rho * g[i];
+            var = ms[i] - mg[i] * mg[i];
+        }
+        float r = sqrtf(var) + h->eps;
+        if (b) {
+            b[i] = h->momentum * b[i] + g[i] / r;
+            p[i] -= lr * b[i];
+        } else {
+            p[i] -= lr * (g[i] / r);
+        }
+    }
+}
+
+/* Adam and AdamW (state: m, v; vmax with amsgrad):
+ *   p = p * (1 - lr * weight_decay)               AdamW only: decoupled decay
+ *   m = beta1 * m + (1 - beta1) * g
+ *   v = beta2 * v + (1 - beta2) * g^2
+ *   vmax = max(vmax, v), used instead of v below  amsgrad only
+ *   p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)   */
+static void adam_update(const nb_optim_hparams *h, float lr, int64_t t, int64_t n, float *p,
+                        const float *g, float *m, float *v, float *vmax) {
+    const float b1 = h->beta1, b2 = h->beta2;
+    const float one_minus_b1 = (float)(1.0 - (double)b1), one_minus_b2 = (float)(1.0 - (double)b2);
+    const float step_size = (float)((double)lr / (1.0 - pow(b1, (double)t)));
+    const float bc2_sqrt = (float)sqrt(1.0 - pow(b2, (double)t));
+    const float decay = (float)(1.0 - (double)lr * h->weight_decay);
+    for (int64_t i = 0; i < n; i++) {
+        if (h->weight_decay != 0.0f) p[i] *= decay;
+        m[i] = b1 * m[i] + one_minus_b1 * g[i];
+        v[i] = b2 * v[i] + one_minus_b2 * (g[i] * g[i]);
+        float second = v[i];
+        if (vmax) {
+            vmax[i] = fmaxf(vmax[i], v[i]);
+            second = vmax[i];
+        }
+        p[i] -= step_size * (m[i] / (sqrtf(second) / bc2_sqrt + h->eps));
+    }
+}
+
+/* Which state buffers a configuration uses; the index is the position in the
+ * argument lists above (sgd: v; adagrad: sum; rmsprop: ms, b, mg; adam: m, v, vmax). */
+bool nb_optim_uses_state(nb_optim_kind kind, const nb_optim_hparams *h, int i) {
+    switch (kind) {
+    case NB_OPTIM_SGD:
+        return i == 0 && h->momentum != 0.0f;
+    case NB_OPTIM_ADAGRAD:
+        return i == 0;
+    case NB_OPTIM_RMSPROP:
+        return i == 0 || (i == 1 && h->momentum != 0.0f) || (i == 2 && h->centered);
+    case NB_OPTIM_ADAM:
+        return i == 0 || i == 1 || (i == 2 && h->amsgrad);
+    }
+    return false;
+}
+
+float nb_optim_state_init(nb_optim_kind kind, const nb_optim_hparams *h, int i) {
+    return kind == NB_OPTIM_ADAGRAD && i == 0 ? h->initial_accumulator : 0.0f;
+}
+
+void nb_optim_update(nb_optim_kind kind, const nb_optim_hparams *h, float lr, int64_t step,
+                     int64_t n, float *p, const float *g, float *const *state) {
+    switch (kind) {
+    case NB_OPTIM_SGD:
+        sgd_update(h, lr, n, p, g, state[0]);
+        break;
+    case NB_OPTIM_ADAGRAD:
+        adagrad_update(h, lr, n, p, g, state[0]);
+        break;
+    case NB_OPTIM_RMSPROP:
+        rmsprop_update(h, lr, n, p, g, state[0], state[1], state[2]);
+        break;
+    case NB_OPTIM_ADAM:
+        adam_update(h, lr, step, n, p, g, state[0], state[1], state[2]);
+        break;
+    }
+}
