@@ -45,7 +45,7 @@ int main(void) {
     printf("d swish / dx ");
     nb_print(nb_grad(x));
 
-    nb_gradcheck_result r;
+    nb_gradcheck_result r = {0};
     nb_tensor *z = nb_set_requires_grad(nb_randn(NB_SHAPE(3, 4)), true);
     nb_status s = nb_gradcheck(swish, &z, 1, NULL, 1e-3, 1e-2, &r);
     printf("gradcheck on a random [3, 4] input: %s (largest error %.2g)\n",

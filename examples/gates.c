@@ -24,13 +24,18 @@ static void print_table(const char *name, nb_tensor *out) {
                nb_get_flat(out, i));
 }
 
-/* step(x @ w + b) with fixed weights */
+/* S = x @ w + b, y = step(S), with fixed weights
+ *   x: [4, 2] @ w: [2, 1] -> [4, 1], + b: [] broadcasts to every row */
 static int fixed_gate(const char *name, float w1, float w2, float b) {
     nb_tensor *w = nb_from_array((float[]){w1, w2}, NB_SHAPE(2, 1));
-    nb_tensor *y = nb_step(nb_add_scalar(nb_matmul(truth_inputs(), w), b));
+    nb_tensor *s = nb_add(nb_matmul(truth_inputs(), w), nb_scalar(b));
+    nb_tensor *y = nb_step(s);
     if (!y) return 1;
     printf("%s with w = (%.1f, %.1f), b = %.1f\n", name, w1, w2, b);
-    print_table(name, y);
+    printf("  x1 x2 |    S | y = step(S)\n");
+    for (int i = 0; i < 4; i++)
+        printf("   %.0f  %.0f | %4.1f |   %.0f\n", inputs[2 * i], inputs[2 * i + 1],
+               nb_get_flat(s, i), nb_get_flat(y, i));
     return 0;
 }
 
@@ -48,7 +53,10 @@ static int learn_gate(const char *name, const float *target, bool verbose) {
         nb_tensor *bce = nb_neg(nb_add(nb_mul(y, nb_log(p)),
                                        nb_mul(nb_rsub_scalar(y, 1), nb_log(nb_rsub_scalar(p, 1)))));
         nb_tensor *loss = nb_mean_all(bce);
-        if (nb_backward(loss) != NB_OK) return -1;
+        if (nb_backward(loss) != NB_OK) {
+            nb_scope_end();
+            return -1;
+        }
         for (int k = 0; k < 2; k++) nb_data(w)[k] -= lr * nb_data(nb_grad(w))[k];
         nb_data(b)[0] -= lr * nb_data(nb_grad(b))[0];
         nb_zero_grad(w);

@@ -2,6 +2,16 @@
  * and the course's first examples computed with the tape. */
 #include "nb_test.h"
 
+START_TEST(test_sigmoid_slope_at_zero_is_a_quarter) {
+    /* sigmoid'(x) = s(x) (1 - s(x)); s(0) = 1/2, so the slope is 1/4 */
+    nb_tensor *x = nb_set_requires_grad(nb_scalar(0), true);
+    nb_tensor *y = nb_sigmoid(x);
+    NB_ASSERT_CLOSE(nb_item(y), 0.5, 1e-7);
+    ck_assert_int_eq(nb_backward(y), NB_OK);
+    NB_ASSERT_CLOSE(nb_item(nb_grad(x)), 0.25, 1e-7);
+}
+END_TEST
+
 START_TEST(test_neuron_gradients_match_hand_computation) {
     /* y = sigmoid(x @ w + b) with x = [1, 2], w = [0.5, -0.3], b = 0.1: z = 0, y = 0.5 */
     nb_tensor *x = nb_from_array((float[]){1, 2}, NB_SHAPE(1, 2));
@@ -14,6 +24,24 @@ START_TEST(test_neuron_gradients_match_hand_computation) {
     NB_ASSERT_TENSOR(nb_grad(w), ((float[]){0.25f, 0.5f}), 2, 1e-6); /* y(1-y) x */
     NB_ASSERT_CLOSE(nb_item(nb_grad(b)), 0.25, 1e-6);                /* y(1-y) */
     ck_assert_ptr_null(nb_grad(x));                                  /* x needs none */
+}
+END_TEST
+
+START_TEST(test_batched_neuron_gradients_sum_over_the_batch) {
+    /* two rows: z = x @ w + b = [0, 0.4]; loss = mean(sigmoid(z)).
+     * dloss/dz_i = s_i (1 - s_i) / 2; dw = sum_i x_i dz_i; db = sum_i dz_i */
+    nb_tensor *x = nb_from_array((float[]){1, 2, 0, -1}, NB_SHAPE(2, 2));
+    nb_tensor *w =
+        nb_set_requires_grad(nb_from_array((float[]){0.5f, -0.3f}, NB_SHAPE(2, 1)), true);
+    nb_tensor *b = nb_set_requires_grad(nb_from_array((float[]){0.1f}, NB_SHAPE(1)), true);
+    nb_tensor *loss = nb_mean_all(nb_sigmoid(nb_add(nb_matmul(x, w), b)));
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    double s0 = 0.5, s1 = 1 / (1 + exp(-0.4));
+    double dz0 = s0 * (1 - s0) / 2, dz1 = s1 * (1 - s1) / 2;
+    NB_ASSERT_CLOSE(nb_item(loss), (s0 + s1) / 2, 1e-6);
+    double dw[] = {1 * dz0 + 0 * dz1, 2 * dz0 - 1 * dz1};
+    NB_ASSERT_TENSOR(nb_grad(w), dw, 2, 1e-6);
+    NB_ASSERT_CLOSE(nb_item(nb_grad(b)), dz0 + dz1, 1e-6);
 }
 END_TEST
 
@@ -55,6 +83,12 @@ START_TEST(test_no_grad_region_records_nothing) {
     ck_assert(nb_grad_enabled());
     ck_assert_int_eq(nb_tape_size(), before);
     ck_assert(!nb_requires_grad(y));
+    nb_no_grad_begin(); /* regions nest: grad comes back with the outermost end */
+    nb_no_grad_begin();
+    nb_no_grad_end();
+    ck_assert(!nb_grad_enabled());
+    nb_no_grad_end();
+    ck_assert(nb_grad_enabled());
     ck_assert_int_ne(nb_backward(nb_sum_all(y)), NB_OK);
     NB_ASSERT_ERROR_HAS("does not require grad");
     bool was = nb_set_grad_enabled(false);
@@ -122,8 +156,14 @@ static nb_tensor *apply_custom(nb_tensor *const *x, int n, void *ctx) {
 
 START_TEST(test_custom_op_is_a_tape_node_with_checked_gradient) {
     nb_tensor *x = nb_set_requires_grad(nb_randn(NB_SHAPE(3, 2)), true);
+    int64_t before = nb_tape_size();
     nb_tensor *y = nb_custom_op("square", &x, 1, square_forward, square_backward, NULL);
     ck_assert(nb_requires_grad(y) && !nb_is_leaf(y));
+    ck_assert_int_eq(nb_tape_size(), before + 1); /* one node, not the callback's own ops */
+    ck_assert_int_eq(nb_backward(nb_sum_all(y)), NB_OK);
+    for (int i = 0; i < 6; i++) /* d(sum x^2)/dx = 2x, through our backward callback */
+        NB_ASSERT_CLOSE(nb_get_flat(nb_grad(x), i), 2 * nb_get_flat(x, i), 1e-6);
+    nb_zero_grad(x);
     NB_ASSERT_GRADCHECK(apply_custom, &x, 1, NULL, 1e-2, 1e-2);
     ck_assert_ptr_null(nb_custom_op("bad", &x, 1, square_forward, NULL, NULL));
     NB_ASSERT_ERROR_HAS("nb_custom_op 'bad': forward and backward callbacks are both required");
@@ -256,7 +296,9 @@ END_TEST
 static Suite *autograd_suite(void) {
     Suite *s = suite_create("autograd");
     TCase *tc = nb_tcase("backward");
+    tcase_add_test(tc, test_sigmoid_slope_at_zero_is_a_quarter);
     tcase_add_test(tc, test_neuron_gradients_match_hand_computation);
+    tcase_add_test(tc, test_batched_neuron_gradients_sum_over_the_batch);
     tcase_add_test(tc, test_gradients_accumulate_until_zeroed);
     tcase_add_test(tc, test_second_backward_needs_retain_graph);
     tcase_add_test(tc, test_no_grad_region_records_nothing);

@@ -53,7 +53,11 @@ START_TEST(test_rng_is_reproducible_across_machines) {
     nb_manual_seed(42);
     nb_tensor *b = nb_rand(NB_SHAPE(4));
     for (int i = 0; i < 4; i++) ck_assert(nb_get_flat(a, i) == nb_get_flat(b, i));
-    NB_ASSERT_TENSOR(a, ((float[]){0.8658817f, 0.1961625f, 0.8767210f, 0.7557750f}), 4, 1e-6);
+    /* each is k / 2^24 exactly (0.8658817, 0.1961625, 0.8767210, 0.7557750): compare bits */
+    const double golden[] = {14527084, 3291060, 14708938, 12679801};
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(nb_get_flat(a, i) == (float)(golden[i] / 16777216.0), "nb_rand[%d] = %.9g", i,
+                      nb_get_flat(a, i));
     nb_manual_seed(43);
     ck_assert(nb_get_flat(nb_rand(NB_SHAPE(1)), 0) != nb_get_flat(a, 0));
 }
@@ -87,6 +91,20 @@ START_TEST(test_print_looks_like_numpy) {
     ck_assert_str_eq(printed(nb_arange(0, 12, 1)),
                      "tensor([ 0.0000,  1.0000,  2.0000, ...,  9.0000, 10.0000, 11.0000], "
                      "shape=[12])\n");
+    /* a transposed view prints in its own row-major order */
+    nb_tensor *t = nb_transpose(nb_from_array((float[]){1, 2, 3, 4, 5, 6}, NB_SHAPE(2, 3)), 0, 1);
+    ck_assert_str_eq(printed(t), "tensor([[1.0000, 4.0000],\n"
+                                 "        [2.0000, 5.0000],\n"
+                                 "        [3.0000, 6.0000]], shape=[3, 2])\n");
+    /* long leading axes elide whole rows */
+    ck_assert_str_eq(printed(nb_reshape(nb_arange(0, 22, 1), NB_SHAPE(11, 2))),
+                     "tensor([[ 0.0000,  1.0000],\n"
+                     "        [ 2.0000,  3.0000],\n"
+                     "        [ 4.0000,  5.0000],\n"
+                     "        ...,\n"
+                     "        [16.0000, 17.0000],\n"
+                     "        [18.0000, 19.0000],\n"
+                     "        [20.0000, 21.0000]], shape=[11, 2])\n");
 }
 END_TEST
 
@@ -99,6 +117,51 @@ START_TEST(test_scope_end_frees_and_keep_moves_out) {
     NB_ASSERT_TENSOR(kept, ((float[]){2, 2, 2}), 3, 0);
     ck_assert_int_ne(nb_scope_end(), NB_OK);
     NB_ASSERT_ERROR_HAS("nb_scope_end: no scope is open");
+}
+END_TEST
+
+/* Freed memory is visible through nb_alloc_count(): a buffer that went back to
+ * the pool is handed out again without a heap allocation. */
+START_TEST(test_scope_end_returns_memory_that_the_next_scope_reuses) {
+    nb_scope_begin();
+    nb_full(NB_SHAPE(777), 1);
+    nb_scope_end();
+    uint64_t before = nb_alloc_count();
+    nb_scope_begin();
+    nb_tensor *again = nb_full(NB_SHAPE(777), 2);
+    ck_assert_ptr_nonnull(again);
+    nb_scope_end();
+    ck_assert_uint_eq(nb_alloc_count(), before); /* the same buffer, back from the pool */
+
+    /* a kept tensor is not freed with its scope, only with the enclosing one */
+    nb_scope_begin();
+    nb_scope_begin();
+    nb_tensor *k = nb_keep(nb_full(NB_SHAPE(777), 3));
+    nb_scope_end();
+    NB_ASSERT_CLOSE(nb_get_flat(k, 776), 3, 0);
+    nb_tensor *other = nb_full(NB_SHAPE(777), 4); /* k still holds the pooled buffer */
+    ck_assert(!nb_shares_storage(k, other));
+    NB_ASSERT_CLOSE(nb_get_flat(k, 0), 3, 0);
+    nb_scope_end();
+    uint64_t after = nb_alloc_count();
+    nb_scope_begin();
+    nb_full(NB_SHAPE(777), 5);
+    nb_full(NB_SHAPE(777), 6);
+    nb_scope_end();
+    ck_assert_uint_eq(nb_alloc_count(), after); /* both came back when the outer scope ended */
+}
+END_TEST
+
+START_TEST(test_scope_end_drops_the_steps_tape_nodes) {
+    nb_tensor *w = nb_set_requires_grad(nb_ones(NB_SHAPE(2)), true);
+    int64_t before = nb_tape_size();
+    nb_scope_begin();
+    nb_tensor *y = nb_sum_all(nb_sigmoid(nb_mul(w, w)));
+    ck_assert_int_eq(nb_tape_size(), before + 3);
+    ck_assert_int_eq(nb_backward(y), NB_OK);
+    nb_scope_end();
+    ck_assert_int_eq(nb_tape_size(), before);
+    ck_assert_ptr_nonnull(nb_grad(w)); /* gradients of leaves outlive the step */
 }
 END_TEST
 
@@ -153,6 +216,8 @@ START_TEST(test_thread_count_is_settable) {
     ck_assert_int_eq(nb_get_num_threads(), 2);
     nb_set_num_threads(1);
     ck_assert_int_eq(nb_get_num_threads(), 1);
+    nb_set_num_threads(0); /* ignored: at least one thread */
+    ck_assert_int_eq(nb_get_num_threads(), 1);
     NB_ASSERT_TENSOR(nb_matmul(nb_ones(NB_SHAPE(2, 2)), nb_ones(NB_SHAPE(2, 2))),
                      ((float[]){2, 2, 2, 2}), 4, 0);
 }
@@ -171,6 +236,8 @@ static Suite *core_suite(void) {
     suite_add_tcase(s, tc);
     tc = nb_tcase("memory");
     tcase_add_test(tc, test_scope_end_frees_and_keep_moves_out);
+    tcase_add_test(tc, test_scope_end_returns_memory_that_the_next_scope_reuses);
+    tcase_add_test(tc, test_scope_end_drops_the_steps_tape_nodes);
     tcase_add_test(tc, test_kept_result_becomes_a_leaf_when_its_scope_ends);
     tcase_add_test(tc, test_steady_state_steps_make_no_heap_allocations);
     suite_add_tcase(s, tc);

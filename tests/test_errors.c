@@ -27,6 +27,176 @@ START_TEST(test_null_argument_without_a_pending_error_names_the_function) {
 }
 END_TEST
 
+/* Clear the error, run the statement stmt, then check the code and the whole message. */
+#define ASSERT_FAILS_WITH(stmt, code, message)                                                     \
+    do {                                                                                           \
+        nb_clear_error();                                                                          \
+        stmt;                                                                                      \
+        ck_assert_int_eq(nb_error_code(), (code));                                                 \
+        ck_assert_str_eq(nb_error(), (message));                                                   \
+    } while (0)
+
+/* The same, when only part of the message is pinned down. */
+#define ASSERT_FAILS_MENTIONING(stmt, code, needle)                                                \
+    do {                                                                                           \
+        nb_clear_error();                                                                          \
+        stmt;                                                                                      \
+        ck_assert_int_eq(nb_error_code(), (code));                                                 \
+        NB_ASSERT_ERROR_HAS(needle);                                                               \
+    } while (0)
+
+START_TEST(test_null_into_creation_functions_is_an_error_not_a_crash) {
+    float data[2] = {1, 2};
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_zeros(NULL, 2)), NB_ERR_NULL,
+                      "nb_zeros: the shape array is NULL");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_ones(NULL, 1)), NB_ERR_NULL,
+                      "nb_ones: the shape array is NULL");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_full(NULL, 1, 2)), NB_ERR_NULL,
+                      "nb_full: the shape array is NULL");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_empty(NULL, 3)), NB_ERR_NULL,
+                      "nb_empty: the shape array is NULL");
+    /* nb_rand and nb_randn report as nb_uniform and nb_normal, which they call */
+    ASSERT_FAILS_MENTIONING(ck_assert_ptr_null(nb_rand(NULL, 1)), NB_ERR_NULL,
+                            ": the shape array is NULL");
+    ASSERT_FAILS_MENTIONING(ck_assert_ptr_null(nb_randn(NULL, 1)), NB_ERR_NULL,
+                            ": the shape array is NULL");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_from_array(data, NULL, 1)), NB_ERR_NULL,
+                      "nb_from_array: the shape array is NULL");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_from_array(NULL, NB_SHAPE(2))), NB_ERR_NULL,
+                      "nb_from_array: the data pointer is NULL");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_zeros_like(NULL)), NB_ERR_NULL,
+                      "nb_zeros_like: an input tensor is NULL");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_clone(NULL)), NB_ERR_NULL,
+                      "nb_clone: an input tensor is NULL");
+    /* a 0-d shape needs no array */
+    ck_assert_ptr_nonnull(nb_zeros(NULL, 0));
+}
+END_TEST
+
+START_TEST(test_null_into_access_functions_is_an_error_not_a_crash) {
+    nb_tensor *t = nb_zeros(NB_SHAPE(2, 2));
+    float buf[4];
+    ASSERT_FAILS_WITH(ck_assert(isnan(nb_get(NULL, (int64_t[]){0, 0}))), NB_ERR_NULL,
+                      "nb_get: an input tensor is NULL");
+    ASSERT_FAILS_WITH(ck_assert(isnan(nb_get(t, NULL))), NB_ERR_NULL,
+                      "nb_get: the index array is NULL");
+    ASSERT_FAILS_WITH(ck_assert_int_eq(nb_set(NULL, (int64_t[]){0, 0}, 1), NB_ERR_NULL),
+                      NB_ERR_NULL, "nb_set: an input tensor is NULL");
+    ASSERT_FAILS_WITH(ck_assert_int_eq(nb_set(t, NULL, 1), NB_ERR_NULL), NB_ERR_NULL,
+                      "nb_set: the index array is NULL");
+    ASSERT_FAILS_WITH(ck_assert(isnan(nb_get_flat(NULL, 0))), NB_ERR_NULL,
+                      "nb_get_flat: an input tensor is NULL");
+    ASSERT_FAILS_WITH(ck_assert(isnan(nb_item(NULL))), NB_ERR_NULL,
+                      "nb_item: an input tensor is NULL");
+    ASSERT_FAILS_WITH(ck_assert_int_ne(nb_copy_to(NULL, buf, 4), NB_OK), NB_ERR_NULL,
+                      "nb_copy_to: an input tensor is NULL");
+    /* a NULL buffer: the message says "input tensor", but names the function */
+    ASSERT_FAILS_MENTIONING(ck_assert_int_ne(nb_copy_to(t, NULL, 4), NB_OK), NB_ERR_NULL,
+                            "nb_copy_to: ");
+    ASSERT_FAILS_MENTIONING(ck_assert_int_ne(nb_copy_from(t, NULL, 4), NB_OK), NB_ERR_NULL,
+                            "nb_copy_from: ");
+    ASSERT_FAILS_WITH(ck_assert_int_ne(nb_copy_from(NULL, buf, 4), NB_OK), NB_ERR_NULL,
+                      "nb_copy_from: an input tensor is NULL");
+    ASSERT_FAILS_WITH(ck_assert_int_ne(nb_fill(NULL, 1), NB_OK), NB_ERR_NULL,
+                      "nb_fill: an input tensor is NULL");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_set_name(NULL, "w")), NB_ERR_NULL,
+                      "nb_set_name: an input tensor is NULL");
+    ASSERT_FAILS_WITH(ck_assert_int_ne(nb_fprint(stdout, NULL), NB_OK), NB_ERR_NULL,
+                      "nb_fprint: an input tensor is NULL");
+    /* properties of NULL are neutral values, not errors */
+    ck_assert_ptr_null(nb_data(NULL));
+    ck_assert_ptr_null(nb_shape(NULL));
+    ck_assert_ptr_null(nb_strides(NULL));
+    ck_assert_int_eq(nb_dim(NULL, 0), -1);
+    ck_assert(!nb_is_contiguous(NULL));
+    ck_assert(!nb_shares_storage(NULL, t));
+    ck_assert_str_eq(nb_name(NULL), "");
+    ck_assert(!nb_requires_grad(NULL) && !nb_is_leaf(NULL));
+    ck_assert_ptr_null(nb_grad(NULL));
+    /* the tensor itself is untouched by the failed calls */
+    ck_assert_int_eq(nb_copy_to(t, buf, 4), NB_OK);
+    for (int i = 0; i < 4; i++) ck_assert(buf[i] == 0);
+}
+END_TEST
+
+START_TEST(test_core_shape_rules_reject_bad_sizes) {
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_empty(NB_SHAPE(-1))), NB_ERR_ARG,
+                      "nb_empty: negative size -1 in shape [-1]");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_full(NB_SHAPE(3, 0, -2), 1)), NB_ERR_ARG,
+                      "nb_full: negative size -2 in shape [3, 0, -2]");
+    ASSERT_FAILS_MENTIONING(ck_assert_ptr_null(nb_rand(NB_SHAPE(2, -5))), NB_ERR_ARG,
+                            ": negative size -5 in shape [2, -5]");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_zeros((int64_t[]){1}, -1)), NB_ERR_ARG,
+                      "nb_zeros: -1 dimensions; nabla supports 0 to 8");
+    ASSERT_FAILS_MENTIONING(
+        ck_assert_ptr_null(nb_randn((int64_t[9]){2, 2, 2, 2, 2, 2, 2, 2, 2}, 9)), NB_ERR_ARG,
+        ": 9 dimensions; nabla supports 0 to 8");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_empty((int64_t[9]){2, 2, 2, 2, 2, 2, 2, 2, 2}, 9)),
+                      NB_ERR_ARG, "nb_empty: 9 dimensions; nabla supports 0 to 8");
+    ASSERT_FAILS_MENTIONING(ck_assert_ptr_null(nb_eye(-2)), NB_ERR_ARG, "negative size -2");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_ones(NB_SHAPE(1LL << 62, 2))), NB_ERR_MEMORY,
+                      "nb_ones: shape [4611686018427387904, 2] has too many elements (the product "
+                      "overflows)");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_linspace(0, 1, -1)), NB_ERR_ARG,
+                      "nb_linspace: negative count -1");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_arange(0, 1, 0)), NB_ERR_ARG,
+                      "nb_arange: start 0, stop 1, step 0: need finite values and a non-zero step");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_arange(0, NAN, 1)), NB_ERR_ARG,
+                      "nb_arange: start 0, stop nan, step 1: need finite values and a non-zero "
+                      "step");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_uniform(NB_SHAPE(2), 1, 0)), NB_ERR_ARG,
+                      "nb_uniform: bounds [1, 0) are not finite and ordered");
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_normal(NB_SHAPE(2), 0, -1)), NB_ERR_ARG,
+                      "nb_normal: mean 0, std -1: need finite values, std >= 0");
+    /* empty tensors are fine: a size of 0 is not an error */
+    nb_clear_error();
+    nb_tensor *e = nb_zeros(NB_SHAPE(3, 0));
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(nb_numel(e), 0);
+    ck_assert_int_eq(nb_error_code(), NB_OK);
+}
+END_TEST
+
+START_TEST(test_element_access_outside_the_shape_is_an_error) {
+    nb_tensor *t = nb_arange(0, 6, 1);
+    ASSERT_FAILS_WITH(ck_assert(isnan(nb_get(t, (int64_t[]){6}))), NB_ERR_ARG,
+                      "nb_get: index [6] is outside shape [6]");
+    ASSERT_FAILS_WITH(ck_assert_int_ne(nb_set(t, (int64_t[]){-1}, 0), NB_OK), NB_ERR_ARG,
+                      "nb_set: index [-1] is outside shape [6]");
+    ASSERT_FAILS_WITH(ck_assert(isnan(nb_get_flat(t, -1))), NB_ERR_ARG,
+                      "nb_get_flat: index -1 is outside a tensor of 6 elements");
+    ASSERT_FAILS_WITH(ck_assert_int_ne(nb_copy_from(t, (float[]){1, 2}, 2), NB_OK), NB_ERR_SHAPE,
+                      "nb_copy_from: buffer holds 2 floats, tensor [6] has 6");
+    for (int i = 0; i < 6; i++) NB_ASSERT_CLOSE(nb_get_flat(t, i), i, 0); /* unchanged */
+}
+END_TEST
+
+START_TEST(test_scope_end_without_begin_is_a_state_error) {
+    nb_tensor *t = nb_ones(NB_SHAPE(2));
+    ASSERT_FAILS_WITH(ck_assert_int_eq(nb_scope_end(), NB_ERR_STATE), NB_ERR_STATE,
+                      "nb_scope_end: no scope is open");
+    ck_assert_int_eq(nb_scope_begin(), NB_OK);
+    ck_assert_int_eq(nb_scope_end(), NB_OK);
+    ASSERT_FAILS_WITH(ck_assert_int_eq(nb_scope_end(), NB_ERR_STATE), NB_ERR_STATE,
+                      "nb_scope_end: no scope is open");
+    NB_ASSERT_TENSOR(t, ((float[]){1, 1}), 2, 0); /* root-scope tensors survive the bad call */
+}
+END_TEST
+
+START_TEST(test_requires_grad_on_a_non_leaf_is_a_state_error) {
+    nb_tensor *x = nb_set_requires_grad(nb_ones(NB_SHAPE(2, 3)), true);
+    nb_tensor *y = nb_sigmoid(x);
+    ASSERT_FAILS_WITH(ck_assert_ptr_null(nb_set_requires_grad(y, true)), NB_ERR_STATE,
+                      "nb_set_requires_grad: tensor [2, 3] is the result of op 'sigmoid'; only "
+                      "leaves (tensors not computed by an op) take requires_grad; use nb_detach "
+                      "first");
+    ck_assert(nb_requires_grad(y)); /* unchanged */
+    nb_tensor *d = nb_set_requires_grad(nb_detach(y), true);
+    ck_assert_ptr_nonnull(d);
+    ck_assert(nb_is_leaf(d) && nb_requires_grad(d));
+}
+END_TEST
+
 typedef nb_tensor *(*unary_fn)(nb_tensor *);
 static const unary_fn unary[] = {
     nb_exp,  nb_log,      nb_sqrt, nb_square, nb_abs,     nb_relu,       nb_sigmoid, nb_tanh,
@@ -87,12 +257,73 @@ START_TEST(test_too_many_nested_scopes_is_an_error) {
 }
 END_TEST
 
+/* ---- custom ops whose callbacks misbehave ------------------------------------------- */
+static nb_tensor *twice(nb_tensor *const *x, int n, void *ctx) {
+    (void)n;
+    (void)ctx;
+    return nb_mul_scalar(x[0], 2);
+}
+
+static nb_tensor *forward_fails(nb_tensor *const *x, int n, void *ctx) {
+    (void)x;
+    (void)n;
+    (void)ctx;
+    return NULL;
+}
+
+static nb_status gradient_of_wrong_shape(nb_tensor *const *x, int n, nb_tensor *y, nb_tensor *gy,
+                                         nb_tensor **gx, void *ctx) {
+    (void)x;
+    (void)n;
+    (void)y;
+    (void)gy;
+    (void)ctx;
+    gx[0] = nb_ones(NB_SHAPE(3));
+    return NB_OK;
+}
+
+static nb_status backward_fails(nb_tensor *const *x, int n, nb_tensor *y, nb_tensor *gy,
+                                nb_tensor **gx, void *ctx) {
+    (void)x;
+    (void)n;
+    (void)y;
+    (void)gy;
+    (void)gx;
+    (void)ctx;
+    return NB_ERR_ARG;
+}
+
+START_TEST(test_custom_op_callback_failures_name_the_op) {
+    nb_tensor *x = nb_set_requires_grad(nb_ones(NB_SHAPE(2)), true);
+    ASSERT_FAILS_WITH(
+        ck_assert_ptr_null(nb_custom_op("double", &x, 1, forward_fails, backward_fails, NULL)),
+        NB_ERR_ARG, "nb_custom_op: the forward callback of 'double' returned NULL");
+    ASSERT_FAILS_WITH(
+        ck_assert_ptr_null(nb_custom_op("double", &x, 0, twice, backward_fails, NULL)), NB_ERR_ARG,
+        "nb_custom_op 'double': 0 inputs; between 1 and 8");
+    nb_tensor *y = nb_custom_op("double", &x, 1, twice, backward_fails, NULL);
+    ASSERT_FAILS_WITH(ck_assert_int_ne(nb_backward(nb_sum_all(y)), NB_OK), NB_ERR_ARG,
+                      "nb_custom_op: the backward callback of 'double' failed (status 3)");
+    y = nb_custom_op("double", &x, 1, twice, gradient_of_wrong_shape, NULL);
+    ASSERT_FAILS_MENTIONING(ck_assert_int_ne(nb_backward(nb_sum_all(y)), NB_OK), NB_ERR_SHAPE,
+                            "gave a gradient of shape [3] for an input of shape [2]");
+    ck_assert_ptr_null(nb_grad(x)); /* nothing half-accumulated */
+}
+END_TEST
+
 static Suite *errors_suite(void) {
     Suite *s = suite_create("errors");
     TCase *tc = nb_tcase("errors");
     tcase_add_test(tc, test_null_propagates_through_five_ops_keeping_the_first_message);
     tcase_add_test(tc, test_null_argument_without_a_pending_error_names_the_function);
     tcase_add_test(tc, test_every_op_returns_null_for_null_input);
+    tcase_add_test(tc, test_null_into_creation_functions_is_an_error_not_a_crash);
+    tcase_add_test(tc, test_null_into_access_functions_is_an_error_not_a_crash);
+    tcase_add_test(tc, test_core_shape_rules_reject_bad_sizes);
+    tcase_add_test(tc, test_element_access_outside_the_shape_is_an_error);
+    tcase_add_test(tc, test_scope_end_without_begin_is_a_state_error);
+    tcase_add_test(tc, test_requires_grad_on_a_non_leaf_is_a_state_error);
+    tcase_add_test(tc, test_custom_op_callback_failures_name_the_op);
     tcase_add_test(tc, test_gradcheck_rejects_bad_arguments);
     tcase_add_test(tc, test_too_many_nested_scopes_is_an_error);
     suite_add_tcase(s, tc);
