@@ -42,30 +42,41 @@ static double rng_normal(void) {
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
-nb_tensor *nb_uniform(const int64_t *shape, int ndim, float low, float high) {
+static nb_tensor *uniform(const char *fn, const int64_t *shape, int ndim, float low, float high) {
     if (!(low <= high) || !isfinite(low) || !isfinite(high))
-        return nb_fail(NB_ERR_ARG, "nb_uniform: bounds [%g, %g) are not finite and ordered", low,
-                       high);
-    nb_tensor *t = nb_tensor_new("nb_uniform", shape, ndim);
+        return nb_fail(NB_ERR_ARG, "%s: bounds [%g, %g) are not finite and ordered", fn, low, high);
+    nb_tensor *t = nb_tensor_new(fn, shape, ndim);
     if (!t) return NULL;
-    for (int64_t i = 0; i < t->numel; i++) nb_ptr(t)[i] = low + (high - low) * nb_rng_uniform();
+    for (int64_t i = 0; i < t->numel; i++) {
+        float v = low + (high - low) * nb_rng_uniform();
+        /* rounding can land on high itself; the interval is half-open */
+        nb_ptr(t)[i] = v < high || low == high ? v : nextafterf(high, low);
+    }
     return t;
 }
 
-nb_tensor *nb_rand(const int64_t *shape, int ndim) {
-    return nb_uniform(shape, ndim, 0.0f, 1.0f);
+nb_tensor *nb_uniform(const int64_t *shape, int ndim, float low, float high) {
+    return uniform("nb_uniform", shape, ndim, low, high);
 }
 
-nb_tensor *nb_normal(const int64_t *shape, int ndim, float mean, float std) {
+nb_tensor *nb_rand(const int64_t *shape, int ndim) {
+    return uniform("nb_rand", shape, ndim, 0.0f, 1.0f);
+}
+
+static nb_tensor *normal(const char *fn, const int64_t *shape, int ndim, float mean, float std) {
     if (!(std >= 0) || !isfinite(mean) || !isfinite(std))
-        return nb_fail(NB_ERR_ARG, "nb_normal: mean %g, std %g: need finite values, std >= 0", mean,
+        return nb_fail(NB_ERR_ARG, "%s: mean %g, std %g: need finite values, std >= 0", fn, mean,
                        std);
-    nb_tensor *t = nb_tensor_new("nb_normal", shape, ndim);
+    nb_tensor *t = nb_tensor_new(fn, shape, ndim);
     if (!t) return NULL;
     for (int64_t i = 0; i < t->numel; i++) nb_ptr(t)[i] = (float)(mean + std * rng_normal());
     return t;
 }
 
+nb_tensor *nb_normal(const int64_t *shape, int ndim, float mean, float std) {
+    return normal("nb_normal", shape, ndim, mean, std);
+}
+
 nb_tensor *nb_randn(const int64_t *shape, int ndim) {
-    return nb_normal(shape, ndim, 0.0f, 1.0f);
+    return normal("nb_randn", shape, ndim, 0.0f, 1.0f);
 }

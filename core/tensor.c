@@ -184,6 +184,11 @@ nb_tensor *nb_arange(float start, float stop, float step) {
                        "and a non-zero step",
                        start, stop, step);
     double count = ceil(((double)stop - start) / step);
+    if (count > (double)(INT64_MAX / (int64_t)sizeof(float)))
+        return nb_fail(NB_ERR_MEMORY,
+                       "nb_arange: start %g, stop %g, step %g gives too many "
+                       "elements (%g)",
+                       start, stop, step, count);
     int64_t n = count > 0 ? (int64_t)count : 0;
     nb_tensor *t = nb_tensor_new("nb_arange", &n, 1);
     if (!t) return NULL;
@@ -201,7 +206,7 @@ nb_tensor *nb_linspace(float start, float stop, int64_t n) {
 }
 
 nb_tensor *nb_eye(int64_t n) {
-    nb_tensor *t = nb_zeros((int64_t[]){n, n}, 2);
+    nb_tensor *t = filled("nb_eye", (int64_t[]){n, n}, 2, 0.0f);
     if (!t) return NULL;
     for (int64_t i = 0; i < n; i++) nb_ptr(t)[i * n + i] = 1.0f;
     return t;

@@ -108,6 +108,9 @@ nb_status nb_print(const nb_tensor *t);           /* to stdout */
 nb_status nb_scope_begin(void);
 nb_status nb_scope_end(void);
 nb_tensor *nb_keep(nb_tensor *t);
+/* Frees t now. Only for tensors no recorded op still uses: the tape keeps
+ * plain pointers, so freeing an op's input before nb_backward loses its
+ * gradient. Ending the scope is the safe way. */
 void nb_free(nb_tensor *t);
 void nb_shutdown(void); /* frees every tensor, pool and cached primitive */
 
