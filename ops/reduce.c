@@ -8,6 +8,7 @@
 #include "../core/dnnl_internal.h"
 #include "op.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef struct {
@@ -168,6 +169,18 @@ static nb_status argmax_shape(const nb_node *n, nb_layout *l) {
     return NB_OK;
 }
 
+/* Index of the first maximum of len floats spaced by stride; a NaN counts as
+ * the maximum (as in numpy and PyTorch), so a NaN in the row is not hidden. */
+static int64_t first_max(const float *row, int64_t len, int64_t stride) {
+    int64_t best = 0;
+    for (int64_t k = 0; k < len; k++) {
+        float v = row[k * stride];
+        if (isnan(v)) return k;
+        if (v > row[best * stride]) best = k;
+    }
+    return best;
+}
+
 /* x seen as [outer, len, inner] around the axis */
 static nb_status argmax_forward(nb_node *n) {
     const argmax_attrs *a = NB_ATTRS(n, argmax_attrs);
@@ -178,13 +191,8 @@ static nb_status argmax_forward(nb_node *n) {
     const float *px = nb_ptr(x);
     float *py = nb_ptr(n->out);
     for (int64_t o = 0; o < outer; o++)
-        for (int64_t in = 0; in < inner; in++) {
-            const float *row = px + o * len * inner + in;
-            int64_t best = 0;
-            for (int64_t k = 1; k < len; k++)
-                if (row[k * inner] > row[best * inner]) best = k;
-            py[o * inner + in] = (float)best;
-        }
+        for (int64_t in = 0; in < inner; in++)
+            py[o * inner + in] = (float)first_max(px + o * len * inner + in, len, inner);
     return NB_OK;
 }
 

@@ -16,9 +16,55 @@ static nb_status same_layout(const nb_node *n, nb_layout *l) {
     return NB_OK;
 }
 
+/* ---- copying between layouts --------------------------------------------------
+ * oneDNN describes a strided layout only when, with the axes sorted by stride,
+ * each stride reaches past the whole of the previous axis. A slice with a step
+ * can interleave axes: columns 0 and 2 of a [4, 3] matrix are [4, 2] with
+ * strides [3, 2]. Such layouts are copied by a plain loop. */
+static bool dnnl_can_describe(const nb_tensor *t) {
+    int64_t stride[NB_MAX_DIMS], dim[NB_MAX_DIMS];
+    int n = 0;
+    if (t->numel == 0) return true;
+    for (int i = 0; i < t->ndim; i++) { /* size-1 axes do not count; insertion sort */
+        if (t->shape[i] == 1) continue;
+        int k = n++;
+        for (; k > 0 && stride[k - 1] > t->strides[i]; k--) {
+            stride[k] = stride[k - 1];
+            dim[k] = dim[k - 1];
+        }
+        stride[k] = t->strides[i];
+        dim[k] = t->shape[i];
+    }
+    for (int k = 1; k < n; k++)
+        if (stride[k] < stride[k - 1] * dim[k - 1]) return false;
+    return true;
+}
+
+/* dst = src, same shape, element by element in row-major order */
+static void copy_loop(const nb_tensor *src, nb_tensor *dst) {
+    int64_t idx[NB_MAX_DIMS] = {0};
+    const float *s = nb_ptr(src);
+    float *d = nb_ptr(dst);
+    for (int64_t i = 0; i < src->numel; i++) {
+        int64_t at_s = 0, at_d = 0;
+        for (int k = 0; k < src->ndim; k++) {
+            at_s += idx[k] * src->strides[k];
+            at_d += idx[k] * dst->strides[k];
+        }
+        d[at_d] = s[at_s];
+        for (int k = src->ndim - 1; k >= 0 && ++idx[k] == src->shape[k]; k--) idx[k] = 0;
+    }
+}
+
+static nb_status copy_layout(const char *fn, const nb_tensor *src, nb_tensor *dst) {
+    if (dnnl_can_describe(src) && dnnl_can_describe(dst)) return nb_k_reorder(fn, src, dst);
+    copy_loop(src, dst);
+    return NB_OK;
+}
+
 /* ---- contiguous: a dense copy (oneDNN reorder); the gradient passes through ---- */
 static nb_status contiguous_forward(nb_node *n) {
-    return nb_k_reorder("nb_contiguous", n->in[0], n->out);
+    return copy_layout("nb_contiguous", n->in[0], n->out);
 }
 
 static nb_status pass_through(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
@@ -73,7 +119,11 @@ static const nb_op_def reshape_def = {
 
 /* Resolve one -1 and check the element count. */
 static bool resolve_shape(const nb_tensor *x, const int64_t *shape, int ndim, shape_attrs *a) {
-    if (ndim < 0 || ndim > NB_MAX_DIMS || (ndim > 0 && !shape)) {
+    if (ndim > 0 && !shape) {
+        nb_fail(NB_ERR_NULL, "nb_reshape: the shape is NULL");
+        return false;
+    }
+    if (ndim < 0 || ndim > NB_MAX_DIMS) {
         nb_fail(NB_ERR_ARG, "nb_reshape: %d dimensions; nabla supports 0 to %d", ndim, NB_MAX_DIMS);
         return false;
     }
@@ -120,8 +170,9 @@ nb_tensor *nb_flatten(nb_tensor *x) {
     if (!x) return nb_fail_null("nb_flatten");
     if (x->ndim < 1)
         return nb_fail(NB_ERR_SHAPE, "nb_flatten: needs a batch axis; got a 0-d tensor");
-    int64_t n = x->shape[0];
-    return nb_reshape(x, (int64_t[]){n, n ? x->numel / n : 0}, 2);
+    int64_t rest = 1; /* a product of dims, not numel / N: N may be 0 */
+    for (int i = 1; i < x->ndim; i++) rest *= x->shape[i];
+    return nb_reshape(x, (int64_t[]){x->shape[0], rest}, 2);
 }
 
 /* ---- permute: y[i0, i1, ...] = x[i_perm...]; a view with permuted strides ------- */
@@ -170,9 +221,10 @@ nb_tensor *nb_permute(nb_tensor *x, const int *perm, int n) {
     perm_attrs a = {.n = n};
     bool seen[NB_MAX_DIMS] = {0};
     if (!x) return nb_fail_null("nb_permute");
-    if (!perm || n != x->ndim)
-        return nb_fail(NB_ERR_ARG, "nb_permute: permutation of %d axes for a tensor of shape %s",
-                       perm ? n : 0, nb_shape_s(x));
+    if (n > 0 && !perm) return nb_fail(NB_ERR_NULL, "nb_permute: the permutation is NULL");
+    if (n != x->ndim)
+        return nb_fail(NB_ERR_ARG, "nb_permute: permutation of %d axes for a tensor of shape %s", n,
+                       nb_shape_s(x));
     for (int i = 0; i < n; i++) {
         int p;
         if (!nb_axis("nb_permute", perm[i], n, &p)) return NULL;
@@ -239,7 +291,7 @@ static nb_status scatter_forward(nb_node *n) {
     window.strides[a->s.axis] *= a->s.step;
     window.offset += a->s.start * out->strides[a->s.axis];
     window.numel = n->in[0]->numel;
-    return nb_k_reorder("nb_slice", n->in[0], &window);
+    return copy_layout("nb_slice", n->in[0], &window);
 }
 
 static nb_status slice_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx);
