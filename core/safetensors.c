@@ -6,7 +6,7 @@
  * are checked against the file before a single value is copied. */
 #include "nabla/safetensors.h"
 
-#include "../core/core_internal.h"
+#include "core_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
