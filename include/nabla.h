@@ -8,6 +8,7 @@
  *   nabla/dot.h       graphs as pictures: DOT text, SVG/PNG/PDF via Graphviz
  *   nabla/safetensors.h  named tensors in safetensors files, saved atomically
  *   nabla/data.h      IDX, CSV and NPY readers, named datasets, splits, scaling
+ *   nabla/nn.h        layers, Sequential models, losses, metrics, the Keras workflow
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -20,5 +21,6 @@
 #include "nabla/safetensors.h"
 #include "nabla/data.h"
 #include "nabla/optim.h"
+#include "nabla/nn.h"
 
 #endif

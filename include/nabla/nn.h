@@ -74,6 +74,9 @@ nb_layer *nb_flatten_layer(void);
 nb_layer *nb_dropout_layer(float rate);
 nb_layer *nb_batch_norm_layer(float momentum, float eps); /* 0, 0 = Keras's 0.99, 1e-3 */
 nb_layer *nb_activation_layer(const char *name);
+/* Name a layer before adding it (Keras's name=...); returns layer. On failure
+ * the layer is freed, so nb_model_add(m, nb_layer_set_name(l, "hidden")) is safe. */
+nb_layer *nb_layer_set_name(nb_layer *layer, const char *name);
 void nb_layer_free(nb_layer *layer); /* only for layers never added to a model */
 
 /* ---- models --------------------------------------------------------------------------- */
@@ -83,7 +86,8 @@ nb_model *nb_sequential(const int64_t *input_shape, int ndim);
  * checked as layers are added: a layer that cannot take the previous output
  * is an error naming both. */
 nb_status nb_model_add(nb_model *m, nb_layer *layer);
-void nb_model_free(nb_model *m);
+void nb_model_free(nb_model *m); /* before nb_shutdown(), which frees the weights */
+nb_status nb_model_set_name(nb_model *m, const char *name); /* "sequential" by default */
 
 /* Forward pass on a batch; training turns dropout and batch-norm statistics on. */
 nb_tensor *nb_model_forward(nb_model *m, nb_tensor *x, bool training);
@@ -153,6 +157,7 @@ typedef struct nb_callback {
  * restore_best puts back the best epoch's weights. */
 nb_callback nb_early_stopping(const char *monitor, int patience, bool restore_best);
 nb_callback nb_csv_logger(const char *path);
+void nb_callback_free(nb_callback *cb); /* after fit: releases what the callback holds */
 
 typedef struct nb_fit_opts {
     int epochs;               /* 0 = 1 */

@@ -1,0 +1,130 @@
+/* Losses on predictions, written with ops (so their gradients come from the
+ * ops' backward rules), and losses by name. Each returns a 0-d mean:
+ *
+ *   mse   mean (pred - target)^2               over all elements
+ *   mae   mean |pred - target|                 over all elements
+ *   binary_crossentropy       -mean t log p + (1 - t) log(1 - p)   over all elements
+ *   categorical_crossentropy  -1/N sum t log p                     p, t: [N, K]
+ *   sparse_categorical_crossentropy  the same with t = one_hot(labels)
+ *
+ * Probabilities are clipped to [1e-7, 1 - 1e-7] first, as Keras does, so a
+ * confident wrong prediction costs log(1e7) = 16.1 instead of infinity. The
+ * *_logits forms in ops/loss.c need no clipping: they are exact and stable.
+ */
+#include "nn_internal.h"
+
+#include <string.h>
+
+#define PROB_EPS 1e-7f
+
+/* target seen with pred's shape: the same, or the same elements ([N] for [N, 1]) */
+static nb_tensor *match_target(const char *fn, nb_tensor *pred, nb_tensor *target) {
+    if (!pred || !target) return nb_fail_null(fn);
+    if (nb_same_shape(pred, target)) return target;
+    if (pred->ndim >= 1 && target->ndim >= 1 && pred->numel == target->numel &&
+        pred->shape[0] == target->shape[0])
+        return nb_reshape(target, pred->shape, pred->ndim);
+    return nb_fail(NB_ERR_SHAPE, "%s: predictions %s and targets %s differ in shape", fn,
+                   nb_shape_s(pred), nb_shape_s(target));
+}
+
+nb_tensor *nb_mse_loss(nb_tensor *pred, nb_tensor *target) {
+    nb_tensor *t = match_target("nb_mse_loss", pred, target);
+    return t ? nb_mean_all(nb_square(nb_sub(pred, t))) : NULL;
+}
+
+nb_tensor *nb_mae_loss(nb_tensor *pred, nb_tensor *target) {
+    nb_tensor *t = match_target("nb_mae_loss", pred, target);
+    return t ? nb_mean_all(nb_abs(nb_sub(pred, t))) : NULL;
+}
+
+/* -mean(t log p + (1 - t) log(1 - p)) */
+nb_tensor *nb_binary_crossentropy(nb_tensor *prob, nb_tensor *target) {
+    nb_tensor *t = match_target("nb_binary_crossentropy", prob, target);
+    if (!t) return NULL;
+    nb_tensor *p = nb_clip(prob, PROB_EPS, 1.0f - PROB_EPS);
+    nb_tensor *pos = nb_mul(t, nb_log(p));
+    nb_tensor *neg = nb_mul(nb_rsub_scalar(t, 1.0f), nb_log(nb_rsub_scalar(p, 1.0f)));
+    return nb_neg(nb_mean_all(nb_add(pos, neg)));
+}
+
+/* prob, onehot: [N, K] -> -1/N sum t log p */
+nb_tensor *nb_categorical_crossentropy(nb_tensor *prob, nb_tensor *onehot) {
+    const char *fn = "nb_categorical_crossentropy";
+    if (!prob || !onehot) return nb_fail_null(fn);
+    if (prob->ndim != 2 || !nb_same_shape(prob, onehot) || prob->shape[0] < 1)
+        return nb_fail(NB_ERR_SHAPE,
+                       "%s: probabilities and one-hot targets must both be [N, K] with N >= 1; "
+                       "got %s and %s",
+                       fn, nb_shape_s(prob), nb_shape_s(onehot));
+    nb_tensor *p = nb_clip(prob, PROB_EPS, 1.0f - PROB_EPS);
+    nb_tensor *total = nb_sum_all(nb_mul(onehot, nb_log(p)));
+    return nb_mul_scalar(total, -1.0f / (float)prob->shape[0]);
+}
+
+/* prob: [N, K], labels: [N] or [N, 1] class indices */
+nb_tensor *nb_sparse_categorical_crossentropy(nb_tensor *prob, nb_tensor *labels) {
+    const char *fn = "nb_sparse_categorical_crossentropy";
+    if (!prob || !labels) return nb_fail_null(fn);
+    if (prob->ndim != 2 || labels->numel != prob->shape[0] || labels->ndim < 1 ||
+        labels->ndim > 2 || labels->shape[0] != prob->shape[0])
+        return nb_fail(NB_ERR_SHAPE, "%s: probabilities must be [N, K] and labels [N]; got %s and %s",
+                       fn, nb_shape_s(prob), nb_shape_s(labels));
+    nb_tensor *flat = nb_reshape(labels, prob->shape, 1);
+    nb_tensor *onehot = nb_one_hot(flat, prob->shape[1]);
+    if (!onehot) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", nb_error());
+        return nb_fail(nb_error_code(), "%s: labels must be class indices in [0, %lld): %s", fn,
+                       (long long)prob->shape[1], why);
+    }
+    return nb_categorical_crossentropy(prob, onehot);
+}
+
+/* ---- by name ----------------------------------------------------------------------------- */
+static const struct {
+    const char *name;
+    nb_loss_kind kind;
+} names[] = {
+    {"mse", NB_LOSS_MSE},
+    {"mae", NB_LOSS_MAE},
+    {"binary_crossentropy", NB_LOSS_BINARY_CE},
+    {"categorical_crossentropy", NB_LOSS_CATEGORICAL_CE},
+    {"sparse_categorical_crossentropy", NB_LOSS_SPARSE_CATEGORICAL_CE},
+    {"mean_squared_error", NB_LOSS_MSE}, /* Keras's long names */
+    {"mean_absolute_error", NB_LOSS_MAE},
+};
+
+bool nb_loss_from_name(const char *fn, const char *name, nb_loss_kind *out) {
+    for (size_t i = 0; name && i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i].name)) {
+            *out = names[i].kind;
+            return true;
+        }
+    nb_fail(NB_ERR_ARG,
+            "%s: unknown loss '%s'; known losses: mse, mae, binary_crossentropy, "
+            "categorical_crossentropy, sparse_categorical_crossentropy",
+            fn, name ? name : "(null)");
+    return false;
+}
+
+const char *nb_loss_name(nb_loss_kind k) {
+    return names[k].name; /* the first five entries are in enum order */
+}
+
+nb_tensor *nb_loss_apply(nb_loss_kind k, nb_tensor *pred, nb_tensor *target) {
+    switch (k) {
+    case NB_LOSS_MSE: return nb_mse_loss(pred, target);
+    case NB_LOSS_MAE: return nb_mae_loss(pred, target);
+    case NB_LOSS_BINARY_CE: return nb_binary_crossentropy(pred, target);
+    case NB_LOSS_CATEGORICAL_CE: return nb_categorical_crossentropy(pred, target);
+    case NB_LOSS_SPARSE_CATEGORICAL_CE: return nb_sparse_categorical_crossentropy(pred, target);
+    }
+    return nb_fail(NB_ERR_ARG, "nb_loss_apply: unknown loss kind %d", (int)k);
+}
+
+nb_tensor *nb_loss_by_name(const char *name, nb_tensor *pred, nb_tensor *target) {
+    nb_loss_kind k;
+    if (!nb_loss_from_name("nb_loss_by_name", name, &k)) return NULL;
+    return nb_loss_apply(k, pred, target);
+}

@@ -1,0 +1,241 @@
+/* Metrics: accuracies, the confusion matrix and scikit-learn's classification
+ * report. Metrics are read-outs, not part of training: plain loops over the
+ * values, no ops, no gradients.
+ *
+ *   binary accuracy       mean over elements of (p > 0.5) == (t > 0.5)
+ *   categorical accuracy  mean over rows of argmax p == argmax t     p, t: [N, K]
+ *   sparse accuracy       mean over rows of argmax p == label        labels: [N]
+ */
+#include "nn_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static float fail_nan(const char *fn, const nb_tensor *a, const nb_tensor *b, const char *want) {
+    nb_fail(NB_ERR_SHAPE, "%s: %s; got %s and %s", fn, want, nb_shape_s(a), nb_shape_s(b));
+    return NAN;
+}
+
+/* index of the first maximum of row i of a [N, K] tensor */
+static int64_t row_argmax(const nb_tensor *t, int64_t i) {
+    int64_t k = t->shape[1], best = 0;
+    float best_v = nb_get_flat(t, i * k);
+    for (int64_t j = 1; j < k; j++) {
+        float v = nb_get_flat(t, i * k + j);
+        if (v > best_v) best_v = v, best = j;
+    }
+    return best;
+}
+
+static bool is_rows(const nb_tensor *t) {
+    return t && t->ndim == 2 && t->shape[0] >= 1 && t->shape[1] >= 1;
+}
+
+float nb_binary_accuracy(const nb_tensor *prob, const nb_tensor *target) {
+    const char *fn = "nb_binary_accuracy";
+    if (!prob || !target) return (nb_fail_null(fn), NAN);
+    if (prob->numel != target->numel || prob->numel == 0)
+        return fail_nan(fn, prob, target, "predictions and targets need the same elements");
+    int64_t hits = 0;
+    for (int64_t i = 0; i < prob->numel; i++)
+        hits += (nb_get_flat(prob, i) > 0.5f) == (nb_get_flat(target, i) > 0.5f);
+    return (float)((double)hits / (double)prob->numel);
+}
+
+float nb_categorical_accuracy(const nb_tensor *prob, const nb_tensor *onehot) {
+    const char *fn = "nb_categorical_accuracy";
+    if (!prob || !onehot) return (nb_fail_null(fn), NAN);
+    if (!is_rows(prob) || !nb_same_shape(prob, onehot))
+        return fail_nan(fn, prob, onehot, "predictions and one-hot targets must both be [N, K]");
+    int64_t hits = 0, n = prob->shape[0];
+    for (int64_t i = 0; i < n; i++) hits += row_argmax(prob, i) == row_argmax(onehot, i);
+    return (float)((double)hits / (double)n);
+}
+
+float nb_sparse_categorical_accuracy(const nb_tensor *prob, const nb_tensor *labels) {
+    const char *fn = "nb_sparse_categorical_accuracy";
+    if (!prob || !labels) return (nb_fail_null(fn), NAN);
+    if (!is_rows(prob) || labels->numel != prob->shape[0])
+        return fail_nan(fn, prob, labels, "predictions must be [N, K] and labels [N]");
+    int64_t hits = 0, n = prob->shape[0];
+    for (int64_t i = 0; i < n; i++) hits += (float)row_argmax(prob, i) == nb_get_flat(labels, i);
+    return (float)((double)hits / (double)n);
+}
+
+/* ---- metrics by name, for compile ---------------------------------------------------------- */
+bool nb_metric_from_name(const char *fn, const char *name, nb_loss_kind loss, nb_metric_kind *out) {
+    static const struct {
+        const char *name;
+        nb_metric_kind kind;
+    } names[] = {
+        {"binary_accuracy", NB_METRIC_BINARY_ACCURACY},
+        {"categorical_accuracy", NB_METRIC_CATEGORICAL_ACCURACY},
+        {"sparse_categorical_accuracy", NB_METRIC_SPARSE_CATEGORICAL_ACCURACY},
+        {"mse", NB_METRIC_MSE},
+        {"mae", NB_METRIC_MAE},
+        {"mean_squared_error", NB_METRIC_MSE},
+        {"mean_absolute_error", NB_METRIC_MAE},
+    };
+    if (name && (!strcmp(name, "accuracy") || !strcmp(name, "acc"))) {
+        /* Keras picks the accuracy that matches the loss */
+        *out = loss == NB_LOSS_BINARY_CE               ? NB_METRIC_BINARY_ACCURACY
+               : loss == NB_LOSS_CATEGORICAL_CE        ? NB_METRIC_CATEGORICAL_ACCURACY
+               : loss == NB_LOSS_SPARSE_CATEGORICAL_CE ? NB_METRIC_SPARSE_CATEGORICAL_ACCURACY
+                                                       : NB_METRIC_ACCURACY;
+        return true;
+    }
+    for (size_t i = 0; name && i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i].name)) {
+            *out = names[i].kind;
+            return true;
+        }
+    nb_fail(NB_ERR_ARG,
+            "%s: unknown metric '%s'; known metrics: accuracy (acc), binary_accuracy, "
+            "categorical_accuracy, sparse_categorical_accuracy, mse, mae",
+            fn, name ? name : "(null)");
+    return false;
+}
+
+/* the value of a loss op, computed without recording; its temporaries freed */
+static double loss_value(nb_tensor *(*loss)(nb_tensor *, nb_tensor *), const nb_tensor *pred,
+                         const nb_tensor *target) {
+    if (nb_scope_begin() != NB_OK) return NAN;
+    nb_no_grad_begin();
+    nb_tensor *v = loss((nb_tensor *)pred, (nb_tensor *)target);
+    double d = v ? nb_item(v) : NAN;
+    nb_no_grad_end();
+    nb_scope_end();
+    return d;
+}
+
+double nb_metric_eval(nb_metric_kind k, const nb_tensor *pred, const nb_tensor *target) {
+    if (!pred || !target) return (nb_fail_null("nb_metric_eval"), NAN);
+    if (k == NB_METRIC_ACCURACY) /* decide by shapes: one output, one-hot rows or labels */
+        k = pred->ndim < 2 || pred->shape[pred->ndim - 1] == 1 ? NB_METRIC_BINARY_ACCURACY
+            : nb_same_shape(pred, target)                    ? NB_METRIC_CATEGORICAL_ACCURACY
+                                                             : NB_METRIC_SPARSE_CATEGORICAL_ACCURACY;
+    switch (k) {
+    case NB_METRIC_BINARY_ACCURACY: return nb_binary_accuracy(pred, target);
+    case NB_METRIC_CATEGORICAL_ACCURACY: return nb_categorical_accuracy(pred, target);
+    case NB_METRIC_SPARSE_CATEGORICAL_ACCURACY: return nb_sparse_categorical_accuracy(pred, target);
+    case NB_METRIC_MSE: return loss_value(nb_mse_loss, pred, target);
+    case NB_METRIC_MAE: return loss_value(nb_mae_loss, pred, target);
+    case NB_METRIC_ACCURACY: break;
+    }
+    return (nb_fail(NB_ERR_ARG, "nb_metric_eval: unknown metric kind %d", (int)k), NAN);
+}
+
+/* ---- confusion matrix ---------------------------------------------------------------------- */
+/* The class of sample i: the argmax of row i when t is [N, k] scores or one-hot
+ * rows, else the value t[i], which must be an integer in [0, k). */
+static bool class_at(const nb_tensor *t, int64_t i, int k, const char *what, int64_t *out) {
+    if (k > 1 && t->ndim == 2 && t->shape[1] == k) {
+        *out = row_argmax(t, i);
+        return true;
+    }
+    float v = nb_get_flat(t, i);
+    if (!(v >= 0 && v < (float)k && v == floorf(v))) {
+        nb_fail(NB_ERR_ARG, "nb_confusion_matrix: %s %g of sample %lld is not a class in [0, %d)",
+                what, v, (long long)i, k);
+        return false;
+    }
+    *out = (int64_t)v;
+    return true;
+}
+
+static int64_t samples(const nb_tensor *t, int k) {
+    return k > 1 && t->ndim == 2 && t->shape[1] == k ? t->shape[0] : t->numel;
+}
+
+nb_tensor *nb_confusion_matrix(const nb_tensor *labels, const nb_tensor *predicted, int k) {
+    if (!labels || !predicted) return nb_fail_null("nb_confusion_matrix");
+    if (k < 1) return nb_fail(NB_ERR_ARG, "nb_confusion_matrix: k = %d classes; need >= 1", k);
+    int64_t n = samples(labels, k);
+    if (samples(predicted, k) != n)
+        return nb_fail(NB_ERR_SHAPE,
+                       "nb_confusion_matrix: labels %s and predictions %s hold different numbers "
+                       "of samples",
+                       nb_shape_s(labels), nb_shape_s(predicted));
+    nb_tensor *cm = nb_zeros((int64_t[]){k, k}, 2);
+    if (!cm) return NULL;
+    float *c = nb_ptr(cm);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t t, p;
+        if (!class_at(labels, i, k, "label", &t) || !class_at(predicted, i, k, "prediction", &p)) {
+            nb_free(cm);
+            return NULL;
+        }
+        c[t * k + p] += 1.0f;
+    }
+    return cm;
+}
+
+/* ---- classification report, laid out as scikit-learn's ------------------------------------ */
+typedef struct {
+    double precision, recall, f1;
+    int64_t support;
+} class_scores;
+
+static double ratio(double a, double b) {
+    return b > 0 ? a / b : 0.0; /* scikit-learn's zero_division: 0 */
+}
+
+static class_scores scores_of(const nb_tensor *cm, int64_t k, int64_t c) {
+    double tp = nb_get_flat(cm, c * k + c), actual = 0, predicted = 0;
+    for (int64_t j = 0; j < k; j++) {
+        actual += nb_get_flat(cm, c * k + j);
+        predicted += nb_get_flat(cm, j * k + c);
+    }
+    class_scores s = {ratio(tp, predicted), ratio(tp, actual), 0, (int64_t)actual};
+    s.f1 = ratio(2 * s.precision * s.recall, s.precision + s.recall);
+    return s;
+}
+
+static void print_row(FILE *f, int width, const char *name, class_scores s) {
+    fprintf(f, "%*s  %9.2f %9.2f %9.2f %9lld\n", width, name, s.precision, s.recall, s.f1,
+            (long long)s.support);
+}
+
+nb_status nb_classification_report(FILE *f, const nb_tensor *confusion,
+                                   const char *const *class_names) {
+    const char *fn = "nb_classification_report";
+    if (!f || !confusion) return nb_failc(NB_ERR_NULL, "%s: file or confusion matrix is NULL", fn);
+    if (confusion->ndim != 2 || confusion->shape[0] != confusion->shape[1] ||
+        confusion->shape[0] < 1)
+        return nb_failc(NB_ERR_SHAPE, "%s: the confusion matrix must be [K, K]; got %s", fn,
+                        nb_shape_s(confusion));
+    int64_t k = confusion->shape[0];
+    int width = (int)strlen("weighted avg");
+    for (int64_t c = 0; class_names && c < k; c++)
+        if (class_names[c] && (int)strlen(class_names[c]) > width)
+            width = (int)strlen(class_names[c]);
+
+    fprintf(f, "%*s  %9s %9s %9s %9s\n\n", width, "", "precision", "recall", "f1-score", "support");
+    class_scores macro = {0}, weighted = {0};
+    double correct = 0;
+    for (int64_t c = 0; c < k; c++) {
+        class_scores s = scores_of(confusion, k, c);
+        char num[24];
+        snprintf(num, sizeof num, "%lld", (long long)c);
+        print_row(f, width, class_names && class_names[c] ? class_names[c] : num, s);
+        macro.precision += s.precision / (double)k;
+        macro.recall += s.recall / (double)k;
+        macro.f1 += s.f1 / (double)k;
+        macro.support += s.support;
+        weighted.precision += s.precision * (double)s.support;
+        weighted.recall += s.recall * (double)s.support;
+        weighted.f1 += s.f1 * (double)s.support;
+        correct += nb_get_flat(confusion, c * k + c);
+    }
+    int64_t total = macro.support;
+    weighted.support = total;
+    weighted.precision = ratio(weighted.precision, (double)total);
+    weighted.recall = ratio(weighted.recall, (double)total);
+    weighted.f1 = ratio(weighted.f1, (double)total);
+    fprintf(f, "\n%*s  %9s %9s %9.2f %9lld\n", width, "accuracy", "", "",
+            ratio(correct, (double)total), (long long)total);
+    print_row(f, width, "macro avg", macro);
+    print_row(f, width, "weighted avg", weighted);
+    return ferror(f) ? nb_failc(NB_ERR_IO, "%s: writing the report failed", fn) : NB_OK;
+}

@@ -1,0 +1,352 @@
+/* Sequential models: a list of layers, each taking the previous one's output.
+ *
+ *   x: [N, input_shape...] -> layer 0 -> layer 1 -> ... -> [N, last output shape...]
+ *
+ * Shapes are checked when a layer is added, so a model that was built runs
+ * on any batch of the right input shape. compile records the loss, the
+ * optimizer and the metrics that fit.c uses.
+ */
+#include "nn_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+nb_model *nb_sequential(const int64_t *input_shape, int ndim) {
+    if (!input_shape || ndim < 1 || ndim >= NB_MAX_DIMS)
+        return nb_fail(NB_ERR_ARG,
+                       "nb_sequential: input_shape needs 1 to %d dimensions (without the batch "
+                       "axis); got %d",
+                       NB_MAX_DIMS - 1, ndim);
+    for (int i = 0; i < ndim; i++)
+        if (input_shape[i] < 1)
+            return nb_fail(NB_ERR_ARG, "nb_sequential: input_shape %s has a size below 1",
+                           nb_dims_s(input_shape, ndim));
+    nb_model *m = calloc(1, sizeof *m);
+    if (!m) return nb_fail(NB_ERR_MEMORY, "nb_sequential: out of memory");
+    snprintf(m->name, sizeof m->name, "sequential");
+    m->in_ndim = ndim;
+    memcpy(m->in_shape, input_shape, (size_t)ndim * sizeof *input_shape);
+    return m;
+}
+
+nb_status nb_model_set_name(nb_model *m, const char *name) {
+    if (!m || !name) return nb_failc(NB_ERR_NULL, "nb_model_set_name: model or name is NULL");
+    if (!name[0] || strlen(name) >= sizeof m->name)
+        return nb_failc(NB_ERR_ARG, "nb_model_set_name: name must have 1 to %d characters",
+                        (int)sizeof m->name - 1);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    return NB_OK;
+}
+
+void nb_model_free(nb_model *m) {
+    if (!m) return;
+    nb_optimizer_free(m->opt); /* it points at the weights: first */
+    for (int i = 0; i < m->n_layers; i++) nb_layer_destroy(m->layers[i]);
+    free(m->layers);
+    free(m->params);
+    free(m);
+}
+
+/* ---- adding layers ------------------------------------------------------------------- */
+static nb_layer *find_layer(const nb_model *m, const char *name) {
+    for (int i = 0; i < m->n_layers; i++)
+        if (!strcmp(m->layers[i]->name, name)) return m->layers[i];
+    return NULL;
+}
+
+/* Keras's automatic names, counted per model: dense, dense_1, dense_2, ... */
+static void pick_name(const nb_model *m, nb_layer *l) {
+    const char *base = l->ops->base_name;
+    int k = 0;
+    for (int i = 0; i < m->n_layers; i++) k += m->layers[i]->ops == l->ops;
+    for (;; k++) {
+        if (k == 0)
+            snprintf(l->name, sizeof l->name, "%s", base);
+        else
+            snprintf(l->name, sizeof l->name, "%s_%d", base, k);
+        if (!find_layer(m, l->name)) return;
+    }
+}
+
+/* "layer 'dense_1' (Dense) cannot take the output of 'conv2d' (Conv2D), (None, 8, 3, 3): why" */
+static nb_status build_error(const nb_model *m, const nb_layer *l) {
+    char why[512], shape[128], prev[160];
+    snprintf(why, sizeof why, "%s", nb_error());
+    nb_layer_shape_str(l->in_shape, l->in_ndim, shape, sizeof shape);
+    if (m->n_layers == 0)
+        snprintf(prev, sizeof prev, "the model's input");
+    else
+        snprintf(prev, sizeof prev, "the output of '%s' (%s)", m->layers[m->n_layers - 1]->name,
+                 m->layers[m->n_layers - 1]->ops->type);
+    return nb_failc(NB_ERR_SHAPE, "nb_model_add: layer '%s' (%s) cannot take %s, %s: %s", l->name,
+                    l->ops->type, prev, shape, why);
+}
+
+static bool grow(void **items, int *cap, int need, size_t size) {
+    if (need <= *cap) return true;
+    int cap2 = *cap ? *cap * 2 : 8;
+    while (cap2 < need) cap2 *= 2;
+    void *p = realloc(*items, (size_t)cap2 * size);
+    if (!p) return false;
+    *items = p;
+    *cap = cap2;
+    return true;
+}
+
+/* Append l's trainable weights to m->params (and to the optimizer once compiled). */
+static nb_status add_params(nb_model *m, nb_layer *l) {
+    int first = m->n_params;
+    if (!grow((void **)&m->params, &m->cap_params, m->n_params + l->n_weights, sizeof(nb_tensor *)))
+        return nb_failc(NB_ERR_MEMORY, "nb_model_add: out of memory");
+    for (int i = 0; i < l->n_weights; i++)
+        if (l->weights[i].trainable) m->params[m->n_params++] = l->weights[i].t;
+    if (m->opt && m->n_params > first)
+        return nb_optimizer_add_params(m->opt, m->params + first, m->n_params - first);
+    return NB_OK;
+}
+
+static nb_status add_layer(nb_model *m, nb_layer *l) {
+    if (l->user_named && find_layer(m, l->name))
+        return nb_failc(NB_ERR_ARG, "nb_model_add: the model already has a layer named '%s'",
+                        l->name);
+    if (!l->user_named) pick_name(m, l);
+    const nb_layer *prev = m->n_layers ? m->layers[m->n_layers - 1] : NULL;
+    l->in_ndim = prev ? prev->out_ndim : m->in_ndim;
+    memcpy(l->in_shape, prev ? prev->out_shape : m->in_shape, sizeof l->in_shape);
+    if (l->ops->build(l) != NB_OK) {
+        if (nb_error_code() == NB_ERR_MEMORY) return NB_ERR_MEMORY;
+        return build_error(m, l);
+    }
+    if (!grow((void **)&m->layers, &m->cap_layers, m->n_layers + 1, sizeof(nb_layer *)))
+        return nb_failc(NB_ERR_MEMORY, "nb_model_add: out of memory");
+    l->built = l->in_model = true;
+    m->layers[m->n_layers++] = l;
+    return add_params(m, l);
+}
+
+nb_status nb_model_add(nb_model *m, nb_layer *layer) {
+    if (!layer) {
+        if (nb_error_code() == NB_OK) nb_fail(NB_ERR_NULL, "nb_model_add: layer is NULL");
+        return nb_error_code(); /* keep the message of the constructor that failed */
+    }
+    if (layer->in_model)
+        return nb_failc(NB_ERR_STATE, "nb_model_add: layer '%s' is already in a model",
+                        layer->name);
+    if (!m) {
+        nb_layer_destroy(layer);
+        return nb_failc(NB_ERR_NULL, "nb_model_add: model is NULL");
+    }
+    nb_status s = add_layer(m, layer);
+    if (s != NB_OK && !layer->in_model) nb_layer_destroy(layer);
+    return s;
+}
+
+/* ---- running ------------------------------------------------------------------------- */
+static bool input_fits(const nb_model *m, const nb_tensor *x) {
+    if (x->ndim != m->in_ndim + 1) return false;
+    for (int i = 0; i < m->in_ndim; i++)
+        if (x->shape[i + 1] != m->in_shape[i]) return false;
+    return true;
+}
+
+/* Layers in order, each in a name scope (anomaly messages and pictures name
+ * it); the last layer's activation only if final_activation. */
+static nb_tensor *run(nb_model *m, nb_tensor *x, bool training, bool final_activation) {
+    if (!m) return nb_fail(NB_ERR_NULL, "nb_model_forward: model is NULL");
+    if (!x) return nb_fail_null("nb_model_forward");
+    if (m->n_layers == 0)
+        return nb_fail(NB_ERR_STATE, "nb_model_forward: model '%s' has no layers", m->name);
+    if (!input_fits(m, x)) {
+        char want[128];
+        nb_layer_shape_str(m->in_shape, m->in_ndim, want, sizeof want);
+        return nb_fail(NB_ERR_SHAPE,
+                       "nb_model_forward: input %s does not fit the model's input shape %s",
+                       nb_shape_s(x), want);
+    }
+    for (int i = 0; i < m->n_layers && x; i++) {
+        nb_layer *l = m->layers[i];
+        nb_name_scope_begin(l->name);
+        x = l->ops->forward(l, x, training);
+        if (i < m->n_layers - 1 || final_activation) x = nb_act_apply(l->act, x);
+        nb_name_scope_end();
+    }
+    return x;
+}
+
+nb_tensor *nb_model_forward(nb_model *m, nb_tensor *x, bool training) {
+    return run(m, x, training, true);
+}
+
+/* ---- what the model has ---------------------------------------------------------------- */
+int nb_model_parameters(nb_model *m, nb_tensor ***params) {
+    if (!m || !params) return (nb_fail(NB_ERR_NULL, "nb_model_parameters: NULL argument"), -1);
+    *params = m->params;
+    return m->n_params;
+}
+
+int64_t nb_model_param_count(const nb_model *m) {
+    int64_t n = 0;
+    for (int i = 0; m && i < m->n_layers; i++) n += nb_layer_param_count(m->layers[i]);
+    return n;
+}
+
+int64_t nb_model_trainable_count(const nb_model *m) {
+    int64_t n = 0;
+    for (int i = 0; m && i < m->n_layers; i++) n += nb_layer_trainable_count(m->layers[i]);
+    return n;
+}
+
+int nb_model_num_layers(const nb_model *m) {
+    return m ? m->n_layers : 0;
+}
+
+nb_layer *nb_model_layer(nb_model *m, int i) {
+    if (!m || i < 0 || i >= m->n_layers)
+        return nb_fail(NB_ERR_ARG, "nb_model_layer: no layer %d (the model has %d)", i,
+                       m ? m->n_layers : 0);
+    return m->layers[i];
+}
+
+int nb_model_num_weights(const nb_model *m) {
+    int n = 0;
+    for (int i = 0; m && i < m->n_layers; i++) n += m->layers[i]->n_weights;
+    return n;
+}
+
+nb_weight *nb_model_weight(nb_model *m, int i) {
+    for (int k = 0; m && k < m->n_layers && i >= 0; k++) {
+        if (i < m->layers[k]->n_weights) return &m->layers[k]->weights[i];
+        i -= m->layers[k]->n_weights;
+    }
+    return nb_fail(NB_ERR_ARG, "nb_model_weight: no weight %d", i);
+}
+
+/* ---- regularization: l1 * sum|W| + l2 * sum W^2 over each regularized kernel ----------- */
+bool nb_model_has_regularization(const nb_model *m) {
+    for (int i = 0; m && i < m->n_layers; i++) {
+        const nb_layer *l = m->layers[i];
+        if (l->n_weights > 0 && (l->kernel_reg.l1 > 0 || l->kernel_reg.l2 > 0)) return true;
+    }
+    return false;
+}
+
+nb_tensor *nb_model_regularization_loss(nb_model *m) {
+    if (!m) return nb_fail(NB_ERR_NULL, "nb_model_regularization_loss: model is NULL");
+    nb_tensor *total = NULL;
+    for (int i = 0; i < m->n_layers; i++) {
+        nb_layer *l = m->layers[i];
+        nb_regularizer r = l->kernel_reg;
+        if (l->n_weights == 0 || (r.l1 <= 0 && r.l2 <= 0)) continue;
+        nb_tensor *w = l->weights[NB_W_KERNEL].t, *term = NULL;
+        if (r.l1 > 0) term = nb_mul_scalar(nb_sum_all(nb_abs(w)), r.l1);
+        if (r.l2 > 0) {
+            nb_tensor *l2 = nb_mul_scalar(nb_sum_all(nb_square(w)), r.l2);
+            term = term ? nb_add(term, l2) : l2;
+        }
+        total = total ? nb_add(total, term) : term;
+        if (!total) return NULL;
+    }
+    return total ? total : nb_scalar(0.0f);
+}
+
+/* ---- compile ---------------------------------------------------------------------------- */
+static nb_status check_compile(nb_model *m, const char *loss, const char *const *metrics,
+                               int n_metrics, nb_loss_kind *kind, nb_metric_kind *kinds) {
+    const char *fn = "nb_model_compile";
+    if (!m) return nb_failc(NB_ERR_NULL, "%s: model is NULL", fn);
+    if (!loss)
+        return nb_failc(NB_ERR_NULL, "%s: a loss is needed (\"mse\", \"categorical_crossentropy\", "
+                                     "...)",
+                        fn);
+    if (!nb_loss_from_name(fn, loss, kind)) return nb_error_code();
+    if (n_metrics < 0 || n_metrics > NB_MODEL_MAX_METRICS || (n_metrics > 0 && !metrics))
+        return nb_failc(NB_ERR_ARG, "%s: %d metrics; at most %d", fn, n_metrics,
+                        NB_MODEL_MAX_METRICS);
+    for (int i = 0; i < n_metrics; i++) {
+        if (!metrics[i]) return nb_failc(NB_ERR_NULL, "%s: metric %d is NULL", fn, i);
+        if (strlen(metrics[i]) >= sizeof m->metric_names[0])
+            return nb_failc(NB_ERR_ARG, "%s: metric name '%s' is too long", fn, metrics[i]);
+        if (!nb_metric_from_name(fn, metrics[i], *kind, &kinds[i])) return nb_error_code();
+    }
+    if (m->n_layers == 0)
+        return nb_failc(NB_ERR_STATE, "%s: model '%s' has no layers; add them before compiling",
+                        fn, m->name);
+    return NB_OK;
+}
+
+nb_status nb_model_compile(nb_model *m, const char *loss, nb_optimizer *opt,
+                           const char *const *metrics, int n_metrics) {
+    nb_loss_kind kind;
+    nb_metric_kind kinds[NB_MODEL_MAX_METRICS];
+    nb_status s = check_compile(m, loss, metrics, n_metrics, &kind, kinds);
+    if (s != NB_OK) {
+        if (!m || opt != m->opt) nb_optimizer_free(opt); /* the model owns it, even now */
+        return s;
+    }
+    if (!opt && !(opt = nb_optimizer_from_name("rmsprop"))) return nb_error_code();
+    if (opt != m->opt) {
+        nb_optimizer_free(m->opt);
+        m->opt = opt;
+        if ((s = nb_optimizer_add_params(opt, m->params, m->n_params)) != NB_OK) return s;
+    }
+    m->loss = kind;
+    m->n_metrics = n_metrics;
+    for (int i = 0; i < n_metrics; i++) {
+        m->metrics[i] = kinds[i];
+        snprintf(m->metric_names[i], sizeof m->metric_names[i], "%s", metrics[i]);
+    }
+    m->compiled = true;
+    return NB_OK;
+}
+
+/* ---- the loss, fused with the last activation where that is stable ------------------------ */
+typedef enum { FUSED_NONE, FUSED_SOFTMAX, FUSED_SPARSE_SOFTMAX, FUSED_SIGMOID } fused_kind;
+
+static fused_kind fused_loss(const nb_model *m) {
+    if (!m->compiled || m->n_layers == 0) return FUSED_NONE;
+    const nb_layer *last = m->layers[m->n_layers - 1];
+    bool flat = last->out_ndim == 1; /* the fused softmax ops take [N, K] logits */
+    if (last->act == NB_ACT_SOFTMAX && flat && m->loss == NB_LOSS_CATEGORICAL_CE)
+        return FUSED_SOFTMAX;
+    if (last->act == NB_ACT_SOFTMAX && flat && m->loss == NB_LOSS_SPARSE_CATEGORICAL_CE)
+        return FUSED_SPARSE_SOFTMAX;
+    if (last->act == NB_ACT_SIGMOID && m->loss == NB_LOSS_BINARY_CE) return FUSED_SIGMOID;
+    return FUSED_NONE;
+}
+
+bool nb_model_loss_is_fused(const nb_model *m) {
+    return m && fused_loss(m) != FUSED_NONE;
+}
+
+nb_tensor *nb_model_forward_loss(nb_model *m, nb_tensor *x, nb_tensor *y, bool training,
+                                 nb_tensor **pred) {
+    if (pred) *pred = NULL;
+    if (!m || !x || !y) return nb_fail_null("nb_model_forward_loss");
+    if (!m->compiled)
+        return nb_fail(NB_ERR_STATE, "nb_model_forward_loss: compile model '%s' first", m->name);
+    fused_kind f = fused_loss(m);
+    if (f == FUSED_NONE) {
+        nb_tensor *out = run(m, x, training, true);
+        if (pred) *pred = out;
+        return nb_loss_apply(m->loss, out, y);
+    }
+    nb_tensor *logits = run(m, x, training, false);
+    if (!logits) return NULL;
+    nb_tensor *loss = f == FUSED_SOFTMAX          ? nb_softmax_crossentropy_logits(logits, y)
+                      : f == FUSED_SPARSE_SOFTMAX ? nb_sparse_softmax_crossentropy_logits(logits, y)
+                                                  : nb_sigmoid_crossentropy_logits(logits, y);
+    if (pred && loss) {
+        nb_no_grad_begin(); /* the predictions feed metrics only */
+        *pred = nb_act_apply(m->layers[m->n_layers - 1]->act, logits);
+        nb_no_grad_end();
+        if (!*pred) return NULL;
+    }
+    return loss;
+}
+
+double nb_model_metric(const nb_model *m, int i, const nb_tensor *pred, const nb_tensor *y) {
+    if (!m || i < 0 || i >= m->n_metrics)
+        return (nb_fail(NB_ERR_ARG, "nb_model_metric: no compiled metric %d", i), NAN);
+    return nb_metric_eval(m->metrics[i], pred, y);
+}

@@ -1,0 +1,220 @@
+/* What the files of nn/ share: the layer and model structs, activations,
+ * losses and metrics by kind, and the hooks fit.c and save.c build on.
+ * Not installed.
+ *
+ * A layer is a small struct with a vtable (nb_layer_ops): build (shape
+ * inference + weight creation, once, when the layer joins a model) and
+ * forward. Everything else a layer has is plain data every layer shares:
+ * its name, activation, input and output shapes, and its weights. So the
+ * generic code (summary, parameters, saving, regularization) loops over
+ * layers and weights and never needs to know a layer's kind.
+ *
+ * A model (Sequential) is an array of layers plus what nb_model_compile
+ * chose: the loss, the optimizer, the metrics.
+ *
+ * ---- the contract for fit.c and save.c ------------------------------------------
+ *   nb_model_forward_loss   forward pass + compiled loss (fused and stable
+ *                           when the last activation is softmax/sigmoid and
+ *                           the loss the matching cross-entropy); also hands
+ *                           back the predictions (probabilities) for metrics
+ *   nb_model_regularization_loss   add it to the loss before backward
+ *   nb_model_metric         value of compiled metric i on one batch
+ *   m->opt                  the optimizer (params already registered)
+ *   m->metric_names[i]      the log names ("accuracy", "mae", ...)
+ *   nb_model_num_weights / nb_model_weight   every weight with its full name
+ *                           ("dense_1/kernel") for safetensors files and
+ *                           early stopping's restore_best; includes the
+ *                           non-trainable batch-norm statistics
+ * Models must be freed (nb_model_free) before nb_shutdown(): the weights
+ * live in the root scope, which nb_shutdown releases.
+ */
+#ifndef NB_NN_INTERNAL_H
+#define NB_NN_INTERNAL_H
+
+#include "../core/core_internal.h"
+#include "nabla/autograd.h"
+#include "nabla/cnn.h"
+#include "nabla/nn.h"
+#include "nabla/ops.h"
+#include "nabla/optim.h"
+
+#define NB_LAYER_NAME_LEN    64
+#define NB_WEIGHT_NAME_LEN   96
+#define NB_LAYER_MAX_WEIGHTS 4
+#define NB_MODEL_MAX_METRICS 8
+
+/* ---- activations (activation.c) ------------------------------------------------ */
+typedef enum nb_act {
+    NB_ACT_LINEAR = 0, /* identity; the default of every layer */
+    NB_ACT_RELU,
+    NB_ACT_SIGMOID,
+    NB_ACT_TANH,
+    NB_ACT_SOFTMAX, /* over the last axis */
+    NB_ACT_LEAKY_RELU,
+    NB_ACT_ELU,
+    NB_ACT_GELU,
+    NB_ACT_SOFTPLUS,
+    NB_ACT_STEP,
+} nb_act;
+
+/* name (NULL = "linear") -> kind; false with an error naming fn and listing
+ * the known names. */
+bool nb_act_from_name(const char *fn, const char *name, nb_act *out);
+const char *nb_act_name(nb_act a);
+nb_tensor *nb_act_apply(nb_act a, nb_tensor *x);
+
+/* ---- initializers (init.c) -------------------------------------------------------- */
+/* a valid enum value; false with an error naming fn */
+bool nb_init_check(const char *fn, nb_init kind);
+
+/* ---- layers (layers.c, layers_cnn.c) ------------------------------------------------ */
+/* One tensor a layer owns. Trainable weights are leaves with requires_grad;
+ * batch-norm's moving statistics are not trainable (updated by the forward
+ * pass, saved with the model, counted as Non-trainable params). */
+typedef struct nb_weight {
+    nb_tensor *t;                   /* in the root scope; freed by nb_model_free */
+    char name[NB_WEIGHT_NAME_LEN];  /* "dense_1/kernel": layer name / role */
+    bool trainable;
+} nb_weight;
+
+/* The per-kind part of a layer. */
+typedef struct nb_layer_ops {
+    const char *type;      /* "Dense": the summary's (type) column */
+    const char *base_name; /* "dense": automatic names dense, dense_1, ... */
+    /* Shape inference and weight creation, once, when the layer joins a model:
+     * read l->in_shape, set l->out_shape and create l->weights (with
+     * nb_layer_add_weight). On a shape that does not fit, record an error
+     * saying what the layer needs ("needs a flat input (None, features)");
+     * nb_model_add prefixes it with both layers' names and shapes. */
+    nb_status (*build)(nb_layer *l);
+    /* x: [N, in_shape...] -> [N, out_shape...], before the layer's activation
+     * (the model applies l->act, so that fit can stop before a final softmax). */
+    nb_tensor *(*forward)(nb_layer *l, nb_tensor *x, bool training);
+} nb_layer_ops;
+
+/* Weight slots by layer kind:
+ *   Dense, Conv2D:  [0] kernel ([in, out] / [K, C, kh, kw]), [1] bias (if any)
+ *   BatchNorm:      [0] gamma, [1] beta, [2] moving_mean, [3] moving_variance */
+enum { NB_W_KERNEL = 0, NB_W_BIAS = 1 };
+
+struct nb_layer {
+    const nb_layer_ops *ops;
+    char name[NB_LAYER_NAME_LEN];
+    bool user_named; /* false: nb_model_add picks base_name, base_name_1, ... */
+    bool in_model;   /* owned by a model (nb_layer_free refuses it) */
+    bool built;
+    nb_act act;
+    int in_ndim, out_ndim; /* shapes without the batch axis */
+    int64_t in_shape[NB_MAX_DIMS], out_shape[NB_MAX_DIMS];
+    nb_weight weights[NB_LAYER_MAX_WEIGHTS];
+    int n_weights;
+    nb_regularizer kernel_reg; /* on weights[NB_W_KERNEL] of Dense and Conv2D */
+    nb_init kernel_init, bias_init;
+    union {
+        struct {
+            int64_t units;
+            bool bias;
+        } dense;
+        struct {
+            int64_t filters;
+            int kh, kw, sh, sw;
+            bool same; /* padding "same" (else "valid") */
+        } conv;
+        struct {
+            int size, stride;
+            bool max; /* MaxPool2D, else AvgPool2D */
+        } pool;
+        struct {
+            float rate;
+        } dropout;
+        struct {
+            float momentum, eps; /* Keras's meaning: moving = m * moving + (1 - m) * batch */
+        } bn;
+    } cfg;
+};
+
+/* A zeroed layer of the given kind, named base_name until a model renames it. */
+nb_layer *nb_layer_alloc(const char *fn, const nb_layer_ops *ops);
+/* Free a layer and its weights (the model's way; nb_layer_free refuses layers in a model). */
+void nb_layer_destroy(nb_layer *l);
+/* Activation, initializers, regularizer and name of Dense and Conv2D, checked;
+ * on failure l is freed and false returned (the error names fn). */
+bool nb_layer_configure(nb_layer *l, const char *fn, const char *activation, nb_init kernel_init,
+                        nb_init bias_init, nb_regularizer reg, const char *name);
+/* Create weight l->weights[l->n_weights++] = "<layer>/<role>" with shape, in
+ * the root scope, filled by init with the given fans. */
+nb_tensor *nb_layer_add_weight(nb_layer *l, const char *role, const int64_t *shape, int ndim,
+                               bool trainable, nb_init init, int64_t fan_in, int64_t fan_out);
+int64_t nb_layer_trainable_count(const nb_layer *l);
+/* "(None, 32, 26, 26)" */
+int nb_layer_shape_str(const int64_t *shape, int ndim, char *buf, size_t n);
+
+/* ---- losses (losses.c) ---------------------------------------------------------------- */
+typedef enum nb_loss_kind {
+    NB_LOSS_MSE = 0,
+    NB_LOSS_MAE,
+    NB_LOSS_BINARY_CE,
+    NB_LOSS_CATEGORICAL_CE,
+    NB_LOSS_SPARSE_CATEGORICAL_CE,
+} nb_loss_kind;
+/* also takes Keras's long names ("mean_squared_error"); false with an error
+ * naming fn and listing the known names */
+bool nb_loss_from_name(const char *fn, const char *name, nb_loss_kind *out);
+const char *nb_loss_name(nb_loss_kind k);
+nb_tensor *nb_loss_apply(nb_loss_kind k, nb_tensor *pred, nb_tensor *target);
+
+/* ---- metrics (metrics.c) ---------------------------------------------------------------- */
+typedef enum nb_metric_kind {
+    NB_METRIC_ACCURACY = 0, /* "accuracy" with a loss that does not say which: by shapes */
+    NB_METRIC_BINARY_ACCURACY,
+    NB_METRIC_CATEGORICAL_ACCURACY,
+    NB_METRIC_SPARSE_CATEGORICAL_ACCURACY,
+    NB_METRIC_MSE,
+    NB_METRIC_MAE,
+} nb_metric_kind;
+/* "accuracy"/"acc" become the accuracy that fits loss, as Keras does */
+bool nb_metric_from_name(const char *fn, const char *name, nb_loss_kind loss, nb_metric_kind *out);
+/* the metric's mean over the batch; NaN with an error on mismatched shapes */
+double nb_metric_eval(nb_metric_kind k, const nb_tensor *pred, const nb_tensor *target);
+
+/* ---- models (model.c) --------------------------------------------------------------------- */
+struct nb_model {
+    char name[NB_LAYER_NAME_LEN]; /* "sequential" */
+    int in_ndim;
+    int64_t in_shape[NB_MAX_DIMS]; /* without the batch axis */
+    nb_layer **layers;
+    int n_layers, cap_layers;
+    nb_tensor **params; /* trainable weights in layer order (nb_model_parameters) */
+    int n_params, cap_params;
+    /* set by nb_model_compile */
+    bool compiled;
+    nb_loss_kind loss;
+    nb_optimizer *opt; /* owned; every trainable weight is registered with it */
+    int n_metrics;
+    nb_metric_kind metrics[NB_MODEL_MAX_METRICS];
+    char metric_names[NB_MODEL_MAX_METRICS][32]; /* as the user wrote them: the log keys */
+};
+
+/* The compiled loss of the model's predictions for x against y (0-d), and
+ * in *pred (if not NULL) the predictions, as nb_model_forward would give
+ * them. When the last layer's activation is softmax (1-D output) and the
+ * loss categorical or sparse categorical cross-entropy, or sigmoid and
+ * binary cross-entropy, the loss is computed from the logits by the fused
+ * op (stable for logits of +-1e4) and *pred is the activation of the logits
+ * computed without gradient. Does not include the regularization loss. */
+nb_tensor *nb_model_forward_loss(nb_model *m, nb_tensor *x, nb_tensor *y, bool training,
+                                 nb_tensor **pred);
+/* true when nb_model_forward_loss uses a fused logits op */
+bool nb_model_loss_is_fused(const nb_model *m);
+/* sum over layers of l1 * sum|kernel| + l2 * sum kernel^2 (0-d; a zero
+ * scalar when no layer has a regularizer) */
+nb_tensor *nb_model_regularization_loss(nb_model *m);
+bool nb_model_has_regularization(const nb_model *m);
+/* compiled metric i on a batch's predictions (from nb_model_forward_loss) */
+double nb_model_metric(const nb_model *m, int i, const nb_tensor *pred, const nb_tensor *y);
+/* every weight of every layer, trainable or not, in layer order */
+int nb_model_num_weights(const nb_model *m);
+nb_weight *nb_model_weight(nb_model *m, int i);
+int64_t nb_model_trainable_count(const nb_model *m);
+
+#endif

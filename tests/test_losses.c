@@ -1,0 +1,238 @@
+/* Losses: known values computed by hand, gradient checks of every loss and
+ * fused op, the fused ops' stability at logits of +-1e4, and fused against
+ * unfused cross-entropy. */
+#include "nb_test.h"
+
+#define EPS 1e-2
+#define TOL 1e-2
+
+static nb_tensor *leaf(const float *v, const int64_t *shape, int ndim) {
+    return nb_set_requires_grad(nb_from_array(v, shape, ndim), true);
+}
+
+/* ---- known values -------------------------------------------------------------------- */
+START_TEST(test_mse_and_mae_of_known_values) {
+    nb_tensor *p = nb_from_array((float[]){1, 2}, NB_SHAPE(2));
+    nb_tensor *t = nb_from_array((float[]){1, 4}, NB_SHAPE(2));
+    NB_ASSERT_CLOSE(nb_item(nb_mse_loss(p, t)), 2.0, 1e-6); /* (0 + 4) / 2 */
+    NB_ASSERT_CLOSE(nb_item(nb_mae_loss(p, t)), 1.0, 1e-6); /* (0 + 2) / 2 */
+    /* by name, and a [N, 1] prediction against [N] targets */
+    nb_tensor *col = nb_from_array((float[]){1, 2}, NB_SHAPE(2, 1));
+    NB_ASSERT_CLOSE(nb_item(nb_loss_by_name("mse", col, t)), 2.0, 1e-6);
+    NB_ASSERT_CLOSE(nb_item(nb_loss_by_name("mean_absolute_error", col, t)), 1.0, 1e-6);
+}
+END_TEST
+
+START_TEST(test_binary_crossentropy_of_known_values) {
+    /* -(log 0.8 + log(1 - 0.4)) / 2 */
+    nb_tensor *p = nb_from_array((float[]){0.8f, 0.4f}, NB_SHAPE(2, 1));
+    nb_tensor *t = nb_from_array((float[]){1, 0}, NB_SHAPE(2, 1));
+    NB_ASSERT_CLOSE(nb_item(nb_binary_crossentropy(p, t)), 0.36698459, 1e-5);
+    NB_ASSERT_CLOSE(nb_item(nb_loss_by_name("binary_crossentropy", p, t)), 0.36698459, 1e-5);
+}
+END_TEST
+
+START_TEST(test_categorical_crossentropies_of_known_values) {
+    /* -(log 0.7 + log 0.3) / 2 */
+    nb_tensor *p = nb_from_array((float[]){0.7f, 0.2f, 0.1f, 0.1f, 0.6f, 0.3f}, NB_SHAPE(2, 3));
+    nb_tensor *onehot = nb_from_array((float[]){1, 0, 0, 0, 0, 1}, NB_SHAPE(2, 3));
+    nb_tensor *labels = nb_from_array((float[]){0, 2}, NB_SHAPE(2));
+    NB_ASSERT_CLOSE(nb_item(nb_categorical_crossentropy(p, onehot)), 0.78032387, 1e-6);
+    NB_ASSERT_CLOSE(nb_item(nb_sparse_categorical_crossentropy(p, labels)), 0.78032387, 1e-6);
+    nb_tensor *labels_col = nb_from_array((float[]){0, 2}, NB_SHAPE(2, 1));
+    NB_ASSERT_CLOSE(nb_item(nb_loss_by_name("sparse_categorical_crossentropy", p, labels_col)),
+                    0.78032387, 1e-6);
+}
+END_TEST
+
+START_TEST(test_probability_losses_clip_like_keras) {
+    /* a zero probability for the true class costs -log(1e-7) = 16.118, not infinity */
+    nb_tensor *p = nb_from_array((float[]){0, 1}, NB_SHAPE(1, 2));
+    nb_tensor *onehot = nb_from_array((float[]){1, 0}, NB_SHAPE(1, 2));
+    NB_ASSERT_CLOSE(nb_item(nb_categorical_crossentropy(p, onehot)), 16.118096, 1e-4);
+    nb_tensor *b = nb_from_array((float[]){0}, NB_SHAPE(1));
+    NB_ASSERT_CLOSE(nb_item(nb_binary_crossentropy(b, nb_ones(NB_SHAPE(1)))), 16.118096, 1e-4);
+}
+END_TEST
+
+START_TEST(test_fused_losses_of_known_values) {
+    /* log(e + e^2 + e^3) - 3 */
+    nb_tensor *x = nb_from_array((float[]){1, 2, 3}, NB_SHAPE(1, 3));
+    NB_ASSERT_CLOSE(
+        nb_item(nb_softmax_crossentropy_logits(x, nb_from_array((float[]){0, 0, 1}, NB_SHAPE(1, 3)))),
+        0.40760596, 1e-6);
+    NB_ASSERT_CLOSE(nb_item(nb_sparse_softmax_crossentropy_logits(
+                        x, nb_from_array((float[]){2}, NB_SHAPE(1)))),
+                    0.40760596, 1e-6);
+    /* x = 0: log 2 whatever the target; x = 2, z = 1: log(1 + e^-2) */
+    nb_tensor *s = nb_from_array((float[]){0, 2}, NB_SHAPE(2));
+    NB_ASSERT_CLOSE(
+        nb_item(nb_sigmoid_crossentropy_logits(s, nb_from_array((float[]){1, 1}, NB_SHAPE(2)))),
+        (0.69314718 + 0.12692801) / 2, 1e-6);
+}
+END_TEST
+
+/* ---- stability --------------------------------------------------------------------------- */
+START_TEST(test_fused_losses_are_finite_for_logits_of_1e4) {
+    nb_tensor *x = leaf((float[]){1e4f, -1e4f, -1e4f, 1e4f}, NB_SHAPE(2, 2));
+    /* row 0 is confidently wrong (loss 2e4), row 1 confidently right (loss 0) */
+    nb_tensor *onehot = nb_from_array((float[]){0, 1, 0, 1}, NB_SHAPE(2, 2));
+    nb_tensor *loss = nb_softmax_crossentropy_logits(x, onehot);
+    NB_ASSERT_CLOSE(nb_item(loss), 1e4, 1e-6);
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    /* (softmax - onehot) / N */
+    NB_ASSERT_TENSOR(nb_grad(x), ((float[]){0.5f, -0.5f, 0, 0}), 4, 1e-6);
+
+    nb_zero_grad(x);
+    loss = nb_sparse_softmax_crossentropy_logits(x, nb_from_array((float[]){1, 1}, NB_SHAPE(2)));
+    NB_ASSERT_CLOSE(nb_item(loss), 1e4, 1e-6);
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    NB_ASSERT_TENSOR(nb_grad(x), ((float[]){0.5f, -0.5f, 0, 0}), 4, 1e-6);
+
+    /* sigmoid: x = 1e4, z = 0 costs 1e4; x = -1e4, z = 0 costs 0; ... */
+    nb_tensor *s = leaf((float[]){1e4f, -1e4f, -1e4f, 1e4f}, NB_SHAPE(4));
+    nb_tensor *z = nb_from_array((float[]){0, 0, 1, 1}, NB_SHAPE(4));
+    loss = nb_sigmoid_crossentropy_logits(s, z);
+    NB_ASSERT_CLOSE(nb_item(loss), 2e4 / 4, 1e-6);
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    /* (sigmoid(x) - z) / M */
+    NB_ASSERT_TENSOR(nb_grad(s), ((float[]){0.25f, 0, -0.25f, 0}), 4, 1e-6);
+}
+END_TEST
+
+START_TEST(test_fused_equals_unfused_on_moderate_logits) {
+    nb_tensor *x = nb_normal(NB_SHAPE(6, 5), 0, 3);
+    nb_tensor *labels = nb_from_array((float[]){0, 4, 2, 2, 1, 3}, NB_SHAPE(6));
+    nb_tensor *onehot = nb_one_hot(labels, 5);
+    double fused = nb_item(nb_softmax_crossentropy_logits(x, onehot));
+    NB_ASSERT_CLOSE(nb_item(nb_categorical_crossentropy(nb_softmax(x, 1), onehot)), fused, 1e-5);
+    NB_ASSERT_CLOSE(nb_item(nb_sparse_softmax_crossentropy_logits(x, labels)), fused, 1e-5);
+    NB_ASSERT_CLOSE(nb_item(nb_sparse_categorical_crossentropy(nb_softmax(x, 1), labels)), fused,
+                    1e-5);
+    nb_tensor *z = nb_from_array((float[]){1, 0, 1, 1, 0, 0}, NB_SHAPE(6, 1));
+    nb_tensor *s = nb_normal(NB_SHAPE(6, 1), 0, 3);
+    NB_ASSERT_CLOSE(nb_item(nb_binary_crossentropy(nb_sigmoid(s), z)),
+                    nb_item(nb_sigmoid_crossentropy_logits(s, z)), 1e-5);
+}
+END_TEST
+
+/* ---- gradient checks ------------------------------------------------------------------------ */
+typedef struct {
+    nb_tensor *(*fn)(nb_tensor *, nb_tensor *);
+} loss_ctx;
+
+static nb_tensor *apply_loss(nb_tensor *const *x, int n, void *ctx) {
+    (void)n;
+    return ((loss_ctx *)ctx)->fn(x[0], x[1]);
+}
+
+/* categorical losses on softmax(x), so that the probabilities stay valid */
+static nb_tensor *apply_on_softmax(nb_tensor *const *x, int n, void *ctx) {
+    (void)n;
+    return ((loss_ctx *)ctx)->fn(nb_softmax(x[0], 1), x[1]);
+}
+
+START_TEST(test_probability_losses_pass_gradcheck) {
+    nb_tensor *p = nb_set_requires_grad(nb_uniform(NB_SHAPE(4, 3), 0.1f, 0.9f), true);
+    nb_tensor *t = nb_set_requires_grad(nb_uniform(NB_SHAPE(4, 3), 0, 1), true);
+    NB_ASSERT_GRADCHECK(apply_loss, ((nb_tensor *[]){p, t}), 2, &(loss_ctx){nb_mse_loss}, EPS, TOL);
+    NB_ASSERT_GRADCHECK(apply_loss, ((nb_tensor *[]){p, t}), 2, &(loss_ctx){nb_mae_loss}, 1e-3, TOL);
+    NB_ASSERT_GRADCHECK(apply_loss, ((nb_tensor *[]){p, t}), 2, &(loss_ctx){nb_binary_crossentropy},
+                        1e-3, TOL);
+    nb_tensor *onehot = nb_from_array((float[]){1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0}, NB_SHAPE(4, 3));
+    NB_ASSERT_GRADCHECK(apply_loss, ((nb_tensor *[]){p, onehot}), 2,
+                        &(loss_ctx){nb_categorical_crossentropy}, 1e-3, TOL);
+    nb_tensor *x = nb_set_requires_grad(nb_randn(NB_SHAPE(4, 3)), true);
+    NB_ASSERT_GRADCHECK(apply_on_softmax, ((nb_tensor *[]){x, onehot}), 2,
+                        &(loss_ctx){nb_categorical_crossentropy}, EPS, TOL);
+    nb_tensor *labels = nb_from_array((float[]){0, 1, 2, 1}, NB_SHAPE(4));
+    NB_ASSERT_GRADCHECK(apply_on_softmax, ((nb_tensor *[]){x, labels}), 2,
+                        &(loss_ctx){nb_sparse_categorical_crossentropy}, EPS, TOL);
+}
+END_TEST
+
+START_TEST(test_fused_losses_pass_gradcheck) {
+    nb_tensor *x = nb_set_requires_grad(nb_normal(NB_SHAPE(4, 5), 0, 2), true);
+    nb_tensor *onehot = nb_one_hot(nb_from_array((float[]){0, 3, 4, 1}, NB_SHAPE(4)), 5);
+    NB_ASSERT_GRADCHECK(apply_loss, ((nb_tensor *[]){x, onehot}), 2,
+                        &(loss_ctx){nb_softmax_crossentropy_logits}, EPS, TOL);
+    /* soft targets: the gradient reaches the targets too */
+    nb_tensor *soft = nb_set_requires_grad(nb_clone(nb_softmax(nb_randn(NB_SHAPE(4, 5)), 1)), true);
+    NB_ASSERT_GRADCHECK(apply_loss, ((nb_tensor *[]){x, soft}), 2,
+                        &(loss_ctx){nb_softmax_crossentropy_logits}, EPS, TOL);
+    nb_tensor *labels = nb_from_array((float[]){0, 3, 4, 1}, NB_SHAPE(4, 1));
+    NB_ASSERT_GRADCHECK(apply_loss, ((nb_tensor *[]){x, labels}), 2,
+                        &(loss_ctx){nb_sparse_softmax_crossentropy_logits}, EPS, TOL);
+    nb_tensor *z = nb_set_requires_grad(nb_uniform(NB_SHAPE(4, 5), 0, 1), true);
+    NB_ASSERT_GRADCHECK(apply_loss, ((nb_tensor *[]){x, z}), 2,
+                        &(loss_ctx){nb_sigmoid_crossentropy_logits}, EPS, TOL);
+}
+END_TEST
+
+/* d loss / d logits, scaled by the seed of a loss used twice (gy != 1) */
+static nb_tensor *twice(nb_tensor *const *x, int n, void *ctx) {
+    (void)n;
+    (void)ctx;
+    nb_tensor *l = nb_sparse_softmax_crossentropy_logits(
+        x[0], nb_from_array((float[]){1, 0}, NB_SHAPE(2)));
+    return nb_mul(l, nb_add_scalar(l, 1.0f));
+}
+
+START_TEST(test_fused_loss_gradient_scales_with_the_upstream_gradient) {
+    nb_tensor *x = nb_set_requires_grad(nb_randn(NB_SHAPE(2, 3)), true);
+    NB_ASSERT_GRADCHECK(twice, &x, 1, NULL, EPS, TOL);
+}
+END_TEST
+
+/* ---- errors ------------------------------------------------------------------------------------ */
+START_TEST(test_loss_errors_name_the_function_and_shapes) {
+    nb_tensor *p = nb_ones(NB_SHAPE(4, 3));
+    ck_assert_ptr_null(nb_loss_by_name("msee", p, p));
+    NB_ASSERT_ERROR_HAS("nb_loss_by_name: unknown loss 'msee'; known losses: mse, mae, "
+                        "binary_crossentropy, categorical_crossentropy, "
+                        "sparse_categorical_crossentropy");
+    ck_assert_ptr_null(nb_mse_loss(p, nb_ones(NB_SHAPE(4, 2))));
+    NB_ASSERT_ERROR_HAS("nb_mse_loss: predictions [4, 3] and targets [4, 2] differ in shape");
+    ck_assert_ptr_null(nb_softmax_crossentropy_logits(p, nb_ones(NB_SHAPE(3, 3))));
+    NB_ASSERT_ERROR_HAS("nb_softmax_crossentropy_logits: logits [4, 3] and one-hot targets [3, 3] "
+                        "differ in shape");
+    ck_assert_ptr_null(
+        nb_sparse_softmax_crossentropy_logits(p, nb_from_array((float[]){0, 1, 3, 2}, NB_SHAPE(4))));
+    NB_ASSERT_ERROR_HAS("nb_sparse_softmax_crossentropy_logits: label 3 in row 2 is not a class "
+                        "index in [0, 3)");
+    ck_assert_ptr_null(nb_sparse_softmax_crossentropy_logits(p, nb_ones(NB_SHAPE(3))));
+    NB_ASSERT_ERROR_HAS("nb_sparse_softmax_crossentropy_logits: labels must be [4] (or [4, 1]) "
+                        "for logits [4, 3]; got [3]");
+    ck_assert_ptr_null(
+        nb_sparse_categorical_crossentropy(p, nb_from_array((float[]){0, 1, 7, 2}, NB_SHAPE(4))));
+    NB_ASSERT_ERROR_HAS("nb_sparse_categorical_crossentropy: labels must be class indices in [0, 3)");
+    ck_assert_ptr_null(nb_sigmoid_crossentropy_logits(p, nb_ones(NB_SHAPE(3))));
+    NB_ASSERT_ERROR_HAS("nb_sigmoid_crossentropy_logits: logits [4, 3] and targets [3] differ");
+}
+END_TEST
+
+static Suite *losses_suite(void) {
+    Suite *s = suite_create("losses");
+    TCase *tc = nb_tcase("values");
+    tcase_add_test(tc, test_mse_and_mae_of_known_values);
+    tcase_add_test(tc, test_binary_crossentropy_of_known_values);
+    tcase_add_test(tc, test_categorical_crossentropies_of_known_values);
+    tcase_add_test(tc, test_probability_losses_clip_like_keras);
+    tcase_add_test(tc, test_fused_losses_of_known_values);
+    tcase_add_test(tc, test_fused_losses_are_finite_for_logits_of_1e4);
+    tcase_add_test(tc, test_fused_equals_unfused_on_moderate_logits);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("gradients");
+    tcase_add_test(tc, test_probability_losses_pass_gradcheck);
+    tcase_add_test(tc, test_fused_losses_pass_gradcheck);
+    tcase_add_test(tc, test_fused_loss_gradient_scales_with_the_upstream_gradient);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("errors");
+    tcase_add_test(tc, test_loss_errors_name_the_function_and_shapes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    return nb_test_run(losses_suite());
+}
