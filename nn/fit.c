@@ -55,6 +55,11 @@ static bool shapes_fit(const char *fn, nb_model *m, const nb_tensor *x, const nb
     return ok;
 }
 
+const int64_t *nb_model_input_shape(const nb_model *m, int *ndim) {
+    if (ndim) *ndim = m ? m->in_ndim : 0;
+    return m ? m->in_shape : NULL;
+}
+
 /* ---- history ----------------------------------------------------------------------------- */
 static nb_history *history_new(const nb_model *m, bool validation) {
     nb_history *h = calloc(1, sizeof *h);
@@ -86,6 +91,14 @@ static bool history_add(nb_history *h, const double *values) {
 
 int nb_history_epochs(const nb_history *h) {
     return h ? h->epochs : 0;
+}
+
+int nb_history_num_keys(const nb_history *h) {
+    return h ? h->n_keys : 0;
+}
+
+const char *nb_history_key(const nb_history *h, int i) {
+    return h && i >= 0 && i < h->n_keys ? h->keys[i] : NULL;
 }
 
 double nb_history_get(const nb_history *h, const char *name, int epoch) {

@@ -20,18 +20,29 @@ static int collect(nb_model *m, const char ***names, nb_tensor ***tensors) {
     return n;
 }
 
-nb_status nb_model_save_weights(const nb_model *model, const char *path) {
+nb_status nb_model_save_weights_meta(const nb_model *model, const char *path,
+                                     const char *const *meta_keys, const char *const *meta_values,
+                                     int n_meta) {
     nb_model *m = (nb_model *)model; /* weights are only read */
-    if (!m || !path) return nb_failc(NB_ERR_NULL, "nb_model_save_weights: NULL model or path");
+    if (!m || !path || n_meta < 0 || n_meta > 14 || (n_meta && (!meta_keys || !meta_values)))
+        return nb_failc(NB_ERR_NULL, "nb_model_save_weights: NULL model, path or metadata");
     const char **names;
     nb_tensor **tensors;
     int n = collect(m, &names, &tensors);
-    const char *keys[] = {"format", "model"}, *values[] = {"nabla", m->name};
+    const char *keys[16] = {"format", "model"}, *values[16] = {"nabla", m->name};
+    for (int i = 0; i < n_meta; i++) {
+        keys[2 + i] = meta_keys[i];
+        values[2 + i] = meta_values[i];
+    }
     nb_status s = n < 0 ? nb_failc(NB_ERR_MEMORY, "nb_model_save_weights: out of memory")
-                        : nb_safetensors_save(path, names, tensors, n, keys, values, 2);
+                        : nb_safetensors_save(path, names, tensors, n, keys, values, 2 + n_meta);
     free(names);
     free(tensors);
     return s;
+}
+
+nb_status nb_model_save_weights(const nb_model *m, const char *path) {
+    return nb_model_save_weights_meta(m, path, NULL, NULL, 0);
 }
 
 nb_status nb_model_load_weights(nb_model *m, const char *path) {

@@ -51,7 +51,7 @@ typedef struct nb_dense_opts {
     bool no_bias;
     nb_init kernel_init, bias_init;
     nb_regularizer kernel_regularizer;
-    const char *name; /* NULL: "dense", "dense_1", ... */
+    const char *name; /* NULL: "dense", "dense_1", ... (counted per model) */
 } nb_dense_opts;
 
 nb_layer *nb_dense(int64_t units, const char *activation);
@@ -91,13 +91,15 @@ nb_status nb_model_set_name(nb_model *m, const char *name); /* "sequential" by d
 
 /* Forward pass on a batch; training turns dropout and batch-norm statistics on. */
 nb_tensor *nb_model_forward(nb_model *m, nb_tensor *x, bool training);
-/* The trainable parameters, in layer order (the array is the model's). */
+/* The trainable parameters, in layer order (the array is the model's); -1 on error. */
 int nb_model_parameters(nb_model *m, nb_tensor ***params);
 int64_t nb_model_param_count(const nb_model *m);
 int nb_model_num_layers(const nb_model *m);
+const int64_t *nb_model_input_shape(const nb_model *m, int *ndim); /* without the batch axis */
 nb_layer *nb_model_layer(nb_model *m, int i);
 const char *nb_layer_name(const nb_layer *layer);
-/* output shape of layer i without the batch axis */
+/* output shape of a layer in a model, without the batch axis: returns its
+ * number of dims (-1 before the layer is added to a model) */
 int nb_layer_output_shape(const nb_layer *layer, int64_t *shape);
 int64_t nb_layer_param_count(const nb_layer *layer);
 /* Keras-style table: layer (type), output shape with None for the batch, params; totals */
@@ -133,8 +135,9 @@ nb_status nb_classification_report(FILE *f, const nb_tensor *confusion,
                                    const char *const *class_names);
 
 /* ---- compile, fit, evaluate, predict ---------------------------------------------------- */
-/* loss by name; optimizer owned by the model from now on (NULL = rmsprop);
- * metrics by name ("accuracy", "mae", "mse"). */
+/* loss by name; optimizer owned by the model from now on, even when compile
+ * fails (NULL = rmsprop); metrics by name ("accuracy", "mae", "mse"). The
+ * model's parameters are registered with the optimizer. */
 nb_status nb_model_compile(nb_model *m, const char *loss, nb_optimizer *opt,
                            const char *const *metrics, int n_metrics);
 
@@ -176,6 +179,8 @@ int nb_model_evaluate(nb_model *m, nb_tensor *x, nb_tensor *y, int batch_size, d
 nb_tensor *nb_model_predict(nb_model *m, nb_tensor *x, int batch_size);
 
 int nb_history_epochs(const nb_history *h);
+int nb_history_num_keys(const nb_history *h);
+const char *nb_history_key(const nb_history *h, int i); /* "loss", "val_accuracy", ... */
 /* value of "loss", "val_accuracy", ... at epoch; NaN if absent */
 double nb_history_get(const nb_history *h, const char *name, int epoch);
 nb_status nb_history_save_csv(const nb_history *h, const char *path);
@@ -186,6 +191,11 @@ void nb_history_free(nb_history *h);
  * atomically: a temp file in the same directory, fsync, rename. Loading checks
  * names, shapes and dtypes and names any mismatch. */
 nb_status nb_model_save_weights(const nb_model *m, const char *path);
+/* the same, with extra metadata pairs (the nabla command stores the layer list
+ * and input shape there, so a file describes its own model) */
+nb_status nb_model_save_weights_meta(const nb_model *m, const char *path,
+                                     const char *const *meta_keys, const char *const *meta_values,
+                                     int n_meta);
 nb_status nb_model_load_weights(nb_model *m, const char *path);
 
 #ifdef __cplusplus
