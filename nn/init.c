@@ -54,8 +54,8 @@ nb_status nb_init_fill(nb_tensor *t, nb_init kind, int64_t fan_in, int64_t fan_o
     if (!nb_init_check("nb_init_fill", kind)) return nb_error_code();
     if (!nb_is_contiguous(t))
         return nb_failc(NB_ERR_ARG, "nb_init_fill: tensor %s is not contiguous", nb_shape_s(t));
-    bool glorot = kind == NB_INIT_DEFAULT || kind == NB_INIT_GLOROT_UNIFORM ||
-                  kind == NB_INIT_GLOROT_NORMAL;
+    bool glorot =
+        kind == NB_INIT_DEFAULT || kind == NB_INIT_GLOROT_UNIFORM || kind == NB_INIT_GLOROT_NORMAL;
     bool he = kind == NB_INIT_HE_UNIFORM || kind == NB_INIT_HE_NORMAL;
     if ((glorot && !(fan_in >= 0 && fan_out >= 0 && fan_in + fan_out > 0)) || (he && fan_in < 1))
         return nb_failc(NB_ERR_ARG,
@@ -66,15 +66,27 @@ nb_status nb_init_fill(nb_tensor *t, nb_init kind, int64_t fan_in, int64_t fan_o
     double sum_fans = (double)fan_in + (double)fan_out;
     switch (kind) {
     case NB_INIT_DEFAULT:
-    case NB_INIT_GLOROT_UNIFORM: fill_uniform(p, n, sqrt(6.0 / sum_fans)); break;
-    case NB_INIT_GLOROT_NORMAL: fill_truncated(p, n, sqrt(2.0 / sum_fans)); break;
-    case NB_INIT_HE_UNIFORM: fill_uniform(p, n, sqrt(6.0 / (double)fan_in)); break;
-    case NB_INIT_HE_NORMAL: fill_truncated(p, n, sqrt(2.0 / (double)fan_in)); break;
+    case NB_INIT_GLOROT_UNIFORM:
+        fill_uniform(p, n, sqrt(6.0 / sum_fans));
+        break;
+    case NB_INIT_GLOROT_NORMAL:
+        fill_truncated(p, n, sqrt(2.0 / sum_fans));
+        break;
+    case NB_INIT_HE_UNIFORM:
+        fill_uniform(p, n, sqrt(6.0 / (double)fan_in));
+        break;
+    case NB_INIT_HE_NORMAL:
+        fill_truncated(p, n, sqrt(2.0 / (double)fan_in));
+        break;
     case NB_INIT_RANDOM_NORMAL:
         for (int64_t i = 0; i < n; i++) p[i] = (float)(0.05 * unit_normal());
         break;
-    case NB_INIT_RANDOM_UNIFORM: fill_uniform(p, n, 0.05); break;
-    case NB_INIT_ZEROS: memset(p, 0, (size_t)n * sizeof *p); break;
+    case NB_INIT_RANDOM_UNIFORM:
+        fill_uniform(p, n, 0.05);
+        break;
+    case NB_INIT_ZEROS:
+        memset(p, 0, (size_t)n * sizeof *p);
+        break;
     case NB_INIT_ONES:
         for (int64_t i = 0; i < n; i++) p[i] = 1.0f;
         break;
@@ -86,10 +98,14 @@ static const struct {
     const char *name;
     nb_init kind;
 } names[] = {
-    {"glorot_uniform", NB_INIT_GLOROT_UNIFORM}, {"glorot_normal", NB_INIT_GLOROT_NORMAL},
-    {"he_uniform", NB_INIT_HE_UNIFORM},         {"he_normal", NB_INIT_HE_NORMAL},
-    {"random_normal", NB_INIT_RANDOM_NORMAL},   {"random_uniform", NB_INIT_RANDOM_UNIFORM},
-    {"zeros", NB_INIT_ZEROS},                   {"ones", NB_INIT_ONES},
+    {"glorot_uniform", NB_INIT_GLOROT_UNIFORM},
+    {"glorot_normal", NB_INIT_GLOROT_NORMAL},
+    {"he_uniform", NB_INIT_HE_UNIFORM},
+    {"he_normal", NB_INIT_HE_NORMAL},
+    {"random_normal", NB_INIT_RANDOM_NORMAL},
+    {"random_uniform", NB_INIT_RANDOM_UNIFORM},
+    {"zeros", NB_INIT_ZEROS},
+    {"ones", NB_INIT_ONES},
 };
 
 nb_status nb_init_from_name(const char *name, nb_init *out) {

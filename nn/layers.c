@@ -62,7 +62,8 @@ void nb_layer_free(nb_layer *layer) {
     if (!layer) return;
     if (layer->in_model) {
         nb_fail(NB_ERR_STATE,
-                "nb_layer_free: layer '%s' belongs to a model; nb_model_free frees it", layer->name);
+                "nb_layer_free: layer '%s' belongs to a model; nb_model_free frees it",
+                layer->name);
         return;
     }
     nb_layer_destroy(layer);
@@ -109,8 +110,8 @@ static bool set_name(const char *fn, nb_layer *l, const char *name) {
     if (!name) return true;
     size_t len = strlen(name);
     if (len == 0 || len >= NB_LAYER_NAME_LEN || strchr(name, '/')) {
-        nb_fail(NB_ERR_ARG, "%s: layer name '%s' must have 1 to %d characters and no '/'", fn,
-                name, NB_LAYER_NAME_LEN - 1);
+        nb_fail(NB_ERR_ARG, "%s: layer name '%s' must have 1 to %d characters and no '/'", fn, name,
+                NB_LAYER_NAME_LEN - 1);
         return false;
     }
     snprintf(l->name, sizeof l->name, "%s", name);
@@ -148,8 +149,7 @@ static nb_status dense_build(nb_layer *l) {
     l->out_shape[0] = out;
     if (!nb_layer_add_weight(l, "kernel", (int64_t[]){in, out}, 2, true, l->kernel_init, in, out))
         return nb_error_code();
-    if (l->cfg.dense.bias &&
-        !nb_layer_add_weight(l, "bias", &out, 1, true, l->bias_init, in, out))
+    if (l->cfg.dense.bias && !nb_layer_add_weight(l, "bias", &out, 1, true, l->bias_init, in, out))
         return nb_error_code();
     return NB_OK;
 }
@@ -171,7 +171,8 @@ static const nb_layer_ops dense_ops = {
 
 nb_layer *nb_dense_ex(int64_t units, const nb_dense_opts *opts) {
     nb_dense_opts o = opts ? *opts : (nb_dense_opts){0};
-    if (units < 1) return nb_fail(NB_ERR_ARG, "nb_dense: units %lld must be >= 1", (long long)units);
+    if (units < 1)
+        return nb_fail(NB_ERR_ARG, "nb_dense: units %lld must be >= 1", (long long)units);
     nb_layer *l = nb_layer_alloc("nb_dense", &dense_ops);
     if (!l || !nb_layer_configure(l, "nb_dense", o.activation, o.kernel_init, o.bias_init,
                                   o.kernel_regularizer, o.name))

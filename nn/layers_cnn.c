@@ -65,7 +65,8 @@ static const nb_layer_ops conv_ops = {
 static bool parse_padding(const char *padding, bool *same) {
     if (!padding || !strcmp(padding, "valid")) return (*same = false, true);
     if (!strcmp(padding, "same")) return (*same = true, true);
-    nb_fail(NB_ERR_ARG, "nb_conv2d_layer: unknown padding '%s'; use \"valid\" or \"same\"", padding);
+    nb_fail(NB_ERR_ARG, "nb_conv2d_layer: unknown padding '%s'; use \"valid\" or \"same\"",
+            padding);
     return false;
 }
 
@@ -94,9 +95,9 @@ nb_layer *nb_conv2d_layer_ex(int64_t filters, const nb_conv2d_layer_opts *opts) 
 }
 
 nb_layer *nb_conv2d_layer(int64_t filters, int kernel, const char *activation) {
-    return nb_conv2d_layer_ex(filters, &(nb_conv2d_layer_opts){.kernel_h = kernel,
-                                                               .kernel_w = kernel,
-                                                               .activation = activation});
+    return nb_conv2d_layer_ex(
+        filters,
+        &(nb_conv2d_layer_opts){.kernel_h = kernel, .kernel_w = kernel, .activation = activation});
 }
 
 /* ---- MaxPool2D, AvgPool2D: [N, C, H, W] -> [N, C, H', W'], windows without padding -------- */
@@ -141,8 +142,7 @@ static const nb_layer_ops avg_pool_ops = {
 static nb_layer *pool_layer(const char *fn, const nb_layer_ops *ops, bool max, int pool,
                             int stride) {
     if (pool < 1 || stride < 0)
-        return nb_fail(NB_ERR_ARG, "%s: pool %d must be >= 1 and stride %d >= 0", fn, pool,
-                       stride);
+        return nb_fail(NB_ERR_ARG, "%s: pool %d must be >= 1 and stride %d >= 0", fn, pool, stride);
     nb_layer *l = nb_layer_alloc(fn, ops);
     if (!l) return NULL;
     l->cfg.pool.size = pool;

@@ -68,8 +68,9 @@ nb_tensor *nb_sparse_categorical_crossentropy(nb_tensor *prob, nb_tensor *labels
     if (!prob || !labels) return nb_fail_null(fn);
     if (prob->ndim != 2 || labels->numel != prob->shape[0] || labels->ndim < 1 ||
         labels->ndim > 2 || labels->shape[0] != prob->shape[0])
-        return nb_fail(NB_ERR_SHAPE, "%s: probabilities must be [N, K] and labels [N]; got %s and %s",
-                       fn, nb_shape_s(prob), nb_shape_s(labels));
+        return nb_fail(NB_ERR_SHAPE,
+                       "%s: probabilities must be [N, K] and labels [N]; got %s and %s", fn,
+                       nb_shape_s(prob), nb_shape_s(labels));
     nb_tensor *flat = nb_reshape(labels, prob->shape, 1);
     nb_tensor *onehot = nb_one_hot(flat, prob->shape[1]);
     if (!onehot) {
@@ -114,11 +115,16 @@ const char *nb_loss_name(nb_loss_kind k) {
 
 nb_tensor *nb_loss_apply(nb_loss_kind k, nb_tensor *pred, nb_tensor *target) {
     switch (k) {
-    case NB_LOSS_MSE: return nb_mse_loss(pred, target);
-    case NB_LOSS_MAE: return nb_mae_loss(pred, target);
-    case NB_LOSS_BINARY_CE: return nb_binary_crossentropy(pred, target);
-    case NB_LOSS_CATEGORICAL_CE: return nb_categorical_crossentropy(pred, target);
-    case NB_LOSS_SPARSE_CATEGORICAL_CE: return nb_sparse_categorical_crossentropy(pred, target);
+    case NB_LOSS_MSE:
+        return nb_mse_loss(pred, target);
+    case NB_LOSS_MAE:
+        return nb_mae_loss(pred, target);
+    case NB_LOSS_BINARY_CE:
+        return nb_binary_crossentropy(pred, target);
+    case NB_LOSS_CATEGORICAL_CE:
+        return nb_categorical_crossentropy(pred, target);
+    case NB_LOSS_SPARSE_CATEGORICAL_CE:
+        return nb_sparse_categorical_crossentropy(pred, target);
     }
     return nb_fail(NB_ERR_ARG, "nb_loss_apply: unknown loss kind %d", (int)k);
 }

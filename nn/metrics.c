@@ -113,15 +113,21 @@ double nb_metric_eval(nb_metric_kind k, const nb_tensor *pred, const nb_tensor *
     if (!pred || !target) return (nb_fail_null("nb_metric_eval"), NAN);
     if (k == NB_METRIC_ACCURACY) /* decide by shapes: one output, one-hot rows or labels */
         k = pred->ndim < 2 || pred->shape[pred->ndim - 1] == 1 ? NB_METRIC_BINARY_ACCURACY
-            : nb_same_shape(pred, target)                    ? NB_METRIC_CATEGORICAL_ACCURACY
-                                                             : NB_METRIC_SPARSE_CATEGORICAL_ACCURACY;
+            : nb_same_shape(pred, target)                      ? NB_METRIC_CATEGORICAL_ACCURACY
+                                          : NB_METRIC_SPARSE_CATEGORICAL_ACCURACY;
     switch (k) {
-    case NB_METRIC_BINARY_ACCURACY: return nb_binary_accuracy(pred, target);
-    case NB_METRIC_CATEGORICAL_ACCURACY: return nb_categorical_accuracy(pred, target);
-    case NB_METRIC_SPARSE_CATEGORICAL_ACCURACY: return nb_sparse_categorical_accuracy(pred, target);
-    case NB_METRIC_MSE: return loss_value(nb_mse_loss, pred, target);
-    case NB_METRIC_MAE: return loss_value(nb_mae_loss, pred, target);
-    case NB_METRIC_ACCURACY: break;
+    case NB_METRIC_BINARY_ACCURACY:
+        return nb_binary_accuracy(pred, target);
+    case NB_METRIC_CATEGORICAL_ACCURACY:
+        return nb_categorical_accuracy(pred, target);
+    case NB_METRIC_SPARSE_CATEGORICAL_ACCURACY:
+        return nb_sparse_categorical_accuracy(pred, target);
+    case NB_METRIC_MSE:
+        return loss_value(nb_mse_loss, pred, target);
+    case NB_METRIC_MAE:
+        return loss_value(nb_mae_loss, pred, target);
+    case NB_METRIC_ACCURACY:
+        break;
     }
     return (nb_fail(NB_ERR_ARG, "nb_metric_eval: unknown metric kind %d", (int)k), NAN);
 }

@@ -215,11 +215,13 @@ int nb_model_num_weights(const nb_model *m) {
 }
 
 nb_weight *nb_model_weight(nb_model *m, int i) {
-    for (int k = 0; m && k < m->n_layers && i >= 0; k++) {
-        if (i < m->layers[k]->n_weights) return &m->layers[k]->weights[i];
-        i -= m->layers[k]->n_weights;
+    int rest = i;
+    for (int k = 0; m && k < m->n_layers && rest >= 0; k++) {
+        if (rest < m->layers[k]->n_weights) return &m->layers[k]->weights[rest];
+        rest -= m->layers[k]->n_weights;
     }
-    return nb_fail(NB_ERR_ARG, "nb_model_weight: no weight %d", i);
+    return nb_fail(NB_ERR_ARG, "nb_model_weight: no weight %d (the model has %d)", i,
+                   nb_model_num_weights(m));
 }
 
 /* ---- regularization: l1 * sum|W| + l2 * sum W^2 over each regularized kernel ----------- */
@@ -256,8 +258,9 @@ static nb_status check_compile(nb_model *m, const char *loss, const char *const 
     const char *fn = "nb_model_compile";
     if (!m) return nb_failc(NB_ERR_NULL, "%s: model is NULL", fn);
     if (!loss)
-        return nb_failc(NB_ERR_NULL, "%s: a loss is needed (\"mse\", \"categorical_crossentropy\", "
-                                     "...)",
+        return nb_failc(NB_ERR_NULL,
+                        "%s: a loss is needed (\"mse\", \"categorical_crossentropy\", "
+                        "...)",
                         fn);
     if (!nb_loss_from_name(fn, loss, kind)) return nb_error_code();
     if (n_metrics < 0 || n_metrics > NB_MODEL_MAX_METRICS || (n_metrics > 0 && !metrics))
@@ -270,8 +273,8 @@ static nb_status check_compile(nb_model *m, const char *loss, const char *const 
         if (!nb_metric_from_name(fn, metrics[i], *kind, &kinds[i])) return nb_error_code();
     }
     if (m->n_layers == 0)
-        return nb_failc(NB_ERR_STATE, "%s: model '%s' has no layers; add them before compiling",
-                        fn, m->name);
+        return nb_failc(NB_ERR_STATE, "%s: model '%s' has no layers; add them before compiling", fn,
+                        m->name);
     return NB_OK;
 }
 

@@ -72,8 +72,8 @@ bool nb_init_check(const char *fn, nb_init kind);
  * batch-norm's moving statistics are not trainable (updated by the forward
  * pass, saved with the model, counted as Non-trainable params). */
 typedef struct nb_weight {
-    nb_tensor *t;                   /* in the root scope; freed by nb_model_free */
-    char name[NB_WEIGHT_NAME_LEN];  /* "dense_1/kernel": layer name / role */
+    nb_tensor *t;                  /* in the root scope; freed by nb_model_free */
+    char name[NB_WEIGHT_NAME_LEN]; /* "dense_1/kernel": layer name / role */
     bool trainable;
 } nb_weight;
 

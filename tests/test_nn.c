@@ -1,0 +1,741 @@
+/* nn: the course's model summaries, shape inference and its errors, gradient
+ * checks through layers and models, initializer statistics, regularizers,
+ * compile and the fused loss hook, metrics and the classification report. */
+#include "nb_test.h"
+#include "nn/nn_internal.h"
+
+#include <stdio.h>
+
+#define TOL 1e-2
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+/* the summary as text (caller frees) */
+static char *summary_text(const nb_model *m) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(nb_model_summary(m, f), NB_OK);
+    fclose(f);
+    return text;
+}
+
+/* text equals the lines of want, one by one */
+static void assert_lines(const char *text, const char *const *want, int n) {
+    const char *p = text;
+    for (int i = 0; i < n; i++) {
+        const char *nl = strchr(p, '\n');
+        ck_assert_msg(nl != NULL, "line %d missing; text:\n%s", i, text);
+        size_t len = (size_t)(nl - p);
+        ck_assert_msg(len == strlen(want[i]) && !strncmp(p, want[i], len),
+                      "line %d is\n[%.*s]\nexpected\n[%s]\nfull text:\n%s", i, (int)len, p, want[i],
+                      text);
+        p = nl + 1;
+    }
+    ck_assert_msg(*p == '\0', "extra text: [%s]", p);
+}
+
+static void add(nb_model *m, nb_layer *l) {
+    ck_assert_msg(nb_model_add(m, l) == NB_OK, "%s", nb_error());
+}
+
+/* ---- summaries ------------------------------------------------------------------------------ */
+START_TEST(test_summary_of_the_course_dense_2_on_3_inputs_shows_8_params) {
+    nb_model *m = nb_sequential(NB_SHAPE(3));
+    add(m, nb_dense(2, "softmax"));
+    char *text = summary_text(m);
+    const char *want[] = {
+        "Model: \"sequential\"",
+        "_________________________________________________________________",
+        " Layer (type)                Output Shape              Param #",
+        "=================================================================",
+        " dense (Dense)               (None, 2)                 8",
+        "",
+        "=================================================================",
+        "Total params: 8 (32.00 Byte)",
+        "Trainable params: 8 (32.00 Byte)",
+        "Non-trainable params: 0 (0.00 Byte)",
+        "_________________________________________________________________",
+    };
+    assert_lines(text, want, 11);
+    free(text);
+    nb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_summary_of_the_course_fashion_mlp_shows_79510_params) {
+    nb_model *m = nb_sequential(NB_SHAPE(784));
+    add(m, nb_dense(100, "sigmoid"));
+    add(m, nb_dense(10, "softmax"));
+    ck_assert_int_eq(nb_model_param_count(m), 79510);
+    char *text = summary_text(m);
+    const char *want[] = {
+        "Model: \"sequential\"",
+        "_________________________________________________________________",
+        " Layer (type)                Output Shape              Param #",
+        "=================================================================",
+        " dense (Dense)               (None, 100)               78500",
+        "",
+        " dense_1 (Dense)             (None, 10)                1010",
+        "",
+        "=================================================================",
+        "Total params: 79,510 (310.59 KB)",
+        "Trainable params: 79,510 (310.59 KB)",
+        "Non-trainable params: 0 (0.00 Byte)",
+        "_________________________________________________________________",
+    };
+    assert_lines(text, want, 13);
+    free(text);
+    nb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_summary_with_names_flatten_and_a_cnn) {
+    /* the course's named model */
+    nb_model *m = nb_sequential(NB_SHAPE(784));
+    ck_assert_int_eq(nb_model_set_name(m, "fashion_mnist"), NB_OK);
+    add(m, nb_dense_ex(100, &(nb_dense_opts){.activation = "sigmoid", .name = "hidden"}));
+    add(m, nb_layer_set_name(nb_dense(10, "softmax"), "output"));
+    char *text = summary_text(m);
+    ck_assert_ptr_nonnull(strstr(text, "Model: \"fashion_mnist\"\n"));
+    ck_assert_ptr_nonnull(
+        strstr(text, "\n hidden (Dense)              (None, 100)               78500\n"));
+    ck_assert_ptr_nonnull(
+        strstr(text, "\n output (Dense)              (None, 10)                1010\n"));
+    free(text);
+    nb_model_free(m);
+
+    /* Flatten first: 0 params, 784 outputs */
+    m = nb_sequential(NB_SHAPE(28, 28));
+    add(m, nb_flatten_layer());
+    add(m, nb_dense(100, "relu"));
+    add(m, nb_dense(10, "softmax"));
+    text = summary_text(m);
+    ck_assert_ptr_nonnull(
+        strstr(text, "\n flatten (Flatten)           (None, 784)               0\n"));
+    ck_assert_ptr_nonnull(
+        strstr(text, "\n dense_1 (Dense)             (None, 10)                1010\n"));
+    ck_assert_ptr_nonnull(strstr(text, "\nTotal params: 79,510 (310.59 KB)\n"));
+    free(text);
+    nb_model_free(m);
+
+    /* the course's CNN, channels first, with batch norm's non-trainable statistics */
+    m = nb_sequential(NB_SHAPE(1, 28, 28));
+    add(m, nb_conv2d_layer(32, 3, "relu"));
+    add(m, nb_max_pool2d_layer(2, 0));
+    add(m, nb_conv2d_layer(64, 3, "relu"));
+    add(m, nb_max_pool2d_layer(2, 0));
+    add(m, nb_flatten_layer());
+    add(m, nb_dense(100, "relu"));
+    add(m, nb_batch_norm_layer(0, 0));
+    add(m, nb_dropout_layer(0.3f));
+    add(m, nb_dense(10, "softmax"));
+    text = summary_text(m);
+    ck_assert_int_eq(nb_model_param_count(m), 180326);
+    /* a name longer than its column pushes the row right, keeping one space */
+    const char *want[] = {
+        "Model: \"sequential\"",
+        "_________________________________________________________________",
+        " Layer (type)                Output Shape              Param #",
+        "=================================================================",
+        " conv2d (Conv2D)             (None, 32, 26, 26)        320",
+        "",
+        " max_pooling2d (MaxPooling2D) (None, 32, 13, 13)       0",
+        "",
+        " conv2d_1 (Conv2D)           (None, 64, 11, 11)        18496",
+        "",
+        " max_pooling2d_1 (MaxPooling2D) (None, 64, 5, 5)       0",
+        "",
+        " flatten (Flatten)           (None, 1600)              0",
+        "",
+        " dense (Dense)               (None, 100)               160100",
+        "",
+        " batch_normalization (BatchNormalization) (None, 100)  400",
+        "",
+        " dropout (Dropout)           (None, 100)               0",
+        "",
+        " dense_1 (Dense)             (None, 10)                1010",
+        "",
+        "=================================================================",
+        "Total params: 180,326 (704.40 KB)",
+        "Trainable params: 180,126 (703.62 KB)",
+        "Non-trainable params: 200 (800.00 Byte)",
+        "_________________________________________________________________",
+    };
+    assert_lines(text, want, 27);
+    free(text);
+    nb_model_free(m);
+}
+END_TEST
+
+/* ---- shapes and names -------------------------------------------------------------------------
+ */
+START_TEST(test_output_shapes_are_inferred_when_layers_are_added) {
+    nb_model *m = nb_sequential(NB_SHAPE(3, 28, 28));
+    add(m,
+        nb_conv2d_layer_ex(
+            8, &(nb_conv2d_layer_opts){
+                   .kernel_h = 3, .kernel_w = 5, .stride_h = 2, .stride_w = 2, .padding = "same"}));
+    add(m, nb_conv2d_layer_ex(4, &(nb_conv2d_layer_opts){.kernel_h = 3, .kernel_w = 3}));
+    add(m, nb_avg_pool2d_layer(3, 2));
+    add(m, nb_batch_norm_layer(0, 0));
+    add(m, nb_activation_layer("relu"));
+    add(m, nb_flatten_layer());
+    add(m, nb_dense(5, NULL));
+    int64_t want[][3] = {{8, 14, 14}, {4, 12, 12}, {4, 5, 5}, {4, 5, 5}, {4, 5, 5}, {100}, {5}};
+    int nds[] = {3, 3, 3, 3, 3, 1, 1};
+    for (int i = 0; i < 7; i++) {
+        int64_t shape[NB_MAX_DIMS];
+        int nd = nb_layer_output_shape(nb_model_layer(m, i), shape);
+        ck_assert_int_eq(nd, nds[i]);
+        for (int k = 0; k < nd; k++) ck_assert_int_eq(shape[k], want[i][k]);
+    }
+    ck_assert_str_eq(nb_layer_name(nb_model_layer(m, 2)), "average_pooling2d");
+    ck_assert_str_eq(nb_layer_name(nb_model_layer(m, 4)), "activation");
+    /* a real batch has those shapes too */
+    nb_tensor *y = nb_model_forward(m, nb_randn(NB_SHAPE(2, 3, 28, 28)), true);
+    ck_assert_msg(y != NULL, "%s", nb_error());
+    ck_assert_int_eq(nb_dim(y, 0), 2);
+    ck_assert_int_eq(nb_dim(y, 1), 5);
+    nb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_bad_layer_combinations_name_both_layers_and_shapes) {
+    nb_model *m = nb_sequential(NB_SHAPE(1, 28, 28));
+    ck_assert_int_eq(nb_model_add(m, nb_dense(10, NULL)), NB_ERR_SHAPE);
+    NB_ASSERT_ERROR_HAS("nb_model_add: layer 'dense' (Dense) cannot take the model's input, "
+                        "(None, 1, 28, 28): Dense needs a flat input (None, features); add a "
+                        "Flatten layer before it");
+    add(m, nb_conv2d_layer(4, 3, "relu"));
+    ck_assert_int_eq(nb_model_add(m, nb_dense(10, NULL)), NB_ERR_SHAPE);
+    NB_ASSERT_ERROR_HAS("nb_model_add: layer 'dense' (Dense) cannot take the output of 'conv2d' "
+                        "(Conv2D), (None, 4, 26, 26): Dense needs a flat input");
+    ck_assert_int_eq(nb_model_add(m, nb_max_pool2d_layer(27, 0)), NB_ERR_SHAPE);
+    NB_ASSERT_ERROR_HAS("layer 'max_pooling2d' (MaxPooling2D) cannot take the output of 'conv2d' "
+                        "(Conv2D), (None, 4, 26, 26): MaxPooling2D's 27x27 window does not fit in "
+                        "a 26x26 image");
+    add(m, nb_flatten_layer());
+    ck_assert_int_eq(nb_model_add(m, nb_conv2d_layer(4, 3, NULL)), NB_ERR_SHAPE);
+    NB_ASSERT_ERROR_HAS("layer 'conv2d_1' (Conv2D) cannot take the output of 'flatten' (Flatten), "
+                        "(None, 2704): Conv2D needs images (None, channels, height, width)");
+    ck_assert_int_eq(nb_model_add(m, nb_conv2d_layer(4, 3, NULL)), NB_ERR_SHAPE);
+    /* the failed layers are gone; the model still works */
+    ck_assert_int_eq(nb_model_num_layers(m), 2);
+    add(m, nb_dense(3, NULL));
+    ck_assert_str_eq(nb_layer_name(nb_model_layer(m, 2)), "dense");
+    /* the wrong batch shape */
+    ck_assert_ptr_null(nb_model_forward(m, nb_ones(NB_SHAPE(2, 1, 28, 27)), false));
+    NB_ASSERT_ERROR_HAS("nb_model_forward: input [2, 1, 28, 27] does not fit the model's input "
+                        "shape (None, 1, 28, 28)");
+    nb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_names_are_automatic_unique_and_checked) {
+    nb_model *m = nb_sequential(NB_SHAPE(4));
+    add(m, nb_dense(4, NULL));
+    add(m, nb_dense_ex(4, &(nb_dense_opts){.name = "dense_1"}));
+    add(m, nb_dense(4, NULL)); /* dense_1 is taken: dense_2 */
+    add(m, nb_dropout_layer(0.5f));
+    ck_assert_str_eq(nb_layer_name(nb_model_layer(m, 0)), "dense");
+    ck_assert_str_eq(nb_layer_name(nb_model_layer(m, 1)), "dense_1");
+    ck_assert_str_eq(nb_layer_name(nb_model_layer(m, 2)), "dense_2");
+    ck_assert_str_eq(nb_layer_name(nb_model_layer(m, 3)), "dropout");
+    ck_assert_int_eq(nb_model_add(m, nb_layer_set_name(nb_dense(2, NULL), "dense")), NB_ERR_ARG);
+    NB_ASSERT_ERROR_HAS("nb_model_add: the model already has a layer named 'dense'");
+    ck_assert_ptr_null(nb_layer_set_name(nb_dense(2, NULL), "a/b"));
+    NB_ASSERT_ERROR_HAS("nb_layer_set_name: layer name 'a/b' must have 1 to 63 characters");
+    /* weights are named after their layer */
+    nb_tensor **params;
+    ck_assert_int_eq(nb_model_parameters(m, &params), 6);
+    ck_assert_str_eq(nb_name(params[0]), "dense/kernel");
+    ck_assert_str_eq(nb_name(params[5]), "dense_2/bias");
+    ck_assert_str_eq(nb_model_weight(m, 3)->name, "dense_1/bias");
+    /* a layer in a model is the model's */
+    nb_layer_free(nb_model_layer(m, 0));
+    NB_ASSERT_ERROR_HAS("nb_layer_free: layer 'dense' belongs to a model");
+    ck_assert_int_eq(nb_model_add(m, nb_model_layer(m, 0)), NB_ERR_STATE);
+    nb_layer_free(nb_dense(3, "relu")); /* never added: freed by hand */
+    nb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_unknown_names_are_errors_listing_the_known_ones) {
+    ck_assert_ptr_null(nb_dense(10, "relux"));
+    NB_ASSERT_ERROR_HAS("nb_dense: unknown activation 'relux'; known activations: linear, relu, "
+                        "sigmoid, tanh, softmax, leaky_relu, elu, gelu, softplus, step");
+    ck_assert_ptr_null(nb_activation(nb_ones(NB_SHAPE(2)), "swish"));
+    NB_ASSERT_ERROR_HAS("nb_activation: unknown activation 'swish'");
+    ck_assert_ptr_null(nb_activation_layer("Relu"));
+    NB_ASSERT_ERROR_HAS("nb_activation_layer: unknown activation 'Relu'");
+    ck_assert_ptr_null(nb_conv2d_layer_ex(
+        4, &(nb_conv2d_layer_opts){.kernel_h = 3, .kernel_w = 3, .padding = "full"}));
+    NB_ASSERT_ERROR_HAS("nb_conv2d_layer: unknown padding 'full'; use \"valid\" or \"same\"");
+    nb_init init;
+    ck_assert_int_eq(nb_init_from_name("xavier", &init), NB_ERR_ARG);
+    NB_ASSERT_ERROR_HAS("nb_init_from_name: unknown initializer 'xavier'; known initializers: "
+                        "glorot_uniform");
+    ck_assert_int_eq(nb_init_from_name("he_normal", &init), NB_OK);
+    ck_assert_int_eq(init, NB_INIT_HE_NORMAL);
+    ck_assert_ptr_null(nb_dropout_layer(1.0f));
+    NB_ASSERT_ERROR_HAS("nb_dropout_layer: rate 1 must be in [0, 1)");
+    ck_assert_ptr_null(nb_dense(0, NULL));
+    NB_ASSERT_ERROR_HAS("nb_dense: units 0 must be >= 1");
+
+    /* a constructor's error survives nb_model_add */
+    nb_model *m = nb_sequential(NB_SHAPE(4));
+    ck_assert_int_eq(nb_model_add(m, nb_dense(10, "relux")), NB_ERR_ARG);
+    NB_ASSERT_ERROR_HAS("nb_dense: unknown activation 'relux'");
+    add(m, nb_dense(2, "softmax"));
+    ck_assert_int_eq(nb_model_compile(m, "categorical_crossentropie", NULL, NULL, 0), NB_ERR_ARG);
+    NB_ASSERT_ERROR_HAS("nb_model_compile: unknown loss 'categorical_crossentropie'; known losses: "
+                        "mse, mae, binary_crossentropy, categorical_crossentropy, "
+                        "sparse_categorical_crossentropy");
+    ck_assert_int_eq(nb_model_compile(m, "mse", nb_optimizer_from_name("adam"),
+                                      (const char *[]){"accuracy", "f1"}, 2),
+                     NB_ERR_ARG);
+    NB_ASSERT_ERROR_HAS("nb_model_compile: unknown metric 'f1'; known metrics: accuracy (acc), "
+                        "binary_accuracy");
+    nb_model_free(m);
+}
+END_TEST
+
+/* ---- gradients through layers ------------------------------------------------------------------
+ */
+typedef struct {
+    nb_model *m;
+    bool training;
+    nb_tensor *r; /* fixed weights: the check is of sum(y * r), not of sum(y) */
+    uint64_t seed;
+} model_ctx;
+
+static nb_tensor *weighted_forward(nb_tensor *const *x, int n, void *ctx) {
+    (void)n;
+    model_ctx *c = ctx;
+    if (c->seed) nb_manual_seed(c->seed); /* the same dropout mask every time */
+    nb_tensor *y = nb_model_forward(c->m, x[0], c->training);
+    return c->r ? nb_mul(y, c->r) : y;
+}
+
+/* gradcheck of x and every parameter of m; a small step, so that relu's kink
+ * and max pooling's ties are rarely inside it */
+static void check_model(nb_model *m, nb_tensor *x, bool training, uint64_t seed) {
+    nb_tensor **params, *inputs[16] = {x};
+    int n = nb_model_parameters(m, &params);
+    ck_assert_int_lt(n, 16);
+    for (int i = 0; i < n; i++) inputs[i + 1] = params[i];
+    nb_tensor *y = nb_model_forward(m, x, false);
+    ck_assert_msg(y != NULL, "%s", nb_error());
+    model_ctx c = {m, training, nb_randn(nb_shape(y), nb_ndim(y)), seed};
+    NB_ASSERT_GRADCHECK(weighted_forward, inputs, n + 1, &c, 1e-3, TOL);
+}
+
+START_TEST(test_dense_passes_gradcheck_with_and_without_bias) {
+    nb_model *m = nb_sequential(NB_SHAPE(4));
+    add(m, nb_dense(3, NULL));
+    check_model(m, nb_set_requires_grad(nb_randn(NB_SHAPE(5, 4)), true), false, 0);
+    nb_model_free(m);
+    m = nb_sequential(NB_SHAPE(4));
+    add(m, nb_dense_ex(3, &(nb_dense_opts){.no_bias = true}));
+    ck_assert_int_eq(nb_model_param_count(m), 12);
+    check_model(m, nb_set_requires_grad(nb_randn(NB_SHAPE(5, 4)), true), false, 0);
+    nb_model_free(m);
+}
+END_TEST
+
+static const char *const activations[] = {"linear",     "relu", "sigmoid", "tanh",    "softmax",
+                                          "leaky_relu", "elu",  "gelu",    "softplus"};
+
+START_TEST(test_dense_with_each_activation_passes_gradcheck) {
+    nb_model *m = nb_sequential(NB_SHAPE(4));
+    add(m, nb_dense(3, activations[_i]));
+    check_model(m, nb_set_requires_grad(nb_randn(NB_SHAPE(5, 4)), true), false, 0);
+    nb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_activations_by_name_compute_the_named_function) {
+    nb_tensor *x = nb_from_array((float[]){-2, 0.5f}, NB_SHAPE(2));
+    NB_ASSERT_TENSOR(nb_activation(x, "leaky_relu"), ((float[]){-0.6f, 0.5f}), 2, 1e-6);
+    NB_ASSERT_TENSOR(nb_activation(x, "step"), ((float[]){0, 1}), 2, 0);
+    NB_ASSERT_TENSOR(nb_activation(x, "elu"), ((float[]){expf(-2) - 1, 0.5f}), 2, 1e-6);
+    NB_ASSERT_TENSOR(nb_activation(x, NULL), ((float[]){-2, 0.5f}), 2, 0);
+    NB_ASSERT_TENSOR(nb_activation(x, "softmax"), ((float[]){0.07585818f, 0.92414182f}), 2, 1e-5);
+}
+END_TEST
+
+START_TEST(test_dropout_layer_is_random_in_training_and_identity_in_inference) {
+    nb_model *m = nb_sequential(NB_SHAPE(6));
+    add(m, nb_dense(8, "tanh"));
+    add(m, nb_dropout_layer(0.5f));
+    add(m, nb_dense(2, NULL));
+    nb_tensor *x = nb_set_requires_grad(nb_randn(NB_SHAPE(4, 6)), true);
+    check_model(m, x, true, 77);
+    /* inference: the same as without the dropout layer */
+    nb_tensor *a = nb_model_forward(m, x, false);
+    nb_tensor *h = nb_tanh(nb_linear(x, nb_model_weight(m, 0)->t, nb_model_weight(m, 1)->t));
+    nb_tensor *b = nb_linear(h, nb_model_weight(m, 2)->t, nb_model_weight(m, 3)->t);
+    for (int i = 0; i < 8; i++) NB_ASSERT_CLOSE(nb_get_flat(a, i), nb_get_flat(b, i), 1e-5);
+    /* training: some units dropped, a fixed seed repeats the mask */
+    nb_manual_seed(3);
+    nb_tensor *t1 = nb_model_forward(m, x, true);
+    nb_manual_seed(3);
+    nb_tensor *t2 = nb_model_forward(m, x, true);
+    bool differs = false;
+    for (int i = 0; i < 8; i++) {
+        ck_assert(nb_get_flat(t1, i) == nb_get_flat(t2, i));
+        differs |= fabsf(nb_get_flat(t1, i) - nb_get_flat(a, i)) > 1e-4f;
+    }
+    ck_assert(differs);
+    nb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_two_layer_model_passes_gradcheck_for_all_params) {
+    nb_model *m = nb_sequential(NB_SHAPE(3));
+    add(m, nb_dense(4, "sigmoid"));
+    add(m, nb_dense(2, "softmax"));
+    nb_tensor **params;
+    ck_assert_int_eq(nb_model_parameters(m, &params), 4);
+    for (int i = 0; i < 4; i++) ck_assert(nb_requires_grad(params[i]) && nb_is_leaf(params[i]));
+    check_model(m, nb_set_requires_grad(nb_randn(NB_SHAPE(5, 3)), true), false, 0);
+    nb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_cnn_layers_pass_gradcheck) {
+    nb_model *m = nb_sequential(NB_SHAPE(2, 6, 6));
+    add(m, nb_conv2d_layer_ex(
+               3, &(nb_conv2d_layer_opts){
+                      .kernel_h = 3, .kernel_w = 3, .padding = "same", .activation = "tanh"}));
+    add(m, nb_max_pool2d_layer(2, 0));
+    add(m, nb_avg_pool2d_layer(3, 0));
+    add(m, nb_flatten_layer());
+    add(m, nb_dense(2, NULL));
+    check_model(m, nb_set_requires_grad(nb_randn(NB_SHAPE(2, 2, 6, 6)), true), true, 0);
+    nb_model_free(m);
+
+    m = nb_sequential(NB_SHAPE(3));
+    add(m, nb_dense(4, NULL));
+    add(m, nb_batch_norm_layer(0, 0));
+    add(m, nb_dense(2, NULL));
+    nb_tensor *x = nb_set_requires_grad(nb_randn(NB_SHAPE(6, 3)), true);
+    check_model(m, x, true, 0);
+    check_model(m, x, false, 0);
+    nb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_batch_norm_layer_keeps_moving_statistics_with_keras_momentum) {
+    nb_model *m = nb_sequential(NB_SHAPE(2));
+    add(m, nb_batch_norm_layer(0.9f, 0));
+    ck_assert_int_eq(nb_model_param_count(m), 8);
+    ck_assert_int_eq(nb_model_trainable_count(m), 4);
+    nb_tensor **params;
+    ck_assert_int_eq(nb_model_parameters(m, &params), 2); /* gamma, beta */
+    ck_assert_str_eq(nb_model_weight(m, 2)->name, "batch_normalization/moving_mean");
+    ck_assert(!nb_model_weight(m, 3)->trainable);
+    nb_tensor *x = nb_from_array((float[]){1, 10, 3, 30}, NB_SHAPE(2, 2));
+    ck_assert_ptr_nonnull(nb_model_forward(m, x, true));
+    /* moving = 0.9 * moving + 0.1 * batch: means 2 and 20 */
+    NB_ASSERT_TENSOR(nb_model_weight(m, 2)->t, ((float[]){0.2f, 2.0f}), 2, 1e-6);
+    /* inference leaves them alone */
+    ck_assert_ptr_nonnull(nb_model_forward(m, x, false));
+    NB_ASSERT_TENSOR(nb_model_weight(m, 2)->t, ((float[]){0.2f, 2.0f}), 2, 1e-6);
+    nb_model_free(m);
+}
+END_TEST
+
+/* ---- initializers and regularizers
+ * --------------------------------------------------------------- */
+static void moments(const nb_tensor *t, double *mean, double *std, double *max_abs) {
+    double s = 0, s2 = 0, m = 0;
+    int64_t n = nb_numel(t);
+    for (int64_t i = 0; i < n; i++) {
+        double v = nb_get_flat(t, i);
+        s += v;
+        s2 += v * v;
+        m = fabs(v) > m ? fabs(v) : m;
+    }
+    *mean = s / (double)n;
+    *std = sqrt(s2 / (double)n - *mean * *mean);
+    *max_abs = m;
+}
+
+START_TEST(test_initializers_follow_keras_formulas) {
+    double mean, std, max_abs;
+    /* the default Dense kernel is glorot_uniform: bound sqrt(6 / (200 + 300)), std bound / sqrt 3
+     */
+    nb_model *m = nb_sequential(NB_SHAPE(200));
+    add(m, nb_dense(300, NULL));
+    double bound = sqrt(6.0 / 500.0);
+    moments(nb_model_weight(m, 0)->t, &mean, &std, &max_abs);
+    ck_assert_msg(max_abs <= bound && max_abs > 0.99 * bound, "max |w| %g, bound %g", max_abs,
+                  bound);
+    NB_ASSERT_CLOSE(std, bound / sqrt(3.0), 0.02);
+    ck_assert(fabs(mean) < 0.01 * bound);
+    moments(nb_model_weight(m, 1)->t, &mean, &std, &max_abs);
+    ck_assert(max_abs == 0); /* zero biases */
+    nb_model_free(m);
+
+    /* he_normal: std sqrt(2 / fan_in), truncated at two standard deviations */
+    nb_tensor *t = nb_empty(NB_SHAPE(400, 300));
+    ck_assert_int_eq(nb_init_fill(t, NB_INIT_HE_NORMAL, 400, 300), NB_OK);
+    moments(t, &mean, &std, &max_abs);
+    double want = sqrt(2.0 / 400.0);
+    ck_assert_msg(fabs(std - want) < 0.02 * want, "he_normal std %g, want %g", std, want);
+    ck_assert(max_abs <= 2.0 * want / 0.87962566103423978 + 1e-6);
+    /* glorot_normal, he_uniform, the Keras random ones */
+    ck_assert_int_eq(nb_init_fill(t, NB_INIT_GLOROT_NORMAL, 400, 300), NB_OK);
+    moments(t, &mean, &std, &max_abs);
+    NB_ASSERT_CLOSE(std, sqrt(2.0 / 700.0), 0.02);
+    ck_assert_int_eq(nb_init_fill(t, NB_INIT_HE_UNIFORM, 400, 300), NB_OK);
+    moments(t, &mean, &std, &max_abs);
+    ck_assert(max_abs <= sqrt(6.0 / 400.0));
+    NB_ASSERT_CLOSE(std, sqrt(6.0 / 400.0) / sqrt(3.0), 0.02);
+    ck_assert_int_eq(nb_init_fill(t, NB_INIT_RANDOM_NORMAL, 400, 300), NB_OK);
+    moments(t, &mean, &std, &max_abs);
+    NB_ASSERT_CLOSE(std, 0.05, 0.02);
+    ck_assert_int_eq(nb_init_fill(t, NB_INIT_RANDOM_UNIFORM, 400, 300), NB_OK);
+    moments(t, &mean, &std, &max_abs);
+    ck_assert(max_abs <= 0.05);
+    ck_assert_int_eq(nb_init_fill(t, NB_INIT_ONES, 400, 300), NB_OK);
+    moments(t, &mean, &std, &max_abs);
+    ck_assert(mean == 1 && std == 0);
+
+    /* Conv2D fans: channels times the receptive field */
+    m = nb_sequential(NB_SHAPE(16, 12, 12));
+    add(m, nb_conv2d_layer_ex(32, &(nb_conv2d_layer_opts){.kernel_h = 5,
+                                                          .kernel_w = 5,
+                                                          .kernel_init = NB_INIT_HE_UNIFORM,
+                                                          .bias_init = NB_INIT_ONES}));
+    moments(nb_model_weight(m, 0)->t, &mean, &std, &max_abs);
+    ck_assert(max_abs <= sqrt(6.0 / (16 * 25)) && max_abs > 0.95 * sqrt(6.0 / (16 * 25)));
+    moments(nb_model_weight(m, 1)->t, &mean, &std, &max_abs);
+    ck_assert(mean == 1);
+    nb_model_free(m);
+
+    /* the seed decides the weights */
+    nb_manual_seed(42);
+    m = nb_sequential(NB_SHAPE(3));
+    add(m, nb_dense(2, NULL));
+    float first = nb_get_flat(nb_model_weight(m, 0)->t, 0);
+    nb_model_free(m);
+    nb_manual_seed(42);
+    m = nb_sequential(NB_SHAPE(3));
+    add(m, nb_dense(2, NULL));
+    ck_assert(nb_get_flat(nb_model_weight(m, 0)->t, 0) == first);
+    nb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_regularizers_add_l1_and_l2_of_the_kernels) {
+    nb_model *m = nb_sequential(NB_SHAPE(2));
+    add(m, nb_dense_ex(2, &(nb_dense_opts){.kernel_regularizer = {.l1 = 0.01f}}));
+    add(m, nb_dense_ex(1, &(nb_dense_opts){.kernel_regularizer = {.l2 = 0.1f}}));
+    add(m, nb_dense_ex(1, &(nb_dense_opts){.kernel_regularizer = {.l1 = 0.5f, .l2 = 0.5f}}));
+    ck_assert(nb_model_has_regularization(m));
+    float w0[] = {1, -2, 3, -4}, w1[] = {0.5f, -1}, w2[] = {-2};
+    nb_copy_from(nb_model_weight(m, 0)->t, w0, 4);
+    nb_copy_from(nb_model_weight(m, 2)->t, w1, 2);
+    nb_copy_from(nb_model_weight(m, 4)->t, w2, 1);
+    nb_fill(nb_model_weight(m, 1)->t, 100); /* biases are not regularized */
+    /* 0.01 * 10 + 0.1 * 1.25 + 0.5 * 2 + 0.5 * 4 */
+    nb_tensor *r = nb_model_regularization_loss(m);
+    NB_ASSERT_CLOSE(nb_item(r), 0.1 + 0.125 + 1.0 + 2.0, 1e-6);
+    ck_assert_int_eq(nb_backward(r), NB_OK);
+    /* d/dw = l1 sign(w) + 2 l2 w */
+    NB_ASSERT_TENSOR(nb_grad(nb_model_weight(m, 0)->t), ((float[]){0.01f, -0.01f, 0.01f, -0.01f}),
+                     4, 1e-6);
+    NB_ASSERT_TENSOR(nb_grad(nb_model_weight(m, 2)->t), ((float[]){0.1f, -0.2f}), 2, 1e-6);
+    NB_ASSERT_TENSOR(nb_grad(nb_model_weight(m, 4)->t), ((float[]){-0.5f - 2.0f}), 1, 1e-6);
+    ck_assert_ptr_null(nb_grad(nb_model_weight(m, 1)->t));
+    nb_model_free(m);
+
+    m = nb_sequential(NB_SHAPE(2));
+    add(m, nb_dense(2, NULL));
+    ck_assert(!nb_model_has_regularization(m));
+    NB_ASSERT_CLOSE(nb_item(nb_model_regularization_loss(m)), 0.0, 0);
+    ck_assert_ptr_null(nb_dense_ex(2, &(nb_dense_opts){.kernel_regularizer = {.l2 = -1}}));
+    NB_ASSERT_ERROR_HAS("nb_dense: regularizer l1 0, l2 -1 must be finite and >= 0");
+    nb_model_free(m);
+}
+END_TEST
+
+/* ---- compile and the loss hook for fit
+ * ----------------------------------------------------------- */
+START_TEST(test_compile_defaults_to_rmsprop_and_registers_the_params) {
+    nb_model *m = nb_sequential(NB_SHAPE(3));
+    add(m, nb_dense(4, "relu"));
+    add(m, nb_dense(2, "softmax"));
+    ck_assert_int_eq(nb_model_compile(m, "sparse_categorical_crossentropy", NULL,
+                                      (const char *[]){"accuracy"}, 1),
+                     NB_OK);
+    ck_assert_str_eq(nb_optimizer_name(m->opt), "rmsprop");
+    ck_assert_str_eq(m->metric_names[0], "accuracy");
+    ck_assert_int_eq(m->metrics[0], NB_METRIC_SPARSE_CATEGORICAL_ACCURACY);
+    ck_assert(nb_model_loss_is_fused(m));
+
+    /* one step changes every parameter */
+    nb_tensor *x = nb_randn(NB_SHAPE(8, 3));
+    nb_tensor *y = nb_from_array((float[]){0, 1, 1, 0, 1, 0, 0, 1}, NB_SHAPE(8));
+    float before[4];
+    for (int i = 0; i < 4; i++) before[i] = nb_get_flat(nb_model_weight(m, i)->t, 0);
+    nb_fill(nb_model_weight(m, 1)->t, 0.1f); /* relu units alive */
+    before[1] = 0.1f;
+    nb_tensor *pred;
+    nb_tensor *loss = nb_model_forward_loss(m, x, y, true, &pred);
+    ck_assert_msg(loss != NULL, "%s", nb_error());
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    ck_assert_int_eq(nb_optimizer_step(m->opt), NB_OK);
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(nb_get_flat(nb_model_weight(m, i)->t, 0) != before[i], "param %d", i);
+    double acc = nb_model_metric(m, 0, pred, y);
+    ck_assert(acc >= 0 && acc <= 1);
+
+    /* recompiling with another optimizer replaces (and frees) the first */
+    ck_assert_int_eq(nb_model_compile(m, "mse", nb_optimizer_from_name("adam"), NULL, 0), NB_OK);
+    ck_assert_str_eq(nb_optimizer_name(m->opt), "adam");
+    ck_assert(!nb_model_loss_is_fused(m));
+    nb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_forward_loss_fuses_softmax_and_sigmoid_with_their_cross_entropy) {
+    nb_model *m = nb_sequential(NB_SHAPE(3));
+    add(m, nb_dense(4, "softmax"));
+    ck_assert_int_eq(nb_model_compile(m, "categorical_crossentropy", NULL, NULL, 0), NB_OK);
+    nb_tensor *x = nb_randn(NB_SHAPE(5, 3));
+    nb_tensor *y = nb_one_hot(nb_from_array((float[]){0, 3, 1, 2, 2}, NB_SHAPE(5)), 4);
+    nb_tensor *pred;
+    nb_tensor *loss = nb_model_forward_loss(m, x, y, false, &pred);
+    nb_tensor *out = nb_model_forward(m, x, false);
+    NB_ASSERT_CLOSE(nb_item(loss), nb_item(nb_categorical_crossentropy(out, y)), 1e-5);
+    for (int i = 0; i < 20; i++) NB_ASSERT_CLOSE(nb_get_flat(pred, i), nb_get_flat(out, i), 1e-6);
+    /* logits of 1e4: the unfused loss clips at 16.1 and has no gradient; the fused one is exact */
+    nb_fill(nb_model_weight(m, 0)->t, 0);
+    nb_fill(nb_model_weight(m, 1)->t, 0);
+    nb_set(nb_model_weight(m, 1)->t, (int64_t[]){0}, 1e4f);
+    loss = nb_model_forward_loss(m, x, y, true, NULL);
+    NB_ASSERT_CLOSE(nb_item(loss), 1e4 * 4 / 5, 1e-6);
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    nb_tensor *gb = nb_grad(nb_model_weight(m, 1)->t);
+    /* bias gradient: mean over rows of softmax - onehot = [1, 0, 0, 0] - mean(onehot) */
+    NB_ASSERT_TENSOR(gb, ((float[]){0.8f, -0.2f, -0.4f, -0.2f}), 4, 1e-6);
+    nb_model_free(m);
+
+    m = nb_sequential(NB_SHAPE(3));
+    add(m, nb_dense(2, NULL));
+    add(m, nb_activation_layer("sigmoid"));
+    ck_assert_int_eq(
+        nb_model_compile(m, "binary_crossentropy", NULL, (const char *[]){"acc", "mse"}, 2), NB_OK);
+    ck_assert(nb_model_loss_is_fused(m));
+    ck_assert_int_eq(m->metrics[0], NB_METRIC_BINARY_ACCURACY);
+    nb_tensor *z = nb_from_array((float[]){1, 0, 0, 1, 1, 1, 0, 0, 1, 0}, NB_SHAPE(5, 2));
+    loss = nb_model_forward_loss(m, x, z, false, &pred);
+    out = nb_model_forward(m, x, false);
+    NB_ASSERT_CLOSE(nb_item(loss), nb_item(nb_binary_crossentropy(out, z)), 1e-5);
+    NB_ASSERT_CLOSE(nb_model_metric(m, 1, pred, z), nb_item(nb_mse_loss(out, z)), 1e-6);
+    nb_model_free(m);
+}
+END_TEST
+
+/* ---- metrics
+ * --------------------------------------------------------------------------------------- */
+START_TEST(test_accuracies_of_known_predictions) {
+    nb_tensor *p = nb_from_array(
+        (float[]){0.1f, 0.7f, 0.2f, 0.6f, 0.3f, 0.1f, 0.2f, 0.2f, 0.6f, 0.3f, 0.4f, 0.3f},
+        NB_SHAPE(4, 3));
+    nb_tensor *labels = nb_from_array((float[]){1, 1, 2, 0}, NB_SHAPE(4)); /* argmax 1, 0, 2, 1 */
+    NB_ASSERT_CLOSE(nb_sparse_categorical_accuracy(p, labels), 0.5, 1e-6);
+    NB_ASSERT_CLOSE(nb_categorical_accuracy(p, nb_one_hot(labels, 3)), 0.5, 1e-6);
+    nb_tensor *b = nb_from_array((float[]){0.9f, 0.4f, 0.6f, 0.2f}, NB_SHAPE(4, 1));
+    nb_tensor *t = nb_from_array((float[]){1, 1, 0, 0}, NB_SHAPE(4, 1));
+    NB_ASSERT_CLOSE(nb_binary_accuracy(b, t), 0.5, 1e-6);
+    ck_assert(isnan(nb_categorical_accuracy(p, labels)));
+    NB_ASSERT_ERROR_HAS("nb_categorical_accuracy: predictions and one-hot targets must both be "
+                        "[N, K]; got [4, 3] and [4]");
+}
+END_TEST
+
+START_TEST(test_confusion_matrix_and_report_match_scikit_learn) {
+    /* scikit-learn's documented example: y_true = [0, 1, 2, 2, 2], y_pred = [0, 0, 2, 2, 1] */
+    nb_tensor *t = nb_from_array((float[]){0, 1, 2, 2, 2}, NB_SHAPE(5));
+    nb_tensor *p = nb_from_array((float[]){0, 0, 2, 2, 1}, NB_SHAPE(5));
+    nb_tensor *cm = nb_confusion_matrix(t, p, 3);
+    NB_ASSERT_TENSOR(cm, ((float[]){1, 0, 0, 1, 0, 0, 0, 1, 2}), 9, 0);
+    /* probabilities and one-hot rows are read by their argmax */
+    nb_tensor *probs = nb_one_hot(p, 3);
+    NB_ASSERT_TENSOR(nb_confusion_matrix(nb_one_hot(t, 3), probs, 3),
+                     ((float[]){1, 0, 0, 1, 0, 0, 0, 1, 2}), 9, 0);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    const char *names[] = {"class 0", "class 1", "class 2"};
+    ck_assert_int_eq(nb_classification_report(f, cm, names), NB_OK);
+    fclose(f);
+    const char *want[] = {
+        "              precision    recall  f1-score   support",
+        "",
+        "     class 0       0.50      1.00      0.67         1",
+        "     class 1       0.00      0.00      0.00         1",
+        "     class 2       1.00      0.67      0.80         3",
+        "",
+        "    accuracy                           0.60         5",
+        "   macro avg       0.50      0.56      0.49         5",
+        "weighted avg       0.70      0.60      0.61         5",
+    };
+    assert_lines(text, want, 9);
+    free(text);
+
+    ck_assert_ptr_null(
+        nb_confusion_matrix(t, nb_from_array((float[]){0, 3, 1, 1, 1}, NB_SHAPE(5)), 3));
+    NB_ASSERT_ERROR_HAS("nb_confusion_matrix: prediction 3 of sample 1 is not a class in [0, 3)");
+    ck_assert_ptr_null(nb_confusion_matrix(t, nb_ones(NB_SHAPE(4)), 3));
+    NB_ASSERT_ERROR_HAS("nb_confusion_matrix: labels [5] and predictions [4] hold different");
+}
+END_TEST
+
+static Suite *nn_suite(void) {
+    Suite *s = suite_create("nn");
+    TCase *tc = nb_tcase("summary");
+    tcase_add_test(tc, test_summary_of_the_course_dense_2_on_3_inputs_shows_8_params);
+    tcase_add_test(tc, test_summary_of_the_course_fashion_mlp_shows_79510_params);
+    tcase_add_test(tc, test_summary_with_names_flatten_and_a_cnn);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("shapes");
+    tcase_add_test(tc, test_output_shapes_are_inferred_when_layers_are_added);
+    tcase_add_test(tc, test_bad_layer_combinations_name_both_layers_and_shapes);
+    tcase_add_test(tc, test_names_are_automatic_unique_and_checked);
+    tcase_add_test(tc, test_unknown_names_are_errors_listing_the_known_ones);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("gradients");
+    tcase_add_test(tc, test_dense_passes_gradcheck_with_and_without_bias);
+    tcase_add_loop_test(tc, test_dense_with_each_activation_passes_gradcheck, 0,
+                        (int)(sizeof activations / sizeof activations[0]));
+    tcase_add_test(tc, test_activations_by_name_compute_the_named_function);
+    tcase_add_test(tc, test_dropout_layer_is_random_in_training_and_identity_in_inference);
+    tcase_add_test(tc, test_two_layer_model_passes_gradcheck_for_all_params);
+    tcase_add_test(tc, test_cnn_layers_pass_gradcheck);
+    tcase_add_test(tc, test_batch_norm_layer_keeps_moving_statistics_with_keras_momentum);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("weights");
+    tcase_add_test(tc, test_initializers_follow_keras_formulas);
+    tcase_add_test(tc, test_regularizers_add_l1_and_l2_of_the_kernels);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("compile");
+    tcase_add_test(tc, test_compile_defaults_to_rmsprop_and_registers_the_params);
+    tcase_add_test(tc, test_forward_loss_fuses_softmax_and_sigmoid_with_their_cross_entropy);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("metrics");
+    tcase_add_test(tc, test_accuracies_of_known_predictions);
+    tcase_add_test(tc, test_confusion_matrix_and_report_match_scikit_learn);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    return nb_test_run(nn_suite());
+}
