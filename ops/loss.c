@@ -42,12 +42,12 @@ static nb_status ce_shape(const nb_node *n, nb_layout *l) {
     const nb_tensor *x = n->in[0], *t = n->in[1];
     bool sparse = NB_ATTRS(n, ce_attrs)->sparse;
     if (x->ndim != 2 || x->shape[0] < 1 || x->shape[1] < 1)
-        return nb_failc(NB_ERR_SHAPE, "%s: logits must be [N, K] with N, K >= 1; got %s",
-                        ce_fn(n), nb_shape_s(x));
+        return nb_failc(NB_ERR_SHAPE, "%s: logits must be [N, K] with N, K >= 1; got %s", ce_fn(n),
+                        nb_shape_s(x));
     if (sparse && !is_label_column(t, x->shape[0]))
-        return nb_failc(NB_ERR_SHAPE, "%s: labels must be [%lld] (or [%lld, 1]) for logits %s; got %s",
-                        ce_fn(n), (long long)x->shape[0], (long long)x->shape[0], nb_shape_s(x),
-                        nb_shape_s(t));
+        return nb_failc(
+            NB_ERR_SHAPE, "%s: labels must be [%lld] (or [%lld, 1]) for logits %s; got %s",
+            ce_fn(n), (long long)x->shape[0], (long long)x->shape[0], nb_shape_s(x), nb_shape_s(t));
     if (!sparse && !nb_same_shape(x, t))
         return nb_failc(NB_ERR_SHAPE, "%s: logits %s and one-hot targets %s differ in shape",
                         ce_fn(n), nb_shape_s(x), nb_shape_s(t));
@@ -89,7 +89,8 @@ static nb_status ce_forward(nb_node *n) {
         if (sparse) {
             int64_t c = class_of(t[i], k);
             if (c < 0)
-                return nb_failc(NB_ERR_ARG, "%s: label %g in row %lld is not a class index in [0, %lld)",
+                return nb_failc(NB_ERR_ARG,
+                                "%s: label %g in row %lld is not a class index in [0, %lld)",
                                 ce_fn(n), t[i], (long long)i, (long long)k);
             loss += lse - xi[c];
         } else {

@@ -58,12 +58,12 @@ END_TEST
 START_TEST(test_fused_losses_of_known_values) {
     /* log(e + e^2 + e^3) - 3 */
     nb_tensor *x = nb_from_array((float[]){1, 2, 3}, NB_SHAPE(1, 3));
-    NB_ASSERT_CLOSE(
-        nb_item(nb_softmax_crossentropy_logits(x, nb_from_array((float[]){0, 0, 1}, NB_SHAPE(1, 3)))),
-        0.40760596, 1e-6);
-    NB_ASSERT_CLOSE(nb_item(nb_sparse_softmax_crossentropy_logits(
-                        x, nb_from_array((float[]){2}, NB_SHAPE(1)))),
+    NB_ASSERT_CLOSE(nb_item(nb_softmax_crossentropy_logits(
+                        x, nb_from_array((float[]){0, 0, 1}, NB_SHAPE(1, 3)))),
                     0.40760596, 1e-6);
+    NB_ASSERT_CLOSE(
+        nb_item(nb_sparse_softmax_crossentropy_logits(x, nb_from_array((float[]){2}, NB_SHAPE(1)))),
+        0.40760596, 1e-6);
     /* x = 0: log 2 whatever the target; x = 2, z = 1: log(1 + e^-2) */
     nb_tensor *s = nb_from_array((float[]){0, 2}, NB_SHAPE(2));
     NB_ASSERT_CLOSE(
@@ -136,10 +136,12 @@ START_TEST(test_probability_losses_pass_gradcheck) {
     nb_tensor *p = nb_set_requires_grad(nb_uniform(NB_SHAPE(4, 3), 0.1f, 0.9f), true);
     nb_tensor *t = nb_set_requires_grad(nb_uniform(NB_SHAPE(4, 3), 0, 1), true);
     NB_ASSERT_GRADCHECK(apply_loss, ((nb_tensor *[]){p, t}), 2, &(loss_ctx){nb_mse_loss}, EPS, TOL);
-    NB_ASSERT_GRADCHECK(apply_loss, ((nb_tensor *[]){p, t}), 2, &(loss_ctx){nb_mae_loss}, 1e-3, TOL);
+    NB_ASSERT_GRADCHECK(apply_loss, ((nb_tensor *[]){p, t}), 2, &(loss_ctx){nb_mae_loss}, 1e-3,
+                        TOL);
     NB_ASSERT_GRADCHECK(apply_loss, ((nb_tensor *[]){p, t}), 2, &(loss_ctx){nb_binary_crossentropy},
                         1e-3, TOL);
-    nb_tensor *onehot = nb_from_array((float[]){1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0}, NB_SHAPE(4, 3));
+    nb_tensor *onehot =
+        nb_from_array((float[]){1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0}, NB_SHAPE(4, 3));
     NB_ASSERT_GRADCHECK(apply_loss, ((nb_tensor *[]){p, onehot}), 2,
                         &(loss_ctx){nb_categorical_crossentropy}, 1e-3, TOL);
     nb_tensor *x = nb_set_requires_grad(nb_randn(NB_SHAPE(4, 3)), true);
@@ -173,8 +175,8 @@ END_TEST
 static nb_tensor *twice(nb_tensor *const *x, int n, void *ctx) {
     (void)n;
     (void)ctx;
-    nb_tensor *l = nb_sparse_softmax_crossentropy_logits(
-        x[0], nb_from_array((float[]){1, 0}, NB_SHAPE(2)));
+    nb_tensor *l =
+        nb_sparse_softmax_crossentropy_logits(x[0], nb_from_array((float[]){1, 0}, NB_SHAPE(2)));
     return nb_mul(l, nb_add_scalar(l, 1.0f));
 }
 
@@ -184,7 +186,8 @@ START_TEST(test_fused_loss_gradient_scales_with_the_upstream_gradient) {
 }
 END_TEST
 
-/* ---- errors ------------------------------------------------------------------------------------ */
+/* ---- errors ------------------------------------------------------------------------------------
+ */
 START_TEST(test_loss_errors_name_the_function_and_shapes) {
     nb_tensor *p = nb_ones(NB_SHAPE(4, 3));
     ck_assert_ptr_null(nb_loss_by_name("msee", p, p));
@@ -196,8 +199,8 @@ START_TEST(test_loss_errors_name_the_function_and_shapes) {
     ck_assert_ptr_null(nb_softmax_crossentropy_logits(p, nb_ones(NB_SHAPE(3, 3))));
     NB_ASSERT_ERROR_HAS("nb_softmax_crossentropy_logits: logits [4, 3] and one-hot targets [3, 3] "
                         "differ in shape");
-    ck_assert_ptr_null(
-        nb_sparse_softmax_crossentropy_logits(p, nb_from_array((float[]){0, 1, 3, 2}, NB_SHAPE(4))));
+    ck_assert_ptr_null(nb_sparse_softmax_crossentropy_logits(
+        p, nb_from_array((float[]){0, 1, 3, 2}, NB_SHAPE(4))));
     NB_ASSERT_ERROR_HAS("nb_sparse_softmax_crossentropy_logits: label 3 in row 2 is not a class "
                         "index in [0, 3)");
     ck_assert_ptr_null(nb_sparse_softmax_crossentropy_logits(p, nb_ones(NB_SHAPE(3))));
@@ -205,7 +208,8 @@ START_TEST(test_loss_errors_name_the_function_and_shapes) {
                         "for logits [4, 3]; got [3]");
     ck_assert_ptr_null(
         nb_sparse_categorical_crossentropy(p, nb_from_array((float[]){0, 1, 7, 2}, NB_SHAPE(4))));
-    NB_ASSERT_ERROR_HAS("nb_sparse_categorical_crossentropy: labels must be class indices in [0, 3)");
+    NB_ASSERT_ERROR_HAS(
+        "nb_sparse_categorical_crossentropy: labels must be class indices in [0, 3)");
     ck_assert_ptr_null(nb_sigmoid_crossentropy_logits(p, nb_ones(NB_SHAPE(3))));
     NB_ASSERT_ERROR_HAS("nb_sigmoid_crossentropy_logits: logits [4, 3] and targets [3] differ");
 }
