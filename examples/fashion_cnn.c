@@ -1,6 +1,6 @@
 /* Fashion-MNIST with the course's CNN:
  *
- *   Conv2D(32, 3x3, relu) -> MaxPool(2) -> Conv2D(64, 3x3, relu) -> MaxPool(2)
+ *   Conv2D(32, 3x3, same, relu) -> MaxPool(2) -> Conv2D(64, 3x3, same, relu) -> MaxPool(2)
  *   -> Flatten -> Dense(100, relu) -> Dropout(0.3) -> Dense(10, softmax)
  *
  * adam, 3 epochs, batch 32; must reach 0.90 test accuracy.
@@ -22,9 +22,11 @@ int main(int argc, char **argv) {
     nb_tensor *xt = nb_reshape(test.x, NB_SHAPE(-1, 1, 28, 28));
 
     nb_model *m = nb_sequential(NB_SHAPE(1, 28, 28));
-    nb_model_add(m, nb_conv2d_layer(32, 3, "relu"));
+    nb_conv2d_layer_opts same = {
+        .kernel_h = 3, .kernel_w = 3, .padding = "same", .activation = "relu"};
+    nb_model_add(m, nb_conv2d_layer_ex(32, &same));
     nb_model_add(m, nb_max_pool2d_layer(2, 0));
-    nb_model_add(m, nb_conv2d_layer(64, 3, "relu"));
+    nb_model_add(m, nb_conv2d_layer_ex(64, &same));
     nb_model_add(m, nb_max_pool2d_layer(2, 0));
     nb_model_add(m, nb_flatten_layer());
     nb_model_add(m, nb_dense(100, "relu"));

@@ -8,7 +8,26 @@
  */
 #include "classify.h"
 
+#include <nabla/plot.h>
 #include <string.h>
+
+/* the trained model's graph on 4 test images, forward and backward */
+static void draw(nb_model *m, nb_tensor *x, const char *out) {
+    char path[1024];
+    nb_scope_begin();
+    nb_tensor *batch = nb_set_name(nb_clone(nb_slice(x, 0, 0, 4, 1)), "images");
+    nb_tensor *y = nb_set_name(nb_model_forward(m, batch, false), "probabilities");
+    nb_tensor *loss = nb_set_name(nb_sum_all(y), "out");
+    nb_dot_opts o = {.max_values = -1, .title = "Fashion-MNIST MLP: forward"};
+    snprintf(path, sizeof path, "%s/fashion_mlp_forward.svg", out);
+    if (loss && nb_dot_save(y, &o, path) == NB_OK) printf("wrote %s\n", path);
+    o.backward = true;
+    o.title = "Fashion-MNIST MLP: backward";
+    snprintf(path, sizeof path, "%s/fashion_mlp_backward.svg", out);
+    if (loss && nb_backward(loss) == NB_OK && nb_dot_save(loss, &o, path) == NB_OK)
+        printf("wrote %s\n", path);
+    nb_scope_end();
+}
 
 int main(int argc, char **argv) {
     bool sigmoid = argc > 1 && !strcmp(argv[1], "sigmoid");
@@ -54,6 +73,9 @@ int main(int argc, char **argv) {
     if (nb_model_save_weights(m, path) == NB_OK) printf("\nmodel saved to %s\n", path);
     snprintf(path, sizeof path, "%s/fashion_mlp_history.csv", out);
     if (nb_history_save_csv(h, path) == NB_OK) printf("history saved to %s\n", path);
+    snprintf(path, sizeof path, "%s/fashion_mlp_curves.svg", out);
+    if (nb_history_plot_svg(h, path, "Fashion-MNIST MLP") == NB_OK) printf("wrote %s\n", path);
+    draw(m, test.x, out);
 
     bool ok = acc >= need;
     printf("%s: test accuracy %.4f %s %.2f\n", ok ? "ok" : "FAILED", acc, ok ? ">=" : "<", need);

@@ -1,103 +1,236 @@
 #!/usr/bin/env bash
-# nabla's two quick-start commands.
+# nabla's two quick-start commands (see README.md).
 #
 #   tools/quickstart.sh demo   install what is missing, build, run the examples
 #   tools/quickstart.sh test   install what is missing, build, run every test:
-#                              once normally, once under ASan + UBSan with
-#                              leak checking (any report fails the run), then
-#                              each fuzzer for NABLA_FUZZ_SECONDS (60)
+#                              once in the release build, once under ASan +
+#                              UBSan with leak checking (any report fails the
+#                              run), then each fuzzer for NABLA_FUZZ_SECONDS (60)
+#
+# Works on a fresh Debian 12 / Ubuntu machine: missing packages are installed
+# with apt-get, as root directly or else through sudo.
 set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+usage: tools/quickstart.sh demo|test
+
+  demo    install missing packages, build build/, run the examples
+  test    install missing packages, build build/ and build-asan/, run the
+          test suite in both (the second under AddressSanitizer, UBSan and
+          LeakSanitizer), then fuzz each file reader for NABLA_FUZZ_SECONDS
+          seconds (default 60)
+  --help  show this message
+
+Exits non-zero if anything fails.
+EOF
+}
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
-# Debian/Ubuntu packages, by what needs them.
-build_packages=(gcc pkg-config meson ninja-build libdnnl-dev zlib1g-dev libgraphviz-dev graphviz)
-test_packages=(check libsubunit-dev libexpat1-dev python3 python3-numpy clang libclang-rt-dev)
-# real data: Fashion-MNIST (IDX files) and the CSV sets scikit-learn ships
+# ---------------------------------------------------------------------------
+# Debian/Ubuntu packages, by what needs them. Add new ones here.
+# To configure and build at all (meson.build also finds the test libraries:
+# Check, with the libsubunit it links on Debian, and expat).
+build_packages=(build-essential pkg-config meson ninja-build libdnnl-dev zlib1g-dev
+                libgraphviz-dev graphviz check libsubunit-dev libexpat1-dev)
+# To run the tests: the safetensors interoperability check (numpy), and the
+# fuzzers (clang with its sanitizer and OpenMP runtimes).
+test_packages=(python3 python3-numpy clang libclang-rt-dev libomp-dev)
+# Real data: Fashion-MNIST (IDX files) and the CSV sets scikit-learn ships.
 data_packages=(dataset-fashion-mnist python3-sklearn)
 
-usage() {
-    echo "usage: tools/quickstart.sh demo|test" >&2
-    echo "  demo  install missing packages, build, run the examples" >&2
-    echo "  test  install missing packages, build, run the test suite (normal and sanitizers)" >&2
-}
+demo_packages=("${build_packages[@]}" "${data_packages[@]}")
+all_test_packages=("${build_packages[@]}" "${test_packages[@]}" "${data_packages[@]}")
 
+# The demo: one line per example, "title|command and arguments[|copy of its
+# output]". The command is split on spaces (no quoting inside it, and no
+# globbing). Add new examples here.
+demo_examples=(
+    "gates: perceptrons with fixed weights, learned weights, and XOR failing|build/examples/gates"
+    "xor: a 2-4-1 MLP trained from raw ops, its graphs drawn to out/|build/examples/xor out"
+    "custom_op: a new op with its own backward, gradient-checked|build/examples/custom_op"
+    "fashion_mlp: Fashion-MNIST, Flatten-Dense(100, relu)-Dense(10, softmax), adam, 5 epochs|build/examples/fashion_mlp relu out"
+    "the chain rule node by node: nabla grad sigmoid(w*x+b)|build/nabla grad sigmoid(w*x+b) w=0.5 x=1 b=-0.2 --svg out/neuron.svg|out/chain_rule.txt"
+)
+
+# ---------------------------------------------------------------------------
 say() { printf '\n==> %s\n' "$*"; }
+fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+missing_packages() {
+    local p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
+            printf '%s\n' "$p"
+    done
+}
 
 install_missing() {
-    local missing=()
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-            missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    say "installing ${missing[*]}"
-    local sudo=()
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null || { echo "error: need root or sudo to install ${missing[*]}" >&2; exit 1; }
-        sudo=(sudo)
+    command -v dpkg-query >/dev/null || fail "not a Debian/Ubuntu system (no dpkg-query): install ${*} by hand"
+    local missing
+    mapfile -t missing < <(missing_packages "$@")
+    if [ ${#missing[@]} -eq 0 ]; then
+        echo "all ${#} packages present"
+        return 0
     fi
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    say "installing ${missing[*]}"
+    local as_root=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || fail "need root or sudo to install ${missing[*]}"
+        as_root=(sudo)
+    fi
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    mapfile -t missing < <(missing_packages "$@")
+    [ ${#missing[@]} -eq 0 ] || fail "still missing after apt-get install: ${missing[*]}"
 }
 
-# configure (once) and build a directory; extra meson options follow the name
+# Configure (or reconfigure) and build a directory; meson options follow the
+# name. A directory meson cannot reconfigure (say, left by another meson
+# version) is wiped and configured anew.
 build() {
     local dir=$1
     shift
     if [ -f "$dir/build.ninja" ]; then
-        meson setup --reconfigure "$dir" "$@" >/dev/null
+        meson setup --reconfigure "$dir" "$@" >/dev/null ||
+            meson setup --wipe "$dir" "$@" >/dev/null || return 1
     else
-        meson setup "$dir" "$@" >/dev/null
+        meson setup "$dir" "$@" >/dev/null || return 1
     fi
     ninja -C "$dir" -j "$jobs"
 }
 
+# ---------------------------------------------------------------------------
 demo() {
-    install_missing "${build_packages[@]}" "${test_packages[@]}" "${data_packages[@]}"
-    say "building"
-    build build -Dwerror=true
+    install_missing "${demo_packages[@]}"
+    say "building build/ (release)"
+    build build -Dbuildtype=release -Dwerror=true || fail "build failed"
     mkdir -p out
-    say "example: gates (perceptrons: fixed weights, learned weights, XOR fails)"
-    build/examples/gates
-    say "example: xor (a 2-4-1 MLP trained from raw ops, graphs drawn)"
-    build/examples/xor out
-    say "example: custom_op (a new op with its own backward, gradient-checked)"
-    build/examples/custom_op
-    say "the chain rule, node by node: nabla grad \"sigmoid(w*x+b)\" w=0.5 x=1 b=-0.2"
-    build/nabla grad "sigmoid(w*x+b)" w=0.5 x=1 b=-0.2 --svg out/neuron.svg | tee out/chain_rule.txt
-    say "done: pictures in out/ (xor_forward.svg, xor_backward.svg, neuron.svg), the walk-through in out/chain_rule.txt"
+    local entry title command copy cmd n=0
+    for entry in "${demo_examples[@]}"; do
+        IFS='|' read -r title command copy <<<"$entry"
+        read -r -a cmd <<<"$command"
+        n=$((n + 1))
+        say "example $n/${#demo_examples[@]}: $title"
+        echo "\$ ${cmd[*]}"
+        if [ -n "$copy" ]; then
+            "${cmd[@]}" | tee "$copy" || fail "example '${cmd[*]}' failed"
+        else
+            "${cmd[@]}" || fail "example '${cmd[*]}' failed (exit $?)"
+        fi
+    done
+    say "demo done: ${#demo_examples[@]} examples ran; pictures are in out/"
+}
+
+# Counts of one `meson test` run, from its log: "PASSED FAILED CHECKS", where
+# a suite is one test executable and CHECKS sums the Check tests they report.
+count_results() {
+    python3 - "$1/meson-logs/quickstart.json" <<'EOF' || echo "0 0 0"
+import json, re, sys
+passed = failed = checks = 0
+try:
+    with open(sys.argv[1]) as log:
+        for line in log:
+            t = json.loads(line)
+            if t["result"] in ("OK", "EXPECTEDFAIL", "SKIP"):
+                passed += 1
+            else:
+                failed += 1
+            m = re.search(r"Checks: (\d+)", t.get("stdout") or "")
+            checks += int(m.group(1)) if m else 0
+except FileNotFoundError:
+    pass
+print(passed, failed, checks)
+EOF
+}
+
+# One test run: build $1 with the meson options that follow, then run its
+# suite with the environment in the array test_env (NAME=value words) and the
+# extra `meson test` options in test_args. Adds a line to summary.
+run_suite() {
+    local dir=$1
+    shift
+    local passed=0 failed=0 checks=0 rc=0 status
+    # an own log name, so a `meson test` someone else runs in $dir meanwhile
+    # does not overwrite the log counted below
+    rm -f "$dir/meson-logs/quickstart.json"
+    if build "$dir" "$@"; then
+        say "tests in $dir/"
+        env "${test_env[@]}" meson test -C "$dir" --print-errorlogs \
+            --num-processes "$jobs" --logbase quickstart "${test_args[@]}" || rc=$?
+        read -r passed failed checks < <(count_results "$dir")
+        if [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]; then
+            status=passed
+        else
+            status="FAILED (meson test exit $rc)"
+        fi
+    else
+        status="FAILED to build"
+    fi
+    total_passed=$((total_passed + passed))
+    total_failed=$((total_failed + failed))
+    summary+=("$(printf '%-16s %d suites passed, %d failed (%d checks): %s' \
+        "$dir/:" "$passed" "$failed" "$checks" "$status")")
+    [ "$status" = passed ]
 }
 
 test_all() {
-    install_missing "${build_packages[@]}" "${test_packages[@]}" "${data_packages[@]}"
-    say "building (release)"
-    build build -Dwerror=true
-    say "tests (release)"
-    meson test -C build --print-errorlogs --num-processes "$jobs"
+    install_missing "${all_test_packages[@]}"
+    local ok=1 total_passed=0 total_failed=0 summary=() test_env test_args
 
-    # The sanitizer run: Check runs the tests in one process (CK_FORK=no) so
-    # LeakSanitizer checks at exit, and libgomp is not fork-safe anyway.
-    say "building (AddressSanitizer + UndefinedBehaviorSanitizer)"
-    build build-asan -Dwerror=true -Dbuildtype=debugoptimized \
+    say "building build/ (release)"
+    test_env=() test_args=()
+    run_suite build -Dbuildtype=release -Dwerror=true || ok=0
+
+    # The sanitizer run. CK_FORK=no: Check runs every test in the suite's own
+    # process, so LeakSanitizer checks everything at exit (and libgomp is not
+    # fork-safe anyway). -fno-sanitize-recover=all plus halt_on_error make any
+    # UBSan report fatal; a leak makes the process exit non-zero. The
+    # suppressions name third-party libraries only, never nabla's code; they
+    # match a library anywhere in the allocation's stack, and Graphviz's
+    # libraries have no frame pointers, so stacks are taken with the slow
+    # (DWARF) unwinder: fast_unwind_on_malloc=0.
+    say "building build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer)"
+    test_env=(CK_FORK=no
+        ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:fast_unwind_on_malloc=0
+        LSAN_OPTIONS=suppressions="$root/tests/lsan.supp":print_suppressions=0
+        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
+    test_args=(--timeout-multiplier 3)
+    run_suite build-asan -Dbuildtype=debugoptimized -Dwerror=true \
         -Db_sanitize=address,undefined -Db_lundef=false \
-        -Dc_args=-fno-sanitize-recover=all
-    say "tests (sanitizers, leak checking on)"
-    CK_FORK=no \
-        ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
-        LSAN_OPTIONS=suppressions="$root/tests/lsan.supp":print_suppressions=0 \
-        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        meson test -C build-asan --print-errorlogs --num-processes "$jobs" --timeout-multiplier 3
-    say "fuzzing each parser for ${NABLA_FUZZ_SECONDS:-60}s (libFuzzer, ASan + UBSan)"
-    tests/fuzz/run.sh "${NABLA_FUZZ_SECONDS:-60}"
-    say "all tests passed: release build, sanitizer build, fuzzers"
+        -Dc_args=-fno-sanitize-recover=all || ok=0
+
+    local seconds=${NABLA_FUZZ_SECONDS:-60}
+    say "fuzzing each file reader for ${seconds}s (libFuzzer, ASan + UBSan)"
+    if tests/fuzz/run.sh "$seconds"; then
+        summary+=("$(printf '%-16s passed (%ss each)' fuzzers: "$seconds")")
+    else
+        summary+=("$(printf '%-16s FAILED' fuzzers:)")
+        ok=0
+    fi
+
+    say "summary"
+    printf '%s\n' "${summary[@]}"
+    if [ "$ok" -eq 1 ]; then
+        echo "all tests passed: release build, sanitizer build, fuzzers"
+    else
+        echo "SOME TESTS FAILED: see above"
+    fi
+    # the plain closing line: both runs' suites together
+    echo "tests: $total_passed passed, $total_failed failed"
+    [ "$ok" -eq 1 ]
 }
 
 case "${1:-}" in
     demo) demo ;;
     test) test_all ;;
-    -h | --help) usage; exit 0 ;;
-    *) usage; exit 2 ;;
+    -h | --help) usage ;;
+    *)
+        usage >&2
+        exit 2
+        ;;
 esac
