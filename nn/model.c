@@ -30,6 +30,26 @@ nb_model *nb_sequential(const int64_t *input_shape, int ndim) {
     return m;
 }
 
+nb_model *nb_sequential_of(const int64_t *input_shape, int ndim, nb_layer *const *layers, int n) {
+    nb_model *m = nb_sequential(input_shape, ndim);
+    bool ok = m && (n == 0 || layers) && n >= 0;
+    for (int i = 0; i < n && layers; i++) {
+        if (ok && nb_model_add(m, layers[i]) == NB_OK) continue;
+        if (ok) { /* nb_model_add freed layers[i]; free the ones not yet added */
+            for (int k = i + 1; k < n; k++) nb_layer_free(layers[k]);
+            ok = false;
+            break;
+        }
+        nb_layer_free(layers[i]);
+    }
+    if (m && !ok) {
+        if (nb_error_code() == NB_OK) nb_fail(NB_ERR_NULL, "nb_sequential_of: NULL layers");
+        nb_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 nb_status nb_model_set_name(nb_model *m, const char *name) {
     if (!m || !name) return nb_failc(NB_ERR_NULL, "nb_model_set_name: model or name is NULL");
     if (!name[0] || strlen(name) >= sizeof m->name)

@@ -156,6 +156,18 @@ START_TEST(test_weights_survive_save_and_load_and_mismatches_are_named) {
 }
 END_TEST
 
+START_TEST(test_sequential_from_an_array_of_layers) {
+    nb_model *m =
+        nb_sequential_of(NB_SHAPE(3), (nb_layer *[]){nb_dense(4, "relu"), nb_dense(2, NULL)}, 2);
+    ck_assert_msg(m != NULL, "%s", nb_error());
+    ck_assert_int_eq(nb_model_param_count(m), 3 * 4 + 4 + 4 * 2 + 2);
+    nb_model_free(m);
+    ck_assert_ptr_null(nb_sequential_of(
+        NB_SHAPE(3), (nb_layer *[]){nb_dense(4, NULL), nb_conv2d_layer(2, 3, NULL)}, 2));
+    NB_ASSERT_ERROR_HAS("conv");
+}
+END_TEST
+
 START_TEST(test_fit_errors_are_clear) {
     nb_model *m = nb_sequential(NB_SHAPE(28, 28));
     nb_model_add(m, nb_flatten_layer());
@@ -184,6 +196,7 @@ static Suite *train_suite(void) {
     tcase_add_test(tc, test_early_stopping_stops_and_restores_the_best_weights);
     tcase_add_test(tc, test_weights_survive_save_and_load_and_mismatches_are_named);
     tcase_add_test(tc, test_fit_errors_are_clear);
+    tcase_add_test(tc, test_sequential_from_an_array_of_layers);
     suite_add_tcase(s, tc);
     return s;
 }

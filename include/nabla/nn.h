@@ -86,6 +86,9 @@ nb_model *nb_sequential(const int64_t *input_shape, int ndim);
  * checked as layers are added: a layer that cannot take the previous output
  * is an error naming both. */
 nb_status nb_model_add(nb_model *m, nb_layer *layer);
+/* A Sequential model from an array of layers (all owned by the model, or
+ * freed on failure): nb_sequential_of(NB_SHAPE(784), (nb_layer *[]){...}, 2). */
+nb_model *nb_sequential_of(const int64_t *input_shape, int ndim, nb_layer *const *layers, int n);
 void nb_model_free(nb_model *m); /* before nb_shutdown(), which frees the weights */
 nb_status nb_model_set_name(nb_model *m, const char *name); /* "sequential" by default */
 
