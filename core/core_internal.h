@@ -82,6 +82,19 @@ const char *nb_dims_s(const int64_t *shape, int ndim);
 /* Normalize a possibly negative axis; false with an error naming fn if out of range. */
 bool nb_axis(const char *fn, int axis, int ndim, int *out);
 
+/* ---- files written atomically (core/atomic_file.c) ---------------------------
+ * f = nb_atomic_open(&a, "nb_x", path); write to f; nb_atomic_commit(&a). The
+ * data goes to a temp file beside path, which replaces path only once it is
+ * complete and synced; errors name fn and the path. */
+typedef struct nb_atomic_file {
+    FILE *f;
+    const char *fn;
+    char path[4096], tmp[4200];
+} nb_atomic_file;
+FILE *nb_atomic_open(nb_atomic_file *a, const char *fn, const char *path);
+nb_status nb_atomic_commit(nb_atomic_file *a);
+void nb_atomic_abort(nb_atomic_file *a); /* drop the temp file */
+
 /* ---- pools (core/alloc.c) ----------------------------------------------------- */
 nb_storage *nb_storage_get(size_t nbytes);
 void nb_storage_put(nb_storage *s);

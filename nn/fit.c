@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define MAX_LOGS (2 * (NB_MODEL_MAX_METRICS + 1))
 
@@ -111,10 +110,9 @@ double nb_history_get(const nb_history *h, const char *name, int epoch) {
 
 /* "epoch,loss,accuracy,val_loss,val_accuracy" then one row per epoch */
 static nb_status write_csv(const char *fn, const nb_history *h, const char *path) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return nb_failc(NB_ERR_IO, "%s: cannot write %s", fn, tmp);
+    nb_atomic_file a;
+    FILE *f = nb_atomic_open(&a, fn, path);
+    if (!f) return nb_error_code();
     fprintf(f, "epoch");
     for (int k = 0; k < h->n_keys; k++) fprintf(f, ",%s", h->keys[k]);
     fprintf(f, "\n");
@@ -124,13 +122,7 @@ static nb_status write_csv(const char *fn, const nb_history *h, const char *path
             fprintf(f, ",%.6g", h->values[(size_t)e * (size_t)h->n_keys + (size_t)k]);
         fprintf(f, "\n");
     }
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return nb_failc(NB_ERR_IO, "%s: writing %s failed", fn, path);
-    }
-    return NB_OK;
+    return nb_atomic_commit(&a);
 }
 
 nb_status nb_history_save_csv(const nb_history *h, const char *path) {

@@ -147,7 +147,7 @@ static nb_csv_opts csv_header = {.header = true};
     X("nb_safetensors: " NB_TEST_DATA "/idx_truncated_data.idx: byte 0",                           \
       nb_safetensors_read(truncated_idx))                                                          \
     X("nb_dot_save: /tmp/x.jpeg: the extension must be", nb_dot_save(req, NULL, "/tmp/x.jpeg"))    \
-    X("nb_dot_save: /nonexistent/nabla/g.svg.tmp",                                                 \
+    X("nb_dot_save: cannot write /nonexistent/nabla/g.svg.tmp",                                    \
       nb_dot_save(req, NULL, "/nonexistent/nabla/g.svg"))
 
 #define AS_TEXT(expect, call) {#call, expect},

@@ -327,14 +327,6 @@ static nb_status render(const char *dot_text, const char *format, const char *pa
     return s;
 }
 
-static nb_status write_text(const char *s, const char *path) {
-    FILE *f = fopen(path, "w");
-    if (!f) return nb_failc(NB_ERR_IO, "nb_dot_save: %s: %s", path, strerror(errno));
-    bool ok = fputs(s, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    return ok ? NB_OK : nb_failc(NB_ERR_IO, "nb_dot_save: writing %s failed", path);
-}
-
 nb_status nb_dot_save(const nb_tensor *root, const nb_dot_opts *opts, const char *path) {
     if (!root || !path) return (nb_fail_null("nb_dot_save"), nb_error_code());
     const char *format = format_of(path);
@@ -345,17 +337,18 @@ nb_status nb_dot_save(const nb_tensor *root, const nb_dot_opts *opts, const char
                         path);
     char *dot_text = nb_dot(root, opts);
     if (!dot_text) return nb_error_code();
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        free(dot_text);
-        return nb_failc(NB_ERR_ARG, "nb_dot_save: path too long");
+    /* Graphviz renders into the temp file, which then replaces path */
+    nb_atomic_file a;
+    FILE *f = nb_atomic_open(&a, "nb_dot_save", path);
+    nb_status s = f ? NB_OK : nb_error_code();
+    if (s == NB_OK && !strcmp(format, "dot") && fputs(dot_text, f) < 0)
+        s = nb_failc(NB_ERR_IO, "nb_dot_save: writing %s failed", path);
+    if (s == NB_OK && strcmp(format, "dot")) {
+        fflush(f);
+        s = render(dot_text, format, a.tmp);
     }
-    /* write the temp file ourselves first, so a bad directory is our clear error */
-    nb_status s = write_text(dot_text, tmp);
-    if (s == NB_OK && strcmp(format, "dot")) s = render(dot_text, format, tmp);
     free(dot_text);
-    if (s == NB_OK && rename(tmp, path) != 0)
-        s = nb_failc(NB_ERR_IO, "nb_dot_save: renaming %s to %s: %s", tmp, path, strerror(errno));
-    if (s != NB_OK) unlink(tmp);
+    if (s == NB_OK) return nb_atomic_commit(&a);
+    nb_atomic_abort(&a);
     return s;
 }

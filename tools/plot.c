@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #define PANEL_W 440
 #define PANEL_H 320
@@ -95,10 +94,9 @@ static void panel(FILE *f, int x0, const char *y_label, const nb_series *s, int 
 
 static nb_status write_svg(const char *fn, const char *path, const char *title, int width,
                            void (*draw)(FILE *, const void *), const void *ctx) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return nb_failc(NB_ERR_IO, "%s: cannot write %s", fn, tmp);
+    nb_atomic_file a;
+    FILE *f = nb_atomic_open(&a, fn, path);
+    if (!f) return nb_error_code();
     fprintf(f,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
@@ -110,13 +108,7 @@ static nb_status write_svg(const char *fn, const char *path, const char *title, 
     fputs("</text>\n", f);
     draw(f, ctx);
     fputs("</svg>\n", f);
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return nb_failc(NB_ERR_IO, "%s: writing %s failed", fn, path);
-    }
-    return NB_OK;
+    return nb_atomic_commit(&a);
 }
 
 typedef struct {
