@@ -6,10 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rounds=${1:-5}
 reps=${2:-30}
-dpkg-query -W python3-torch >/dev/null 2>&1 || {
-    sudo=(); [ "$(id -u)" -ne 0 ] && sudo=(sudo)
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch libopenblas0-pthread
-}
+bench/install_peer.sh
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build bench/conv_bench >/dev/null
 pin=(taskset -c 0)

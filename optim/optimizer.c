@@ -14,6 +14,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 /* ---- checking hyper-parameters -------------------------------------------------
  * Each check records an error naming the function, the hyper-parameter and its
@@ -248,6 +251,29 @@ static void clip_by_value(nb_optimizer *opt) {
 
 /* Allocate missing state first, so that a failure changes nothing; then clip
  * (in place, the grads show it afterwards), then update. */
+/* Moment estimates of weights whose gradient is always 0 (the zero pixels of
+ * an image) decay into subnormal floats, and every operation on a subnormal
+ * is a slow microcode assist: it made the Fashion-MNIST MLP's Adam step 5x
+ * slower (2.3 ms instead of 0.44 ms). The update flushes them to zero, and
+ * gives the caller's floating-point mode back afterwards. */
+static unsigned flush_subnormals(void) {
+#if defined(__SSE__)
+    unsigned mode = _mm_getcsr();
+    _mm_setcsr(mode | 0x8040); /* FTZ (bit 15) and DAZ (bit 6) */
+    return mode;
+#else
+    return 0;
+#endif
+}
+
+static void restore_float_mode(unsigned mode) {
+#if defined(__SSE__)
+    _mm_setcsr(mode);
+#else
+    (void)mode;
+#endif
+}
+
 nb_status nb_optimizer_step(nb_optimizer *opt) {
     if (!opt) return null_opt("nb_optimizer_step");
     for (int i = 0; i < opt->n_slots; i++) {
@@ -268,8 +294,10 @@ nb_status nb_optimizer_step(nb_optimizer *opt) {
         for (int k = 0; k < NB_OPTIM_MAX_STATE; k++)
             state[k] = s->state[k] ? nb_ptr(s->state[k]) : NULL;
         s->step++;
+        unsigned mode = flush_subnormals();
         nb_optim_update(opt->kind, &opt->h, opt->lr, s->step, s->param->numel, nb_ptr(s->param),
                         nb_ptr(s->param->grad), state);
+        restore_float_mode(mode);
     }
     return NB_OK;
 }
