@@ -22,11 +22,15 @@ for harness in build-fuzz/tests/fuzz/fuzz_*; do
     name=${harness##*/fuzz_}
     scratch=$(mktemp -d)
     echo "fuzzing $name for ${seconds}s"
+    log=$(mktemp)
+    status=0
     "$harness" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
         -artifact_prefix=build-fuzz/crashes/"$name"- -print_final_stats=1 \
-        "$scratch" "tests/fuzz/corpus/$name" 2>&1 | grep -E '^(stat::number_of_executed_units|==|SUMMARY)' || true
-    status=${PIPESTATUS[0]}
+        "$scratch" "tests/fuzz/corpus/$name" >"$log" 2>&1 || status=$?
+    grep -E '^(stat::number_of_executed_units|==|SUMMARY)' "$log" || true
     rm -rf "$scratch"
+    [ "$status" -eq 0 ] || tail -40 "$log" >&2
+    rm -f "$log"
     if [ "$status" -ne 0 ]; then
         echo "fuzz_$name failed (exit $status); inputs in build-fuzz/crashes/" >&2
         exit 1
