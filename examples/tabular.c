@@ -27,7 +27,7 @@ static double run(const char *name, bool binary) {
                      nb_optimizer_from_name("adam"), (const char *[]){"accuracy"}, 1);
     nb_tensor *y = binary ? nb_reshape(sp.y_train, NB_SHAPE(-1, 1)) : sp.y_train;
     nb_history *h =
-        nb_model_fit(m, x, y, &(nb_fit_opts){.epochs = 60, .batch_size = 16, .verbose = 0});
+        nb_model_fit(m, x, y, &(nb_fit_opts){.epochs = 60, .batch_size = 16, .verbose = 2});
     double acc = NAN;
     if (h) {
         printf("after 60 epochs: loss %.4f, accuracy %.4f\n", nb_history_get(h, "loss", 59),
