@@ -19,8 +19,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int ndim, column;
     nb_scope_begin();
     if (spec && nb_parse_shape(text, shape, &ndim)) {
+        /* models of at most 4096 input elements: bigger ones only test the allocator.
+         * The product stops growing past the cap, so it cannot overflow (the first
+         * version of this loop did, and UBSan caught it). */
         int64_t elems = 1;
-        for (int i = 0; i < ndim; i++) elems *= shape[i] < 4096 ? shape[i] : 4096;
+        for (int i = 0; i < ndim && elems <= 4096; i++) elems *= shape[i] < 4096 ? shape[i] : 4097;
         nb_model *m = elems <= 4096 ? nb_model_from_spec(spec, shape, ndim, &column) : NULL;
         nb_model_free(m);
     }

@@ -17,7 +17,7 @@ mkdir -p build-fuzz/crashes
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-for harness in build-fuzz/tests/fuzz/fuzz_*; do
+for harness in build-fuzz/tests/fuzz/fuzz_${NABLA_FUZZ_ONLY:-*}; do
     if [ ! -f "$harness" ] || [ ! -x "$harness" ]; then continue; fi
     name=${harness##*/fuzz_}
     scratch=$(mktemp -d)
