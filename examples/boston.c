@@ -28,7 +28,8 @@ static nb_status train_and_score(nb_tensor *x, nb_tensor *y, nb_tensor *xv, nb_t
     if (show) nb_model_summary(m, stdout);
     /* folds train silently; the final model shows one line per epoch */
     nb_history *h = nb_model_fit(
-        m, x, y, &(nb_fit_opts){.epochs = EPOCHS, .batch_size = 16, .verbose = show ? 2 : 0});
+        m, x, y,
+        &(nb_fit_opts){.epochs = EPOCHS, .batch_size = 16, .verbose = show ? 2 : NB_SILENT});
     bool ok = h && nb_model_evaluate(m, xv, yv, 64, v, 2) == 2;
     nb_history_free(h);
     nb_model_free(m);

@@ -337,8 +337,9 @@ static nb_status run_epoch(nb_model *m, const fit_data *d, const nb_fit_opts *o,
 nb_history *nb_model_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_opts *opts) {
     nb_fit_opts o = opts ? *opts : (nb_fit_opts){0};
     if (check_fit(m, x, y, &o) != NB_OK) return NULL;
-    int epochs = o.epochs ? o.epochs : 1, verbose = opts ? o.verbose : 1;
-    if (verbose < 0) verbose = 1;
+    /* zero fields mean the defaults: one epoch, batches of 32, a progress bar */
+    int epochs = o.epochs ? o.epochs : 1, verbose = o.verbose == 0 ? 1 : o.verbose;
+    if (verbose < 0) verbose = 0;
     int64_t bs = o.batch_size ? o.batch_size : 32;
     fit_data d = {0};
     if (split_data(x, y, &o, &d) != NB_OK) return NULL;

@@ -36,7 +36,9 @@ START_TEST(test_one_epoch_on_10k_fashion_mnist_images_reaches_0_80) {
     first_rows("fashion-mnist-test", 2000, &xv, &yv);
     nb_model *m = mlp(100);
     nb_history *h = nb_model_fit(
-        m, x, y, &(nb_fit_opts){.epochs = 1, .batch_size = 32, .val_x = xv, .val_y = yv});
+        m, x, y,
+        &(nb_fit_opts){
+            .epochs = 1, .batch_size = 32, .val_x = xv, .val_y = yv, .verbose = NB_SILENT});
     ck_assert_msg(h != NULL, "%s", nb_error());
     double acc = nb_history_get(h, "val_accuracy", 0);
     ck_assert_msg(acc >= 0.80, "validation accuracy %.4f after one epoch", acc);
@@ -52,7 +54,8 @@ START_TEST(test_history_evaluate_and_predict_agree) {
     nb_model *m = mlp(32);
     nb_history *h = nb_model_fit(
         m, x, y,
-        &(nb_fit_opts){.epochs = 3, .batch_size = 64, .validation_split = 0.25f, .verbose = 0});
+        &(nb_fit_opts){
+            .epochs = 3, .batch_size = 64, .validation_split = 0.25f, .verbose = NB_SILENT});
     ck_assert_ptr_nonnull(h);
     ck_assert_int_eq(nb_history_epochs(h), 3);
     ck_assert(nb_history_get(h, "loss", 2) < nb_history_get(h, "loss", 0));
@@ -108,7 +111,7 @@ START_TEST(test_early_stopping_stops_and_restores_the_best_weights) {
                                  &(nb_fit_opts){.epochs = 40,
                                                 .batch_size = 50,
                                                 .validation_split = 0.2f,
-                                                .verbose = 0,
+                                                .verbose = NB_SILENT,
                                                 .callbacks = cbs,
                                                 .n_callbacks = 2});
     ck_assert_ptr_nonnull(h);
@@ -137,7 +140,7 @@ START_TEST(test_weights_survive_save_and_load_and_mismatches_are_named) {
     nb_tensor *x, *y;
     first_rows("fashion-mnist", 256, &x, &y);
     nb_model *a = mlp(24);
-    nb_history *h = nb_model_fit(a, x, y, &(nb_fit_opts){.epochs = 1, .verbose = 0});
+    nb_history *h = nb_model_fit(a, x, y, &(nb_fit_opts){.epochs = 1, .verbose = NB_SILENT});
     nb_history_free(h);
     char path[] = "/tmp/nabla_model_XXXXXX";
     close(mkstemp(path));

@@ -165,13 +165,15 @@ nb_callback nb_early_stopping(const char *monitor, int patience, bool restore_be
 nb_callback nb_csv_logger(const char *path);
 void nb_callback_free(nb_callback *cb); /* after fit: releases what the callback holds */
 
+#define NB_SILENT (-1) /* nb_fit_opts.verbose: print nothing */
 typedef struct nb_fit_opts {
     int epochs;               /* 0 = 1 */
     int batch_size;           /* 0 = 32 */
     bool no_shuffle;          /* Keras shuffles by default */
     float validation_split;   /* last fraction of x/y held out, as Keras */
     nb_tensor *val_x, *val_y; /* or explicit validation data */
-    int verbose;              /* 0 silent, 1 progress bar (default via -1), 2 one line per epoch */
+    int verbose;              /* 0 or 1 a progress bar (Keras's default), 2 one line per epoch,
+                               * NB_SILENT (-1) nothing */
     const nb_callback *callbacks;
     int n_callbacks;
 } nb_fit_opts;
