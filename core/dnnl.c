@@ -269,7 +269,7 @@ nb_status nb_k_eltwise(const char *fn, int alg, float alpha, float beta, const n
                        (void *[]){nb_ptr(src), nb_ptr(dst)});
 }
 
-static bool uses_dst(int alg) {
+bool nb_eltwise_uses_dst(int alg) {
     return alg == dnnl_eltwise_relu_use_dst_for_bwd || alg == dnnl_eltwise_tanh_use_dst_for_bwd ||
            alg == dnnl_eltwise_elu_use_dst_for_bwd || alg == dnnl_eltwise_sqrt_use_dst_for_bwd ||
            alg == dnnl_eltwise_logistic_use_dst_for_bwd || alg == dnnl_eltwise_exp_use_dst_for_bwd;
@@ -304,7 +304,7 @@ nb_status nb_k_eltwise_bwd(const char *fn, int alg, float alpha, float beta, con
         dnnl_primitive_desc_destroy(hint);
         if (!p) return nb_error_code();
     }
-    int data_arg = uses_dst(alg) ? DNNL_ARG_DST : DNNL_ARG_SRC;
+    int data_arg = nb_eltwise_uses_dst(alg) ? DNNL_ARG_DST : DNNL_ARG_SRC;
     return nb_prim_run(p, fn, 3, (int[]){data_arg, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC},
                        (void *[]){nb_ptr(data), nb_ptr(diff_dst), nb_ptr(diff_src)});
 }

@@ -44,6 +44,8 @@ size_t nb_prim_workspace_bytes(const nb_prim *p);
 /* dst = f(src) for a oneDNN eltwise algorithm */
 nb_status nb_k_eltwise(const char *fn, int alg, float alpha, float beta, const nb_tensor *src,
                        nb_tensor *dst);
+/* the *_use_dst_for_bwd algorithms: backward reads the output y, not x */
+bool nb_eltwise_uses_dst(int alg);
 /* diff_src = f'(data) * diff_dst; data is src or dst depending on alg */
 nb_status nb_k_eltwise_bwd(const char *fn, int alg, float alpha, float beta, const nb_tensor *data,
                            const nb_tensor *diff_dst, nb_tensor *diff_src);

@@ -4,6 +4,15 @@
 #include <math.h>
 #include <string.h>
 
+const char *nb_op_fn(const nb_node *n) {
+    static _Thread_local char ring[4][64];
+    static _Thread_local int next;
+    char *buf = ring[next];
+    next = (next + 1) % 4;
+    snprintf(buf, sizeof ring[0], "nb_%s", n->def->name);
+    return buf;
+}
+
 void nb_layout_contiguous(nb_layout *l, const int64_t *shape, int ndim) {
     l->ndim = ndim;
     for (int i = 0; i < ndim; i++) l->shape[i] = shape[i];

@@ -61,7 +61,7 @@ static nb_status binary_shape(const nb_node *n, nb_layout *l) {
 static nb_status binary_forward(nb_node *n) {
     int alg = NB_ATTRS(n, binary_attrs)->alg;
     nb_tensor *a = n->in[0], *b = n->in[1], *c = n->out;
-    const char *fn = n->def->name;
+    const char *fn = nb_op_fn(n);
     if (fills(a, c)) return nb_k_binary(fn, alg, a, b, c);
     if (fills(b, c) && commutes(alg)) return nb_k_binary(fn, alg, b, a, c);
     broadcast_copy(a, c);

@@ -18,12 +18,6 @@ typedef struct {
     float alpha, beta;
 } eltwise_attrs;
 
-static bool uses_dst(int alg) {
-    return alg == dnnl_eltwise_relu_use_dst_for_bwd || alg == dnnl_eltwise_tanh_use_dst_for_bwd ||
-           alg == dnnl_eltwise_elu_use_dst_for_bwd || alg == dnnl_eltwise_sqrt_use_dst_for_bwd ||
-           alg == dnnl_eltwise_logistic_use_dst_for_bwd || alg == dnnl_eltwise_exp_use_dst_for_bwd;
-}
-
 static nb_status same_shape(const nb_node *n, nb_layout *l) {
     nb_layout_contiguous(l, n->in[0]->shape, n->in[0]->ndim);
     return NB_OK;
@@ -40,13 +34,13 @@ static int print_alpha_beta(const nb_node *n, char *buf, size_t size) {
 /* y = f(x) */
 static nb_status eltwise_forward(nb_node *n) {
     const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
-    return nb_k_eltwise(n->def->name, a->alg, a->alpha, a->beta, n->in[0], n->out);
+    return nb_k_eltwise(nb_op_fn(n), a->alg, a->alpha, a->beta, n->in[0], n->out);
 }
 
 /* in: [dy, x or y] -> dx = f'(.) * dy */
 static nb_status eltwise_backward_forward(nb_node *n) {
     const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
-    return nb_k_eltwise_bwd(n->def->name, a->alg, a->alpha, a->beta, n->in[1], n->in[0], n->out);
+    return nb_k_eltwise_bwd(nb_op_fn(n), a->alg, a->alpha, a->beta, n->in[1], n->in[0], n->out);
 }
 
 static const nb_op_def eltwise_backward_def = {
@@ -59,7 +53,7 @@ static const nb_op_def eltwise_backward_def = {
 
 static nb_status eltwise_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
-    nb_tensor *data = uses_dst(a->alg) ? n->out : n->in[0];
+    nb_tensor *data = nb_eltwise_uses_dst(a->alg) ? n->out : n->in[0];
     gx[0] = nb_apply(&eltwise_backward_def, (nb_tensor *[]){gy, data}, 2, a, sizeof *a);
     return gx[0] ? NB_OK : nb_error_code();
 }

@@ -93,7 +93,7 @@ static nb_status matmul_forward(nb_node *n) {
     const matmul_attrs *at = NB_ATTRS(n, matmul_attrs);
     nb_tensor a = swapped(n->in[0], at->ta), b = swapped(n->in[1], at->tb);
     if (cols(&a) == 0) return nb_fill(n->out, 0.0f);
-    return nb_k_matmul(n->def->name, &a, &b, NULL, n->out);
+    return nb_k_matmul(nb_op_fn(n), &a, &b, NULL, n->out);
 }
 
 /* dc: [B, M, N] -> da: a's shape, db: b's shape */

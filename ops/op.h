@@ -51,6 +51,9 @@ nb_tensor *nb_apply(const nb_op_def *def, nb_tensor *const *in, int n_in, const 
  * and an input requires grad (used by nb_apply and by custom ops). */
 void nb_record(nb_node *tmp, nb_tensor *out);
 
+/* "nb_<op name>", the user-facing function, for kernel error messages */
+const char *nb_op_fn(const nb_node *n);
+
 #define NB_ATTRS(n, type) ((type *)(void *)(n)->attrs)
 
 /* Shape-rule helpers */

@@ -40,16 +40,8 @@ static nb_status pool_shape(const nb_node *n, nb_layout *l) {
     return NB_OK;
 }
 
-/* kernel errors name the user-facing function: "nb_max_pool2d: ..." */
-static const char *fn_name(const nb_node *n, char *buf, size_t size) {
-    snprintf(buf, size, "nb_%s", n->def->name);
-    return buf;
-}
-
 static nb_status pool_forward(nb_node *n) {
-    char fn[32];
-    return nb_k_pool(fn_name(n, fn, sizeof fn), &NB_ATTRS(n, pool_attrs)->g, n->in[0], n->out,
-                     &n->saved[0]);
+    return nb_k_pool(nb_op_fn(n), &NB_ATTRS(n, pool_attrs)->g, n->in[0], n->out, &n->saved[0]);
 }
 
 static nb_status input_shape(const nb_node *n, nb_layout *l) {
@@ -59,8 +51,7 @@ static nb_status input_shape(const nb_node *n, nb_layout *l) {
 
 /* in: [dy] or [dy, workspace] -> dx */
 static nb_status pool_backward_forward(nb_node *n) {
-    char fn[32];
-    return nb_k_pool_bwd(fn_name(n, fn, sizeof fn), &NB_ATTRS(n, pool_attrs)->g, n->in[0],
+    return nb_k_pool_bwd(nb_op_fn(n), &NB_ATTRS(n, pool_attrs)->g, n->in[0],
                          n->n_in > 1 ? n->in[1] : NULL, n->out);
 }
 

@@ -47,8 +47,8 @@ static nb_status reduce_forward(nb_node *n) {
     nb_tensor kept = *n->out;
     kept.ndim = kept_shape(x, a, kept.shape);
     nb_contiguous_strides(kept.shape, kept.ndim, kept.strides);
-    if (x->numel == n->out->numel) return nb_k_reorder(n->def->name, x, &kept);
-    return nb_k_reduce(n->def->name, a->alg, x, &kept);
+    if (x->numel == n->out->numel) return nb_k_reorder(nb_op_fn(n), x, &kept);
+    return nb_k_reduce(nb_op_fn(n), a->alg, x, &kept);
 }
 
 /* gy reshaped to the keepdim shape and repeated over x's shape */

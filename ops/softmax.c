@@ -43,7 +43,7 @@ static nb_status softmax_shape(const nb_node *n, nb_layout *l) {
 
 static nb_status softmax_forward(nb_node *n) {
     const softmax_attrs *a = NB_ATTRS(n, softmax_attrs);
-    return nb_k_softmax(n->def->name, a->log, axis_of(n), n->in[0], n->out);
+    return nb_k_softmax(nb_op_fn(n), a->log, axis_of(n), n->in[0], n->out);
 }
 
 /* ---- backward: in [dy, y] -> dx, all of x's shape ----------------------------------- */
@@ -58,7 +58,7 @@ static nb_status backward_shape(const nb_node *n, nb_layout *l) {
 
 static nb_status backward_forward(nb_node *n) {
     const softmax_attrs *a = NB_ATTRS(n, softmax_attrs);
-    return nb_k_softmax_bwd(n->def->name, a->log, axis_of(n), n->in[1], n->in[0], n->out);
+    return nb_k_softmax_bwd(nb_op_fn(n), a->log, axis_of(n), n->in[1], n->in[0], n->out);
 }
 
 static const nb_op_def softmax_backward_def = {
