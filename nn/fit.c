@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_LOGS (2 * (NB_MODEL_MAX_METRICS + 1))
 
@@ -306,6 +307,11 @@ static nb_status check_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit
         return nb_failc(NB_ERR_ARG, "nb_model_fit: give both val_x and val_y, or neither");
     if (o->val_x && !shapes_fit("nb_model_fit (validation data)", m, o->val_x, o->val_y))
         return nb_error_code();
+    if (o->initial_epoch < 0)
+        return nb_failc(NB_ERR_ARG, "nb_model_fit: initial_epoch is %d, expected >= 0",
+                        o->initial_epoch);
+    if (o->resume && !o->checkpoint)
+        return nb_failc(NB_ERR_ARG, "nb_model_fit: resume needs a checkpoint path");
     return NB_OK;
 }
 
@@ -337,6 +343,10 @@ static nb_status run_epoch(nb_model *m, const fit_data *d, const nb_fit_opts *o,
 nb_history *nb_model_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_opts *opts) {
     nb_fit_opts o = opts ? *opts : (nb_fit_opts){0};
     if (check_fit(m, x, y, &o) != NB_OK) return NULL;
+    int first = o.initial_epoch; /* a checkpoint knows where its run stopped */
+    if (o.resume && access(o.checkpoint, F_OK) == 0 &&
+        nb_model_load_checkpoint(m, o.checkpoint, &first) != NB_OK)
+        return NULL;
     /* zero fields mean the defaults: one epoch, batches of 32, a progress bar */
     int epochs = o.epochs ? o.epochs : 1, verbose = o.verbose == 0 ? 1 : o.verbose;
     if (verbose < 0) verbose = 0;
@@ -354,7 +364,7 @@ nb_history *nb_model_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_o
         if (o.callbacks[c].on_train_begin) o.callbacks[c].on_train_begin(m, o.callbacks[c].ctx);
     nb_status s = NB_OK;
     bool stop = false;
-    for (int e = 0; e < epochs && s == NB_OK && !stop; e++) {
+    for (int e = first; e < epochs && s == NB_OK && !stop; e++) {
         double logs[MAX_LOGS];
         if (verbose) printf("Epoch %d/%d\n", e + 1, epochs);
         s = run_epoch(m, &d, &o, bs, order, h, logs, verbose);
@@ -363,6 +373,7 @@ nb_history *nb_model_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_o
             s = nb_failc(NB_ERR_MEMORY, "nb_model_fit: out of memory");
             break;
         }
+        if (o.checkpoint && (s = nb_model_save_checkpoint(m, o.checkpoint, e + 1)) != NB_OK) break;
         nb_epoch_logs el = {e, h->n_keys, NULL, logs};
         const char *names[MAX_LOGS];
         for (int k = 0; k < h->n_keys; k++) names[k] = h->keys[k];

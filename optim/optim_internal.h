@@ -56,6 +56,8 @@ struct nb_optimizer {
  * configuration does not need it; states start at nb_optim_state_init. */
 bool nb_optim_uses_state(nb_optim_kind kind, const nb_optim_hparams *h, int i);
 float nb_optim_state_init(nb_optim_kind kind, const nb_optim_hparams *h, int i);
+/* state[i]'s name in checkpoints, PyTorch's ("exp_avg"); NULL past the kind's buffers */
+const char *nb_optim_state_name(nb_optim_kind kind, int i);
 void nb_optim_update(nb_optim_kind kind, const nb_optim_hparams *h, float lr, int64_t step,
                      int64_t n, float *p, const float *g, float *const *state);
 

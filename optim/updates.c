@@ -113,6 +113,16 @@ float nb_optim_state_init(nb_optim_kind kind, const nb_optim_hparams *h, int i) 
     return kind == NB_OPTIM_ADAGRAD && i == 0 ? h->initial_accumulator : 0.0f;
 }
 
+const char *nb_optim_state_name(nb_optim_kind kind, int i) {
+    static const char *const names[][NB_OPTIM_MAX_STATE] = {
+        [NB_OPTIM_SGD] = {"momentum_buffer"},
+        [NB_OPTIM_ADAGRAD] = {"sum"},
+        [NB_OPTIM_RMSPROP] = {"square_avg", "momentum_buffer", "grad_avg"},
+        [NB_OPTIM_ADAM] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
+    };
+    return i >= 0 && i < NB_OPTIM_MAX_STATE ? names[kind][i] : NULL;
+}
+
 void nb_optim_update(nb_optim_kind kind, const nb_optim_hparams *h, float lr, int64_t step,
                      int64_t n, float *p, const float *g, float *const *state) {
     switch (kind) {

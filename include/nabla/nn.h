@@ -176,6 +176,9 @@ typedef struct nb_fit_opts {
                                * NB_SILENT (-1) nothing */
     const nb_callback *callbacks;
     int n_callbacks;
+    int initial_epoch;      /* Keras's: the epoch to start at; epochs is the one to stop at */
+    const char *checkpoint; /* a path: nb_model_save_checkpoint after every epoch */
+    bool resume;            /* load the checkpoint first if the file exists, start at its epoch */
 } nb_fit_opts;
 nb_history *nb_model_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_opts *opts);
 /* loss then each compiled metric, in order; returns how many values were written */
@@ -202,6 +205,20 @@ nb_status nb_model_save_weights_meta(const nb_model *m, const char *path,
                                      const char *const *meta_keys, const char *const *meta_values,
                                      int n_meta);
 nb_status nb_model_load_weights(nb_model *m, const char *path);
+
+/* ---- checkpoints: stop training and go on later as if it had never stopped -----------------
+ * One safetensors file, written atomically like the weights: every weight, the optimizer's
+ * state under "optimizer/<weight>/<buffer>" (nb_optimizer_get_state), and metadata: the
+ * optimizer's name, hyper-parameters, learning rate and update counts ("optimizer.beta1",
+ * ...), the epoch, and the thread's random generator (shuffling and dropout go on with the
+ * same numbers). The model must be compiled. epoch counts the epochs done: it is the
+ * initial_epoch to resume at. */
+nb_status nb_model_save_checkpoint(const nb_model *m, const char *path, int epoch);
+/* Loading checks everything before it changes anything: the optimizer must be the one the
+ * checkpoint was saved with (name, hyper-parameters), every weight and buffer must have
+ * the same shape, and the counts must agree; an error names the file and what differs.
+ * Sets *epoch (may be NULL) and the random generator. */
+nb_status nb_model_load_checkpoint(nb_model *m, const char *path, int *epoch);
 
 #ifdef __cplusplus
 }

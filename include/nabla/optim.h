@@ -64,6 +64,42 @@ nb_status nb_optimizer_schedule_epoch(nb_optimizer *opt, int epoch);
  * max_value > 0: clamp each grad element to [-max_value, max_value]. 0 turns off. */
 nb_status nb_optimizer_set_clipping(nb_optimizer *opt, float max_norm, float max_value);
 
+/* ---- state, for checkpoints ----------------------------------------------------------
+ * Everything an optimizer needs to go on exactly where it stopped, as named tensors
+ * and text pairs, the two things a safetensors file holds (PyTorch's state_dict, flat):
+ *   tensors  "<param>/<buffer>": each param's buffers, with PyTorch's names (sgd:
+ *            momentum_buffer; adagrad: sum; rmsprop: square_avg, momentum_buffer,
+ *            grad_avg; adam, adamw: exp_avg, exp_avg_sq, max_exp_avg_sq). A param has
+ *            none before its first update.
+ *   pairs    "name" = "adam", each hyper-parameter ("beta1" = "0.9"), "lr" and
+ *            "base_lr", the schedule, the clipping, "params" = how many params,
+ *            "<param>/step" = the param's update count.
+ * <param> is param_names[i] for the i-th param added (their order), or "i" when
+ * param_names is NULL. Floats are printed with the fewest digits that read back to the
+ * same bits (0.9, 0.001). */
+typedef struct nb_optimizer_state {
+    int n_tensors;
+    const char **names;
+    nb_tensor **tensors; /* from get_state: the optimizer's own buffers, until its next step */
+    int n_pairs;
+    const char **keys, **values;
+    void *text; /* from get_state: the strings, released by nb_optimizer_state_free */
+} nb_optimizer_state;
+int nb_optimizer_num_params(const nb_optimizer *opt);
+nb_tensor *nb_optimizer_param(const nb_optimizer *opt, int i); /* in the order they were added */
+/* The optimizer's state into *out (free it with nb_optimizer_state_free). */
+nb_status nb_optimizer_get_state(const nb_optimizer *opt, const char *const *param_names,
+                                 nb_optimizer_state *out);
+/* Restore a state that get_state made (read back from a file, say). Its name, update
+ * rule's hyper-parameters, schedule, clipping and number of params must equal this
+ * optimizer's, and each buffer must have its param's shape; the learning rate, update
+ * counts and buffers are taken from s. All or nothing: on an error the optimizer is
+ * unchanged. Messages start with context ("nb_model_load_checkpoint: ckpt.safetensors")
+ * or, when it is NULL, with "nb_optimizer_set_state". */
+nb_status nb_optimizer_set_state(nb_optimizer *opt, const char *const *param_names,
+                                 const nb_optimizer_state *s, const char *context);
+void nb_optimizer_state_free(nb_optimizer_state *s); /* only for states from get_state */
+
 #ifdef __cplusplus
 }
 #endif
