@@ -198,6 +198,292 @@ START_TEST(test_resume_without_a_file_starts_from_the_beginning) {
 }
 END_TEST
 
+/* ---- what a checkpoint holds ------------------------------------------------------------ */
+START_TEST(test_checkpoint_restores_epoch_learning_rate_and_generator) {
+    char path[32];
+    temp_path(path);
+    nb_optimizer *opt = nb_sgd(0.05f, 0.9f, false, 0.0f);
+    nb_model *a = iris_model(16, opt);
+    static run r;
+    fit(a, (nb_fit_opts){.epochs = 1}, &r);
+    ck_assert_int_eq(nb_optimizer_set_lr(opt, 0.0125f), NB_OK); /* as a schedule would */
+    nb_manual_seed(99);
+    uint64_t state = nb_rng_get_state();
+    ck_assert_int_eq(nb_model_save_checkpoint(a, path, 5), NB_OK);
+
+    nb_optimizer *opt_b = nb_sgd(0.05f, 0.9f, false, 0.0f);
+    nb_model *b = iris_model(16, opt_b);
+    nb_manual_seed(1);
+    int epoch = -1;
+    ck_assert_msg(nb_model_load_checkpoint(b, path, &epoch) == NB_OK, "%s", nb_error());
+    ck_assert_int_eq(epoch, 5);
+    ck_assert(nb_optimizer_get_lr(opt_b) == 0.0125f);
+    ck_assert(nb_rng_get_state() == state);
+    /* the same momentum buffers and counts: one state equals the other, text and tensors */
+    nb_optimizer_state sa, sb;
+    ck_assert_int_eq(nb_optimizer_get_state(opt, NULL, &sa), NB_OK);
+    ck_assert_int_eq(nb_optimizer_get_state(opt_b, NULL, &sb), NB_OK);
+    ck_assert_int_eq(sa.n_tensors, 6); /* a momentum buffer per trainable weight */
+    ck_assert_int_eq(sa.n_tensors, sb.n_tensors);
+    ck_assert_int_eq(sa.n_pairs, sb.n_pairs);
+    for (int i = 0; i < sa.n_pairs; i++) {
+        ck_assert_str_eq(sa.keys[i], sb.keys[i]);
+        ck_assert_str_eq(sa.values[i], sb.values[i]);
+    }
+    for (int i = 0; i < sa.n_tensors; i++) {
+        ck_assert_str_eq(sa.names[i], sb.names[i]);
+        ck_assert_int_eq(nb_numel(sa.tensors[i]), nb_numel(sb.tensors[i]));
+        for (int64_t k = 0; k < nb_numel(sa.tensors[i]); k++)
+            ck_assert(nb_get_flat(sa.tensors[i], k) == nb_get_flat(sb.tensors[i], k));
+    }
+    nb_optimizer_state_free(&sa);
+    nb_optimizer_state_free(&sb);
+    nb_model_free(a);
+    nb_model_free(b);
+    remove(path);
+}
+END_TEST
+
+/* Python reads a checkpoint with json and numpy like any safetensors file;
+ * the names say what is what. */
+START_TEST(test_checkpoint_names_weights_and_optimizer_state) {
+    char path[32];
+    temp_path(path);
+    nb_model *m = iris_model(16, nb_adam(0.01f, 0.9f, 0.999f, 1e-7f, true));
+    static run r;
+    fit(m, (nb_fit_opts){.epochs = 1}, &r);
+    ck_assert_int_eq(nb_model_save_checkpoint(m, path, 1), NB_OK);
+    nb_safetensors *f = nb_safetensors_read(path);
+    ck_assert_msg(f != NULL, "%s", nb_error());
+    int weights = 0, buffers = 0;
+    for (int i = 0; i < nb_safetensors_count(f); i++)
+        if (!strncmp(nb_safetensors_name(f, i), "optimizer/", 10))
+            buffers++;
+        else
+            weights++;
+    ck_assert_int_eq(weights, 8);  /* 2 dense + 4 batch norm + 2 dense */
+    ck_assert_int_eq(buffers, 18); /* 6 trainable x exp_avg, exp_avg_sq, max_exp_avg_sq */
+    ck_assert_str_eq(nb_safetensors_meta(f, "content"), "checkpoint");
+    ck_assert_str_eq(nb_safetensors_meta(f, "epoch"), "1");
+    ck_assert_str_eq(nb_safetensors_meta(f, "optimizer.name"), "adam");
+    ck_assert_str_eq(nb_safetensors_meta(f, "optimizer.beta1"), "0.9");
+    ck_assert_str_eq(nb_safetensors_meta(f, "optimizer.amsgrad"), "true");
+    ck_assert_str_eq(nb_safetensors_meta(f, "optimizer.dense/kernel/step"), "10"); /* 150 / 16 */
+    int k = -1;
+    for (int i = 0; i < nb_safetensors_count(f); i++)
+        if (!strcmp(nb_safetensors_name(f, i), "optimizer/dense/kernel/exp_avg_sq")) k = i;
+    ck_assert_int_ge(k, 0);
+    ck_assert_int_eq(nb_dim(nb_safetensors_tensor(f, k), 0), 4);
+    ck_assert_int_eq(nb_dim(nb_safetensors_tensor(f, k), 1), 16);
+    nb_safetensors_free(f);
+    nb_model_free(m);
+    remove(path);
+}
+END_TEST
+
+/* The optimizer's own API: a hand-written loop moves its state to another
+ * optimizer, which then takes the same steps. */
+START_TEST(test_optimizer_state_moves_between_optimizers) {
+    for (int o = 0; o < N_OPTIMIZERS; o++) {
+        nb_manual_seed(3);
+        nb_tensor *target = nb_randn(NB_SHAPE(8, 3));
+        nb_tensor *pa = nb_set_requires_grad(nb_randn(NB_SHAPE(8, 3)), true);
+        nb_tensor *pb = nb_set_requires_grad(nb_zeros(NB_SHAPE(8, 3)), true);
+        nb_optimizer *a = optimizer(o), *b = optimizer(o);
+        ck_assert_int_eq(nb_optimizer_add_params(a, &pa, 1), NB_OK);
+        ck_assert_int_eq(nb_optimizer_add_params(b, &pb, 1), NB_OK);
+        for (int step = 0; step < 6; step++) {
+            if (step == 3) { /* b takes over a's param values and state */
+                nb_optimizer_state s;
+                ck_assert_int_eq(nb_optimizer_get_state(a, NULL, &s), NB_OK);
+                ck_assert_msg(nb_optimizer_set_state(b, NULL, &s, NULL) == NB_OK, "%s", nb_error());
+                nb_optimizer_state_free(&s);
+                float w[24];
+                nb_copy_to(pa, w, 24);
+                nb_copy_from(pb, w, 24);
+            }
+            nb_tensor *ps[] = {pa, pb};
+            nb_optimizer *os[] = {a, b};
+            for (int k = 0; k < (step < 3 ? 1 : 2); k++) {
+                nb_scope_begin();
+                nb_tensor *loss = nb_mean_all(nb_square(nb_sub(ps[k], target)));
+                ck_assert_int_eq(nb_backward(loss), NB_OK);
+                ck_assert_int_eq(nb_optimizer_step(os[k]), NB_OK);
+                nb_optimizer_zero_grad(os[k]);
+                nb_scope_end();
+            }
+        }
+        for (int64_t i = 0; i < 24; i++)
+            ck_assert_msg(nb_get_flat(pa, i) == nb_get_flat(pb, i), "optimizer %d, element %lld", o,
+                          (long long)i);
+        nb_optimizer_free(a);
+        nb_optimizer_free(b);
+    }
+}
+END_TEST
+
+/* ---- checkpoints that do not fit -------------------------------------------------------- */
+/* a checkpoint of a model trained one epoch with opt; the model is freed */
+static void write_checkpoint(const char *path, int hidden, nb_optimizer *opt) {
+    nb_model *m = iris_model(hidden, opt);
+    static run r;
+    r.epochs = 0;
+    fit(m, (nb_fit_opts){.epochs = 1}, &r);
+    ck_assert_msg(nb_model_save_checkpoint(m, path, 1) == NB_OK, "%s", nb_error());
+    nb_model_free(m);
+}
+
+/* load path into m: an error of the given code whose message has both needles,
+ * and m's weights and predictions untouched */
+static void assert_load_fails(nb_model *m, const char *path, nb_status code, const char *needle1,
+                              const char *needle2) {
+    static run before, after;
+    keep_result(m, &before);
+    int epoch = 77;
+    nb_status s = nb_model_load_checkpoint(m, path, &epoch);
+    ck_assert_msg(s == code, "status %d, expected %d: %s", s, code, nb_error());
+    NB_ASSERT_ERROR_HAS("nb_model_load_checkpoint: ");
+    NB_ASSERT_ERROR_HAS(path);
+    NB_ASSERT_ERROR_HAS(needle1);
+    if (needle2) NB_ASSERT_ERROR_HAS(needle2);
+    ck_assert_int_eq(epoch, 77);
+    keep_result(m, &after);
+    ck_assert(!memcmp(&before, &after, sizeof before));
+}
+
+START_TEST(test_loading_into_another_optimizer_is_an_error_naming_both) {
+    char path[32];
+    temp_path(path);
+    write_checkpoint(path, 16, nb_sgd(0.05f, 0.9f, false, 0.0f));
+    nb_model *m = iris_model(16, nb_adam(0.01f, 0.9f, 0.999f, 1e-7f, false));
+    assert_load_fails(m, path, NB_ERR_ARG, "the optimizer was 'sgd' when saved but is 'adam' here",
+                      NULL);
+    nb_model_free(m);
+    m = iris_model(16, nb_sgd(0.05f, 0.9f, true, 0.0f));
+    assert_load_fails(m, path, NB_ERR_ARG, "nesterov was false when saved but is true here", NULL);
+    nb_model_free(m);
+    m = iris_model(16, nb_sgd(0.05f, 0.8f, false, 0.0f));
+    assert_load_fails(m, path, NB_ERR_ARG, "momentum was 0.9 when saved but is 0.8 here", NULL);
+    nb_model_free(m);
+    write_checkpoint(path, 16, nb_adam(0.01f, 0.9f, 0.999f, 1e-7f, false));
+    m = iris_model(16, nb_adamw(0.01f, 0.9f, 0.999f, 1e-7f, 0.01f));
+    assert_load_fails(m, path, NB_ERR_ARG, "'adam' when saved but is 'adamw' here", NULL);
+    nb_model_free(m);
+    m = iris_model(16, nb_adam(0.01f, 0.95f, 0.999f, 1e-7f, false));
+    assert_load_fails(m, path, NB_ERR_ARG, "beta1 was 0.9 when saved but is 0.95 here", NULL);
+    nb_model_free(m);
+    remove(path);
+}
+END_TEST
+
+START_TEST(test_loading_into_another_architecture_names_the_weight) {
+    char path[32];
+    temp_path(path);
+    write_checkpoint(path, 16, nb_optimizer_from_name("adam"));
+    nb_model *m = iris_model(8, nb_optimizer_from_name("adam"));
+    assert_load_fails(m, path, NB_ERR_SHAPE, "weight 'dense/kernel' is [4, 16] in the checkpoint",
+                      "but [4, 8] here");
+    nb_model_free(m);
+    /* one more layer: its weights are not in the file */
+    m = nb_sequential(NB_SHAPE(4));
+    nb_model_add(m, nb_dense(16, "relu"));
+    nb_model_add(m, nb_batch_norm_layer(0, 0));
+    nb_model_add(m, nb_dropout_layer(0.25f));
+    nb_model_add(m, nb_dense(3, "relu"));
+    nb_model_add(m, nb_dense(3, "softmax"));
+    nb_model_compile(m, "sparse_categorical_crossentropy", nb_optimizer_from_name("adam"), NULL, 0);
+    assert_load_fails(m, path, NB_ERR_ARG, "the checkpoint has no weight 'dense_2/kernel'", NULL);
+    nb_model_free(m);
+    /* one layer less: the file has a weight the model has not */
+    m = nb_sequential(NB_SHAPE(4));
+    nb_model_add(m, nb_dense(16, "relu"));
+    nb_model_add(m, nb_dense(3, "softmax"));
+    nb_model_compile(m, "sparse_categorical_crossentropy", nb_optimizer_from_name("adam"), NULL, 0);
+    assert_load_fails(m, path, NB_ERR_ARG,
+                      "the checkpoint has a weight 'batch_normalization/gamma' that the model "
+                      "has not",
+                      NULL);
+    nb_model_free(m);
+    remove(path);
+}
+END_TEST
+
+START_TEST(test_a_truncated_checkpoint_is_an_error_and_changes_nothing) {
+    char path[32];
+    temp_path(path);
+    write_checkpoint(path, 16, nb_optimizer_from_name("adam"));
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    ck_assert_int_eq(truncate(path, size - 100), 0); /* the data cut short */
+    nb_model *m = iris_model(16, nb_optimizer_from_name("adam"));
+    assert_load_fails(m, path, NB_ERR_FORMAT, "claims bytes", NULL);
+    ck_assert_int_eq(truncate(path, 1000), 0); /* the header cut short */
+    assert_load_fails(m, path, NB_ERR_FORMAT, "does not fit in a file of 1000 bytes", NULL);
+    ck_assert_int_eq(truncate(path, 5), 0);
+    assert_load_fails(m, path, NB_ERR_FORMAT, "shorter than the 8-byte header length", NULL);
+    /* fit with resume stops at the bad file rather than start over */
+    nb_dataset ds = {0};
+    load_iris(&ds);
+    nb_history *h = nb_model_fit(
+        m, ds.x, ds.y,
+        &(nb_fit_opts){.epochs = 2, .checkpoint = path, .resume = true, .verbose = NB_SILENT});
+    ck_assert_ptr_null(h);
+    NB_ASSERT_ERROR_HAS("nb_model_load_checkpoint: ");
+    nb_dataset_free(&ds);
+    nb_model_free(m);
+    remove(path);
+}
+END_TEST
+
+START_TEST(test_misuse_is_an_error_not_a_crash) {
+    char path[32];
+    temp_path(path);
+    nb_model *m = iris_model(16, nb_optimizer_from_name("adam"));
+    ck_assert_int_eq(nb_model_save_weights(m, path), NB_OK);
+    assert_load_fails(m, path, NB_ERR_FORMAT, "not a checkpoint", "nb_model_load_weights");
+    ck_assert_int_eq(nb_model_save_checkpoint(m, path, -1), NB_ERR_ARG);
+    NB_ASSERT_ERROR_HAS("nb_model_save_checkpoint: epoch is -1");
+    ck_assert_int_eq(nb_model_save_checkpoint(NULL, path, 0), NB_ERR_NULL);
+    ck_assert_int_eq(nb_model_load_checkpoint(m, NULL, NULL), NB_ERR_NULL);
+    ck_assert_int_eq(nb_model_load_checkpoint(m, "/nonexistent/ckpt", NULL), NB_ERR_IO);
+    NB_ASSERT_ERROR_HAS(
+        "nb_model_load_checkpoint: nb_safetensors: /nonexistent/ckpt: No such file");
+    ck_assert_int_eq(nb_model_save_checkpoint(m, "/nonexistent/dir/ckpt", 0), NB_ERR_IO);
+    /* a model without an optimizer has no state to save or restore */
+    nb_model *bare = nb_sequential(NB_SHAPE(4));
+    nb_model_add(bare, nb_dense(3, "softmax"));
+    ck_assert_int_eq(nb_model_save_checkpoint(bare, path, 0), NB_ERR_STATE);
+    NB_ASSERT_ERROR_HAS("compile the model first");
+    ck_assert_int_eq(nb_model_load_checkpoint(bare, path, NULL), NB_ERR_STATE);
+    nb_model_free(bare);
+    /* fit's options */
+    nb_dataset ds = {0};
+    load_iris(&ds);
+    ck_assert_ptr_null(nb_model_fit(m, ds.x, ds.y, &(nb_fit_opts){.resume = true}));
+    NB_ASSERT_ERROR_HAS("nb_model_fit: resume needs a checkpoint path");
+    ck_assert_ptr_null(nb_model_fit(m, ds.x, ds.y, &(nb_fit_opts){.initial_epoch = -2}));
+    NB_ASSERT_ERROR_HAS("nb_model_fit: initial_epoch is -2");
+    nb_dataset_free(&ds);
+    /* the optimizer's API */
+    nb_optimizer_state s;
+    ck_assert_int_ne(nb_optimizer_get_state(NULL, NULL, &s), NB_OK);
+    ck_assert_ptr_null(nb_optimizer_param(NULL, 0));
+    nb_optimizer *opt = nb_optimizer_from_name("adam");
+    ck_assert_int_eq(nb_optimizer_get_state(opt, NULL, NULL), NB_ERR_NULL);
+    ck_assert_ptr_null(nb_optimizer_param(opt, 0));
+    NB_ASSERT_ERROR_HAS("nb_optimizer_param: no param 0 (the optimizer has 0)");
+    ck_assert_int_eq(nb_optimizer_set_state(opt, NULL, NULL, NULL), NB_ERR_NULL);
+    nb_optimizer_state empty = {0};
+    ck_assert_int_eq(nb_optimizer_set_state(opt, NULL, &empty, NULL), NB_ERR_FORMAT);
+    NB_ASSERT_ERROR_HAS("nb_optimizer_set_state: the saved state names no optimizer");
+    nb_optimizer_free(opt);
+    nb_model_free(m);
+    remove(path);
+}
+END_TEST
+
 static Suite *checkpoint_suite(void) {
     Suite *s = suite_create("checkpoint");
     TCase *tc = nb_tcase("resume");
@@ -205,6 +491,17 @@ static Suite *checkpoint_suite(void) {
                         N_OPTIMIZERS);
     tcase_add_test(tc, test_resuming_with_another_random_stream_differs);
     tcase_add_test(tc, test_resume_without_a_file_starts_from_the_beginning);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("state");
+    tcase_add_test(tc, test_checkpoint_restores_epoch_learning_rate_and_generator);
+    tcase_add_test(tc, test_checkpoint_names_weights_and_optimizer_state);
+    tcase_add_test(tc, test_optimizer_state_moves_between_optimizers);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("errors");
+    tcase_add_test(tc, test_loading_into_another_optimizer_is_an_error_naming_both);
+    tcase_add_test(tc, test_loading_into_another_architecture_names_the_weight);
+    tcase_add_test(tc, test_a_truncated_checkpoint_is_an_error_and_changes_nothing);
+    tcase_add_test(tc, test_misuse_is_an_error_not_a_crash);
     suite_add_tcase(s, tc);
     return s;
 }
