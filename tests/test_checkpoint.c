@@ -5,7 +5,10 @@
  * is an error that names the file and what differs, and changes nothing. */
 #include "nb_test.h"
 
+#include <signal.h>
 #include <stdio.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define EPOCHS 6
@@ -484,6 +487,102 @@ START_TEST(test_misuse_is_an_error_not_a_crash) {
 }
 END_TEST
 
+/* ---- a checkpoint survives a crash ------------------------------------------------------ */
+/* A child writes checkpoint 1, 2, 3, ... of a 12 MB model over the same file,
+ * every weight and Adam buffer set to the version number, until it is killed
+ * with SIGKILL at a random moment. The file must then load and hold one whole
+ * version: the epoch, the weights and the optimizer's state of the same save. */
+#define KILL_ROUNDS 100
+
+static nb_model *big_model(nb_optimizer **opt) {
+    nb_model *m = nb_sequential(NB_SHAPE(1024));
+    nb_model_add(m, nb_dense(1024, "relu"));
+    nb_model_add(m, nb_dense(8, "softmax"));
+    *opt = nb_optimizer_from_name("adam");
+    ck_assert_int_eq(nb_model_compile(m, "sparse_categorical_crossentropy", *opt, NULL, 0), NB_OK);
+    /* one step, so that Adam has its buffers */
+    nb_tensor *x = nb_randn(NB_SHAPE(4, 1024)), *y = nb_zeros(NB_SHAPE(4));
+    nb_history *h = nb_model_fit(m, x, y, &(nb_fit_opts){.batch_size = 4, .verbose = NB_SILENT});
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    nb_history_free(h);
+    return m;
+}
+
+/* the weights of m and the buffers of s: set to v, or compared with v */
+static bool all_values(nb_model *m, const nb_optimizer_state *s, float v, bool set) {
+    nb_tensor **p;
+    int n = nb_model_parameters(m, &p);
+    for (int i = 0; i < n + s->n_tensors; i++) {
+        nb_tensor *t = i < n ? p[i] : s->tensors[i - n];
+        float *d = nb_data(t);
+        for (int64_t k = 0; k < nb_numel(t); k++) {
+            if (set) d[k] = v;
+            if (d[k] != v) return false;
+        }
+    }
+    return true;
+}
+
+/* only memory writes and file I/O here: no oneDNN (nor OpenMP) after a fork */
+static void checkpoint_forever(const char *path, nb_model *m, nb_optimizer *opt, int ready) {
+    nb_optimizer_state s;
+    if (nb_optimizer_get_state(opt, NULL, &s) != NB_OK) _exit(1);
+    for (int version = 1;; version++) {
+        all_values(m, &s, (float)version, true);
+        if (nb_model_save_checkpoint(m, path, version) != NB_OK) _exit(1);
+        if (version == 1 && write(ready, "x", 1) != 1) _exit(1);
+    }
+}
+
+START_TEST(test_a_checkpoint_killed_at_any_moment_is_one_whole_version) {
+    char path[32], tmp[64];
+    temp_path(path);
+    nb_optimizer *opt, *opt_b;
+    nb_model *m = big_model(&opt), *b = big_model(&opt_b);
+    nb_optimizer_state sb;
+    ck_assert_int_eq(nb_optimizer_get_state(opt_b, NULL, &sb), NB_OK);
+    ck_assert_int_eq(sb.n_tensors, 8); /* exp_avg and exp_avg_sq of 4 weights */
+    unsigned seed = (unsigned)time(NULL);
+    int interrupted = 0;
+    for (int round = 0; round < KILL_ROUNDS; round++) {
+        int ready[2];
+        char byte;
+        ck_assert_int_eq(pipe(ready), 0);
+        pid_t child = fork();
+        ck_assert_int_ge(child, 0);
+        if (child == 0) checkpoint_forever(path, m, opt, ready[1]);
+        ck_assert_int_eq(read(ready[0], &byte, 1), 1);
+        close(ready[0]);
+        close(ready[1]);
+        struct timespec nap = {0, (long)(rand_r(&seed) % 40000) * 1000}; /* 0-40 ms */
+        nanosleep(&nap, NULL);
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)child);
+        if (access(tmp, F_OK) == 0) { /* killed in the middle of a save */
+            interrupted++;
+            remove(tmp);
+        }
+        int epoch = 0;
+        ck_assert_msg(nb_model_load_checkpoint(b, path, &epoch) == NB_OK, "round %d: %s", round,
+                      nb_error());
+        ck_assert_int_ge(epoch, 1);
+        /* the load put new buffers in place: ask for them again */
+        nb_optimizer_state_free(&sb);
+        ck_assert_int_eq(nb_optimizer_get_state(opt_b, NULL, &sb), NB_OK);
+        ck_assert_msg(all_values(b, &sb, (float)epoch, false),
+                      "round %d: checkpoint %d mixes two versions", round, epoch);
+    }
+    /* many kills must land inside a save, or the test shows nothing */
+    ck_assert_msg(interrupted >= KILL_ROUNDS / 5, "only %d of %d kills interrupted a save",
+                  interrupted, KILL_ROUNDS);
+    nb_optimizer_state_free(&sb);
+    nb_model_free(m);
+    nb_model_free(b);
+    remove(path);
+}
+END_TEST
+
 static Suite *checkpoint_suite(void) {
     Suite *s = suite_create("checkpoint");
     TCase *tc = nb_tcase("resume");
@@ -502,6 +601,9 @@ static Suite *checkpoint_suite(void) {
     tcase_add_test(tc, test_loading_into_another_architecture_names_the_weight);
     tcase_add_test(tc, test_a_truncated_checkpoint_is_an_error_and_changes_nothing);
     tcase_add_test(tc, test_misuse_is_an_error_not_a_crash);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("crash");
+    tcase_add_test(tc, test_a_checkpoint_killed_at_any_moment_is_one_whole_version);
     suite_add_tcase(s, tc);
     return s;
 }
