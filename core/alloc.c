@@ -58,6 +58,7 @@ nb_storage *nb_storage_get(size_t nbytes) {
         b->head = s->next_free;
         s->next_free = NULL;
         s->refs = 1;
+        s->trace_gen = 0;
         return s;
     }
     nb_storage *s = nb_heap_alloc(sizeof *s);
@@ -71,6 +72,7 @@ nb_storage *nb_storage_get(size_t nbytes) {
     }
     s->nbytes = nbytes;
     s->refs = 1;
+    s->trace_gen = 0;
     s->next_free = NULL;
     return s;
 }

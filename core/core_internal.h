@@ -15,6 +15,8 @@ typedef struct nb_storage {
     float *data;
     size_t nbytes;
     int refs;
+    uint32_t trace_gen; /* graph tracing: the trace that tagged it, and its value */
+    int32_t trace_val;
     struct nb_storage *next_free; /* pool link while unused */
 } nb_storage;
 
@@ -32,6 +34,8 @@ struct nb_tensor {
     int scope;            /* depth of the owning scope; -1 when owned by another tensor */
     int64_t slot;         /* index in that scope's list */
     char name[NB_NAME_LEN];
+    uint32_t trace_gen; /* graph tracing: the trace that tagged it, and its value */
+    int32_t trace_val;
     nb_tensor *next_free; /* pool link while unused */
 };
 
@@ -118,6 +122,26 @@ bool nb_anomaly_mode(void);
 int64_t nb_tape_len(void);
 nb_node *nb_tape_at(int64_t i);
 int nb_scope_depth(void);
+
+/* An activation a kernel applies to its output before storing it (a oneDNN
+ * eltwise post-op), for graph mode's fusion. */
+typedef struct nb_post_op {
+    int alg; /* dnnl_alg_kind_t of an eltwise algorithm */
+    float alpha, beta;
+} nb_post_op;
+
+/* ---- graph tracing (autograd/graph.c) ------------------------------------------
+ * While nb_trace runs, every op nb_apply executes and every side effect outside
+ * ops (a leaf's gradient, an optimizer update) is also written into the graph
+ * being traced. */
+bool nb_tracing(void);
+typedef nb_status (*nb_effect_fn)(void *ctx, nb_tensor *const *in, int n_in);
+/* Record a call that replays as fn(ctx, in) at the same point of every run. */
+void nb_trace_effect(const char *name, nb_effect_fn fn, void *ctx, nb_tensor *const *in, int n_in);
+
+/* ---- pictures (tools/dot.c) ---------------------------------------------------
+ * DOT text to path (.dot, .svg, .png, .pdf), atomically; errors name fn. */
+nb_status nb_dot_text_save(const char *fn, const char *dot_text, const char *path);
 
 /* ---- backend (core/dnnl.c) ---------------------------------------------------- */
 void nb_backend_shutdown(void);

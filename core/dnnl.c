@@ -335,9 +335,40 @@ nb_status nb_k_binary(const char *fn, int alg, const nb_tensor *a, const nb_tens
                        (void *[]){nb_ptr(a), nb_ptr(b), nb_ptr(dst)});
 }
 
+/* ---- post-ops ------------------------------------------------------------------------- */
+void nb_key_post_op(nb_key *k, const nb_post_op *post) {
+    nb_key_int(k, post ? post->alg : -1);
+    nb_key_float(k, post ? post->alpha : 0.0f);
+    nb_key_float(k, post ? post->beta : 0.0f);
+}
+
+bool nb_post_op_attr(const char *fn, const nb_post_op *post, dnnl_primitive_attr_t *attr) {
+    *attr = NULL;
+    if (!post) return true;
+    dnnl_post_ops_t po = NULL;
+    bool ok =
+        nb_dnnl_check(dnnl_post_ops_create(&po), fn, "post-ops") == NB_OK &&
+        nb_dnnl_check(dnnl_post_ops_append_eltwise(po, 1.0f, (dnnl_alg_kind_t)post->alg,
+                                                   post->alpha, post->beta),
+                      fn, "eltwise post-op") == NB_OK &&
+        nb_dnnl_check(dnnl_primitive_attr_create(attr), fn, "primitive attributes") == NB_OK &&
+        nb_dnnl_check(dnnl_primitive_attr_set_post_ops(*attr, po), fn, "post-ops") == NB_OK;
+    if (po) dnnl_post_ops_destroy(po);
+    if (!ok && *attr) {
+        dnnl_primitive_attr_destroy(*attr);
+        *attr = NULL;
+    }
+    return ok;
+}
+
 /* ---- matmul --------------------------------------------------------------------------- */
 nb_status nb_k_matmul(const char *fn, const nb_tensor *a, const nb_tensor *b, const nb_tensor *bias,
                       nb_tensor *dst) {
+    return nb_k_matmul_post(fn, a, b, bias, dst, NULL);
+}
+
+nb_status nb_k_matmul_post(const char *fn, const nb_tensor *a, const nb_tensor *b,
+                           const nb_tensor *bias, nb_tensor *dst, const nb_post_op *post) {
     if (dst->numel == 0) return NB_OK;
     int nd = dst->ndim;
     nb_key k;
@@ -346,18 +377,23 @@ nb_status nb_k_matmul(const char *fn, const nb_tensor *a, const nb_tensor *b, co
     nb_key_tensor(&k, b);
     nb_key_tensor(&k, bias);
     nb_key_tensor(&k, dst);
+    if (post) nb_key_post_op(&k, post);
     nb_prim *p = nb_prim_find(&k);
     if (!p) {
         dnnl_memory_desc_t ma, mb, mbias, md;
         dnnl_matmul_desc_t d;
+        dnnl_primitive_attr_t attr;
         nb_md_of(&ma, a, nd);
         nb_md_of(&mb, b, nd);
         nb_md_of(&md, dst, nd);
         if (bias) nb_md_of(&mbias, bias, nd);
         if (nb_dnnl_check(dnnl_matmul_desc_init(&d, &ma, &mb, bias ? &mbias : NULL, &md), fn,
-                          "matmul descriptor"))
+                          "matmul descriptor") ||
+            !nb_post_op_attr(fn, post, &attr))
             return nb_error_code();
-        if (!(p = get_prim(&k, &d, NULL, NULL, fn, "matmul primitive"))) return nb_error_code();
+        p = get_prim(&k, &d, attr, NULL, fn, "matmul primitive");
+        if (attr) dnnl_primitive_attr_destroy(attr);
+        if (!p) return nb_error_code();
     }
     if (bias)
         return nb_prim_run(p, fn, 4,

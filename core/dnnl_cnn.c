@@ -75,11 +75,17 @@ static void any_md(dnnl_memory_desc_t *md, const dnnl_memory_desc_t *plain) {
     *md = m;
 }
 
-static nb_status pd_create(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t d,
-                           const_dnnl_primitive_desc_t hint, const char *fn, const char *what) {
+static nb_status pd_create_attr(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t d,
+                                const_dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint,
+                                const char *fn, const char *what) {
     dnnl_engine_t e = nb_engine();
     if (!e) return nb_error_code();
-    return nb_dnnl_check(dnnl_primitive_desc_create(pd, d, NULL, e, hint), fn, what);
+    return nb_dnnl_check(dnnl_primitive_desc_create(pd, d, attr, e, hint), fn, what);
+}
+
+static nb_status pd_create(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t d,
+                           const_dnnl_primitive_desc_t hint, const char *fn, const char *what) {
+    return pd_create_attr(pd, d, NULL, hint, fn, what);
 }
 
 /* ---- reorders between plain tensors and a primitive's chosen layouts ---------------- */
@@ -162,10 +168,10 @@ static void conv_plain(conv_mds *m, const nb_conv_geom *g, const nb_tensor *x, c
 }
 
 /* kind: "conv", "conv_bwd_data" or "conv_bwd_weights"; b: the bias (forward) or
- * its gradient (backward weights), NULL for none */
+ * its gradient (backward weights), NULL for none; post: forward only */
 static nb_prim *conv_prim(const char *kind, const char *fn, const nb_conv_geom *g,
                           const nb_tensor *x, const nb_tensor *w, const nb_tensor *b,
-                          const nb_tensor *y) {
+                          const nb_tensor *y, const nb_post_op *post) {
     nb_key k;
     nb_key_init(&k, kind);
     key_conv(&k, g);
@@ -173,6 +179,7 @@ static nb_prim *conv_prim(const char *kind, const char *fn, const nb_conv_geom *
     nb_key_tensor(&k, w);
     nb_key_tensor(&k, b);
     nb_key_tensor(&k, y);
+    if (post) nb_key_post_op(&k, post);
     nb_prim *p = nb_prim_find(&k);
     if (p) return p;
 
@@ -186,12 +193,16 @@ static nb_prim *conv_prim(const char *kind, const char *fn, const nb_conv_geom *
     dnnl_convolution_desc_t fd, bd;
     dnnl_primitive_desc_t fwd, pd;
     bool fwd_bias = b && !strcmp(kind, "conv");
+    dnnl_primitive_attr_t attr = NULL;
     if (nb_dnnl_check(dnnl_dilated_convolution_forward_desc_init(
                           &fd, dnnl_forward_training, dnnl_convolution_direct, &xa, &wa,
                           fwd_bias ? &m.b : NULL, &ya, sp.stride, sp.dilate, sp.pad_l, sp.pad_r),
                       fn, "convolution descriptor") ||
-        pd_create(&fwd, &fd, NULL, fn, "convolution primitive"))
+        !nb_post_op_attr(fn, post, &attr))
         return NULL;
+    nb_status made = pd_create_attr(&fwd, &fd, attr, NULL, fn, "convolution primitive");
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (made != NB_OK) return NULL;
     if (!strcmp(kind, "conv")) return nb_prim_add(&k, fwd, fn, "convolution primitive");
 
     dnnl_status_t s = !strcmp(kind, "conv_bwd_data")
@@ -209,8 +220,14 @@ static nb_prim *conv_prim(const char *kind, const char *fn, const nb_conv_geom *
 
 nb_status nb_k_conv(const char *fn, const nb_conv_geom *g, const nb_tensor *x, const nb_tensor *w,
                     const nb_tensor *b, nb_tensor *y) {
+    return nb_k_conv_post(fn, g, x, w, b, y, NULL);
+}
+
+nb_status nb_k_conv_post(const char *fn, const nb_conv_geom *g, const nb_tensor *x,
+                         const nb_tensor *w, const nb_tensor *b, nb_tensor *y,
+                         const nb_post_op *post) {
     if (y->numel == 0) return NB_OK;
-    nb_prim *p = conv_prim("conv", fn, g, x, w, b, y);
+    nb_prim *p = conv_prim("conv", fn, g, x, w, b, y, post);
     if (!p) return nb_error_code();
     conv_mds m;
     conv_plain(&m, g, x, w, b, y);
@@ -224,7 +241,7 @@ nb_status nb_k_conv(const char *fn, const nb_conv_geom *g, const nb_tensor *x, c
 nb_status nb_k_conv_bwd_data(const char *fn, const nb_conv_geom *g, const nb_tensor *gy,
                              const nb_tensor *w, nb_tensor *gx) {
     if (gx->numel == 0) return NB_OK;
-    nb_prim *p = conv_prim("conv_bwd_data", fn, g, gx, w, NULL, gy);
+    nb_prim *p = conv_prim("conv_bwd_data", fn, g, gx, w, NULL, gy, NULL);
     if (!p) return nb_error_code();
     conv_mds m;
     conv_plain(&m, g, gx, w, NULL, gy);
@@ -241,7 +258,7 @@ nb_status nb_k_conv_bwd_weights(const char *fn, const nb_conv_geom *g, const nb_
         if (gb) memset(nb_ptr(gb), 0, (size_t)gb->numel * sizeof(float));
         return NB_OK;
     }
-    nb_prim *p = conv_prim("conv_bwd_weights", fn, g, x, gw, gb, gy);
+    nb_prim *p = conv_prim("conv_bwd_weights", fn, g, x, gw, gb, gy, NULL);
     if (!p) return nb_error_code();
     conv_mds m;
     conv_plain(&m, g, x, gw, gb, gy);
@@ -277,6 +294,7 @@ static void pool_key(nb_key *k, const char *kind, const nb_pool_geom *g, const n
 
 nb_status nb_k_pool(const char *fn, const nb_pool_geom *g, const nb_tensor *x, nb_tensor *y,
                     nb_tensor **workspace) {
+    nb_tensor *given = workspace ? *workspace : NULL;
     if (workspace) *workspace = NULL;
     if (y->numel == 0) return NB_OK; /* an empty batch or no channels */
     nb_key k;
@@ -292,7 +310,7 @@ nb_status nb_k_pool(const char *fn, const nb_pool_geom *g, const nb_tensor *x, n
         return nb_prim_run(p, fn, 2, (int[]){DNNL_ARG_SRC, DNNL_ARG_DST},
                            (void *[]){nb_ptr(x), nb_ptr(y)});
     int64_t n = (int64_t)((ws + sizeof(float) - 1) / sizeof(float));
-    nb_tensor *w = nb_tensor_new(fn, &n, 1);
+    nb_tensor *w = given && given->numel == n ? given : nb_tensor_new(fn, &n, 1);
     if (!w) return nb_error_code();
     if (workspace) *workspace = w;
     return nb_prim_run(p, fn, 3, (int[]){DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_WORKSPACE},

@@ -20,6 +20,10 @@ typedef struct nb_conv_geom {
 /* y = conv(x, w) + b; x [N, C, H, W], w [K, C/groups, R, S], b [K] or NULL */
 nb_status nb_k_conv(const char *fn, const nb_conv_geom *g, const nb_tensor *x, const nb_tensor *w,
                     const nb_tensor *b, nb_tensor *y);
+/* the same with post (NULL: none) applied to y in the kernel */
+nb_status nb_k_conv_post(const char *fn, const nb_conv_geom *g, const nb_tensor *x,
+                         const nb_tensor *w, const nb_tensor *b, nb_tensor *y,
+                         const nb_post_op *post);
 nb_status nb_k_conv_bwd_data(const char *fn, const nb_conv_geom *g, const nb_tensor *gy,
                              const nb_tensor *w, nb_tensor *gx);
 /* gw = d/dw and gb = d/db (NULL: no bias) in one backward-weights primitive */
@@ -30,8 +34,9 @@ typedef struct nb_pool_geom {
     int alg; /* dnnl_pooling_max, dnnl_pooling_avg_include_padding, ..._exclude_padding */
     int64_t kernel[2], stride[2], pad_l[2], pad_r[2];
 } nb_pool_geom;
-/* y = pool(x); for max pooling *workspace receives a new tensor (in the current
- * scope) holding oneDNN's record of where each maximum came from */
+/* y = pool(x); for max pooling *workspace receives oneDNN's record of where
+ * each maximum came from: the tensor *workspace held if it has the right size,
+ * else a new one in the current scope */
 nb_status nb_k_pool(const char *fn, const nb_pool_geom *g, const nb_tensor *x, nb_tensor *y,
                     nb_tensor **workspace);
 nb_status nb_k_pool_bwd(const char *fn, const nb_pool_geom *g, const nb_tensor *gy,

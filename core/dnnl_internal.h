@@ -56,6 +56,13 @@ nb_status nb_k_binary(const char *fn, int alg, const nb_tensor *a, const nb_tens
 /* dst = a @ b (+ bias), 2-D or batched 3-D, any plain strides; bias is [N] or NULL */
 nb_status nb_k_matmul(const char *fn, const nb_tensor *a, const nb_tensor *b, const nb_tensor *bias,
                       nb_tensor *dst);
+/* the same with post (NULL: none) applied to the result in the kernel */
+nb_status nb_k_matmul_post(const char *fn, const nb_tensor *a, const nb_tensor *b,
+                           const nb_tensor *bias, nb_tensor *dst, const nb_post_op *post);
+/* oneDNN attributes holding post as an eltwise post-op (NULL for none); the
+ * caller destroys them. false with an error naming fn if oneDNN refuses. */
+bool nb_post_op_attr(const char *fn, const nb_post_op *post, dnnl_primitive_attr_t *attr);
+void nb_key_post_op(nb_key *k, const nb_post_op *post);
 nb_status nb_k_softmax(const char *fn, bool log, int axis, const nb_tensor *src, nb_tensor *dst);
 nb_status nb_k_softmax_bwd(const char *fn, bool log, int axis, const nb_tensor *dst,
                            const nb_tensor *diff_dst, nb_tensor *diff_src);

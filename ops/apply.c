@@ -13,6 +13,14 @@ const char *nb_op_fn(const nb_node *n) {
     return buf;
 }
 
+nb_tensor *nb_saved(nb_node *n, int i, const int64_t *shape, int ndim) {
+    nb_tensor *t = n->saved[i];
+    if (t && t->ndim == ndim && !memcmp(t->shape, shape, (size_t)ndim * sizeof *shape)) return t;
+    char fn[64];
+    snprintf(fn, sizeof fn, "nb_%s", n->def->name);
+    return n->saved[i] = nb_tensor_new(fn, shape, ndim);
+}
+
 void nb_layout_contiguous(nb_layout *l, const int64_t *shape, int ndim) {
     l->ndim = ndim;
     for (int i = 0; i < ndim; i++) l->shape[i] = shape[i];
@@ -127,6 +135,7 @@ nb_tensor *nb_apply(const nb_op_def *def, nb_tensor *const *in, int n_in, const 
     mark_needs_grad(&tmp); /* kernels may skip saving what backward will not need */
     if (def->forward && def->forward(&tmp) != NB_OK) return NULL;
     if (nb_anomaly_mode() && !check_finite(&tmp)) return NULL;
+    if (nb_tracing()) nb_trace_op(&tmp);
     nb_record(&tmp, out);
     return out;
 }

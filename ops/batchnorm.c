@@ -80,11 +80,8 @@ static nb_status bn_forward(nb_node *n) {
         return nb_k_batch_norm("nb_batch_norm", a->eps, false, &x, n->in[1], n->in[2],
                                a->running_mean, a->running_var, &y);
     int64_t c = x.shape[1];
-    nb_tensor *mean = nb_tensor_new("nb_batch_norm", &c, 1);
-    nb_tensor *var = nb_tensor_new("nb_batch_norm", &c, 1);
+    nb_tensor *mean = nb_saved(n, 0, &c, 1), *var = nb_saved(n, 1, &c, 1);
     if (!mean || !var) return nb_error_code();
-    n->saved[0] = mean;
-    n->saved[1] = var;
     nb_status s =
         nb_k_batch_norm("nb_batch_norm", a->eps, true, &x, n->in[1], n->in[2], mean, var, &y);
     if (s == NB_OK) update_running(a, mean, var, x.numel / c);
@@ -161,7 +158,7 @@ static int print_bn(const nb_node *n, char *buf, size_t size) {
 
 static const nb_op_def batch_norm_def = {
     .name = "batch_norm",
-    .flags = NB_OP_CONTIGUOUS,
+    .flags = NB_OP_CONTIGUOUS | NB_OP_EFFECT, /* running statistics */
     .shape = bn_shape,
     .forward = bn_forward,
     .backward = bn_backward,

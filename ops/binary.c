@@ -121,7 +121,7 @@ static nb_status min_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
 #define BINARY_DEF(op, bwd)                                                                        \
     static const nb_op_def op##_def = {                                                            \
         .name = #op,                                                                               \
-        .flags = NB_OP_CONTIGUOUS,                                                                 \
+        .flags = NB_OP_CONTIGUOUS | NB_OP_INPLACE,                                                 \
         .shape = binary_shape,                                                                     \
         .forward = binary_forward,                                                                 \
         .backward = bwd,                                                                           \
@@ -257,10 +257,11 @@ static nb_status sum_to_shape(const nb_node *n, nb_layout *l) {
 }
 
 /* x: [N, M] -> [M] or [1, M] is ones[1, N] @ x: a matmul is ~150x faster than
- * oneDNN's reduction over a non-innermost axis (the bias gradient case). */
-static nb_status sum_rows(const nb_tensor *x, nb_tensor *out) {
-    nb_tensor *ones = nb_ones((int64_t[]){1, x->shape[0]}, 2);
-    if (!ones) return nb_error_code();
+ * oneDNN's reduction over a non-innermost axis (the bias gradient case). The
+ * ones are kept with the node, so a replayed graph allocates nothing. */
+static nb_status sum_rows(nb_node *n, const nb_tensor *x, nb_tensor *out) {
+    nb_tensor *ones = nb_saved(n, 0, (int64_t[]){1, x->shape[0]}, 2);
+    if (!ones || nb_fill(ones, 1.0f) != NB_OK) return nb_error_code();
     nb_tensor row = *out;
     row.ndim = 2;
     row.shape[0] = 1;
@@ -272,7 +273,7 @@ static nb_status sum_rows(const nb_tensor *x, nb_tensor *out) {
 static nb_status sum_to_forward(nb_node *n) {
     const nb_tensor *x = n->in[0];
     nb_tensor *out = n->out;
-    if (x->ndim == 2 && out->numel == x->shape[1] && x->shape[0] > 1) return sum_rows(x, out);
+    if (x->ndim == 2 && out->numel == x->shape[1] && x->shape[0] > 1) return sum_rows(n, x, out);
     nb_tensor kept = *out; /* out's storage seen with x's rank: reduced axes of size 1 */
     kept.ndim = x->ndim;
     int pad = x->ndim - out->ndim;

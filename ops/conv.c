@@ -135,6 +135,20 @@ static const nb_op_def conv_bwd_weights_def = {
     .print_attrs = print_conv,
 };
 
+/* conv2d + activation (graph mode's fusion) */
+static nb_status conv_post_forward(nb_node *n) {
+    return nb_k_conv_post("nb_conv2d", &NB_ATTRS(n, conv_attrs)->g, n->in[0], n->in[1],
+                          n->n_in > 2 ? n->in[2] : NULL, n->out, NB_POST_OP(n));
+}
+
+static const nb_op_def conv2d_post_def = {
+    .name = "conv2d",
+    .flags = NB_OP_CONTIGUOUS,
+    .shape = conv_shape,
+    .forward = conv_post_forward,
+    .print_attrs = print_conv,
+};
+
 static nb_status conv_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     conv_attrs a = *NB_ATTRS(n, conv_attrs);
     if (n->needs_grad[0]) {
@@ -201,4 +215,8 @@ nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_o
     }
     nb_tensor *in[] = {x, w, b};
     return nb_apply(&conv2d_def, in, b ? 3 : 2, &a, sizeof a);
+}
+
+const nb_op_def *nb_fused_conv(const nb_op_def *def) {
+    return def == &conv2d_def ? &conv2d_post_def : NULL;
 }

@@ -21,9 +21,8 @@ static nb_status same_shape(const nb_node *n, nb_layout *l) {
 
 static nb_status dropout_forward(nb_node *n) {
     float rate = NB_ATTRS(n, dropout_attrs)->rate, keep = 1.0f / (1.0f - rate);
-    nb_tensor *mask = nb_tensor_new("nb_dropout", n->out->shape, n->out->ndim);
+    nb_tensor *mask = nb_saved(n, 0, n->out->shape, n->out->ndim);
     if (!mask) return nb_error_code();
-    n->saved[0] = mask;
     const float *x = nb_ptr(n->in[0]);
     float *m = nb_ptr(mask), *y = nb_ptr(n->out);
     for (int64_t i = 0; i < mask->numel; i++) {
@@ -44,7 +43,7 @@ static int print_rate(const nb_node *n, char *buf, size_t size) {
 
 static const nb_op_def dropout_def = {
     .name = "dropout",
-    .flags = NB_OP_CONTIGUOUS,
+    .flags = NB_OP_CONTIGUOUS | NB_OP_EFFECT, /* draws from the RNG */
     .shape = same_shape,
     .forward = dropout_forward,
     .backward = dropout_backward,

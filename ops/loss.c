@@ -79,7 +79,7 @@ static nb_status ce_forward(nb_node *n) {
     const float *x = nb_ptr(xt), *t = nb_ptr(n->in[1]);
     float *p = NULL;
     if (n->needs_grad[0]) { /* the probabilities, for backward */
-        if (!(n->saved[0] = nb_tensor_new(ce_fn(n), xt->shape, 2))) return nb_error_code();
+        if (!nb_saved(n, 0, xt->shape, 2)) return nb_error_code();
         p = nb_ptr(n->saved[0]);
     }
     double loss = 0;

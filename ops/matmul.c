@@ -193,3 +193,20 @@ nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
     nb_tensor *bc = nb_is_contiguous(b) ? b : nb_contiguous(b);
     return nb_apply(&linear_def, (nb_tensor *[]){plain(x), plain(w), bc}, 3, NULL, 0);
 }
+
+/* ---- linear + activation (graph mode's fusion) ---------------------------------------- */
+static nb_status linear_post_forward(nb_node *n) {
+    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *y = n->out;
+    if (cols(x) == 0) return nb_failc(NB_ERR_SHAPE, "nb_linear: fused with an empty input");
+    return nb_k_matmul_post("nb_linear", x, w, b, y, NB_POST_OP(n));
+}
+
+static const nb_op_def linear_post_def = {
+    .name = "linear",
+    .shape = linear_shape,
+    .forward = linear_post_forward,
+};
+
+const nb_op_def *nb_fused_linear(const nb_op_def *def) {
+    return def == &linear_def ? &linear_post_def : NULL;
+}

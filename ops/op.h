@@ -26,6 +26,8 @@ typedef struct nb_layout {
 enum {
     NB_OP_VIEW = 1 << 0,       /* output shares input 0's storage; no kernel runs */
     NB_OP_CONTIGUOUS = 1 << 1, /* inputs are made contiguous before the kernel */
+    NB_OP_INPLACE = 1 << 2,    /* the kernel may write its output over input 0 (same shape) */
+    NB_OP_EFFECT = 1 << 3,     /* forward changes state besides its output (RNG, running stats) */
 };
 
 typedef struct nb_op_def {
@@ -53,6 +55,24 @@ void nb_record(nb_node *tmp, nb_tensor *out);
 
 /* "nb_<op name>", the user-facing function, for kernel error messages */
 const char *nb_op_fn(const nb_node *n);
+
+/* n->saved[i] for a forward kernel to fill: the tensor already there when the
+ * node runs again (a replayed graph), else a new one in the current scope. */
+nb_tensor *nb_saved(nb_node *n, int i, const int64_t *shape, int ndim);
+
+/* Graph tracing: nb_apply hands every op it ran to the tracer. */
+void nb_trace_op(const nb_node *n);
+
+/* Fusion (graph mode): an activation applied by the producing kernel as a
+ * oneDNN post-op. Fused ops keep the post-op at the end of their attributes. */
+#define NB_POST_OP(n) ((nb_post_op *)(void *)((n)->attrs + NB_MAX_ATTRS - sizeof(nb_post_op)))
+/* For an eltwise forward node whose algorithm oneDNN can apply as a post-op:
+ * that post-op (the *_use_dst_for_bwd forms map to their plain algorithm). */
+bool nb_eltwise_post_op(const nb_node *n, nb_post_op *post);
+/* The fused forms, run with NB_POST_OP(n) set: linear + activation, conv2d +
+ * activation. NULL when def has none. */
+const nb_op_def *nb_fused_linear(const nb_op_def *def);
+const nb_op_def *nb_fused_conv(const nb_op_def *def);
 
 #define NB_ATTRS(n, type) ((type *)(void *)(n)->attrs)
 

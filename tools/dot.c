@@ -309,46 +309,55 @@ static GVC_t *graphviz(void) {
     return gvc;
 }
 
-static nb_status render(const char *dot_text, const char *format, const char *path) {
+static nb_status render(const char *fn, const char *dot_text, const char *format,
+                        const char *path) {
     GVC_t *gvc = graphviz();
-    if (!gvc) return nb_failc(NB_ERR_MEMORY, "nb_dot_save: Graphviz could not start");
+    if (!gvc) return nb_failc(NB_ERR_MEMORY, "%s: Graphviz could not start", fn);
     Agraph_t *g = agmemread(dot_text);
     nb_status s = NB_OK;
     if (!g)
-        s = nb_failc(NB_ERR_FORMAT, "nb_dot_save: Graphviz could not read the graph");
+        s = nb_failc(NB_ERR_FORMAT, "%s: Graphviz could not read the graph", fn);
     else if (gvLayout(gvc, g, "dot") != 0)
-        s = nb_failc(NB_ERR_IO, "nb_dot_save: Graphviz could not lay out the graph");
+        s = nb_failc(NB_ERR_IO, "%s: Graphviz could not lay out the graph", fn);
     else {
         if (gvRenderFilename(gvc, g, format, path) != 0)
-            s = nb_failc(NB_ERR_IO, "nb_dot_save: Graphviz could not write %s as %s", path, format);
+            s = nb_failc(NB_ERR_IO, "%s: Graphviz could not write %s as %s", fn, path, format);
         gvFreeLayout(gvc, g);
     }
     if (g) agclose(g);
     return s;
 }
 
-nb_status nb_dot_save(const nb_tensor *root, const nb_dot_opts *opts, const char *path) {
-    if (!root || !path) return (nb_fail_null("nb_dot_save"), nb_error_code());
+nb_status nb_dot_text_save(const char *fn, const char *dot_text, const char *path) {
     const char *format = format_of(path);
     if (!format)
+        return nb_failc(NB_ERR_ARG, "%s: %s: the extension must be .dot, .svg, .png or .pdf", fn,
+                        path);
+    /* Graphviz renders into the temp file, which then replaces path */
+    nb_atomic_file a;
+    FILE *f = nb_atomic_open(&a, fn, path);
+    nb_status s = f ? NB_OK : nb_error_code();
+    if (s == NB_OK && !strcmp(format, "dot") && fputs(dot_text, f) < 0)
+        s = nb_failc(NB_ERR_IO, "%s: writing %s failed", fn, path);
+    if (s == NB_OK && strcmp(format, "dot")) {
+        fflush(f);
+        s = render(fn, dot_text, format, a.tmp);
+    }
+    if (s == NB_OK) return nb_atomic_commit(&a);
+    nb_atomic_abort(&a);
+    return s;
+}
+
+nb_status nb_dot_save(const nb_tensor *root, const nb_dot_opts *opts, const char *path) {
+    if (!root || !path) return (nb_fail_null("nb_dot_save"), nb_error_code());
+    if (!format_of(path))
         return nb_failc(NB_ERR_ARG,
                         "nb_dot_save: %s: the extension must be .dot, .svg, .png or "
                         ".pdf",
                         path);
     char *dot_text = nb_dot(root, opts);
     if (!dot_text) return nb_error_code();
-    /* Graphviz renders into the temp file, which then replaces path */
-    nb_atomic_file a;
-    FILE *f = nb_atomic_open(&a, "nb_dot_save", path);
-    nb_status s = f ? NB_OK : nb_error_code();
-    if (s == NB_OK && !strcmp(format, "dot") && fputs(dot_text, f) < 0)
-        s = nb_failc(NB_ERR_IO, "nb_dot_save: writing %s failed", path);
-    if (s == NB_OK && strcmp(format, "dot")) {
-        fflush(f);
-        s = render(dot_text, format, a.tmp);
-    }
+    nb_status s = nb_dot_text_save("nb_dot_save", dot_text, path);
     free(dot_text);
-    if (s == NB_OK) return nb_atomic_commit(&a);
-    nb_atomic_abort(&a);
     return s;
 }
