@@ -36,11 +36,20 @@ nb_tensor *nb_grad(const nb_tensor *t) {
     return t ? t->grad : NULL;
 }
 
-void nb_zero_grad(nb_tensor *t) {
-    if (t && t->grad) {
+static nb_status drop_grad(void *leaf, nb_tensor *const *in, int n) {
+    (void)in, (void)n;
+    nb_tensor *t = leaf;
+    if (t->grad) {
         nb_tensor_release(t->grad);
         t->grad = NULL;
     }
+    return NB_OK;
+}
+
+void nb_zero_grad(nb_tensor *t) {
+    if (!t) return;
+    if (nb_tracing()) nb_trace_effect("zero_grad", drop_grad, t, NULL, 0);
+    drop_grad(t, NULL, 0);
 }
 
 nb_tensor *nb_detach(nb_tensor *t) {
@@ -49,13 +58,20 @@ nb_tensor *nb_detach(nb_tensor *t) {
 }
 
 /* leaf.grad += g (the gradient is owned by the leaf, outside any scope) */
-static nb_status accumulate_leaf(nb_tensor *leaf, nb_tensor *g) {
+static nb_status add_to_leaf(void *ctx, nb_tensor *const *in, int n) {
+    (void)n;
+    nb_tensor *leaf = ctx, *g = in[0];
     if (!leaf->grad) {
         leaf->grad = nb_tensor_new_owned("nb_backward", leaf->shape, leaf->ndim);
         if (!leaf->grad) return nb_error_code();
         return nb_k_reorder("nb_backward", g, leaf->grad);
     }
     return nb_k_binary("nb_backward", dnnl_binary_add, leaf->grad, g, leaf->grad);
+}
+
+static nb_status accumulate_leaf(nb_tensor *leaf, nb_tensor *g) {
+    if (nb_tracing()) nb_trace_effect("accumulate_grad", add_to_leaf, leaf, &g, 1);
+    return add_to_leaf(leaf, &g, 1);
 }
 
 /* Hand gradient g for input x of a node on to x's producer or into x.grad. */

@@ -4,6 +4,7 @@
  *   nabla/ops.h       ops with gradients (matmul, broadcasting arithmetic,
  *                     activations, softmax, reductions, shape ops)
  *   nabla/autograd.h  backward, grad mode, custom ops, gradient checks
+ *   nabla/graph.h     graph mode: trace a step once, compile it, replay it
  *   nabla/cnn.h       convolution, pooling, batch normalization, dropout
  *   nabla/dot.h       graphs as pictures: DOT text, SVG/PNG/PDF via Graphviz
  *   nabla/safetensors.h  named tensors in safetensors files, saved atomically
@@ -16,6 +17,7 @@
 #include "nabla/core.h"
 #include "nabla/ops.h"
 #include "nabla/autograd.h"
+#include "nabla/graph.h"
 #include "nabla/cnn.h"
 #include "nabla/dot.h"
 #include "nabla/safetensors.h"

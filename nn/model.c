@@ -373,3 +373,18 @@ double nb_model_metric(const nb_model *m, int i, const nb_tensor *pred, const nb
         return (nb_fail(NB_ERR_ARG, "nb_model_metric: no compiled metric %d", i), NAN);
     return nb_metric_eval(m->metrics[i], pred, y);
 }
+
+nb_status nb_model_train_on_batch(nb_model *m, nb_tensor *x, nb_tensor *y, nb_tensor **loss,
+                                  nb_tensor **pred) {
+    if (loss) *loss = NULL;
+    nb_tensor *p = NULL, *l = nb_model_forward_loss(m, x, y, true, pred ? &p : NULL);
+    nb_tensor *total =
+        l && nb_model_has_regularization(m) ? nb_add(l, nb_model_regularization_loss(m)) : l;
+    nb_status s = total ? nb_backward(total) : nb_error_code();
+    if (s == NB_OK) s = nb_optimizer_step(m->opt);
+    nb_optimizer_zero_grad(m->opt);
+    if (s != NB_OK) return s;
+    if (loss) *loss = l;
+    if (pred) *pred = p;
+    return NB_OK;
+}

@@ -181,6 +181,12 @@ typedef struct nb_fit_opts {
     bool resume;            /* load the checkpoint first if the file exists, start at its epoch */
 } nb_fit_opts;
 nb_history *nb_model_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_opts *opts);
+/* One optimizer step on a batch, as Keras's train_on_batch: forward (training
+ * mode), loss (+ regularization), backward, update, gradients zeroed. loss and
+ * pred (the model's outputs, may be NULL) receive tensors in the current scope.
+ * A step can be traced (nb_trace) and replayed. */
+nb_status nb_model_train_on_batch(nb_model *m, nb_tensor *x, nb_tensor *y, nb_tensor **loss,
+                                  nb_tensor **pred);
 /* loss then each compiled metric, in order; returns how many values were written */
 int nb_model_evaluate(nb_model *m, nb_tensor *x, nb_tensor *y, int batch_size, double *values,
                       int max_values);
