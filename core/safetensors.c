@@ -203,13 +203,25 @@ typedef struct {
     const char *s;
     size_t pos, len;
     entry *entries;
-    int n_entries;
+    int n_entries, cap_entries;
     char (*meta)[2][256];
-    int n_meta;
+    int n_meta, cap_meta;
 } reader;
 
 static nb_status bad(const reader *r, const char *what) {
     return nb_failc(NB_ERR_FORMAT, "nb_safetensors: %s: byte %zu: %s", r->path, r->pos + 8, what);
+}
+
+/* room for one more element in *v (n used of *cap), doubling up to MAX_ENTRIES */
+static bool grow(reader *r, void **v, int n, int *cap, size_t elem) {
+    if (n < *cap) return true;
+    int bigger = *cap ? 2 * *cap : 8;
+    if (bigger > MAX_ENTRIES) bigger = MAX_ENTRIES;
+    void *p = realloc(*v, (size_t)bigger * elem);
+    if (!p) return nb_fail(NB_ERR_MEMORY, "nb_safetensors: %s: out of memory", r->path), false;
+    *v = p;
+    *cap = bigger;
+    return true;
 }
 
 static void ws(reader *r) {
@@ -330,6 +342,8 @@ static nb_status metadata(reader *r) {
     if (eat(r, '}')) return NB_OK;
     do {
         if (r->n_meta >= MAX_ENTRIES) return bad(r, "too much metadata");
+        if (!grow(r, (void **)&r->meta, r->n_meta, &r->cap_meta, sizeof *r->meta))
+            return nb_error_code();
         nb_status s = string(r, r->meta[r->n_meta][0], 256);
         if (s == NB_OK && !eat(r, ':')) s = bad(r, "expected ':'");
         if (s == NB_OK) s = string(r, r->meta[r->n_meta][1], 256);
@@ -352,6 +366,8 @@ static nb_status header(reader *r) {
             continue;
         }
         if (r->n_entries >= MAX_ENTRIES) return bad(r, "too many tensors");
+        if (!grow(r, (void **)&r->entries, r->n_entries, &r->cap_entries, sizeof *r->entries))
+            return nb_error_code();
         entry *e = &r->entries[r->n_entries++];
         snprintf(e->name, sizeof e->name, "%s", name);
         if ((s = tensor_info(r, e)) != NB_OK) return s;
@@ -363,46 +379,39 @@ static nb_status header(reader *r) {
 
 /* ---- reading: the file -------------------------------------------------------------------- */
 typedef struct {
-    unsigned char *bytes;
+    const unsigned char *bytes;
+    unsigned char *owned; /* bytes, when read from a file; NULL for a caller's buffer */
     size_t size, data_start;
     reader r;
 } loaded;
 
 static void unload(loaded *f) {
-    free(f->bytes);
+    free(f->owned);
     free(f->r.entries);
     free(f->r.meta);
 }
 
-/* Read path whole and parse its header; every entry's data range is checked. */
-static nb_status load_file(const char *path, loaded *f) {
-    memset(f, 0, sizeof *f);
-    f->r.path = path;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return nb_failc(NB_ERR_IO, "nb_safetensors: %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size < 8) {
-        close(fd);
+/* A tensor's strides multiply its sizes, a zero size counting as one: a
+ * shape such as [0, 2^40, 2^40] has no elements but strides that overflow. */
+static bool strides_fit(const entry *e) {
+    int64_t span = 1;
+    for (int i = 0; i < e->ndim; i++) {
+        int64_t d = e->shape[i] > 0 ? e->shape[i] : 1;
+        if (span > (INT64_MAX / (int64_t)sizeof(float)) / d) return false;
+        span *= d;
+    }
+    return true;
+}
+
+/* Parse the header of the size bytes in f->bytes; every entry's data range is
+ * checked against the data section. */
+static nb_status parse_bytes(loaded *f) {
+    const char *path = f->r.path;
+    if (f->size < 8)
         return nb_failc(NB_ERR_FORMAT,
                         "nb_safetensors: %s: byte 0: the file is shorter than "
                         "the 8-byte header length",
                         path);
-    }
-    f->size = (size_t)st.st_size;
-    f->bytes = malloc(f->size);
-    size_t got = 0;
-    while (f->bytes && got < f->size) {
-        ssize_t n = read(fd, f->bytes + got, f->size - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += (size_t)n;
-    }
-    close(fd);
-    if (!f->bytes || got != f->size)
-        return nb_failc(f->bytes ? NB_ERR_IO : NB_ERR_MEMORY,
-                        "nb_safetensors: %s: could not "
-                        "read %zu bytes",
-                        path, f->size);
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | f->bytes[i];
     if (n > MAX_HEADER || n > f->size - 8)
@@ -413,16 +422,12 @@ static nb_status load_file(const char *path, loaded *f) {
     f->data_start = 8 + (size_t)n;
     f->r.s = (const char *)f->bytes + 8;
     f->r.len = (size_t)n;
-    f->r.entries = calloc(MAX_ENTRIES, sizeof *f->r.entries);
-    f->r.meta = calloc(MAX_ENTRIES, sizeof *f->r.meta);
-    if (!f->r.entries || !f->r.meta)
-        return nb_failc(NB_ERR_MEMORY, "nb_safetensors: %s: out of memory", path);
     nb_status s = header(&f->r);
     for (int i = 0; s == NB_OK && i < f->r.n_entries; i++) {
         entry *e = &f->r.entries[i];
         int64_t numel;
         uint64_t data = f->size - f->data_start;
-        if (!nb_shape_numel("nb_safetensors", e->shape, e->ndim, &numel))
+        if (!nb_shape_numel("nb_safetensors", e->shape, e->ndim, &numel) || !strides_fit(e))
             return nb_failc(NB_ERR_FORMAT,
                             "nb_safetensors: %s: tensor '%s': shape %s has too "
                             "many elements",
@@ -438,6 +443,50 @@ static nb_status load_file(const char *path, loaded *f) {
     return s;
 }
 
+/* Read path whole, then parse it. */
+static nb_status load_file(const char *path, loaded *f) {
+    memset(f, 0, sizeof *f);
+    f->r.path = path;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return nb_failc(NB_ERR_IO, "nb_safetensors: %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < 8) {
+        close(fd);
+        return nb_failc(NB_ERR_FORMAT,
+                        "nb_safetensors: %s: byte 0: the file is shorter than "
+                        "the 8-byte header length",
+                        path);
+    }
+    f->size = (size_t)st.st_size;
+    f->owned = malloc(f->size);
+    size_t got = 0;
+    while (f->owned && got < f->size) {
+        ssize_t n = read(fd, f->owned + got, f->size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!f->owned || got != f->size)
+        return nb_failc(f->owned ? NB_ERR_IO : NB_ERR_MEMORY,
+                        "nb_safetensors: %s: could not "
+                        "read %zu bytes",
+                        path, f->size);
+    f->bytes = f->owned;
+    return parse_bytes(f);
+}
+
+/* A caller's buffer, parsed in place. */
+static nb_status load_mem(const void *data, size_t size, const char *name, loaded *f) {
+    memset(f, 0, sizeof *f);
+    f->r.path = name ? name : "(memory)";
+    if (!data && size > 0)
+        return nb_failc(NB_ERR_NULL, "nb_safetensors: %s: the data is NULL", f->r.path);
+    f->bytes = data;
+    f->size = size;
+    return parse_bytes(f);
+}
+
 static void copy_out(const loaded *f, const entry *e, nb_tensor *t) {
     const unsigned char *p = f->bytes + f->data_start + e->begin;
     for (int64_t i = 0; i < t->numel; i++) {
@@ -447,20 +496,18 @@ static void copy_out(const loaded *f, const entry *e, nb_tensor *t) {
     }
 }
 
-nb_status nb_safetensors_load(const char *path, const char *const *names, nb_tensor *const *tensors,
-                              int n) {
-    if (!path || (n > 0 && (!names || !tensors)))
-        return nb_failc(NB_ERR_NULL, "nb_safetensors_load: NULL path, names or tensors");
-    loaded f;
-    nb_status s = load_file(path, &f);
+/* The checks and copies of nb_safetensors_load on a parsed file (status s). */
+static nb_status load_into(loaded *f, nb_status s, const char *const *names,
+                           nb_tensor *const *tensors, int n) {
+    const char *path = f->r.path;
     for (int i = 0; s == NB_OK && i < n; i++) {
         if (!names[i] || !tensors[i]) {
             s = nb_failc(NB_ERR_NULL, "nb_safetensors_load: name or tensor %d is NULL", i);
             break;
         }
         const entry *e = NULL;
-        for (int k = 0; k < f.r.n_entries && !e; k++)
-            if (!strcmp(f.r.entries[k].name, names[i])) e = &f.r.entries[k];
+        for (int k = 0; k < f->r.n_entries && !e; k++)
+            if (!strcmp(f->r.entries[k].name, names[i])) e = &f->r.entries[k];
         if (!e) {
             s = nb_failc(NB_ERR_ARG, "nb_safetensors_load: %s has no tensor '%s'", path, names[i]);
         } else if (e->ndim != tensors[i]->ndim ||
@@ -476,43 +523,73 @@ nb_status nb_safetensors_load(const char *path, const char *const *names, nb_ten
     }
     /* copy only when every check passed: a failed load leaves the tensors as they were */
     for (int i = 0; s == NB_OK && i < n; i++)
-        for (int k = 0; k < f.r.n_entries; k++)
-            if (!strcmp(f.r.entries[k].name, names[i])) copy_out(&f, &f.r.entries[k], tensors[i]);
-    unload(&f);
+        for (int k = 0; k < f->r.n_entries; k++)
+            if (!strcmp(f->r.entries[k].name, names[i])) copy_out(f, &f->r.entries[k], tensors[i]);
+    unload(f);
     return s;
 }
 
-nb_safetensors *nb_safetensors_read(const char *path) {
-    if (!path) return nb_fail_null("nb_safetensors_read");
+nb_status nb_safetensors_load(const char *path, const char *const *names, nb_tensor *const *tensors,
+                              int n) {
+    if (!path || (n > 0 && (!names || !tensors)))
+        return nb_failc(NB_ERR_NULL, "nb_safetensors_load: NULL path, names or tensors");
     loaded f;
+    nb_status s = load_file(path, &f);
+    return load_into(&f, s, names, tensors, n);
+}
+
+nb_status nb_safetensors_load_mem(const void *data, size_t size, const char *name,
+                                  const char *const *names, nb_tensor *const *tensors, int n) {
+    if (n > 0 && (!names || !tensors))
+        return nb_failc(NB_ERR_NULL, "nb_safetensors_load_mem: NULL names or tensors");
+    loaded f;
+    nb_status s = load_mem(data, size, name, &f);
+    return load_into(&f, s, names, tensors, n);
+}
+
+/* Every tensor and the metadata of a parsed file (status s) as a new nb_safetensors. */
+static nb_safetensors *read_all(loaded *f, nb_status s, const char *fn) {
     nb_safetensors *out = NULL;
-    if (load_file(path, &f) == NB_OK && (out = calloc(1, sizeof *out))) {
-        int n = f.r.n_entries;
+    if (s == NB_OK && (out = calloc(1, sizeof *out))) {
+        int n = f->r.n_entries;
         out->names = calloc((size_t)n + 1, sizeof *out->names);
         out->tensors = calloc((size_t)n + 1, sizeof *out->tensors);
-        out->meta = calloc((size_t)f.r.n_meta + 1, sizeof *out->meta);
+        out->meta = calloc((size_t)f->r.n_meta + 1, sizeof *out->meta);
         bool ok = out->names && out->tensors && out->meta;
         for (int i = 0; ok && i < n; i++) {
-            const entry *e = &f.r.entries[i];
-            ok = (out->tensors[i] = nb_tensor_new("nb_safetensors_read", e->shape, e->ndim));
+            const entry *e = &f->r.entries[i];
+            ok = (out->tensors[i] = nb_tensor_new(fn, e->shape, e->ndim));
             if (ok) {
-                copy_out(&f, e, out->tensors[i]);
+                copy_out(f, e, out->tensors[i]);
                 memcpy(out->names[i], e->name, sizeof out->names[i]);
                 out->n++;
             }
         }
         if (ok) {
-            memcpy(out->meta, f.r.meta, (size_t)f.r.n_meta * sizeof *out->meta);
-            out->n_meta = f.r.n_meta;
+            if (f->r.n_meta > 0)
+                memcpy(out->meta, f->r.meta, (size_t)f->r.n_meta * sizeof *out->meta);
+            out->n_meta = f->r.n_meta;
         } else {
             nb_safetensors_free(out);
             out = NULL;
-            if (nb_error_code() == NB_OK)
-                nb_fail(NB_ERR_MEMORY, "nb_safetensors_read: out of memory");
+            if (nb_error_code() == NB_OK) nb_fail(NB_ERR_MEMORY, "%s: out of memory", fn);
         }
     }
-    unload(&f);
+    unload(f);
     return out;
+}
+
+nb_safetensors *nb_safetensors_read(const char *path) {
+    if (!path) return nb_fail_null("nb_safetensors_read");
+    loaded f;
+    nb_status s = load_file(path, &f);
+    return read_all(&f, s, "nb_safetensors_read");
+}
+
+nb_safetensors *nb_safetensors_read_mem(const void *data, size_t size, const char *name) {
+    loaded f;
+    nb_status s = load_mem(data, size, name, &f);
+    return read_all(&f, s, "nb_safetensors_read_mem");
 }
 
 int nb_safetensors_count(const nb_safetensors *f) {

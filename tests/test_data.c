@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #ifndef NB_TEST_DATA
 #define NB_TEST_DATA "tests/data"
@@ -536,6 +537,167 @@ START_TEST(test_npy_truncated_absurd_and_padded_data_are_errors) {
 }
 END_TEST
 
+/* ============================ buffers and limits ===================================== */
+/* a fixture's bytes in a heap buffer (free() it) */
+static void *slurp_fixture(const char *name, size_t *len) {
+    FILE *f = fopen(fixture(name), "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", fixture(name));
+    static unsigned char buf[1 << 16];
+    *len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    void *copy = malloc(*len ? *len : 1);
+    memcpy(copy, buf, *len);
+    return copy;
+}
+
+/* a gzip file holding the bytes head, padded with zero bytes to size bytes
+ * without writing them (a sparse file): big on paper, nothing on disk */
+static const char *write_sparse_gzip(const char *name, const void *head, size_t n, off_t size) {
+    const char *path = tmp_path(name);
+    gzFile gz = gzopen(path, "wb");
+    ck_assert_ptr_nonnull(gz);
+    ck_assert_int_eq(gzwrite(gz, head, (unsigned)n), (int)n);
+    ck_assert_int_eq(gzclose(gz), Z_OK);
+    ck_assert_int_eq(truncate(path, size), 0);
+    return path;
+}
+
+START_TEST(test_readers_from_memory_equal_readers_from_files) {
+    static const char *const idx_files[] = {"idx_images_2x3x4.idx", "idx_images_2x3x4.idx.gz",
+                                            "idx_short_2x2.idx", "idx_float_3.idx"};
+    for (size_t i = 0; i < sizeof idx_files / sizeof idx_files[0]; i++) {
+        size_t len;
+        void *bytes = slurp_fixture(idx_files[i], &len);
+        nb_tensor *a = nb_load_idx(fixture(idx_files[i]), true);
+        nb_tensor *b = nb_load_idx_mem(bytes, len, idx_files[i], true);
+        free(bytes);
+        ck_assert_msg(a && b, "%s: %s", idx_files[i], nb_error());
+        ck_assert_int_eq(nb_ndim(a), nb_ndim(b));
+        ck_assert_int_eq(nb_numel(a), nb_numel(b));
+        for (int64_t k = 0; k < nb_numel(a); k++)
+            ck_assert_float_eq(nb_get_flat(a, k), nb_get_flat(b, k));
+    }
+    size_t len;
+    void *bytes = slurp_fixture("csv_string_labels.csv", &len);
+    nb_dataset ds;
+    ck_assert_msg(nb_load_csv_mem(bytes, len, "iris part", NULL, &ds) == NB_OK, "%s", nb_error());
+    free(bytes);
+    float x[] = {5.1f, 3.5f, 7.0f, 3.2f, 5.0f, 3.4f, 6.3f, 3.3f}, y[] = {0, 1, 0, 2};
+    NB_ASSERT_TENSOR(ds.x, x, 8, 0);
+    NB_ASSERT_TENSOR(ds.y, y, 4, 0);
+    ck_assert_int_eq(ds.n_classes, 3);
+    ck_assert_str_eq(ds.source, "iris part");
+    nb_dataset_free(&ds);
+
+    float two[] = {1.5f, -2};
+    const char *p = write_npy(
+        "mem.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", two, sizeof two);
+    FILE *f = fopen(p, "rb");
+    unsigned char npy[256];
+    size_t n = fread(npy, 1, sizeof npy, f);
+    fclose(f);
+    unlink(p);
+    NB_ASSERT_TENSOR(nb_load_npy_mem(npy, n, NULL), two, 2, 0);
+}
+END_TEST
+
+START_TEST(test_readers_from_memory_give_the_same_errors_with_the_buffers_name) {
+    size_t len;
+    void *bytes = slurp_fixture("idx_truncated_data.idx", &len);
+    ck_assert_ptr_null(nb_load_idx_mem(bytes, len, "images.idx", false));
+    ASSERT_ERROR_IS("nb_load_idx_mem: images.idx: byte 16: header says 60000 images of 28x28 "
+                    "(47040000 bytes of ubyte) but the file ends after 1024 bytes");
+    free(bytes);
+    bytes = slurp_fixture("idx_cut.idx.gz", &len);
+    ck_assert_ptr_null(nb_load_idx_mem(bytes, len, NULL, false));
+    NB_ASSERT_ERROR_HAS("nb_load_idx_mem: (memory): byte ");
+    NB_ASSERT_ERROR_HAS("the gzip data is corrupt or cut short (zlib: unexpected end of file)");
+    free(bytes);
+    nb_dataset ds;
+    bytes = slurp_fixture("csv_bad_cell.csv", &len);
+    ck_assert_int_eq(nb_load_csv_mem(bytes, len, "cells", NULL, &ds), NB_ERR_FORMAT);
+    NB_ASSERT_ERROR_HAS("nb_load_csv_mem: cells: byte ");
+    free(bytes);
+    ck_assert_ptr_null(nb_load_npy_mem("\x93NUMPY", 6, "six bytes"));
+    NB_ASSERT_ERROR_HAS("nb_load_npy_mem: six bytes: byte 0: not a .npy file");
+    ck_assert_ptr_null(nb_load_idx_mem(NULL, 4, NULL, false));
+    ck_assert_int_eq(nb_error_code(), NB_ERR_NULL);
+    NB_ASSERT_ERROR_HAS("nb_load_idx_mem: the data is NULL");
+    ck_assert_ptr_null(nb_load_npy_mem(NULL, 0, NULL)); /* no bytes: a format error, not a crash */
+    NB_ASSERT_ERROR_HAS("not a .npy file");
+}
+END_TEST
+
+/* Found by fuzz_idx: sizes 0 x 2863972040 x 3537692330 hold no elements, so
+ * they passed the size checks, and the tensor's strides overflowed int64. */
+START_TEST(test_idx_zero_size_with_huge_other_sizes_is_an_error) {
+    ck_assert_ptr_null(nb_load_idx(fixture("idx_zero_dim_huge.idx"), false));
+    NB_ASSERT_ERROR_HAS("idx_zero_dim_huge.idx: byte 16: header says 0 images of "
+                        "2863972040x3537692330 of ubyte: too many elements (the file is corrupt)");
+    const char *p = write_npy(
+        "zero.npy",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4294967296, 4294967296), }", "", 0);
+    ck_assert_ptr_null(nb_load_npy(p));
+    NB_ASSERT_ERROR_HAS("header says shape (0, 4294967296, 4294967296): too many elements");
+    unlink(p);
+}
+END_TEST
+
+START_TEST(test_a_header_claiming_2_to_the_40_elements_allocates_nothing) {
+    uint64_t before = nb_alloc_count();
+    size_t len;
+    void *bytes = slurp_fixture("idx_absurd_dims.idx.gz", &len);
+    ck_assert_ptr_null(nb_load_idx_mem(bytes, len, "absurd.idx.gz", false));
+    NB_ASSERT_ERROR_HAS("header says 1048576 images of 1048576x1 (1099511627776 bytes of ubyte) "
+                        "but a gzip file of 35 bytes cannot hold that much");
+    free(bytes);
+    /* a 32 MiB gzip file could hold 2^34 bytes as far as its size tells:
+     * the element limit refuses it before 64 GiB of floats are asked for */
+    unsigned char head[16] = {0, 0, 8, 3, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 4};
+    const char *p = write_sparse_gzip("big.idx.gz", head, sizeof head, 32 << 20);
+    ck_assert_ptr_null(nb_load_idx(p, false));
+    NB_ASSERT_ERROR_HAS("byte 16: header says 65536 images of 65536x4: 17179869184 elements, more "
+                        "than the 4294967296 a reader loads");
+    unlink(p);
+    const char *dict = "{'descr': '|u1', 'fortran_order': False, 'shape': (131072, 131072), }";
+    char npy[128];
+    memcpy(npy, "\x93NUMPY\x01\x00\x76\x00", 10); /* version 1.0, 118 bytes of header */
+    memset(npy + 10, ' ', sizeof npy - 10);
+    memcpy(npy + 10, dict, strlen(dict));
+    npy[127] = '\n';
+    p = write_sparse_gzip("big.npy.gz", npy, sizeof npy, 32 << 20);
+    ck_assert_ptr_null(nb_load_npy(p));
+    NB_ASSERT_ERROR_HAS("byte 128: header says shape (131072, 131072): 17179869184 elements, more "
+                        "than the 4294967296 a reader loads");
+    unlink(p);
+    ck_assert_int_eq(nb_alloc_count(), before);
+}
+END_TEST
+
+START_TEST(test_csv_larger_than_1_gib_or_with_a_huge_cell_is_an_error) {
+    /* 2 GiB on paper (a sparse file): refused by its size, before reading */
+    const char *p = tmp_path("huge.csv");
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_int_eq(truncate(p, (off_t)2 << 30), 0);
+    nb_dataset ds;
+    ck_assert_int_eq(nb_load_csv(p, NULL, &ds), NB_ERR_FORMAT);
+    NB_ASSERT_ERROR_HAS("huge.csv: byte 0: the file is larger than 1073741824 bytes");
+    unlink(p);
+    /* one line of 100000 digits: no number or name is that long */
+    size_t n = 100000;
+    char *line = malloc(n + 8);
+    memcpy(line, "1,2\n", 4);
+    memset(line + 4, '7', n);
+    memcpy(line + 4 + n, ",1\n", 3);
+    ck_assert_int_eq(nb_load_csv_mem(line, n + 7, "long", NULL, &ds), NB_ERR_FORMAT);
+    ASSERT_ERROR_IS("nb_load_csv_mem: long: byte 4: line 2: a cell longer than 65536 bytes (is a "
+                    "line break missing?)");
+    free(line);
+}
+END_TEST
+
 /* ============================ named datasets ========================================= */
 START_TEST(test_iris_from_sklearn_has_150_rows_4_features_3_classes) {
     require_sklearn("iris.csv");
@@ -921,6 +1083,14 @@ int main(void) {
     tcase_add_test(npy, test_npy_malformed_headers_are_errors_with_offsets);
     tcase_add_test(npy, test_npy_truncated_absurd_and_padded_data_are_errors);
     suite_add_tcase(s, npy);
+
+    TCase *limits = nb_tcase("buffers and limits");
+    tcase_add_test(limits, test_readers_from_memory_equal_readers_from_files);
+    tcase_add_test(limits, test_readers_from_memory_give_the_same_errors_with_the_buffers_name);
+    tcase_add_test(limits, test_idx_zero_size_with_huge_other_sizes_is_an_error);
+    tcase_add_test(limits, test_a_header_claiming_2_to_the_40_elements_allocates_nothing);
+    tcase_add_test(limits, test_csv_larger_than_1_gib_or_with_a_huge_cell_is_an_error);
+    suite_add_tcase(s, limits);
 
     TCase *named = nb_tcase("datasets");
     tcase_add_checked_fixture(named, restore_data_dirs, restore_data_dirs);

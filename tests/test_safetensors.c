@@ -232,6 +232,78 @@ START_TEST(test_a_save_killed_at_any_moment_leaves_a_whole_file) {
 }
 END_TEST
 
+/* header length, header and data of a file with the given JSON header and
+ * data_bytes of zeros, in a heap buffer (free() it) */
+static unsigned char *file_bytes(const char *json, size_t data_bytes, size_t *size) {
+    size_t hl = strlen(json);
+    unsigned char *b = calloc(1, 8 + hl + data_bytes);
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(b + 8, json, hl);
+    *size = 8 + hl + data_bytes;
+    return b;
+}
+
+START_TEST(test_a_buffer_reads_like_the_file_it_came_from) {
+    make_dir();
+    nb_tensor *w = nb_from_array((float[]){1, -2, 3.5f, 4}, NB_SHAPE(2, 2));
+    ck_assert_int_eq(nb_safetensors_save(path, (const char *[]){"w"}, &w, 1, (const char *[]){"k"},
+                                         (const char *[]){"v"}, 1),
+                     NB_OK);
+    unsigned char bytes[512];
+    FILE *f = fopen(path, "rb");
+    size_t n = fread(bytes, 1, sizeof bytes, f);
+    fclose(f);
+    remove_dir();
+    nb_safetensors *st = nb_safetensors_read_mem(bytes, n, "weights");
+    ck_assert_msg(st != NULL, "%s", nb_error());
+    ck_assert_int_eq(nb_safetensors_count(st), 1);
+    ck_assert_str_eq(nb_safetensors_name(st, 0), "w");
+    ck_assert_str_eq(nb_safetensors_meta(st, "k"), "v");
+    NB_ASSERT_TENSOR(nb_safetensors_tensor(st, 0), ((float[]){1, -2, 3.5f, 4}), 4, 0);
+    nb_safetensors_free(st);
+    nb_tensor *into = nb_zeros(NB_SHAPE(2, 2));
+    ck_assert_int_eq(nb_safetensors_load_mem(bytes, n, "weights", (const char *[]){"w"}, &into, 1),
+                     NB_OK);
+    NB_ASSERT_TENSOR(into, ((float[]){1, -2, 3.5f, 4}), 4, 0);
+    /* the same errors, naming the buffer */
+    ck_assert_ptr_null(nb_safetensors_read_mem(bytes, n - 1, "weights"));
+    NB_ASSERT_ERROR_HAS("nb_safetensors: weights: tensor 'w' of shape [2, 2] claims bytes 0..16 "
+                        "of a 15-byte data section");
+    ck_assert_ptr_null(nb_safetensors_read_mem(bytes, 5, NULL));
+    NB_ASSERT_ERROR_HAS("nb_safetensors: (memory): byte 0: the file is shorter than the 8-byte "
+                        "header length");
+    ck_assert_ptr_null(nb_safetensors_read_mem(NULL, 16, NULL));
+    ck_assert_int_eq(nb_error_code(), NB_ERR_NULL);
+}
+END_TEST
+
+START_TEST(test_a_header_claiming_2_to_the_40_elements_allocates_nothing) {
+    uint64_t before = nb_alloc_count();
+    size_t n;
+    /* 2^40 floats claimed, 4 bytes present */
+    unsigned char *b = file_bytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[1048576,1048576],"
+                                  "\"data_offsets\":[0,4398046511104]}}",
+                                  4, &n);
+    ck_assert_ptr_null(nb_safetensors_read_mem(b, n, "huge"));
+    NB_ASSERT_ERROR_HAS("nb_safetensors: huge: tensor 'w' of shape [1048576, 1048576] claims bytes "
+                        "0..4398046511104 of a 4-byte data section (needs 4398046511104 bytes)");
+    free(b);
+    /* Found by the IDX fuzzer, the same here: no elements, but strides that overflow */
+    b = file_bytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[0,1099511627776,1099511627776],"
+                   "\"data_offsets\":[0,0]}}",
+                   0, &n);
+    ck_assert_ptr_null(nb_safetensors_read_mem(b, n, "zero"));
+    NB_ASSERT_ERROR_HAS("nb_safetensors: zero: tensor 'w': shape [0, 1099511627776, "
+                        "1099511627776] has too many elements");
+    free(b);
+    /* a header length of 2^40 in a file of 16 bytes */
+    unsigned char len[16] = {0, 0, 0, 0, 0, 1};
+    ck_assert_ptr_null(nb_safetensors_read_mem(len, sizeof len, "len"));
+    NB_ASSERT_ERROR_HAS("byte 0: header length 1099511627776 does not fit in a file of 16 bytes");
+    ck_assert_int_eq(nb_alloc_count(), before);
+}
+END_TEST
+
 static Suite *safetensors_suite(void) {
     Suite *s = suite_create("safetensors");
     TCase *tc = nb_tcase("safetensors");
@@ -240,6 +312,8 @@ static Suite *safetensors_suite(void) {
     tcase_add_test(tc, test_malformed_files_are_errors_with_offsets);
     tcase_add_test(tc, test_mismatches_are_named_and_leave_tensors_untouched);
     tcase_add_test(tc, test_a_save_killed_at_any_moment_leaves_a_whole_file);
+    tcase_add_test(tc, test_a_buffer_reads_like_the_file_it_came_from);
+    tcase_add_test(tc, test_a_header_claiming_2_to_the_40_elements_allocates_nothing);
     suite_add_tcase(s, tc);
     return s;
 }

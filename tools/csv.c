@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define CSV_MAX_BYTES ((int64_t)1 << 30) /* keeps cell and column counts in int range */
+#define CSV_MAX_CELL  (1 << 16)          /* bytes in one cell: no number or name is longer */
 
 /* A growable array of n elements of one type. */
 typedef struct {
@@ -109,6 +110,11 @@ static bool is_pad(const csv *c, char ch) {
 }
 
 static bool cell_append(csv *c, size_t n, char ch) {
+    if (n >= CSV_MAX_CELL)
+        return nb_src_fail(c->s, c->cell_at, NB_ERR_FORMAT,
+                           "line %lld: a cell longer than %d bytes (is a line break missing?)",
+                           (long long)c->line, CSV_MAX_CELL),
+               false;
     if (n + 1 >= c->cell_cap) {
         size_t cap = c->cell_cap ? c->cell_cap * 2 : 64;
         char *d = realloc(c->cell, cap);
@@ -297,7 +303,7 @@ static bool walk_line(csv *c, table *t, cell_fn fn) {
 static bool resolve_columns(const nb_src *s, const nb_csv_opts *o, table *t) {
     t->label = o->label_column == 0 ? t->ncols : o->label_column < 0 ? 0 : o->label_column;
     if (t->label > t->ncols)
-        return nb_fail(NB_ERR_ARG, "nb_load_csv: %s: label_column %d but the rows have %d cells",
+        return nb_fail(NB_ERR_ARG, "%s: %s: label_column %d but the rows have %d cells", s->fn,
                        s->path, o->label_column, t->ncols),
                false;
     t->skip = calloc((size_t)t->ncols + 1, sizeof *t->skip);
@@ -305,9 +311,8 @@ static bool resolve_columns(const nb_src *s, const nb_csv_opts *o, table *t) {
     for (int i = 0; i < o->n_skip_columns; i++) {
         int col = o->skip_columns ? o->skip_columns[i] : 0;
         if (col < 1 || col > t->ncols)
-            return nb_fail(NB_ERR_ARG,
-                           "nb_load_csv: %s: skip column %d is not in 1..%d (the row length)",
-                           s->path, col, t->ncols),
+            return nb_fail(NB_ERR_ARG, "%s: %s: skip column %d is not in 1..%d (the row length)",
+                           s->fn, s->path, col, t->ncols),
                    false;
         t->skip[col] = col != t->label;
     }
@@ -371,7 +376,7 @@ static bool build(const nb_src *s, table *t, int64_t rows, nb_dataset *out) {
                 t->names[col - 1] = NULL;
             }
     }
-    out->source = nb_strdup_checked("nb_load_csv", s->path);
+    out->source = nb_strdup_checked(s->fn, s->path);
     return out->source != NULL;
 }
 
@@ -384,30 +389,35 @@ static void table_release(table *t) {
     table_free(&t->labels);
 }
 
-nb_status nb_load_csv(const char *path, const nb_csv_opts *opts, nb_dataset *out) {
-    if (!out) return nb_failc(NB_ERR_NULL, "nb_load_csv: out is NULL");
+/* opts checked and defaulted into o; false with an error */
+static bool check_opts(const char *fn, const nb_csv_opts *opts, nb_dataset *out, nb_csv_opts *o) {
+    if (!out) return nb_fail(NB_ERR_NULL, "%s: out is NULL", fn), false;
     memset(out, 0, sizeof *out);
-    nb_csv_opts o = opts ? *opts : (nb_csv_opts){0};
-    if (o.skip_lines < 0 || o.n_skip_columns < 0)
-        return nb_failc(NB_ERR_ARG, "nb_load_csv: skip_lines and n_skip_columns must be >= 0");
-    if (o.delimiter == '"' || o.delimiter == '\n' || o.delimiter == '\r')
-        return nb_failc(NB_ERR_ARG, "nb_load_csv: a quote or a line break cannot be the delimiter");
-    if (o.labels < NB_LABELS_AUTO || o.labels > NB_LABELS_ENCODE)
-        return nb_failc(NB_ERR_ARG, "nb_load_csv: labels is %d, not an nb_csv_labels value",
-                        (int)o.labels);
-    nb_src s;
-    if (!nb_src_open(&s, "nb_load_csv", path)) return nb_error_code();
+    *o = opts ? *opts : (nb_csv_opts){0};
+    if (o->skip_lines < 0 || o->n_skip_columns < 0)
+        return nb_fail(NB_ERR_ARG, "%s: skip_lines and n_skip_columns must be >= 0", fn), false;
+    if (o->delimiter == '"' || o->delimiter == '\n' || o->delimiter == '\r')
+        return nb_fail(NB_ERR_ARG, "%s: a quote or a line break cannot be the delimiter", fn),
+               false;
+    if (o->labels < NB_LABELS_AUTO || o->labels > NB_LABELS_ENCODE)
+        return nb_fail(NB_ERR_ARG, "%s: labels is %d, not an nb_csv_labels value", fn,
+                       (int)o->labels),
+               false;
+    return true;
+}
+
+/* The whole source, parsed into out. */
+static nb_status read_csv(nb_src *s, const nb_csv_opts *o, nb_dataset *out) {
     int64_t len = 0;
-    char *buf = nb_src_slurp(&s, CSV_MAX_BYTES, &len);
-    nb_src_close(&s);
+    char *buf = nb_src_slurp(s, CSV_MAX_BYTES, &len);
     if (!buf) return nb_error_code();
-    csv c = {.s = &s, .buf = buf, .len = len, .delim = o.delimiter ? o.delimiter : ',', .line = 1};
-    table t = {.mode = o.labels,
+    csv c = {.s = s, .buf = buf, .len = len, .delim = o->delimiter ? o->delimiter : ',', .line = 1};
+    table t = {.mode = o->labels,
                .x = {.elem = sizeof(float)},
                .y_num = {.elem = sizeof(float)},
                .y_id = {.elem = sizeof(int64_t)}};
     int64_t rows = 0;
-    bool ok = parse(&c, &o, &t, &rows) && build(&s, &t, rows, out);
+    bool ok = parse(&c, o, &t, &rows) && build(s, &t, rows, out);
     table_release(&t);
     free(c.cell);
     free(buf);
@@ -418,4 +428,25 @@ nb_status nb_load_csv(const char *path, const nb_csv_opts *opts, nb_dataset *out
         return nb_error_code();
     }
     return NB_OK;
+}
+
+nb_status nb_load_csv(const char *path, const nb_csv_opts *opts, nb_dataset *out) {
+    nb_csv_opts o;
+    if (!check_opts("nb_load_csv", opts, out, &o)) return nb_error_code();
+    nb_src s;
+    if (!nb_src_open(&s, "nb_load_csv", path)) return nb_error_code();
+    nb_status st = read_csv(&s, &o, out);
+    nb_src_close(&s);
+    return st;
+}
+
+nb_status nb_load_csv_mem(const void *data, size_t size, const char *name, const nb_csv_opts *opts,
+                          nb_dataset *out) {
+    nb_csv_opts o;
+    if (!check_opts("nb_load_csv_mem", opts, out, &o)) return nb_error_code();
+    nb_src s;
+    if (!nb_src_open_mem(&s, "nb_load_csv_mem", data, size, name)) return nb_error_code();
+    nb_status st = read_csv(&s, &o, out);
+    nb_src_close(&s);
+    return st;
 }

@@ -1,5 +1,5 @@
 /* What tools/' data readers share: a bounded byte source over a gzip or plain
- * file that knows its offset and how many bytes it can possibly hold, error
+ * file or buffer that knows its offset and how many bytes it can possibly hold, error
  * messages of the form "fn: path: byte N: ...", and number decoding. Not
  * installed. */
 #ifndef NB_DATA_INTERNAL_H
@@ -15,16 +15,24 @@
 #define NB_GZIP_MAX_RATIO 1040
 
 typedef struct nb_src {
-    const char *fn;   /* "nb_load_idx", for messages */
-    const char *path; /* as the caller gave it       */
-    gzFile gz;        /* reads gzip and plain files alike */
+    const char *fn;          /* "nb_load_idx", for messages            */
+    const char *path;        /* as the caller gave it, or the buffer's name */
+    int fd;                  /* the open file, or -1 for a buffer       */
+    unsigned char *chunk;    /* the file's read buffer (NULL for a buffer) */
+    const unsigned char *in; /* raw bytes not yet consumed...       */
+    size_t in_len;           /* ...and how many                    */
+    z_stream z;              /* inflate state when compressed      */
+    bool z_live, z_done;     /* z initialized; the last member ended */
     bool compressed;
-    int64_t file_size; /* bytes on disk */
+    int64_t file_size; /* bytes on disk, or the buffer's size */
     int64_t pos;       /* bytes of (uncompressed) data consumed so far */
 } nb_src;
 
 /* Opens path for reading; false with an NB_ERR_IO error naming fn and path. */
 bool nb_src_open(nb_src *s, const char *fn, const char *path);
+/* Reads size bytes at data (not copied: they must outlive the source);
+ * errors name the buffer as name (NULL: "(memory)"). */
+bool nb_src_open_mem(nb_src *s, const char *fn, const void *data, size_t size, const char *name);
 void nb_src_close(nb_src *s);
 /* Reads up to n bytes; fewer only at the end of the data. -1 (with an error)
  * when the file cannot be read or its gzip data is corrupt. */
@@ -56,6 +64,17 @@ double nb_decode_number(const unsigned char *p, char kind, int size, bool big_en
 
 /* a * b into *out; false when it overflows or either is negative */
 bool nb_mul_checked(int64_t a, int64_t b, int64_t *out);
+
+/* The most elements a reader puts in one tensor (16 GiB of floats), whatever
+ * the file: a gzip file of a few megabytes could otherwise claim, and make
+ * nabla allocate, tens of gigabytes before a byte of data is read. */
+#define NB_LOAD_MAX_ELEMENTS ((int64_t)1 << 32)
+
+/* The elements of a tensor of shape dims and their bytes in the file at
+ * size bytes each; false when a product overflows. A zero size makes zero
+ * elements, but the tensor's strides still multiply the other sizes, so
+ * those must fit too. */
+bool nb_shape_bytes(const int64_t *dims, int ndim, int size, int64_t *numel, int64_t *bytes);
 
 /* strdup with nabla's error on failure */
 char *nb_strdup_checked(const char *fn, const char *s);

@@ -1,14 +1,22 @@
-/* A bounded byte source for the data readers. zlib's gz* functions read gzip
- * and plain files alike, so every reader accepts both; the source counts the
- * bytes consumed so that every error can name the offset where it happened. */
+/* A bounded byte source for the data readers: a file or a buffer in memory,
+ * gzip or plain. The first two bytes decide: 1f 8b is a gzip stream, which
+ * zlib's inflate decodes member after member (bytes after the last member
+ * that start no new one are ignored, as gzip(1) does); anything else is read
+ * as it is. The source counts the bytes consumed so that every error can name
+ * the offset where it happened. Files are read in chunks, so a plain file of
+ * any size costs READ_CHUNK bytes of buffer, and a buffer is never copied. */
 #include "data_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#define READ_CHUNK (1 << 16)
 
 static void src_vfail(const nb_src *s, int64_t offset, nb_status code, const char *fmt,
                       va_list ap) {
@@ -33,10 +41,107 @@ nb_status nb_src_failc(const nb_src *s, int64_t offset, nb_status code, const ch
     return code;
 }
 
+/* ---- raw bytes: the next stretch of the file or buffer ------------------------------- */
+/* Makes raw bytes available at s->in (s->in_len of them); 0 at the end of
+ * the input, -1 with an error when the file cannot be read. */
+static int refill(nb_src *s) {
+    if (s->in_len > 0 || s->fd < 0) return s->in_len > 0;
+    ssize_t n;
+    do n = read(s->fd, s->chunk, READ_CHUNK);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        nb_src_fail(s, s->pos, NB_ERR_IO, "the file cannot be read: %s", strerror(errno));
+        return -1;
+    }
+    s->in = s->chunk;
+    s->in_len = (size_t)n;
+    return n > 0;
+}
+
+/* up to n raw bytes (plain data) */
+static int64_t read_plain(nb_src *s, unsigned char *out, int64_t n) {
+    int64_t got = 0;
+    while (got < n) {
+        int r = refill(s);
+        if (r < 0) return -1;
+        if (r == 0) break;
+        size_t m = s->in_len < (size_t)(n - got) ? s->in_len : (size_t)(n - got);
+        memcpy(out + got, s->in, m);
+        s->in += m;
+        s->in_len -= m;
+        got += (int64_t)m;
+    }
+    return got;
+}
+
+/* true when the raw input continues with another gzip member */
+static int next_member(nb_src *s) {
+    if (refill(s) < 0) return -1;
+    /* a member's two magic bytes may straddle two chunks of a file: too rare
+     * to matter, and then the rest counts as trailing bytes, ignored */
+    return s->in_len >= 2 && s->in[0] == 0x1f && s->in[1] == 0x8b;
+}
+
+static void *gzip_fail(nb_src *s, int64_t offset, const char *why) {
+    return nb_src_fail(s, offset, NB_ERR_FORMAT, "the gzip data is corrupt or cut short (zlib: %s)",
+                       why);
+}
+
+/* up to n uncompressed bytes */
+static int64_t read_gzip(nb_src *s, unsigned char *out, int64_t n) {
+    int64_t got = 0;
+    while (got < n && !s->z_done) {
+        int r = refill(s);
+        if (r < 0) return -1;
+        if (r == 0) return gzip_fail(s, s->pos + got, "unexpected end of file"), -1;
+        int64_t want = n - got < INT_MAX / 2 ? n - got : INT_MAX / 2;
+        s->z.next_in = (unsigned char *)s->in;
+        s->z.avail_in = (uInt)(s->in_len < UINT_MAX / 2 ? s->in_len : UINT_MAX / 2);
+        s->z.next_out = out + got;
+        s->z.avail_out = (uInt)want;
+        int ret = inflate(&s->z, Z_NO_FLUSH);
+        int64_t produced = want - s->z.avail_out;
+        size_t consumed = (size_t)(s->z.next_in - s->in);
+        got += produced;
+        s->in_len -= consumed;
+        s->in = s->z.next_in;
+        if (ret == Z_MEM_ERROR)
+            return nb_src_fail(s, s->pos + got, NB_ERR_MEMORY, "out of memory"), -1;
+        if (ret == Z_BUF_ERROR && produced == 0 && consumed == 0) /* stuck: never loop forever */
+            ret = Z_DATA_ERROR;
+        if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR)
+            return gzip_fail(s, s->pos + got, s->z.msg ? s->z.msg : "compressed data error"), -1;
+        if (ret == Z_STREAM_END) {
+            int more = next_member(s);
+            if (more < 0) return -1;
+            if (more)
+                inflateReset(&s->z);
+            else
+                s->z_done = true;
+        }
+    }
+    return got;
+}
+
+/* ---- opening and reading ------------------------------------------------------------- */
+static bool start(nb_src *s) {
+    int r = refill(s);
+    if (r < 0) return false;
+    s->compressed = s->in_len >= 2 && s->in[0] == 0x1f && s->in[1] == 0x8b;
+    if (!s->compressed) return true;
+    if (inflateInit2(&s->z, 16 + MAX_WBITS) != Z_OK) {
+        nb_fail(NB_ERR_MEMORY, "%s: %s: out of memory", s->fn, s->path);
+        return false;
+    }
+    s->z_live = true;
+    return true;
+}
+
 bool nb_src_open(nb_src *s, const char *fn, const char *path) {
     memset(s, 0, sizeof *s);
     s->fn = fn;
     s->path = path ? path : "(null)";
+    s->fd = -1;
     if (!path) {
         nb_fail(NB_ERR_NULL, "%s: the path is NULL", fn);
         return false;
@@ -50,46 +155,58 @@ bool nb_src_open(nb_src *s, const char *fn, const char *path) {
         nb_fail(NB_ERR_IO, "%s: %s: not a regular file", fn, path);
         return false;
     }
-    s->gz = gzopen(path, "rb");
-    if (!s->gz) {
-        nb_fail(NB_ERR_IO, "%s: %s: cannot open: %s", fn, path,
-                errno ? strerror(errno) : "out of memory");
+    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (s->fd < 0) {
+        nb_fail(NB_ERR_IO, "%s: %s: cannot open: %s", fn, path, strerror(errno));
+        return false;
+    }
+    s->chunk = malloc(READ_CHUNK);
+    if (!s->chunk) {
+        nb_fail(NB_ERR_MEMORY, "%s: %s: out of memory", fn, path);
+        nb_src_close(s);
         return false;
     }
     s->file_size = (int64_t)st.st_size;
-    s->compressed = !gzdirect(s->gz);
+    if (!start(s)) {
+        nb_src_close(s);
+        return false;
+    }
+    return true;
+}
+
+bool nb_src_open_mem(nb_src *s, const char *fn, const void *data, size_t size, const char *name) {
+    memset(s, 0, sizeof *s);
+    s->fn = fn;
+    s->path = name ? name : "(memory)";
+    s->fd = -1;
+    if (!data && size > 0) {
+        nb_fail(NB_ERR_NULL, "%s: the data is NULL", fn);
+        return false;
+    }
+    s->in = data;
+    s->in_len = size;
+    s->file_size = (int64_t)size;
+    if (!start(s)) {
+        nb_src_close(s);
+        return false;
+    }
     return true;
 }
 
 void nb_src_close(nb_src *s) {
-    if (s->gz) gzclose(s->gz);
-    s->gz = NULL;
+    if (s->z_live) inflateEnd(&s->z);
+    s->z_live = false;
+    if (s->fd >= 0) close(s->fd);
+    s->fd = -1;
+    free(s->chunk);
+    s->chunk = NULL;
+    s->in = NULL;
+    s->in_len = 0;
 }
 
 int64_t nb_src_read(nb_src *s, void *buf, int64_t n) {
-    int64_t got = 0;
-    while (got < n) {
-        int64_t want = n - got;
-        if (want > INT_MAX / 2) want = INT_MAX / 2;
-        int r = gzread(s->gz, (char *)buf + got, (unsigned)want);
-        if (r > 0) got += r;
-        int err = Z_OK;
-        const char *msg = gzerror(s->gz, &err);
-        /* zlib reports a gzip stream cut short as Z_BUF_ERROR after handing out
-         * what it could decompress */
-        if (r < 0 || (err != Z_OK && err != Z_STREAM_END)) {
-            s->pos += got;
-            size_t plen = strlen(s->path); /* zlib's message starts with "path: " */
-            if (msg && !strncmp(msg, s->path, plen) && !strncmp(msg + plen, ": ", 2))
-                msg += plen + 2;
-            nb_src_fail(s, s->pos, NB_ERR_FORMAT, "%s (zlib: %s)",
-                        s->compressed ? "the gzip data is corrupt or cut short"
-                                      : "the file cannot be read",
-                        err == Z_ERRNO ? strerror(errno) : msg);
-            return -1;
-        }
-        if (r == 0) break; /* end of the data */
-    }
+    int64_t got = s->compressed ? read_gzip(s, buf, n) : read_plain(s, buf, n);
+    if (got < 0) return -1;
     s->pos += got;
     return got;
 }
@@ -101,6 +218,9 @@ int64_t nb_src_max_remaining(const nb_src *s) {
 }
 
 char *nb_src_slurp(nb_src *s, int64_t limit, int64_t *len) {
+    if (!s->compressed && nb_src_max_remaining(s) > limit) /* refused before any allocation */
+        return nb_src_fail(s, s->pos, NB_ERR_FORMAT, "the file is larger than %lld bytes",
+                           (long long)limit);
     int64_t cap = s->compressed ? 1 << 16 : nb_src_max_remaining(s);
     if (cap > limit) cap = limit;
     char *buf = malloc((size_t)cap + 1);
@@ -140,8 +260,6 @@ char *nb_src_slurp(nb_src *s, int64_t limit, int64_t *len) {
     *len = n;
     return buf;
 }
-
-#define READ_CHUNK (1 << 16)
 
 int64_t nb_src_read_numbers(nb_src *s, char kind, int size, bool big_endian, int64_t n,
                             double divisor, float *out) {
@@ -215,6 +333,20 @@ bool nb_mul_checked(int64_t a, int64_t b, int64_t *out) {
     if (a < 0 || b < 0) return false;
     if (a != 0 && b > INT64_MAX / a) return false;
     *out = a * b;
+    return true;
+}
+
+bool nb_shape_bytes(const int64_t *dims, int ndim, int size, int64_t *numel, int64_t *bytes) {
+    int64_t n = 1, span = 1;
+    for (int i = 0; i < ndim; i++)
+        if (!nb_mul_checked(n, dims[i], &n) ||
+            !nb_mul_checked(span, dims[i] > 0 ? dims[i] : 1, &span))
+            return false;
+    int64_t span_bytes;
+    if (!nb_mul_checked(span, (int64_t)sizeof(float), &span_bytes) ||
+        !nb_mul_checked(n, size, bytes))
+        return false;
+    *numel = n;
     return true;
 }
 

@@ -84,11 +84,8 @@ static nb_status read_header(nb_src *s, const idx_type **type, int64_t *dims, in
 /* The data size the header promises, checked against what the file can hold. */
 static nb_status check_size(const nb_src *s, const idx_type *type, const int64_t *dims, int ndim,
                             int64_t *numel) {
-    int64_t n = 1, bytes;
-    bool ok = true;
-    for (int i = 0; i < ndim && ok; i++) ok = nb_mul_checked(n, dims[i], &n);
-    ok = ok && nb_mul_checked(n, type->size, &bytes);
-    if (!ok)
+    int64_t n, bytes;
+    if (!nb_shape_bytes(dims, ndim, type->size, &n, &bytes))
         return nb_src_failc(s, s->pos, NB_ERR_FORMAT,
                             "header says %s of %s: too many elements (the file is corrupt)",
                             describe(dims, ndim), type->name);
@@ -105,6 +102,10 @@ static nb_status check_size(const nb_src *s, const idx_type *type, const int64_t
                             describe(dims, ndim), (long long)bytes, type->name,
                             (long long)s->file_size);
     }
+    if (n > NB_LOAD_MAX_ELEMENTS)
+        return nb_src_failc(s, s->pos, NB_ERR_FORMAT,
+                            "header says %s: %lld elements, more than the %lld a reader loads",
+                            describe(dims, ndim), (long long)n, (long long)NB_LOAD_MAX_ELEMENTS);
     *numel = n;
     return NB_OK;
 }
@@ -128,20 +129,33 @@ static nb_status read_data(nb_src *s, const idx_type *type, const int64_t *dims,
     return NB_OK;
 }
 
-nb_tensor *nb_load_idx(const char *path, bool scale) {
-    nb_src s;
-    if (!nb_src_open(&s, "nb_load_idx", path)) return NULL;
+static nb_tensor *read_idx(nb_src *s, bool scale) {
     const idx_type *type = NULL;
     int64_t dims[NB_MAX_DIMS], numel = 0;
     int ndim = 0;
     nb_tensor *t = NULL;
-    if (read_header(&s, &type, dims, &ndim) == NB_OK &&
-        check_size(&s, type, dims, ndim, &numel) == NB_OK)
-        t = nb_tensor_new("nb_load_idx", dims, ndim);
-    if (t && read_data(&s, type, dims, ndim, numel, scale ? 255.0 : 1.0, nb_ptr(t)) != NB_OK) {
+    if (read_header(s, &type, dims, &ndim) == NB_OK &&
+        check_size(s, type, dims, ndim, &numel) == NB_OK)
+        t = nb_tensor_new(s->fn, dims, ndim);
+    if (t && read_data(s, type, dims, ndim, numel, scale ? 255.0 : 1.0, nb_ptr(t)) != NB_OK) {
         nb_free(t);
         t = NULL;
     }
+    return t;
+}
+
+nb_tensor *nb_load_idx(const char *path, bool scale) {
+    nb_src s;
+    if (!nb_src_open(&s, "nb_load_idx", path)) return NULL;
+    nb_tensor *t = read_idx(&s, scale);
+    nb_src_close(&s);
+    return t;
+}
+
+nb_tensor *nb_load_idx_mem(const void *data, size_t size, const char *name, bool scale) {
+    nb_src s;
+    if (!nb_src_open_mem(&s, "nb_load_idx_mem", data, size, name)) return NULL;
+    nb_tensor *t = read_idx(&s, scale);
     nb_src_close(&s);
     return t;
 }

@@ -265,11 +265,8 @@ static void fortran_to_c(const npy_header *h, const float *f, float *out, int64_
 }
 
 static nb_tensor *read_body(nb_src *s, const npy_header *h) {
-    int64_t numel = 1, bytes;
-    bool ok = true;
-    for (int i = 0; i < h->ndim && ok; i++) ok = nb_mul_checked(numel, h->shape[i], &numel);
-    ok = ok && nb_mul_checked(numel, h->size, &bytes);
-    if (!ok)
+    int64_t numel, bytes;
+    if (!nb_shape_bytes(h->shape, h->ndim, h->size, &numel, &bytes))
         return nb_src_fail(s, s->pos, NB_ERR_FORMAT,
                            "header says shape %s: too many elements (the file is corrupt)",
                            shape_text(h));
@@ -279,8 +276,12 @@ static nb_tensor *read_body(nb_src *s, const npy_header *h) {
             shape_text(h), h->kind, h->size, (long long)bytes,
             s->compressed ? "the gzip file cannot hold that much in" : "the file ends after",
             (long long)s->file_size);
+    if (numel > NB_LOAD_MAX_ELEMENTS)
+        return nb_src_fail(s, s->pos, NB_ERR_FORMAT,
+                           "header says shape %s: %lld elements, more than the %lld a reader loads",
+                           shape_text(h), (long long)numel, (long long)NB_LOAD_MAX_ELEMENTS);
     int64_t start = s->pos;
-    nb_tensor *t = nb_tensor_new("nb_load_npy", h->shape, h->ndim);
+    nb_tensor *t = nb_tensor_new(s->fn, h->shape, h->ndim);
     if (!t) return NULL;
     int64_t got = nb_src_read_numbers(s, h->kind, h->size, h->big_endian, numel, 1.0, nb_ptr(t));
     int64_t end = s->pos, extra = got == bytes ? nb_src_skip_rest(s) : 0;
@@ -296,7 +297,7 @@ static nb_tensor *read_body(nb_src *s, const npy_header *h) {
         return NULL;
     }
     if (h->fortran && h->ndim > 1) {
-        nb_tensor *c = nb_tensor_new("nb_load_npy", h->shape, h->ndim);
+        nb_tensor *c = nb_tensor_new(s->fn, h->shape, h->ndim);
         if (c) fortran_to_c(h, nb_ptr(t), nb_ptr(c), numel);
         nb_free(t);
         t = c;
@@ -307,6 +308,15 @@ static nb_tensor *read_body(nb_src *s, const npy_header *h) {
 nb_tensor *nb_load_npy(const char *path) {
     nb_src s;
     if (!nb_src_open(&s, "nb_load_npy", path)) return NULL;
+    npy_header h = {0};
+    nb_tensor *t = read_header(&s, &h) ? read_body(&s, &h) : NULL;
+    nb_src_close(&s);
+    return t;
+}
+
+nb_tensor *nb_load_npy_mem(const void *data, size_t size, const char *name) {
+    nb_src s;
+    if (!nb_src_open_mem(&s, "nb_load_npy_mem", data, size, name)) return NULL;
     npy_header h = {0};
     nb_tensor *t = read_header(&s, &h) ? read_body(&s, &h) : NULL;
     nb_src_close(&s);

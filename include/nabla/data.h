@@ -74,6 +74,14 @@ nb_tensor *nb_load_npy(const char *path);
 /* t as a little-endian float32 .npy file (format 1.0) that numpy.load reads. */
 nb_status nb_save_npy(const nb_tensor *t, const char *path);
 
+/* The three readers on a file's bytes already in memory (gzip or plain; the
+ * bytes are read in place, not copied). Same checks, same messages, with
+ * name (NULL: "(memory)") where the path would be. */
+nb_tensor *nb_load_idx_mem(const void *data, size_t size, const char *name, bool scale);
+nb_status nb_load_csv_mem(const void *data, size_t size, const char *name, const nb_csv_opts *opts,
+                          nb_dataset *out);
+nb_tensor *nb_load_npy_mem(const void *data, size_t size, const char *name);
+
 /* ---- named datasets ----------------------------------------------------------------
  *   "xor"                 4 x 2, 2 classes (embedded)
  *   "iris"                150 x 4, 3 classes (sklearn's file, else the embedded copy)

@@ -35,6 +35,13 @@ nb_tensor *nb_safetensors_tensor(const nb_safetensors *f, int i);
 const char *nb_safetensors_meta(const nb_safetensors *f, const char *key); /* NULL if absent */
 void nb_safetensors_free(nb_safetensors *f); /* the tensors stay, owned by their scope */
 
+/* nb_safetensors_load and nb_safetensors_read on a file's bytes already in
+ * memory (read in place, not copied); name (NULL: "(memory)") stands for the
+ * path in messages. */
+nb_status nb_safetensors_load_mem(const void *data, size_t size, const char *name,
+                                  const char *const *names, nb_tensor *const *tensors, int n);
+nb_safetensors *nb_safetensors_read_mem(const void *data, size_t size, const char *name);
+
 #ifdef __cplusplus
 }
 #endif

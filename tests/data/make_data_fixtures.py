@@ -46,6 +46,8 @@ write("idx_truncated_data.idx.gz", gz(idx(0x08, [5], bytes([1, 2, 3]))))
 absurd = idx(0x08, [1 << 20, 1 << 20, 1], bytes(8))
 write("idx_absurd_dims.idx", absurd)
 write("idx_absurd_dims.idx.gz", gz(absurd))
+# no elements, but sizes whose product overflows a tensor's strides (found by fuzz_idx)
+write("idx_zero_dim_huge.idx", idx(0x08, [0, 0xAAB4BEC8, 0xD2DCE6AA], b""))
 # 3 labels and 2 bytes nobody asked for
 write("idx_extra_bytes.idx", idx(0x08, [3], bytes([0, 1, 2, 7, 7])))
 # a gzip stream cut in half
