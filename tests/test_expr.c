@@ -4,6 +4,11 @@
 
 #include "../tools/expr.h"
 
+/* the exact last error */
+#define ASSERT_ERROR_IS(want)                                                                      \
+    ck_assert_msg(strcmp(nb_error(), (want)) == 0, "error \"%s\"\n   expected \"%s\"", nb_error(), \
+                  (want))
+
 typedef struct {
     const char *text;
     int column;
@@ -46,6 +51,58 @@ START_TEST(test_deep_nesting_is_an_error_not_a_crash) {
     for (int i = 0; i < 1000; i++) text[i] = '-';
     text[1000] = 'x';
     ck_assert_int_eq(nb_expr_parse(text, &e, NULL), NB_ERR_FORMAT);
+}
+END_TEST
+
+START_TEST(test_30000_nested_parentheses_stop_at_depth_64) {
+    int n = 30000;
+    char *text = malloc(2 * (size_t)n + 2);
+    memset(text, '(', (size_t)n);
+    text[n] = 'x';
+    memset(text + n + 1, ')', (size_t)n);
+    text[2 * n + 1] = '\0';
+    nb_expr e;
+    int col = -1;
+    ck_assert_int_eq(nb_expr_parse(text, &e, &col), NB_ERR_FORMAT);
+    ck_assert_int_eq(col, 64); /* the 65th parenthesis */
+    ASSERT_ERROR_IS("column 64: expression nested too deeply (more than 64 levels of parentheses, "
+                    "functions, minus signs and powers)");
+    /* 64 levels are fine */
+    n = 63;
+    memset(text, '(', (size_t)n);
+    text[n] = 'x';
+    memset(text + n + 1, ')', (size_t)n);
+    text[2 * n + 1] = '\0';
+    ck_assert_msg(nb_expr_parse(text, &e, &col) == NB_OK, "%s", nb_error());
+    free(text);
+}
+END_TEST
+
+START_TEST(test_an_expression_longer_than_64_kib_is_refused_before_parsing) {
+    size_t n = 1 << 20; /* a megabyte of "x+x+...": the 1 GB case, scaled to CI memory */
+    char *text = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) text[i] = i % 2 ? '+' : 'x';
+    text[n - 1] = 'x';
+    text[n] = '\0';
+    nb_expr e;
+    int col = -1;
+    ck_assert_int_eq(nb_expr_parse(text, &e, &col), NB_ERR_FORMAT);
+    ck_assert_int_eq(col, 65536);
+    ASSERT_ERROR_IS("nb_expr_parse: the expression is longer than 65536 characters; a walk-through "
+                    "takes at most 512 nodes");
+    /* 100000 nested parentheses are over the length too */
+    memset(text, '(', 100000);
+    text[100000] = 'x';
+    memset(text + 100001, ')', 100000);
+    text[200001] = '\0';
+    ck_assert_int_eq(nb_expr_parse(text, &e, &col), NB_ERR_FORMAT);
+    NB_ASSERT_ERROR_HAS("nb_expr_parse: the expression is longer than 65536 characters");
+    /* within the length, the node limit speaks: 600 terms make more than 512 nodes */
+    for (size_t i = 0; i < 1199; i++) text[i] = i % 2 ? '+' : 'x';
+    text[1199] = '\0';
+    ck_assert_int_eq(nb_expr_parse(text, &e, &col), NB_ERR_FORMAT);
+    NB_ASSERT_ERROR_HAS("expression too long");
+    free(text);
 }
 END_TEST
 
@@ -155,6 +212,8 @@ static Suite *expr_suite(void) {
     TCase *tc = nb_tcase("expr");
     tcase_add_test(tc, test_parse_errors_point_at_the_column);
     tcase_add_test(tc, test_deep_nesting_is_an_error_not_a_crash);
+    tcase_add_test(tc, test_30000_nested_parentheses_stop_at_depth_64);
+    tcase_add_test(tc, test_an_expression_longer_than_64_kib_is_refused_before_parsing);
     tcase_add_loop_test(tc, test_chain_rule_autograd_and_finite_differences_agree, 0,
                         (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(tc, test_cross_entropy_after_sigmoid_gives_x_times_o_minus_y);

@@ -26,6 +26,10 @@ typedef struct {
     int error_pos;
 } parser;
 
+_Static_assert(NB_EXPR_MAX_DEPTH == 64, "the message below names the depth limit");
+static const char too_deep[] = "expression nested too deeply (more than 64 levels of parentheses, "
+                               "functions, minus signs and powers)";
+
 static int fail(parser *p, const char *msg) {
     if (!p->error) {
         p->error = msg;
@@ -123,7 +127,7 @@ static int power(parser *p) {
 
 static int unary(parser *p) {
     skip_space(p);
-    if (++p->depth > NB_EXPR_MAX_DEPTH) return fail(p, "expression nested too deeply");
+    if (++p->depth > NB_EXPR_MAX_DEPTH) return fail(p, too_deep);
     int r;
     if (p->s[p->pos] == '-') {
         p->pos++;
@@ -144,20 +148,29 @@ static int term(parser *p) {
     return a;
 }
 
+/* Every way down (a parenthesis, a function, a minus sign, an exponent)
+ * passes through unary(), which counts the depth. */
 static int expr(parser *p) {
-    if (++p->depth > NB_EXPR_MAX_DEPTH) return fail(p, "expression nested too deeply");
     int a = term(p);
     for (skip_space(p); a >= 0 && (p->s[p->pos] == '+' || p->s[p->pos] == '-'); skip_space(p)) {
         nb_expr_kind k = p->s[p->pos++] == '+' ? EX_ADD : EX_SUB;
         a = node(p, k, a, term(p));
     }
-    p->depth--;
     return a;
 }
 
 nb_status nb_expr_parse(const char *text, nb_expr *e, int *column) {
     if (!text || !e) return nb_failc(NB_ERR_NULL, "nb_expr_parse: NULL argument");
     memset(e, 0, sizeof *e);
+    /* positions are ints, and no expression worth walking through is this long */
+    size_t len = strnlen(text, (size_t)NB_EXPR_MAX_LEN + 1);
+    if (len > NB_EXPR_MAX_LEN) {
+        if (column) *column = NB_EXPR_MAX_LEN;
+        return nb_failc(NB_ERR_FORMAT,
+                        "nb_expr_parse: the expression is longer than %d characters; a "
+                        "walk-through takes at most %d nodes",
+                        NB_EXPR_MAX_LEN, NB_EXPR_MAX_NODES);
+    }
     parser p = {.s = text, .e = e};
     e->root = expr(&p);
     skip_space(&p);

@@ -16,7 +16,8 @@
 
 #define NB_EXPR_MAX_NODES 512
 #define NB_EXPR_MAX_VARS  32
-#define NB_EXPR_MAX_DEPTH 64
+#define NB_EXPR_MAX_DEPTH 64        /* parentheses, unary minus and functions inside each other */
+#define NB_EXPR_MAX_LEN   (1 << 16) /* characters: a longer text is refused before parsing */
 
 typedef enum {
     EX_NUM,
