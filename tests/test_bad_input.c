@@ -5,7 +5,11 @@
  * build runs the same table. */
 #include "nb_test.h"
 
+#include "../tools/model_spec.h"
+
 #include <math.h>
+#include <stdio.h>
+#include <sys/wait.h>
 
 static nb_tensor *m23, *m32, *v4, *s0, *img, *w_conv, *labels, *req;
 static const char *missing = "/nonexistent/nabla/file";
@@ -179,12 +183,74 @@ START_TEST(test_every_bad_argument_is_a_named_error) {
 }
 END_TEST
 
+/* ---- resource limits: sizes that would ask for gigabytes are refused first ---------------- */
+/* the exact last error */
+#define ASSERT_ERROR_IS(want)                                                                      \
+    ck_assert_msg(strcmp(nb_error(), (want)) == 0, "error \"%s\"\n   expected \"%s\"", nb_error(), \
+                  (want))
+
+START_TEST(test_input_shapes_over_2_to_the_24_elements_are_refused) {
+    int64_t shape[NB_MAX_DIMS];
+    int ndim = 0;
+    ck_assert(!nb_parse_shape("100000x100000", shape, &ndim));
+    ASSERT_ERROR_IS("input shape '100000x100000': 10000000000 elements per sample; nabla takes at "
+                    "most 16777216");
+    ck_assert(!nb_parse_shape("9223372036854775807x9223372036854775807", shape, &ndim));
+    NB_ASSERT_ERROR_HAS("elements per sample; nabla takes at most 16777216");
+    ck_assert(nb_parse_shape("4096x4096", shape, &ndim)); /* 2^24 exactly */
+    ck_assert_int_eq(ndim, 2);
+    ck_assert(!nb_parse_shape("4097x4096", shape, &ndim));
+    int column = 0;
+    ck_assert_ptr_null(nb_model_from_spec("flatten", NB_SHAPE(100000, 100000), &column));
+    ASSERT_ERROR_IS("nb_model_from_spec: input shape [100000, 100000] has 10000000000 elements per "
+                    "sample; a model from a spec takes at most 16777216");
+}
+END_TEST
+
+START_TEST(test_a_spec_with_too_many_weights_fails_before_allocating_them) {
+    uint64_t before = nb_alloc_count();
+    int column = -1;
+    /* 100 inputs x 16777216 units after 409700 weights: 6.3 GiB in all */
+    ck_assert_ptr_null(
+        nb_model_from_spec("dense 100 relu, dense 16777216", NB_SHAPE(4096), &column));
+    ck_assert_int_eq(column, 16);
+    ASSERT_ERROR_IS("column 16: this dense layer brings the model to 1694908516 weights; a model "
+                    "from a spec has at most 134217728");
+    ck_assert_ptr_null(nb_model_from_spec("conv 100000 9", NB_SHAPE(3000, 32, 32), &column));
+    ck_assert_int_eq(column, 0);
+    NB_ASSERT_ERROR_HAS("this conv layer brings the model to 24300100000 weights");
+    ck_assert_uint_le(nb_alloc_count() - before, 8); /* the models' bookkeeping, no weights */
+    /* a layer whose output is too big for one sample */
+    ck_assert_ptr_null(nb_model_from_spec("conv 64 3 same", NB_SHAPE(1, 4096, 4096), &column));
+    ck_assert_int_eq(column, 0);
+    ASSERT_ERROR_IS("column 0: 'conv' outputs [64, 4096, 4096], 1073741824 elements per sample; a "
+                    "model from a spec has at most 16777216");
+    /* the same limits through the nabla command: an error, exit status 2 */
+    char cmd[512], out[4096];
+    snprintf(cmd, sizeof cmd, "%s summary \"dense 10\" --input 100000x100000 2>&1", NB_NABLA_EXE);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 2);
+    ck_assert_msg(strstr(out, "error: input shape '100000x100000': 10000000000 elements per "
+                              "sample; nabla takes at most 16777216") != NULL,
+                  "output: %s", out);
+}
+END_TEST
+
 static Suite *bad_input_suite(void) {
     Suite *s = suite_create("bad_input");
     TCase *tc = tcase_create("table");
     tcase_add_checked_fixture(tc, make_inputs, nb_test_teardown);
     tcase_add_test(tc, test_every_bad_argument_is_a_named_error);
     suite_add_tcase(s, tc);
+    TCase *limits = nb_tcase("limits");
+    tcase_add_test(limits, test_input_shapes_over_2_to_the_24_elements_are_refused);
+    tcase_add_test(limits, test_a_spec_with_too_many_weights_fails_before_allocating_them);
+    suite_add_tcase(s, limits);
     return s;
 }
 

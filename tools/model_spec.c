@@ -11,6 +11,12 @@
 
 #define MAX_WORDS 8
 
+/* A model typed on the command line stays within these, checked before
+ * anything is allocated: a typo such as "dense 10000000" or an input of
+ * 100000x100000 is an error, not a multi-gigabyte allocation. */
+#define SPEC_MAX_ELEMENTS ((int64_t)1 << 24) /* per sample: the input and every layer's output */
+#define SPEC_MAX_PARAMS   ((int64_t)1 << 27) /* weights of the whole model: 512 MiB of floats */
+
 typedef struct {
     char text[MAX_WORDS][32];
     int column[MAX_WORDS];
@@ -121,23 +127,90 @@ static bool next_layer(const char *spec, int *pos, words *w, int *column) {
     return true;
 }
 
-nb_model *nb_model_from_spec(const char *spec, const int64_t *input, int ndim, int *column) {
+/* the product of n sizes as a double (exact up to 2^53), for checks and messages */
+static double elements(const int64_t *shape, int n) {
+    double p = 1;
+    for (int i = 0; i < n; i++) p *= (double)shape[i];
+    return p;
+}
+
+/* The output shape of the model so far (its input when it has no layers). */
+static int current_shape(nb_model *m, int64_t *shape) {
+    int n = nb_model_num_layers(m), ndim;
+    if (n > 0) return nb_layer_output_shape(nb_model_layer(m, n - 1), shape);
+    const int64_t *in = nb_model_input_shape(m, &ndim);
+    memcpy(shape, in, (size_t)ndim * sizeof *shape);
+    return ndim;
+}
+
+/* Weights the layer w would add on top of the model so far: dense and conv
+ * hold nearly all of them; 0 when the shapes do not fit (the layer itself
+ * then says why). */
+static double weights_of(nb_model *m, const words *w) {
+    int64_t shape[NB_MAX_DIMS];
+    int ndim = current_shape(m, shape);
+    double a = w->n > 1 ? strtod(w->text[1], NULL) : 0, b = w->n > 2 ? strtod(w->text[2], NULL) : 0;
+    if (!strcmp(w->text[0], "dense") && ndim == 1) return (double)shape[0] * a + a;
+    if (!strcmp(w->text[0], "conv") && ndim == 3) return (double)shape[0] * a * b * b + a;
+    return 0;
+}
+
+/* The limits above: the weights before a layer is built, its output after */
+static bool check_weights(const words *w, double total, int64_t max_params, int *column) {
+    if (total <= (double)max_params) return true;
+    if (column) *column = w->column[0];
+    nb_fail(NB_ERR_ARG,
+            "column %d: this %s layer brings the model to %.0f weights; a model from a spec has "
+            "at most %lld",
+            w->column[0], w->text[0], total, (long long)max_params);
+    return false;
+}
+
+static bool check_output(nb_model *m, const words *w, int *column) {
+    int64_t shape[NB_MAX_DIMS];
+    int ndim = current_shape(m, shape);
+    if (ndim < 0 || elements(shape, ndim) <= (double)SPEC_MAX_ELEMENTS) return true;
+    if (column) *column = w->column[0];
+    nb_fail(NB_ERR_ARG,
+            "column %d: '%s' outputs %s, %.0f elements per sample; a model from a spec has at "
+            "most %lld",
+            w->column[0], w->text[0], nb_dims_s(shape, ndim), elements(shape, ndim),
+            (long long)SPEC_MAX_ELEMENTS);
+    return false;
+}
+
+nb_model *nb_model_from_spec_ex(const char *spec, const int64_t *input, int ndim,
+                                int64_t max_params, int *column) {
     if (column) *column = -1;
     if (!spec) return nb_fail(NB_ERR_NULL, "nb_model_from_spec: NULL spec");
+    if (input && ndim > 0 && ndim <= NB_MAX_DIMS && elements(input, ndim) > SPEC_MAX_ELEMENTS)
+        return nb_fail(NB_ERR_ARG,
+                       "nb_model_from_spec: input shape %s has %.0f elements per sample; a model "
+                       "from a spec takes at most %lld",
+                       nb_dims_s(input, ndim), elements(input, ndim), (long long)SPEC_MAX_ELEMENTS);
     nb_model *m = nb_sequential(input, ndim);
     if (!m) return NULL;
     int pos = 0;
+    double total = 0;
     do {
         if (spec[pos] == ',') pos++;
         words w;
-        nb_layer *l = next_layer(spec, &pos, &w, column) ? layer_of(&w, column) : NULL;
-        if (!l || nb_model_add(m, l) != NB_OK) {
+        nb_layer *l = NULL;
+        if (next_layer(spec, &pos, &w, column)) {
+            total += weights_of(m, &w);
+            if (check_weights(&w, total, max_params, column)) l = layer_of(&w, column);
+        }
+        if (!l || nb_model_add(m, l) != NB_OK || !check_output(m, &w, column)) {
             if (l && column) *column = w.column[0];
             nb_model_free(m);
             return NULL;
         }
     } while (spec[pos] == ',');
     return m;
+}
+
+nb_model *nb_model_from_spec(const char *spec, const int64_t *input, int ndim, int *column) {
+    return nb_model_from_spec_ex(spec, input, ndim, SPEC_MAX_PARAMS, column);
 }
 
 bool nb_parse_shape(const char *text, int64_t *shape, int *ndim) {
@@ -156,6 +229,11 @@ bool nb_parse_shape(const char *text, int64_t *shape, int *ndim) {
         shape[n++] = v;
         p = *end ? end + 1 : end;
     }
+    if (elements(shape, n) > (double)SPEC_MAX_ELEMENTS)
+        return nb_fail(NB_ERR_FORMAT,
+                       "input shape '%s': %.0f elements per sample; nabla takes at most %lld", text,
+                       elements(shape, n), (long long)SPEC_MAX_ELEMENTS),
+               false;
     *ndim = n;
     return true;
 }
