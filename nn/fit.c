@@ -6,6 +6,7 @@
  * their memory. Metrics are averaged over samples, as Keras reports them.
  */
 #include "nn_internal.h"
+#include "nabla/graph.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -273,22 +274,36 @@ static nb_status split_data(nb_tensor *x, nb_tensor *y, const nb_fit_opts *o, fi
     return d->x && d->y && d->vx && d->vy ? NB_OK : nb_error_code();
 }
 
-/* one optimizer step on rows idx[0..size); adds the loss and metrics to sums */
+/* The step fit runs, traced once per batch shape when fit uses a graph:
+ * inputs x, y; outputs the loss and, when metrics need them, the predictions. */
+static nb_status fit_step(void *ctx, nb_tensor *const *in, int n, nb_tensor **out, int *n_out) {
+    (void)n;
+    nb_model *m = ctx;
+    *n_out = m->n_metrics ? 2 : 1;
+    return nb_model_train_on_batch(m, in[0], in[1], &out[0], m->n_metrics ? &out[1] : NULL);
+}
+
+/* one optimizer step on rows idx[0..size); adds the loss and metrics to sums.
+ * With graph (not NULL), the step is traced into *graph the first time and
+ * replayed after. */
 static nb_status train_step(nb_model *m, const fit_data *d, const int64_t *idx, int64_t size,
-                            double *sums) {
+                            double *sums, nb_graph **graph) {
     nb_scope_begin();
-    nb_tensor *xb = gather(d->x, idx, size), *yb = gather(d->y, idx, size), *pred = NULL;
-    nb_tensor *loss = xb && yb ? nb_model_forward_loss(m, xb, yb, true, &pred) : NULL;
-    nb_tensor *total = loss && nb_model_has_regularization(m)
-                           ? nb_add(loss, nb_model_regularization_loss(m))
-                           : loss;
-    nb_status s = total ? nb_backward(total) : nb_error_code();
-    if (s == NB_OK) s = nb_optimizer_step(m->opt);
-    nb_optimizer_zero_grad(m->opt);
+    nb_tensor *in[2] = {gather(d->x, idx, size), gather(d->y, idx, size)}, *out[2] = {0};
+    nb_status s = in[0] && in[1] ? NB_OK : nb_error_code();
+    if (s == NB_OK && !graph) {
+        s = fit_step(m, in, 2, out, &(int){0});
+    } else if (s == NB_OK && !*graph) {
+        *graph = nb_trace_ex(fit_step, m, in, 2, &(nb_graph_opts){.quiet = true});
+        s = *graph ? NB_OK : nb_error_code();
+        if (s == NB_OK) nb_graph_outputs(*graph, out);
+    } else if (s == NB_OK) {
+        s = nb_graph_run(*graph, in, 2, out);
+    }
     if (s == NB_OK) {
-        sums[0] += nb_item(loss) * (double)size;
+        sums[0] += nb_item(out[0]) * (double)size;
         for (int k = 0; k < m->n_metrics; k++)
-            sums[k + 1] += nb_model_metric(m, k, pred, yb) * (double)size;
+            sums[k + 1] += nb_model_metric(m, k, out[1], in[1]) * (double)size;
     }
     nb_scope_end();
     return s;
@@ -317,7 +332,8 @@ static nb_status check_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit
 
 /* one epoch over the training data in shuffled (or plain) order */
 static nb_status run_epoch(nb_model *m, const fit_data *d, const nb_fit_opts *o, int64_t bs,
-                           int64_t *order, const nb_history *h, double *logs, int verbose) {
+                           int64_t *order, const nb_history *h, double *logs, int verbose,
+                           nb_graph **graph) {
     int64_t n = d->x->shape[0], steps = 0;
     double sums[NB_MODEL_MAX_METRICS + 1] = {0}, start = now();
     for (int64_t i = 0; i < n; i++) order[i] = i;
@@ -330,7 +346,7 @@ static nb_status run_epoch(nb_model *m, const fit_data *d, const nb_fit_opts *o,
     nb_status s = NB_OK;
     for (int64_t at = 0; at < n && s == NB_OK; at += bs, steps++) {
         int64_t size = n - at < bs ? n - at : bs;
-        s = train_step(m, d, order + at, size, sums);
+        s = train_step(m, d, order + at, size, sums, o->eager ? NULL : graph);
         for (int k = 0; k <= m->n_metrics; k++) logs[k] = sums[k] / (double)(at + size);
         if (verbose == 1 && s == NB_OK && (steps % 20 == 0 || at + size == n))
             progress(at + size, n, now() - start, steps + 1, h, logs, m->n_metrics + 1, false);
@@ -364,10 +380,11 @@ nb_history *nb_model_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_o
         if (o.callbacks[c].on_train_begin) o.callbacks[c].on_train_begin(m, o.callbacks[c].ctx);
     nb_status s = NB_OK;
     bool stop = false;
+    nb_graph *graph = NULL;
     for (int e = first; e < epochs && s == NB_OK && !stop; e++) {
         double logs[MAX_LOGS];
         if (verbose) printf("Epoch %d/%d\n", e + 1, epochs);
-        s = run_epoch(m, &d, &o, bs, order, h, logs, verbose);
+        s = run_epoch(m, &d, &o, bs, order, h, logs, verbose, &graph);
         if (s != NB_OK) break;
         if (!history_add(h, logs)) {
             s = nb_failc(NB_ERR_MEMORY, "nb_model_fit: out of memory");
@@ -383,6 +400,7 @@ nb_history *nb_model_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_o
                 o.callbacks[c].on_epoch_end(m, &el, o.callbacks[c].ctx))
                 stop = true;
     }
+    nb_graph_free(graph);
     for (int c = 0; c < o.n_callbacks; c++)
         if (o.callbacks[c].on_train_end) o.callbacks[c].on_train_end(m, o.callbacks[c].ctx);
     free(order);

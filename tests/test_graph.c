@@ -333,6 +333,44 @@ START_TEST(test_errors_are_reported) {
 }
 END_TEST
 
+/* fit runs on compiled steps by default; eager gives the same History */
+START_TEST(test_fit_on_graphs_equals_eager_fit) {
+    data d = first_rows(1000); /* batches of 64: the last one of each epoch has 40 rows */
+    double loss[2][3], acc[2][3], weight[2];
+    for (int eager = 0; eager < 2; eager++) {
+        nb_manual_seed(3);
+        nb_model *m = nb_sequential(NB_SHAPE(28, 28));
+        nb_model_add(m, nb_flatten_layer());
+        nb_model_add(m, nb_dense(64, "relu"));
+        nb_model_add(m, nb_dropout_layer(0.2f));
+        nb_model_add(m, nb_dense(10, "softmax"));
+        ck_assert_int_eq(nb_model_compile(m, "sparse_categorical_crossentropy",
+                                          nb_optimizer_from_name("rmsprop"),
+                                          (const char *[]){"accuracy"}, 1),
+                         NB_OK);
+        nb_history *h = nb_model_fit(
+            m, d.x, d.y,
+            &(nb_fit_opts){.epochs = 3, .batch_size = 64, .verbose = NB_SILENT, .eager = eager});
+        ck_assert_msg(h != NULL, "%s", nb_error());
+        for (int e = 0; e < 3; e++) {
+            loss[eager][e] = nb_history_get(h, "loss", e);
+            acc[eager][e] = nb_history_get(h, "accuracy", e);
+        }
+        nb_tensor **p;
+        nb_model_parameters(m, &p);
+        weight[eager] = nb_item(nb_sum(nb_abs(p[0]), NULL, 0, false));
+        nb_history_free(h);
+        nb_model_free(m);
+    }
+    for (int e = 0; e < 3; e++) {
+        NB_ASSERT_CLOSE(loss[0][e], loss[1][e], 1e-5);
+        NB_ASSERT_CLOSE(acc[0][e], acc[1][e], 1e-9);
+    }
+    ck_assert(loss[0][2] < loss[0][0]);
+    NB_ASSERT_CLOSE(weight[0], weight[1], 1e-5);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("graph");
     TCase *tc = nb_tcase("graph");
@@ -347,6 +385,7 @@ int main(void) {
     tcase_add_test(tc, test_replayed_cnn_step_allocates_nothing);
     tcase_add_test(tc, test_print_and_dot_show_fused_groups);
     tcase_add_test(tc, test_errors_are_reported);
+    tcase_add_test(tc, test_fit_on_graphs_equals_eager_fit);
     suite_add_tcase(s, tc);
     return nb_test_run(s);
 }

@@ -179,6 +179,8 @@ typedef struct nb_fit_opts {
     int initial_epoch;      /* Keras's: the epoch to start at; epochs is the one to stop at */
     const char *checkpoint; /* a path: nb_model_save_checkpoint after every epoch */
     bool resume;            /* load the checkpoint first if the file exists, start at its epoch */
+    bool eager;             /* run each step op by op; by default fit traces the step once per
+                             * batch shape and replays the compiled graph (nabla/graph.h) */
 } nb_fit_opts;
 nb_history *nb_model_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_opts *opts);
 /* One optimizer step on a batch, as Keras's train_on_batch: forward (training
