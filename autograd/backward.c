@@ -40,7 +40,7 @@ static nb_status drop_grad(void *leaf, nb_tensor *const *in, int n) {
     (void)in, (void)n;
     nb_tensor *t = leaf;
     if (t->grad) {
-        nb_tensor_release(t->grad);
+        nb_tensor_release(t->grad); /* a no-op for a graph's buffer */
         t->grad = NULL;
     }
     return NB_OK;
@@ -69,8 +69,11 @@ static nb_status add_to_leaf(void *ctx, nb_tensor *const *in, int n) {
     return nb_k_binary("nb_backward", dnnl_binary_add, leaf->grad, g, leaf->grad);
 }
 
+/* A graph records which of the two it was: the first gradient a leaf gets in
+ * a step ("set_grad") may become the graph's own buffer, with no copy. */
 static nb_status accumulate_leaf(nb_tensor *leaf, nb_tensor *g) {
-    if (nb_tracing()) nb_trace_effect("accumulate_grad", add_to_leaf, leaf, &g, 1);
+    if (nb_tracing())
+        nb_trace_effect(leaf->grad ? "accumulate_grad" : "set_grad", add_to_leaf, leaf, &g, 1);
     return add_to_leaf(leaf, &g, 1);
 }
 

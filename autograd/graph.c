@@ -48,6 +48,8 @@ typedef struct {
     bool output, live;
 } gval;
 
+static bool is_effect(const void *g, const char *name);
+
 typedef struct {
     nb_node n; /* def, attrs, needs_grad and scope from the trace; tensors set at compile */
     int in[NB_MAX_INPUTS], n_in, out, saved[NB_MAX_SAVED];
@@ -57,6 +59,13 @@ typedef struct {
     const char *fused; /* the activation folded into this op */
     bool live, inplace;
 } gnode;
+
+/* A parameter whose gradient lives in the arena (see bind_grads) */
+typedef struct {
+    nb_tensor *leaf;
+    nb_effect_fn add, drop; /* what set_grad and zero_grad did eagerly */
+    bool bound;             /* leaf->grad is this graph's buffer now */
+} grad_binding;
 
 typedef struct {
     uint32_t gen;
@@ -70,7 +79,9 @@ typedef struct {
     int *order; /* live nodes with work, in run order */
     int n_order;
     float *arena;
-    nb_storage *stor; /* one per produced root */
+    nb_storage *stor;       /* one per produced root */
+    grad_binding *bindings; /* parameters whose gradient is a buffer of the arena */
+    int n_bindings;
     nb_graph_stats st;
     bool oom;
 } variant;
@@ -133,7 +144,7 @@ static nb_tensor *own_header(const nb_tensor *t) {
     h->grad = NULL;
     h->node = NULL;
     h->requires_grad = false;
-    h->scope = -1;
+    h->scope = NB_SCOPE_GRAPH;
     h->next_free = NULL;
     if (h->storage) h->storage->refs++;
     return h;
@@ -213,6 +224,11 @@ static bool is_op(const gnode *g) {
     return !g->effect;
 }
 
+static bool is_effect(const void *node, const char *name) {
+    const gnode *g = node;
+    return g->effect && !strcmp(g->effect, name);
+}
+
 static void mark_live(variant *v, int id) {
     if (id < 0) return;
     v->vals[id].live = true;
@@ -286,6 +302,73 @@ static bool fuse(variant *v) {
         v->st.fused++;
     }
     free(readers);
+    return true;
+}
+
+/* A parameter's gradient without a copy. Eagerly, the first gradient a leaf
+ * gets in a step is copied into leaf->grad, which the optimizer reads and
+ * zero_grad drops. In a graph, leaf->grad can instead be the graph's own
+ * buffer holding it, from set_grad to zero_grad (which then only unhooks it),
+ * when nothing else reads that buffer after set_grad (the optimizer may clip
+ * the gradient in place). */
+static nb_status bind_grad(void *ctx, nb_tensor *const *in, int n) {
+    grad_binding *b = ctx;
+    if (b->leaf->grad) return b->add(b->leaf, in, n); /* a gradient left from before: add up */
+    b->leaf->grad = in[0];
+    b->bound = true;
+    return NB_OK;
+}
+
+static nb_status unbind_grad(void *ctx, nb_tensor *const *in, int n) {
+    (void)n;
+    grad_binding *b = ctx;
+    if (b->bound && b->leaf->grad == in[0])
+        b->leaf->grad = NULL;
+    else if (b->leaf->grad)
+        b->drop(b->leaf, NULL, 0);
+    b->bound = false;
+    return NB_OK;
+}
+
+static int later_reader(const variant *v, int id, int after) {
+    for (int i = after + 1; i < v->nnodes; i++) {
+        const gnode *g = &v->nodes[i];
+        if (!g->live) continue;
+        for (int k = 0; k < g->n_in; k++)
+            if (v->vals[g->in[k]].root == id) return i;
+        for (int k = 0; k < NB_MAX_SAVED; k++)
+            if (g->saved[k] >= 0 && v->vals[g->saved[k]].root == id) return i;
+    }
+    return -1;
+}
+
+static bool bind_grads(variant *v) {
+    if (!(v->bindings = calloc((size_t)v->nnodes + 1, sizeof *v->bindings))) return false;
+    for (int i = 0; i < v->nnodes; i++) {
+        gnode *s = &v->nodes[i];
+        if (!s->live || !is_effect(s, "set_grad")) continue;
+        int g = s->in[0];
+        const gval *gv = &v->vals[g];
+        if (gv->kind != V_PRODUCED || gv->output || !nb_is_contiguous(&gv->layout) ||
+            later_reader(v, g, i) >= 0)
+            continue;
+        gnode *z = NULL;
+        for (int j = i + 1; j < v->nnodes && !z; j++)
+            if (v->nodes[j].live && is_effect(&v->nodes[j], "zero_grad") &&
+                v->nodes[j].ctx == s->ctx)
+                z = &v->nodes[j];
+        if (!z) continue; /* leaf->grad must outlive the run: keep the copy */
+        grad_binding *b = &v->bindings[v->n_bindings++];
+        *b = (grad_binding){s->ctx, s->fn, z->fn, false};
+        s->effect = "bind_grad";
+        s->fn = bind_grad;
+        s->ctx = b;
+        z->effect = "unbind_grad";
+        z->fn = unbind_grad;
+        z->ctx = b;
+        z->in[0] = g; /* keeps the buffer alive until then */
+        z->n_in = 1;
+    }
     return true;
 }
 
@@ -467,6 +550,7 @@ static nb_status compile(variant *v, const nb_graph_opts *o, nb_tensor *const *i
     v->st.traced_ops = v->nnodes;
     eliminate_dead(v, o->no_dce);
     if (!o->no_fusion && !fuse(v)) v->oom = true;
+    if (!o->no_inplace && !bind_grads(v)) v->oom = true;
     if (v->oom || !plan_memory(v, o) || !materialize(v))
         return nb_failc(NB_ERR_MEMORY, "nb_trace: out of memory compiling a graph of %d ops",
                         v->nnodes);
@@ -476,6 +560,9 @@ static nb_status compile(variant *v, const nb_graph_opts *o, nb_tensor *const *i
 
 static void variant_free(variant *v) {
     if (!v) return;
+    for (int i = 0; i < v->n_bindings; i++) /* no parameter keeps pointing into the arena */
+        if (v->bindings[i].bound) v->bindings[i].leaf->grad = NULL;
+    free(v->bindings);
     for (int i = 0; i < v->nvals; i++) {
         nb_tensor *t = v->vals[i].t;
         if (!t) continue;

@@ -5,10 +5,11 @@
 
 #include "nabla/core.h"
 
-#define NB_MAX_INPUTS 8
-#define NB_MAX_SAVED  4
-#define NB_MAX_ATTRS  128
-#define NB_NAME_LEN   32
+#define NB_MAX_INPUTS  8
+#define NB_MAX_SAVED   4
+#define NB_MAX_ATTRS   128
+#define NB_NAME_LEN    32
+#define NB_SCOPE_GRAPH (-2)
 
 /* Reference-counted, 64-byte-aligned buffer shared by a tensor and its views. */
 typedef struct nb_storage {
@@ -31,7 +32,8 @@ struct nb_tensor {
     bool requires_grad;
     nb_tensor *grad;      /* leaves: accumulated gradient, owned by this tensor */
     struct nb_node *node; /* the op that produced it; NULL for leaves */
-    int scope;            /* depth of the owning scope; -1 when owned by another tensor */
+    int scope;            /* depth of the owning scope; -1 when owned by another tensor,
+                           * NB_SCOPE_GRAPH when a compiled graph owns it */
     int64_t slot;         /* index in that scope's list */
     char name[NB_NAME_LEN];
     uint32_t trace_gen; /* graph tracing: the trace that tagged it, and its value */

@@ -132,6 +132,7 @@ nb_tensor *nb_view_new(nb_tensor *base, const int64_t *shape, const int64_t *str
 }
 
 void nb_tensor_release(nb_tensor *t) {
+    if (t->scope == NB_SCOPE_GRAPH) return; /* a compiled graph's, freed with it */
     if (t->grad) nb_tensor_release(t->grad);
     nb_storage_put(t->storage);
     nb_tensor_header_put(t);
