@@ -80,7 +80,7 @@ nb_status nb_optimizer_set_clipping(nb_optimizer *opt, float max_norm, float max
 typedef struct nb_optimizer_state {
     int n_tensors;
     const char **names;
-    nb_tensor **tensors; /* from get_state: the optimizer's own buffers, until its next step */
+    nb_tensor **tensors; /* from get_state: the optimizer's own buffers, not copies */
     int n_pairs;
     const char **keys, **values;
     void *text; /* from get_state: the strings, released by nb_optimizer_state_free */
