@@ -2,23 +2,16 @@
  * walk-through on arbitrary text (any variables set to 0.5). */
 #include "../../tools/expr.h"
 
-#include "nabla.h"
+#include "fuzz_common.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* one thread: OpenMP's idle threads would spin between the tiny kernels */
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc, (void)argv;
-    nb_set_num_threads(1);
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *text = malloc(size + 1);
     if (!text) return 0;
-    nb_scope_begin();
+    fuzz_begin();
     memcpy(text, data, size);
     text[size] = '\0';
     static nb_expr e; /* large: keep it off the stack */
@@ -33,6 +26,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (devnull) nb_expr_walkthrough(&e, text, devnull);
     }
     free(text);
-    nb_scope_end(); /* frees this input's tensors; pools and primitives stay warm */
+    fuzz_end();
     return 0;
 }

@@ -2,18 +2,11 @@
  * ("flatten, dense 100 relu, ..." and "28x28"); the first line is the shape. */
 #include "../../tools/model_spec.h"
 
-#include "nabla.h"
+#include "fuzz_common.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* one thread: OpenMP's idle threads would spin between the tiny kernels */
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc, (void)argv;
-    nb_set_num_threads(1);
-    return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *text = malloc(size + 1);
@@ -24,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (spec) *spec++ = '\0';
     int64_t shape[NB_MAX_DIMS];
     int ndim, column;
-    nb_scope_begin();
+    fuzz_begin();
     if (spec && nb_parse_shape(text, shape, &ndim)) {
         /* at most 2^14 weights: bigger models only time the weight initializer.
          * (The first version capped the input size with a product that could
@@ -32,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         nb_model *m = nb_model_from_spec_ex(spec, shape, ndim, 1 << 14, &column);
         nb_model_free(m);
     }
-    nb_scope_end();
+    fuzz_end();
     free(text);
     return 0;
 }
