@@ -4,21 +4,29 @@
 #include <math.h>
 #include <string.h>
 
+/* "nb_" name into buf (64 bytes): the hot path of every op, so no printf */
+static char *fn_name(char *buf, const char *name) {
+    size_t len = strlen(name);
+    if (len > 60) len = 60;
+    memcpy(buf, "nb_", 3);
+    memcpy(buf + 3, name, len);
+    buf[3 + len] = '\0';
+    return buf;
+}
+
 const char *nb_op_fn(const nb_node *n) {
     static _Thread_local char ring[4][64];
     static _Thread_local int next;
     char *buf = ring[next];
     next = (next + 1) % 4;
-    snprintf(buf, sizeof ring[0], "nb_%s", n->def->name);
-    return buf;
+    return fn_name(buf, n->def->name);
 }
 
 nb_tensor *nb_saved(nb_node *n, int i, const int64_t *shape, int ndim) {
     nb_tensor *t = n->saved[i];
     if (t && t->ndim == ndim && !memcmp(t->shape, shape, (size_t)ndim * sizeof *shape)) return t;
     char fn[64];
-    snprintf(fn, sizeof fn, "nb_%s", n->def->name);
-    return n->saved[i] = nb_tensor_new(fn, shape, ndim);
+    return n->saved[i] = nb_tensor_new(fn_name(fn, n->def->name), shape, ndim);
 }
 
 void nb_layout_contiguous(nb_layout *l, const int64_t *shape, int ndim) {
@@ -56,7 +64,7 @@ static bool make_contiguous(nb_tensor **in, int n) {
 
 static nb_tensor *make_output(const nb_op_def *def, nb_node *n, const nb_layout *l) {
     char fn[64];
-    snprintf(fn, sizeof fn, "nb_%s", def->name);
+    fn_name(fn, def->name);
     if (def->flags & NB_OP_VIEW)
         return nb_view_new(n->in[0], l->shape, l->strides, l->ndim, l->offset);
     return nb_tensor_new(fn, l->shape, l->ndim);
@@ -115,11 +123,14 @@ nb_tensor *nb_apply(const nb_op_def *def, nb_tensor *const *in, int n_in, const 
                     size_t attrs_size) {
     nb_node tmp;
     char fn[64];
-    snprintf(fn, sizeof fn, "nb_%s", def->name);
+    fn_name(fn, def->name);
     memset(&tmp, 0, offsetof(nb_node, attrs));
     tmp.def = def;
     tmp.n_in = n_in;
-    snprintf(tmp.scope, sizeof tmp.scope, "%s", nb_name_scope());
+    const char *scope = nb_name_scope();
+    size_t len = strnlen(scope, sizeof tmp.scope - 1);
+    memcpy(tmp.scope, scope, len);
+    tmp.scope[len] = '\0';
     for (int i = 0; i < n_in; i++) {
         if (!in[i]) return nb_fail_null(fn);
         tmp.in[i] = in[i];
