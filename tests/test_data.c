@@ -628,6 +628,79 @@ START_TEST(test_readers_from_memory_give_the_same_errors_with_the_buffers_name) 
 }
 END_TEST
 
+START_TEST(test_gzip_members_read_as_one_stream_and_trailing_bytes_are_ignored) {
+    float v[] = {1, 2, 3, 4};
+    const char *plain = write_npy(
+        "v.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", v, sizeof v);
+    unsigned char bytes[256];
+    FILE *f = fopen(plain, "rb");
+    size_t n = fread(bytes, 1, sizeof bytes, f);
+    fclose(f);
+    unlink(plain);
+    /* two gzip members, as `cat a.gz b.gz > c.gz` makes */
+    const char *p = tmp_path("v.npy.gz");
+    for (int part = 0; part < 2; part++) {
+        gzFile gz = gzopen(p, part ? "ab" : "wb");
+        ck_assert_ptr_nonnull(gz);
+        size_t from = part ? n / 2 : 0, to = part ? n : n / 2;
+        ck_assert_int_eq(gzwrite(gz, bytes + from, (unsigned)(to - from)), (int)(to - from));
+        gzclose(gz);
+    }
+    NB_ASSERT_TENSOR(nb_load_npy(p), v, 4, 0);
+    /* bytes after the last member that start no new one are ignored, as gzip(1) does */
+    f = fopen(p, "ab");
+    fputs("not gzip", f);
+    fclose(f);
+    NB_ASSERT_TENSOR(nb_load_npy(p), v, 4, 0);
+    unlink(p);
+}
+END_TEST
+
+/* a gzip member of the n bytes at p, stored (level 0), appended to path; its size */
+static long append_stored_member(const char *path, const void *p, size_t n) {
+    gzFile gz = gzopen(path, "ab0");
+    ck_assert_ptr_nonnull(gz);
+    ck_assert_int_eq(gzwrite(gz, p, (unsigned)n), (int)n);
+    gzclose(gz);
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    return size;
+}
+
+/* Files are read in 64 KiB chunks: a second member whose magic bytes 1f 8b
+ * straddle two chunks must still be found. */
+START_TEST(test_a_gzip_member_starting_at_the_last_byte_of_a_chunk_is_read) {
+    enum { N = 30000 };
+    static float v[N];
+    for (int i = 0; i < N; i++) v[i] = (float)((i * 7919) % 1000);
+    /* the .npy bytes: magic, version 1.0, a 118-byte header, the data */
+    static unsigned char bytes[128 + sizeof v];
+    const char *dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (30000,), }";
+    memcpy(bytes, "\x93NUMPY\x01\x00\x76\x00", 10);
+    memset(bytes + 10, ' ', 118);
+    memcpy(bytes + 10, dict, strlen(dict));
+    bytes[127] = '\n';
+    memcpy(bytes + 128, v, sizeof v);
+    size_t n = sizeof bytes;
+    /* find the first member's length that makes it exactly 65535 bytes */
+    const char *p = tmp_path("long.npy.gz");
+    size_t first = 65000;
+    long size = 0;
+    for (int tries = 0; tries < 20 && size != 65535; tries++) {
+        unlink(p);
+        size = append_stored_member(p, bytes, first);
+        first += (size_t)(65535 - size);
+    }
+    ck_assert_int_eq(size, 65535);
+    first -= (size_t)(65535 - size); /* undo the last (zero) step */
+    append_stored_member(p, bytes + first, n - first);
+    NB_ASSERT_TENSOR(nb_load_npy(p), v, N, 0);
+    unlink(p);
+}
+END_TEST
+
 /* Found by fuzz_idx: sizes 0 x 2863972040 x 3537692330 hold no elements, so
  * they passed the size checks, and the tensor's strides overflowed int64. */
 START_TEST(test_idx_zero_size_with_huge_other_sizes_is_an_error) {
@@ -1087,6 +1160,8 @@ int main(void) {
     TCase *limits = nb_tcase("buffers and limits");
     tcase_add_test(limits, test_readers_from_memory_equal_readers_from_files);
     tcase_add_test(limits, test_readers_from_memory_give_the_same_errors_with_the_buffers_name);
+    tcase_add_test(limits, test_gzip_members_read_as_one_stream_and_trailing_bytes_are_ignored);
+    tcase_add_test(limits, test_a_gzip_member_starting_at_the_last_byte_of_a_chunk_is_read);
     tcase_add_test(limits, test_idx_zero_size_with_huge_other_sizes_is_an_error);
     tcase_add_test(limits, test_a_header_claiming_2_to_the_40_elements_allocates_nothing);
     tcase_add_test(limits, test_csv_larger_than_1_gib_or_with_a_huge_cell_is_an_error);

@@ -74,11 +74,22 @@ static int64_t read_plain(nb_src *s, unsigned char *out, int64_t n) {
     return got;
 }
 
-/* true when the raw input continues with another gzip member */
+/* 1 when the raw input continues with another gzip member, 0 when not, -1
+ * (with an error) when the file cannot be read */
 static int next_member(nb_src *s) {
     if (refill(s) < 0) return -1;
-    /* a member's two magic bytes may straddle two chunks of a file: too rare
-     * to matter, and then the rest counts as trailing bytes, ignored */
+    if (s->in_len == 1 && s->fd >= 0) { /* the two magic bytes may straddle two chunks */
+        s->chunk[0] = s->in[0];
+        ssize_t n;
+        do n = read(s->fd, s->chunk + 1, READ_CHUNK - 1);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+            return nb_src_fail(s, s->pos, NB_ERR_IO, "the file cannot be read: %s",
+                               strerror(errno)),
+                   -1;
+        s->in = s->chunk;
+        s->in_len = 1 + (size_t)n;
+    }
     return s->in_len >= 2 && s->in[0] == 0x1f && s->in[1] == 0x8b;
 }
 
