@@ -42,7 +42,8 @@ typedef struct {
     int writer;   /* V_CAPTURED saved tensors: the node whose forward fills it */
     int input;    /* V_INPUT: position among the inputs */
     nb_tensor layout;
-    nb_tensor *t; /* the graph's header (captured: made at trace time) */
+    const nb_tensor *orig; /* V_CAPTURED: the tensor itself (a parameter: the leaf) */
+    nb_tensor *t;          /* the graph's header (captured: made at trace time) */
     size_t nbytes;
     int64_t first, last, off;
     bool output, live;
@@ -162,6 +163,7 @@ static int resolve(variant *v, nb_tensor *t) {
         return id;
     }
     if ((id = new_val(v, V_CAPTURED, t)) < 0) return -1;
+    v->vals[id].orig = t;
     if (!(v->vals[id].t = own_header(t))) {
         v->oom = true;
         return -1;
@@ -778,8 +780,11 @@ nb_status nb_graph_get_stats(const nb_graph *g, nb_graph_stats *stats) {
 }
 
 /* ---- printing and drawing ------------------------------------------------------------ */
+/* a captured tensor is a parameter, a tensor a kernel saved for backward, or a constant */
 static const char *kind_name(const gval *g) {
     static const char *const names[] = {"input", "tmp", "view", "param"};
+    if (g->kind == V_CAPTURED && !g->layout.requires_grad)
+        return g->writer >= 0 ? "saved" : "const";
     return names[g->kind];
 }
 
@@ -788,10 +793,10 @@ nb_status nb_graph_print(const nb_graph *g, FILE *f) {
     const variant *v = g->v[g->last];
     const nb_graph_stats *st = &v->st;
     fprintf(f,
-            "graph: %d ops run (%d recorded, %d dead removed, %d activations fused, %d in "
-            "place)\n"
+            "graph: %d ops and %d effects run (%d recorded, %d dead removed, %d activations "
+            "fused, %d in place)\n"
             "arena: %lld bytes for tensors of %lld bytes in all; %d shape signature%s\n",
-            st->ops, st->traced_ops, st->removed, st->fused, st->inplace,
+            st->ops, v->n_order - st->ops, st->traced_ops, st->removed, st->fused, st->inplace,
             (long long)st->arena_bytes, (long long)st->tensor_bytes, g->nv, g->nv == 1 ? "" : "s");
     for (int k = 0; k < v->n_order; k++) {
         const gnode *n = &v->nodes[v->order[k]];
@@ -848,23 +853,17 @@ static void put(text *t, const char *fmt, ...) {
 
 static const char *val_style(const gval *g) {
     if (g->output) return "shape=ellipse, style=\"filled,bold\", fillcolor=\"#cfe3ff\"";
-    switch (g->kind) {
-    case V_INPUT:
-        return "shape=ellipse, style=filled, fillcolor=\"#e8e8e8\"";
-    case V_CAPTURED:
+    if (g->kind == V_INPUT) return "shape=ellipse, style=filled, fillcolor=\"#e8e8e8\"";
+    if (g->kind == V_CAPTURED && g->layout.requires_grad)
         return "shape=box, style=filled, fillcolor=\"#fff2b3\"";
-    default:
-        return "shape=ellipse";
-    }
+    if (g->kind == V_CAPTURED) return "shape=ellipse, style=filled, fillcolor=\"#f4f4f4\"";
+    return "shape=ellipse";
 }
 
 static void put_value(text *t, const variant *v, int id) {
     const gval *g = &v->vals[id];
     put(t, "  v%d [%s, label=\"%s %s\"];\n", id, val_style(g),
-        g->kind == V_INPUT      ? "input"
-        : g->kind == V_CAPTURED ? "param"
-                                : "",
-        nb_shape_s(&g->layout));
+        g->kind == V_INPUT || g->kind == V_CAPTURED ? kind_name(g) : "", nb_shape_s(&g->layout));
 }
 
 static void put_op(text *t, const gnode *n, int id) {
@@ -878,27 +877,62 @@ static void put_op(text *t, const gnode *n, int id) {
     put(t, "\"];\n");
 }
 
+/* The parameter a gradient effect writes to, as a value of the graph (-1 if none). */
+static int grad_target(const variant *v, const gnode *n) {
+    const nb_tensor *leaf = NULL;
+    if (is_effect(n, "bind_grad"))
+        leaf = ((const grad_binding *)n->ctx)->leaf;
+    else if (is_effect(n, "set_grad") || is_effect(n, "accumulate_grad"))
+        leaf = n->ctx;
+    for (int i = 0; leaf && i < v->nvals; i++)
+        if (v->vals[i].kind == V_CAPTURED && v->vals[i].orig == leaf) return i;
+    return -1;
+}
+
+static void put_value_once(text *t, const variant *v, bool *drawn, int id) {
+    if (drawn[id]) return;
+    put_value(t, v, id);
+    drawn[id] = true;
+}
+
 /* Values are drawn once, when first met; a fused op is a box holding the op
- * and its activation. */
+ * and its activation. A gradient reaching a parameter is a dashed "grad" edge,
+ * the optimizer's step a dashed "update" edge to each such parameter, a tensor
+ * a kernel saves for backward a dashed "saves" edge; zero_grad is not drawn. */
 char *nb_graph_dot(const nb_graph *g) {
     if (!g) return nb_fail(NB_ERR_NULL, "nb_graph_dot: graph is NULL");
     const variant *v = g->v[g->last];
     text t = {0};
-    bool *drawn = calloc((size_t)v->nvals + 1, 1);
-    if (!drawn) return nb_fail(NB_ERR_MEMORY, "nb_graph_dot: out of memory");
+    bool *drawn = calloc((size_t)v->nvals + 1, 1), *updated = calloc((size_t)v->nvals + 1, 1);
+    if (!drawn || !updated) {
+        free(drawn);
+        free(updated);
+        return nb_fail(NB_ERR_MEMORY, "nb_graph_dot: out of memory");
+    }
     put(&t,
         "digraph nabla_graph {\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=10];\n"
         "  edge [fontname=\"Helvetica\", fontsize=9];\n"
-        "  labelloc=t;\n  label=\"compiled graph: %d ops, %d fused, arena %lld bytes\";\n",
+        "  labelloc=t;\n  label=\"compiled training step: %d ops, %d fused, arena %lld bytes\";\n",
         v->st.ops, v->st.fused, (long long)v->st.arena_bytes);
+    for (int k = 0; k < v->n_order; k++) {
+        int p = grad_target(v, &v->nodes[v->order[k]]);
+        if (p >= 0) updated[p] = true;
+    }
     for (int k = 0; k < v->n_order; k++) {
         int i = v->order[k];
         const gnode *n = &v->nodes[i];
-        for (int j = 0; j < n->n_in; j++)
-            if (!drawn[n->in[j]]) {
-                put_value(&t, v, n->in[j]);
-                drawn[n->in[j]] = true;
-            }
+        if (is_effect(n, "zero_grad") || is_effect(n, "unbind_grad")) continue;
+        int p = grad_target(v, n);
+        if (p >= 0) {
+            put_value_once(&t, v, drawn, n->in[0]);
+            put_value_once(&t, v, drawn, p);
+            put(&t,
+                "  v%d -> v%d [style=dashed, color=\"#a03030\", label=\"grad\", "
+                "constraint=false];\n",
+                n->in[0], p);
+            continue;
+        }
+        for (int j = 0; j < n->n_in; j++) put_value_once(&t, v, drawn, n->in[j]);
         if (n->fused) {
             put(&t, "  subgraph cluster_fused%d {\n  style=\"rounded,dashed\"; label=\"fused\";\n",
                 i);
@@ -912,15 +946,25 @@ char *nb_graph_dot(const nb_graph *g) {
         }
         for (int j = 0; j < n->n_in; j++) put(&t, "  v%d -> op%d;\n", n->in[j], i);
         if (!n->effect && n->out >= 0) {
-            if (!drawn[n->out]) {
-                put_value(&t, v, n->out);
-                drawn[n->out] = true;
-            }
+            put_value_once(&t, v, drawn, n->out);
             put(&t, "  op%d%s -> v%d;\n", i, n->fused ? "_post" : "", n->out);
         }
+        for (int j = 0; !n->effect && j < NB_MAX_SAVED; j++) {
+            int sv = n->saved[j];
+            if (sv < 0 || v->vals[sv].writer != i || later_reader(v, sv, i) < 0) continue;
+            put_value_once(&t, v, drawn, sv);
+            put(&t, "  op%d -> v%d [style=dashed, label=\"saves\"];\n", i, sv);
+        }
+        for (int q = 0; is_effect(n, "optimizer_step") && q < v->nvals; q++)
+            if (updated[q])
+                put(&t,
+                    "  op%d -> v%d [style=dashed, color=\"#a03030\", label=\"update\", "
+                    "constraint=false];\n",
+                    i, q);
     }
     put(&t, "}\n");
     free(drawn);
+    free(updated);
     if (t.oom) {
         free(t.s);
         return nb_fail(NB_ERR_MEMORY, "nb_graph_dot: out of memory");
