@@ -220,6 +220,9 @@ START_TEST(test_a_spec_with_too_many_weights_fails_before_allocating_them) {
     ck_assert_int_eq(column, 0);
     NB_ASSERT_ERROR_HAS("this conv layer brings the model to 24300100000 weights");
     ck_assert_uint_le(nb_alloc_count() - before, 8); /* the models' bookkeeping, no weights */
+    /* a bad size is named as such, not counted as weights */
+    ck_assert_ptr_null(nb_model_from_spec("dense 1e30", NB_SHAPE(4096), &column));
+    ASSERT_ERROR_IS("column 6: '1e30' is not a size (1 to 16777216)");
     /* a layer whose output is too big for one sample */
     ck_assert_ptr_null(nb_model_from_spec("conv 64 3 same", NB_SHAPE(1, 4096, 4096), &column));
     ck_assert_int_eq(column, 0);

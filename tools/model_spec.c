@@ -195,10 +195,13 @@ nb_model *nb_model_from_spec_ex(const char *spec, const int64_t *input, int ndim
     do {
         if (spec[pos] == ',') pos++;
         words w;
-        nb_layer *l = NULL;
-        if (next_layer(spec, &pos, &w, column)) {
+        nb_layer *l = next_layer(spec, &pos, &w, column) ? layer_of(&w, column) : NULL;
+        if (l) { /* its words are valid: count its weights before building them */
             total += weights_of(m, &w);
-            if (check_weights(&w, total, max_params, column)) l = layer_of(&w, column);
+            if (!check_weights(&w, total, max_params, column)) {
+                nb_layer_free(l);
+                l = NULL;
+            }
         }
         if (!l || nb_model_add(m, l) != NB_OK || !check_output(m, &w, column)) {
             if (l && column) *column = w.column[0];
