@@ -123,7 +123,10 @@ demo() {
             "${cmd[@]}" || fail "example '${cmd[*]}' failed (exit $?)"
         fi
     done
-    say "demo done: ${#demo_examples[@]} examples ran; pictures are in out/"
+    say "demo done: ${#demo_examples[@]} examples ran; the pictures:"
+    local f
+    for f in out/*.svg; do [ -e "$f" ] && echo "  $f"; done
+    echo "  out/chain_rule.txt (the chain-rule walk-through)"
 }
 
 # Counts of one `meson test` run, from its log: "PASSED FAILED CHECKS", where
