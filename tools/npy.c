@@ -222,9 +222,14 @@ static bool read_header(nb_src *s, npy_header *h) {
         return nb_src_fail(s, 8, NB_ERR_FORMAT, "header length %lld is absurd (more than %d)",
                            (long long)hlen, NPY_MAX_HEADER),
                false;
+    int64_t base = s->pos, room = nb_src_max_remaining(s);
+    if (hlen > room) /* the same complaint as after reading, before allocating */
+        return nb_src_fail(s, base + room, NB_ERR_FORMAT,
+                           "the header is %lld bytes long but the file ends after %lld bytes",
+                           (long long)hlen, (long long)(base + room)),
+               false;
     char *text = malloc((size_t)hlen + 1);
     if (!text) return nb_fail(NB_ERR_MEMORY, "%s: out of memory", s->fn), false;
-    int64_t base = s->pos;
     got = nb_src_read(s, text, hlen);
     bool ok = got == hlen;
     if (got >= 0 && got < hlen)
