@@ -3,7 +3,8 @@
  * Readers are bounded and checked: a malformed file is an error naming the
  * file and the byte offset where it went wrong (for gzip files, the offset in
  * the uncompressed data), never an out-of-bounds read, and a header claiming
- * more data than the file can hold is refused before anything is allocated.
+ * more data than the file can hold, or more than 2^32 elements, is refused
+ * before anything is allocated.
  * Functions returning a tensor return NULL on failure; the others return an
  * nb_status. Either way nb_error() says what happened.
  *
@@ -60,11 +61,12 @@ typedef struct nb_csv_opts {
     int64_t max_rows; /* 0 = all */
 } nb_csv_opts;
 
-/* A CSV file (gzip or plain, up to 1 GiB) of numbers, with one optional label
- * column, into x [N, F] and y [N]. Cells may be "quoted" ("" for a quote);
- * blank lines are skipped; every row must have as many cells as the first.
- * A bad cell is an error naming its line, column and byte offset. opts NULL:
- * comma-separated, no header, the last column is y (AUTO). */
+/* A CSV file (gzip or plain, up to 1 GiB, cells up to 64 KiB) of numbers,
+ * with one optional label column, into x [N, F] and y [N]. Cells may be
+ * "quoted" ("" for a quote); blank lines are skipped; every row must have as
+ * many cells as the first. A bad cell is an error naming its line, column and
+ * byte offset. opts NULL: comma-separated, no header, the last column is y
+ * (AUTO). */
 nb_status nb_load_csv(const char *path, const nb_csv_opts *opts, nb_dataset *out);
 
 /* A NumPy .npy file (format 1.0, 2.0 or 3.0; C or Fortran order; f4, f8, i1,
