@@ -862,8 +862,9 @@ static const char *val_style(const gval *g) {
 
 static void put_value(text *t, const variant *v, int id) {
     const gval *g = &v->vals[id];
-    put(t, "  v%d [%s, label=\"%s %s\"];\n", id, val_style(g),
-        g->kind == V_INPUT || g->kind == V_CAPTURED ? kind_name(g) : "", nb_shape_s(&g->layout));
+    bool named = g->kind == V_INPUT || g->kind == V_CAPTURED;
+    put(t, "  v%d [%s, label=\"%s%s%s\"];\n", id, val_style(g), named ? kind_name(g) : "",
+        named ? " " : "", nb_shape_s(&g->layout));
 }
 
 static void put_op(text *t, const gnode *n, int id) {

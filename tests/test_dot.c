@@ -140,6 +140,53 @@ START_TEST(test_dot_errors) {
 }
 END_TEST
 
+/* A training step of the neuron (linear + sigmoid, mse, SGD), traced and compiled:
+ * the sigmoid is fused into the linear, gradients reach w and b. */
+static nb_status neuron_step(void *opt, nb_tensor *const *in, int n, nb_tensor **out, int *n_out) {
+    (void)n;
+    nb_tensor *w = nb_optimizer_param(opt, 0), *b = nb_optimizer_param(opt, 1);
+    nb_optimizer_zero_grad(opt);
+    out[0] = nb_mse_loss(nb_sigmoid(nb_linear(in[0], w, b)), in[1]);
+    *n_out = 1;
+    nb_status s = out[0] ? nb_backward(out[0]) : nb_error_code();
+    return s == NB_OK ? nb_optimizer_step(opt) : s;
+}
+
+static nb_graph *neuron_graph(nb_optimizer **opt) {
+    nb_tensor *w =
+        nb_set_requires_grad(nb_from_array((float[]){0.5f, -0.25f}, NB_SHAPE(2, 1)), true);
+    nb_tensor *b = nb_set_requires_grad(nb_zeros(NB_SHAPE(1)), true);
+    *opt = nb_sgd(0.1f, 0, false, 0);
+    nb_optimizer_add_params(*opt, (nb_tensor *[]){w, b}, 2);
+    nb_tensor *in[2] = {nb_from_array((float[]){1, 2, 3, 4}, NB_SHAPE(2, 2)),
+                        nb_from_array((float[]){1, 0}, NB_SHAPE(2, 1))};
+    nb_graph *g = nb_trace(neuron_step, *opt, in, 2);
+    ck_assert_msg(g != NULL, "%s", nb_error());
+    return g;
+}
+
+START_TEST(test_compiled_step_dot_matches_the_committed_file) {
+    nb_optimizer *opt;
+    nb_graph *g = neuron_graph(&opt);
+    char *dot = nb_graph_dot(g);
+    ck_assert_ptr_nonnull(dot);
+    ck_assert_ptr_nonnull(strstr(dot, "cluster_fused"));
+    ck_assert_ptr_nonnull(strstr(dot, "sigmoid (post-op)"));
+    ck_assert_ptr_nonnull(strstr(dot, "label=\"grad\""));
+    assert_matches_file(dot, "neuron_step.dot");
+    free(dot);
+    char dir[] = "/tmp/nabla_graph_XXXXXX", path[600];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/step.svg", dir);
+    ck_assert_msg(nb_graph_save_dot(g, path) == NB_OK, "%s", nb_error());
+    assert_svg_parses(path);
+    unlink(path);
+    rmdir(dir);
+    nb_graph_free(g);
+    nb_optimizer_free(opt);
+}
+END_TEST
+
 static Suite *dot_suite(void) {
     Suite *s = suite_create("dot");
     TCase *tc = nb_tcase("dot");
@@ -149,6 +196,7 @@ static Suite *dot_suite(void) {
     tcase_add_test(tc, test_rendered_files_are_valid);
     tcase_add_test(tc, test_the_same_graph_gives_the_same_text);
     tcase_add_test(tc, test_dot_errors);
+    tcase_add_test(tc, test_compiled_step_dot_matches_the_committed_file);
     suite_add_tcase(s, tc);
     return s;
 }
