@@ -867,10 +867,12 @@ static void put_value(text *t, const variant *v, int id) {
         named ? " " : "", nb_shape_s(&g->layout));
 }
 
+/* ops are rounded boxes, effects red, views (no kernel runs) dashed */
 static void put_op(text *t, const gnode *n, int id) {
     const char *fill = n->effect ? "#f4d6d6" : "#dde8f0";
-    put(t, "  op%d [shape=box, style=\"rounded,filled\", fillcolor=\"%s\", label=\"%s", id, fill,
-        n->effect ? n->effect : n->n.def->name);
+    bool view = !n->effect && !n->n.def->forward;
+    put(t, "  op%d [shape=box, style=\"rounded,%s\", fillcolor=\"%s\", label=\"%s", id,
+        view ? "dashed" : "filled", fill, n->effect ? n->effect : n->n.def->name);
     char attrs[200];
     if (!n->effect && n->n.def->print_attrs &&
         n->n.def->print_attrs(&n->n, attrs, sizeof attrs) > 0)
@@ -919,10 +921,9 @@ char *nb_graph_dot(const nb_graph *g) {
         int p = grad_target(v, &v->nodes[v->order[k]]);
         if (p >= 0) updated[p] = true;
     }
-    for (int k = 0; k < v->n_order; k++) {
-        int i = v->order[k];
+    for (int i = 0; i < v->nnodes; i++) { /* views too: they connect reshapes and slices */
         const gnode *n = &v->nodes[i];
-        if (is_effect(n, "zero_grad") || is_effect(n, "unbind_grad")) continue;
+        if (!n->live || is_effect(n, "zero_grad") || is_effect(n, "unbind_grad")) continue;
         int p = grad_target(v, n);
         if (p >= 0) {
             put_value_once(&t, v, drawn, n->in[0]);

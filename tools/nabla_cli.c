@@ -168,19 +168,60 @@ static int draw_model(nb_model *m, const char *path, bool backward, const char *
     return 0;
 }
 
+static nb_status train_step(void *m, nb_tensor *const *in, int n, nb_tensor **out, int *n_out) {
+    (void)n;
+    *n_out = 1;
+    return nb_model_train_on_batch(m, in[0], in[1], &out[0], NULL);
+}
+
+/* One training step on a batch of 8 zeros (loss, adam), traced and compiled
+ * as fit runs it: forward, backward, the gradients and the update. */
+static int draw_step(nb_model *m, const char *path, const char *loss) {
+    int64_t shape[NB_MAX_DIMS] = {8};
+    int ndim = 0;
+    const int64_t *in = nb_model_input_shape(m, &ndim);
+    for (int i = 0; i < ndim; i++) shape[i + 1] = in[i];
+    nb_scope_begin();
+    nb_tensor *x = nb_zeros(shape, ndim + 1), *y = nb_model_forward(m, x, false), *t = NULL;
+    if (y && !loss)
+        loss = nb_dim(y, nb_ndim(y) - 1) > 1 ? "sparse_categorical_crossentropy" : "mse";
+    nb_status s =
+        y ? nb_model_compile(m, loss, nb_optimizer_from_name("adam"), NULL, 0) : nb_error_code();
+    if (s == NB_OK)
+        t = !strcmp(loss, "sparse_categorical_crossentropy") ? nb_zeros(shape, 1)
+                                                             : nb_zeros_like(y);
+    nb_graph *g = s == NB_OK && t ? nb_trace(train_step, m, (nb_tensor *[]){x, t}, 2) : NULL;
+    if (s == NB_OK) s = g ? nb_graph_save_dot(g, path) : nb_error_code();
+    nb_graph_free(g);
+    nb_scope_end();
+    if (s != NB_OK) {
+        fprintf(stderr, "error: %s\n", nb_error());
+        return 1;
+    }
+    printf("wrote %s\n", path);
+    return 0;
+}
+
 static int dot(int argc, char **argv) {
     const char *out = option(argc, argv, "-o");
     if (argc < 1 || wants_help(argc, argv) || !out) {
         fprintf(
             argc < 1 || !out ? stderr : stdout,
-            "usage: nabla dot MODEL --input SHAPE [--backward] -o FILE.svg|.png|.pdf|.dot\n\n%s",
+            "usage: nabla dot MODEL --input SHAPE [--backward | --step [--loss L]]\n"
+            "                 -o FILE.svg|.png|.pdf|.dot\n\n"
+            "--backward  the backward pass nb_backward walks\n"
+            "--step      a whole training step (loss L, default sparse_categorical_crossentropy\n"
+            "            for several outputs, else mse; adam) traced and compiled as fit runs\n"
+            "            it: fused ops, gradients reaching the weights, the update\n\n%s",
             model_help);
         return argc < 1 || !out ? 2 : 0;
     }
     nb_model *m = model_arg(argv[0], option(argc, argv, "--input"));
     if (!m) return 2;
     bool backward = flag(argc, argv, "--backward");
-    int rc = draw_model(m, out, backward, backward ? "backward graph" : "forward graph");
+    int rc = flag(argc, argv, "--step")
+                 ? draw_step(m, out, option(argc, argv, "--loss"))
+                 : draw_model(m, out, backward, backward ? "backward graph" : "forward graph");
     nb_model_free(m);
     nb_shutdown();
     return rc;
