@@ -120,6 +120,26 @@ START_TEST(test_nabla_command_exit_codes_and_outputs) {
     snprintf(path, sizeof path, "%s/g.svg", dir);
     ck_assert(svg_parses(path));
     remove(path);
+    /* a whole compiled training step: the relu fused, gradients and the update drawn */
+    snprintf(args, sizeof args,
+             "dot \"conv 4 3 relu, maxpool 2, flatten, dense 2 softmax\" --input 1x8x8 --step -o "
+             "%s/s.svg",
+             dir);
+    ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
+    snprintf(path, sizeof path, "%s/s.svg", dir);
+    ck_assert(svg_parses(path));
+    remove(path);
+    snprintf(args, sizeof args, "dot \"dense 4 tanh, dense 1\" --input 3 --step -o %s/s.dot", dir);
+    ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
+    snprintf(path, sizeof path, "%s/s.dot", dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(out, "tanh (post-op)"));
+    ck_assert_ptr_nonnull(strstr(out, "label=\"update\""));
+    remove(path);
     /* train on the embedded iris set, then evaluate the written file */
     snprintf(args, sizeof args,
              "train --data iris --model \"dense 16 relu, dense 3 softmax\" --epochs 100 "
