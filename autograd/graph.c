@@ -697,10 +697,12 @@ static void bind(variant *v, nb_tensor *const *in) {
         t->storage = in[i]->storage;
         t->offset = in[i]->offset;
     }
-    for (int i = v->n_in; i < v->nvals; i++) {
+    for (int i = v->n_in; i < v->nvals; i++) { /* views of an input follow it */
         gval *g = &v->vals[i];
-        if (g->kind == V_VIEW && v->vals[g->root].kind == V_INPUT)
-            g->t->storage = v->vals[g->root].t->storage;
+        const gval *r = &v->vals[g->root];
+        if (g->kind != V_VIEW || r->kind != V_INPUT) continue;
+        g->t->storage = r->t->storage;
+        g->t->offset = g->layout.offset - v->sig[r->input].offset + r->t->offset;
     }
 }
 

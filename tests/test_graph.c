@@ -371,6 +371,32 @@ START_TEST(test_fit_on_graphs_equals_eager_fit) {
 }
 END_TEST
 
+/* inputs may be views at any offset; views the step makes of them follow */
+static nb_status flat_sum(void *ctx, nb_tensor *const *in, int n, nb_tensor **out, int *n_out) {
+    (void)ctx, (void)n;
+    nb_tensor *flat = nb_reshape(in[0], NB_SHAPE(-1));
+    out[0] = nb_sum_all(nb_mul(flat, nb_slice(flat, 0, 0, 6, 1)));
+    *n_out = 1;
+    return out[0] ? NB_OK : nb_error_code();
+}
+
+START_TEST(test_inputs_are_views_at_other_offsets) {
+    nb_tensor *big = nb_arange(0, 60, 1);
+    big = nb_reshape(big, NB_SHAPE(20, 3));
+    nb_tensor *in = nb_slice(big, 0, 4, 6, 1), *out[1];
+    nb_graph *g = nb_trace(flat_sum, NULL, &in, 1);
+    ck_assert_msg(g != NULL, "%s", nb_error());
+    for (int at = 0; at < 18; at += 3) {
+        nb_tensor *x = nb_slice(big, 0, at, at + 2, 1);
+        ck_assert_int_eq(nb_graph_run(g, &x, 1, out), NB_OK);
+        nb_tensor *want[1];
+        flat_sum(NULL, &x, 1, want, &(int){0});
+        NB_ASSERT_CLOSE(nb_item(out[0]), nb_item(want[0]), 0);
+    }
+    nb_graph_free(g);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("graph");
     TCase *tc = nb_tcase("graph");
@@ -386,6 +412,7 @@ int main(void) {
     tcase_add_test(tc, test_print_and_dot_show_fused_groups);
     tcase_add_test(tc, test_errors_are_reported);
     tcase_add_test(tc, test_fit_on_graphs_equals_eager_fit);
+    tcase_add_test(tc, test_inputs_are_views_at_other_offsets);
     suite_add_tcase(s, tc);
     return nb_test_run(s);
 }
