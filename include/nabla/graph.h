@@ -38,12 +38,16 @@ typedef nb_status (*nb_trace_fn)(void *ctx, nb_tensor *const *inputs, int n_inpu
                                  nb_tensor **outputs, int *n_outputs);
 
 /* Compilation passes, all on by default (a zeroed struct); each can be turned
- * off, e.g. to compare results. */
+ * off, e.g. to compare results. Fusion folds an activation into the linear or
+ * conv2d before it when nothing else reads the pre-activation: always in a
+ * forward pass; in training for the activations whose backward reads their
+ * output (relu, leaky relu with alpha >= 0, sigmoid, tanh, elu, exp, sqrt). */
 typedef struct nb_graph_opts {
     bool no_dce;         /* keep ops whose results nothing uses */
     bool no_fusion;      /* keep linear/conv2d and their activation apart */
     bool no_memory_plan; /* every tensor its own buffer */
-    bool no_inplace;     /* no output written over a dying input */
+    bool no_inplace;     /* no output written over a dying input, and a parameter's
+                          * gradient copied into its .grad as eagerly (not read in place) */
     bool quiet;          /* no line on stderr when tracing again */
 } nb_graph_opts;
 
