@@ -49,6 +49,21 @@ static nb_model *cnn(void) {
     return m;
 }
 
+/* a CNN with batch normalization (running statistics change at every step) */
+static nb_model *cnn_bn(void) {
+    nb_model *m = nb_sequential(NB_SHAPE(1, 28, 28));
+    nb_model_add(m, nb_conv2d_layer(8, 3, "linear"));
+    nb_model_add(m, nb_batch_norm_layer(0, 0));
+    nb_model_add(m, nb_activation_layer("relu"));
+    nb_model_add(m, nb_avg_pool2d_layer(2, 0));
+    nb_model_add(m, nb_flatten_layer());
+    nb_model_add(m, nb_dense(10, "softmax"));
+    ck_assert_int_eq(nb_model_compile(m, "sparse_categorical_crossentropy",
+                                      nb_optimizer_from_name("sgd"), NULL, 0),
+                     NB_OK);
+    return m;
+}
+
 static nb_status step(void *ctx, nb_tensor *const *in, int n, nb_tensor **out, int *n_out) {
     (void)n;
     *n_out = 2;
@@ -162,6 +177,34 @@ START_TEST(test_cnn_50_steps_graph_equals_eager) {
 }
 END_TEST
 
+static void no_allocations(nb_model *(*make)(void), bool images) {
+    data d = first_rows(4 * BATCH);
+    nb_model *m = make();
+    nb_tensor *in[2] = {batch_of(d.x, 0, BATCH, images), batch_of(d.y, 0, BATCH, false)};
+    nb_graph *g = nb_trace_ex(step, m, in, 2, &(nb_graph_opts){.quiet = true});
+    ck_assert_msg(g != NULL, "%s", nb_error());
+    ck_assert_int_eq(nb_graph_run(g, in, 2, NULL), NB_OK); /* the pools fill once */
+    uint64_t before = nb_alloc_count();
+    for (int i = 1; i < 4; i++) {
+        nb_tensor *b[2] = {batch_of(d.x, i * BATCH, BATCH, images),
+                           batch_of(d.y, i * BATCH, BATCH, false)};
+        before = nb_alloc_count(); /* the batch copies above may allocate; the run may not */
+        nb_tensor *out[2];
+        ck_assert_int_eq(nb_graph_run(g, b, 2, out), NB_OK);
+        ck_assert_msg(nb_alloc_count() == before, "run %d allocated %llu times", i,
+                      (unsigned long long)(nb_alloc_count() - before));
+        ck_assert(isfinite(nb_item(out[0])));
+    }
+    nb_graph_free(g);
+    nb_model_free(m);
+}
+
+START_TEST(test_batch_norm_cnn_50_steps_graph_equals_eager) {
+    eager_vs_graph(cnn_bn, true, 1e-5, true);
+    no_allocations(cnn_bn, true);
+}
+END_TEST
+
 START_TEST(test_fusion_folds_activations_into_their_producer) {
     data d = first_rows(STEPS * BATCH);
     nb_graph_stats fused, plain;
@@ -244,28 +287,6 @@ START_TEST(test_smaller_last_batch_is_traced_once_and_kept) {
     nb_model_free(m);
 }
 END_TEST
-
-static void no_allocations(nb_model *(*make)(void), bool images) {
-    data d = first_rows(4 * BATCH);
-    nb_model *m = make();
-    nb_tensor *in[2] = {batch_of(d.x, 0, BATCH, images), batch_of(d.y, 0, BATCH, false)};
-    nb_graph *g = nb_trace_ex(step, m, in, 2, &(nb_graph_opts){.quiet = true});
-    ck_assert_msg(g != NULL, "%s", nb_error());
-    ck_assert_int_eq(nb_graph_run(g, in, 2, NULL), NB_OK); /* the pools fill once */
-    uint64_t before = nb_alloc_count();
-    for (int i = 1; i < 4; i++) {
-        nb_tensor *b[2] = {batch_of(d.x, i * BATCH, BATCH, images),
-                           batch_of(d.y, i * BATCH, BATCH, false)};
-        before = nb_alloc_count(); /* the batch copies above may allocate; the run may not */
-        nb_tensor *out[2];
-        ck_assert_int_eq(nb_graph_run(g, b, 2, out), NB_OK);
-        ck_assert_msg(nb_alloc_count() == before, "run %d allocated %llu times", i,
-                      (unsigned long long)(nb_alloc_count() - before));
-        ck_assert(isfinite(nb_item(out[0])));
-    }
-    nb_graph_free(g);
-    nb_model_free(m);
-}
 
 START_TEST(test_replayed_mlp_step_allocates_nothing) {
     no_allocations(mlp, false);
@@ -494,6 +515,7 @@ int main(void) {
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_mlp_50_steps_graph_equals_eager);
     tcase_add_test(tc, test_cnn_50_steps_graph_equals_eager);
+    tcase_add_test(tc, test_batch_norm_cnn_50_steps_graph_equals_eager);
     tcase_add_test(tc, test_fusion_folds_activations_into_their_producer);
     tcase_add_test(tc, test_memory_plan_shares_buffers);
     tcase_add_test(tc, test_dead_code_is_removed);
