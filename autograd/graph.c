@@ -137,8 +137,10 @@ static void tag(variant *v, nb_tensor *t, int id, bool storage) {
     }
 }
 
-/* A header of the graph's own on t's storage (a reference is taken). */
-static nb_tensor *own_header(const nb_tensor *t) {
+/* A header of the graph's own on t's storage; a captured tensor's header holds
+ * a reference to its storage (the others point into the arena, at an input or
+ * at a captured storage the graph already holds). */
+static nb_tensor *own_header(const nb_tensor *t, bool ref) {
     nb_tensor *h = nb_heap_alloc(sizeof *h);
     if (!h) return NULL;
     *h = *t;
@@ -147,7 +149,7 @@ static nb_tensor *own_header(const nb_tensor *t) {
     h->requires_grad = false;
     h->scope = NB_SCOPE_GRAPH;
     h->next_free = NULL;
-    if (h->storage) h->storage->refs++;
+    if (ref && h->storage) h->storage->refs++;
     return h;
 }
 
@@ -164,7 +166,7 @@ static int resolve(variant *v, nb_tensor *t) {
     }
     if ((id = new_val(v, V_CAPTURED, t)) < 0) return -1;
     v->vals[id].orig = t;
-    if (!(v->vals[id].t = own_header(t))) {
+    if (!(v->vals[id].t = own_header(t, true))) {
         v->oom = true;
         return -1;
     }
@@ -510,7 +512,7 @@ static bool materialize(variant *v) {
         }
         nb_tensor l = g->layout;
         l.storage = st;
-        if (!(g->t = own_header(&l))) return false;
+        if (!(g->t = own_header(&l, false))) return false;
         if (g->kind == V_INPUT) g->t->offset = 0;
     }
     for (int i = 0; i < v->nvals; i++) {
@@ -518,7 +520,7 @@ static bool materialize(variant *v) {
         if (g->kind != V_VIEW) continue;
         nb_tensor l = g->layout;
         l.storage = v->vals[g->root].t->storage;
-        if (!(g->t = own_header(&l))) return false;
+        if (!(g->t = own_header(&l, false))) return false;
     }
     v->order = malloc((size_t)(v->nnodes + 1) * sizeof *v->order);
     if (!v->order) return false;
