@@ -905,7 +905,9 @@ static void put_value_once(text *t, const variant *v, bool *drawn, int id) {
 /* Values are drawn once, when first met; a fused op is a box holding the op
  * and its activation. A gradient reaching a parameter is a dashed "grad" edge,
  * the optimizer's step a dashed "update" edge to each such parameter, a tensor
- * a kernel saves for backward a dashed "saves" edge; zero_grad is not drawn. */
+ * a kernel saves for backward a dashed "saves" edge; zero_grad is not drawn.
+ * Those edges carry xlabels: Graphviz 2.42's dot layout frees memory twice when
+ * an edge between nodes of one rank has a label. */
 char *nb_graph_dot(const nb_graph *g) {
     if (!g) return nb_fail(NB_ERR_NULL, "nb_graph_dot: graph is NULL");
     const variant *v = g->v[g->last];
@@ -933,7 +935,7 @@ char *nb_graph_dot(const nb_graph *g) {
             put_value_once(&t, v, drawn, n->in[0]);
             put_value_once(&t, v, drawn, p);
             put(&t,
-                "  v%d -> v%d [style=dashed, color=\"#a03030\", label=\"grad\", "
+                "  v%d -> v%d [style=dashed, color=\"#a03030\", xlabel=\"grad\", "
                 "constraint=false];\n",
                 n->in[0], p);
             continue;
@@ -959,12 +961,12 @@ char *nb_graph_dot(const nb_graph *g) {
             int sv = n->saved[j];
             if (sv < 0 || v->vals[sv].writer != i || later_reader(v, sv, i) < 0) continue;
             put_value_once(&t, v, drawn, sv);
-            put(&t, "  op%d -> v%d [style=dashed, label=\"saves\"];\n", i, sv);
+            put(&t, "  op%d -> v%d [style=dashed, xlabel=\"saves\"];\n", i, sv);
         }
         for (int q = 0; is_effect(n, "optimizer_step") && q < v->nvals; q++)
             if (updated[q])
                 put(&t,
-                    "  op%d -> v%d [style=dashed, color=\"#a03030\", label=\"update\", "
+                    "  op%d -> v%d [style=dashed, color=\"#a03030\", xlabel=\"update\", "
                     "constraint=false];\n",
                     i, q);
     }
