@@ -25,7 +25,6 @@
 #include "nabla/autograd.h"
 #include "nabla/graph.h"
 
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,19 +102,9 @@ bool nb_tracing(void) {
 }
 
 /* ---- recording ----------------------------------------------------------------------- */
-static bool grow(void **p, int *cap, int need, size_t size) {
-    if (need <= *cap) return true;
-    int c = *cap ? *cap * 2 : 64;
-    while (c < need) c *= 2;
-    void *q = realloc(*p, (size_t)c * size);
-    if (!q) return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
 
 static int new_val(variant *v, vkind kind, const nb_tensor *t) {
-    if (!grow((void **)&v->vals, &v->capv, v->nvals + 1, sizeof *v->vals)) {
+    if (!nb_grow((void **)&v->vals, &v->capv, v->nvals + 1, sizeof *v->vals)) {
         v->oom = true;
         return -1;
     }
@@ -175,7 +164,7 @@ static int resolve(variant *v, nb_tensor *t) {
 }
 
 static gnode *new_node(variant *v) {
-    if (!grow((void **)&v->nodes, &v->capn, v->nnodes + 1, sizeof *v->nodes)) {
+    if (!nb_grow((void **)&v->nodes, &v->capn, v->nnodes + 1, sizeof *v->nodes)) {
         v->oom = true;
         return NULL;
     }
@@ -824,37 +813,6 @@ nb_status nb_graph_print(const nb_graph *g, FILE *f) {
     return ferror(f) ? nb_failc(NB_ERR_IO, "nb_graph_print: writing failed") : NB_OK;
 }
 
-typedef struct {
-    char *s;
-    size_t len, cap;
-    bool oom;
-} text;
-
-static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(text *t, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    va_list copy;
-    va_copy(copy, ap);
-    int n = vsnprintf(NULL, 0, fmt, copy);
-    va_end(copy);
-    if (n >= 0 && !t->oom && t->len + (size_t)n + 1 > t->cap) {
-        size_t cap = (t->len + (size_t)n + 1) * 2;
-        char *s = realloc(t->s, cap);
-        if (!s)
-            t->oom = true;
-        else {
-            t->s = s;
-            t->cap = cap;
-        }
-    }
-    if (n >= 0 && !t->oom) {
-        vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
-        t->len += (size_t)n;
-    }
-    va_end(ap);
-}
-
 static const char *val_style(const gval *g) {
     if (g->output) return "shape=ellipse, style=\"filled,bold\", fillcolor=\"#cfe3ff\"";
     if (g->kind == V_INPUT) return "shape=ellipse, style=filled, fillcolor=\"#e8e8e8\"";
@@ -864,24 +822,24 @@ static const char *val_style(const gval *g) {
     return "shape=ellipse";
 }
 
-static void put_value(text *t, const variant *v, int id) {
+static void put_value(nb_text *t, const variant *v, int id) {
     const gval *g = &v->vals[id];
     bool named = g->kind == V_INPUT || g->kind == V_CAPTURED;
-    put(t, "  v%d [%s, label=\"%s%s%s\"];\n", id, val_style(g), named ? kind_name(g) : "",
-        named ? " " : "", nb_shape_s(&g->layout));
+    nb_text_put(t, "  v%d [%s, label=\"%s%s%s\"];\n", id, val_style(g), named ? kind_name(g) : "",
+                named ? " " : "", nb_shape_s(&g->layout));
 }
 
 /* ops are rounded boxes, effects red, views (no kernel runs) dashed */
-static void put_op(text *t, const gnode *n, int id) {
+static void put_op(nb_text *t, const gnode *n, int id) {
     const char *fill = n->effect ? "#f4d6d6" : "#dde8f0";
     bool view = !n->effect && !n->n.def->forward;
-    put(t, "  op%d [shape=box, style=\"rounded,%s\", fillcolor=\"%s\", label=\"%s", id,
-        view ? "dashed" : "filled", fill, n->effect ? n->effect : n->n.def->name);
+    nb_text_put(t, "  op%d [shape=box, style=\"rounded,%s\", fillcolor=\"%s\", label=\"%s", id,
+                view ? "dashed" : "filled", fill, n->effect ? n->effect : n->n.def->name);
     char attrs[200];
     if (!n->effect && n->n.def->print_attrs &&
         n->n.def->print_attrs(&n->n, attrs, sizeof attrs) > 0)
-        put(t, "\\n%s", attrs);
-    put(t, "\"];\n");
+        nb_text_put(t, "\\n%s", attrs);
+    nb_text_put(t, "\"];\n");
 }
 
 /* The parameter a gradient effect writes to, as a value of the graph (-1 if none). */
@@ -896,7 +854,7 @@ static int grad_target(const variant *v, const gnode *n) {
     return -1;
 }
 
-static void put_value_once(text *t, const variant *v, bool *drawn, int id) {
+static void put_value_once(nb_text *t, const variant *v, bool *drawn, int id) {
     if (drawn[id]) return;
     put_value(t, v, id);
     drawn[id] = true;
@@ -911,14 +869,15 @@ static void put_value_once(text *t, const variant *v, bool *drawn, int id) {
 char *nb_graph_dot(const nb_graph *g) {
     if (!g) return nb_fail(NB_ERR_NULL, "nb_graph_dot: graph is NULL");
     const variant *v = g->v[g->last];
-    text t = {0};
+    nb_text t = {0};
     bool *drawn = calloc((size_t)v->nvals + 1, 1), *updated = calloc((size_t)v->nvals + 1, 1);
     if (!drawn || !updated) {
         free(drawn);
         free(updated);
         return nb_fail(NB_ERR_MEMORY, "nb_graph_dot: out of memory");
     }
-    put(&t,
+    nb_text_put(
+        &t,
         "digraph nabla_graph {\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=10];\n"
         "  edge [fontname=\"Helvetica\", fontsize=9];\n"
         "  labelloc=t;\n  label=\"compiled training step: %d ops, %d fused, arena %lld bytes\";\n",
@@ -934,43 +893,44 @@ char *nb_graph_dot(const nb_graph *g) {
         if (p >= 0) {
             put_value_once(&t, v, drawn, n->in[0]);
             put_value_once(&t, v, drawn, p);
-            put(&t,
-                "  v%d -> v%d [style=dashed, color=\"#a03030\", xlabel=\"grad\", "
-                "constraint=false];\n",
-                n->in[0], p);
+            nb_text_put(&t,
+                        "  v%d -> v%d [style=dashed, color=\"#a03030\", xlabel=\"grad\", "
+                        "constraint=false];\n",
+                        n->in[0], p);
             continue;
         }
         for (int j = 0; j < n->n_in; j++) put_value_once(&t, v, drawn, n->in[j]);
         if (n->fused) {
-            put(&t, "  subgraph cluster_fused%d {\n  style=\"rounded,dashed\"; label=\"fused\";\n",
+            nb_text_put(
+                &t, "  subgraph cluster_fused%d {\n  style=\"rounded,dashed\"; label=\"fused\";\n",
                 i);
             put_op(&t, n, i);
-            put(&t,
-                "  op%d_post [shape=box, style=\"rounded,filled\", fillcolor=\"#dde8f0\", "
-                "label=\"%s (post-op)\"];\n  op%d -> op%d_post;\n  }\n",
-                i, n->fused, i, i);
+            nb_text_put(&t,
+                        "  op%d_post [shape=box, style=\"rounded,filled\", fillcolor=\"#dde8f0\", "
+                        "label=\"%s (post-op)\"];\n  op%d -> op%d_post;\n  }\n",
+                        i, n->fused, i, i);
         } else {
             put_op(&t, n, i);
         }
-        for (int j = 0; j < n->n_in; j++) put(&t, "  v%d -> op%d;\n", n->in[j], i);
+        for (int j = 0; j < n->n_in; j++) nb_text_put(&t, "  v%d -> op%d;\n", n->in[j], i);
         if (!n->effect && n->out >= 0) {
             put_value_once(&t, v, drawn, n->out);
-            put(&t, "  op%d%s -> v%d;\n", i, n->fused ? "_post" : "", n->out);
+            nb_text_put(&t, "  op%d%s -> v%d;\n", i, n->fused ? "_post" : "", n->out);
         }
         for (int j = 0; !n->effect && j < NB_MAX_SAVED; j++) {
             int sv = n->saved[j];
             if (sv < 0 || v->vals[sv].writer != i || later_reader(v, sv, i) < 0) continue;
             put_value_once(&t, v, drawn, sv);
-            put(&t, "  op%d -> v%d [style=dashed, xlabel=\"saves\"];\n", i, sv);
+            nb_text_put(&t, "  op%d -> v%d [style=dashed, xlabel=\"saves\"];\n", i, sv);
         }
         for (int q = 0; is_effect(n, "optimizer_step") && q < v->nvals; q++)
             if (updated[q])
-                put(&t,
-                    "  op%d -> v%d [style=dashed, color=\"#a03030\", xlabel=\"update\", "
-                    "constraint=false];\n",
-                    i, q);
+                nb_text_put(&t,
+                            "  op%d -> v%d [style=dashed, color=\"#a03030\", xlabel=\"update\", "
+                            "constraint=false];\n",
+                            i, q);
     }
-    put(&t, "}\n");
+    nb_text_put(&t, "}\n");
     free(drawn);
     free(updated);
     if (t.oom) {

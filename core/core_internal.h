@@ -141,6 +141,17 @@ typedef nb_status (*nb_effect_fn)(void *ctx, nb_tensor *const *in, int n_in);
 /* Record a call that replays as fn(ctx, in) at the same point of every run. */
 void nb_trace_effect(const char *name, nb_effect_fn fn, void *ctx, nb_tensor *const *in, int n_in);
 
+/* ---- growing buffers (core/text.c) -----------------------------------------------
+ * Text: append printf-style; on failure oom is set and later appends do nothing.
+ * nb_grow: make room for need items of size bytes in *items (capacity *cap). */
+typedef struct nb_text {
+    char *s;
+    size_t len, cap;
+    bool oom;
+} nb_text;
+void nb_text_put(nb_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool nb_grow(void **items, int *cap, int need, size_t size);
+
 /* ---- pictures (tools/dot.c) ---------------------------------------------------
  * DOT text to path (.dot, .svg, .png, .pdf), atomically; errors name fn. */
 nb_status nb_dot_text_save(const char *fn, const char *dot_text, const char *path);

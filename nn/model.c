@@ -103,21 +103,11 @@ static nb_status build_error(const nb_model *m, const nb_layer *l) {
                     l->ops->type, prev, shape, why);
 }
 
-static bool grow(void **items, int *cap, int need, size_t size) {
-    if (need <= *cap) return true;
-    int cap2 = *cap ? *cap * 2 : 8;
-    while (cap2 < need) cap2 *= 2;
-    void *p = realloc(*items, (size_t)cap2 * size);
-    if (!p) return false;
-    *items = p;
-    *cap = cap2;
-    return true;
-}
-
 /* Append l's trainable weights to m->params (and to the optimizer once compiled). */
 static nb_status add_params(nb_model *m, nb_layer *l) {
     int first = m->n_params;
-    if (!grow((void **)&m->params, &m->cap_params, m->n_params + l->n_weights, sizeof(nb_tensor *)))
+    if (!nb_grow((void **)&m->params, &m->cap_params, m->n_params + l->n_weights,
+                 sizeof(nb_tensor *)))
         return nb_failc(NB_ERR_MEMORY, "nb_model_add: out of memory");
     for (int i = 0; i < l->n_weights; i++)
         if (l->weights[i].trainable) m->params[m->n_params++] = l->weights[i].t;
@@ -138,7 +128,7 @@ static nb_status add_layer(nb_model *m, nb_layer *l) {
         if (nb_error_code() == NB_ERR_MEMORY) return NB_ERR_MEMORY;
         return build_error(m, l);
     }
-    if (!grow((void **)&m->layers, &m->cap_layers, m->n_layers + 1, sizeof(nb_layer *)))
+    if (!nb_grow((void **)&m->layers, &m->cap_layers, m->n_layers + 1, sizeof(nb_layer *)))
         return nb_failc(NB_ERR_MEMORY, "nb_model_add: out of memory");
     l->built = l->in_model = true;
     m->layers[m->n_layers++] = l;

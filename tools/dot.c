@@ -14,48 +14,17 @@
 #include <errno.h>
 #include <graphviz/gvc.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* ---- a growing text buffer ------------------------------------------------------ */
-typedef struct {
-    char *s;
-    size_t len, cap;
-    bool oom;
-} text;
-
-static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(text *t, const char *fmt, ...) {
-    va_list ap;
-    for (int pass = 0; pass < 2 && !t->oom; pass++) {
-        va_start(ap, fmt);
-        int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) return;
-        if (t->s && t->len + (size_t)n < t->cap) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = (t->cap + (size_t)n + 1) * 2;
-        char *s = realloc(t->s, cap);
-        if (!s) {
-            t->oom = true;
-            return;
-        }
-        t->s = s;
-        t->cap = cap;
-    }
-}
-
 /* a label fragment with DOT's special characters escaped */
-static void put_escaped(text *t, const char *s) {
+static void put_escaped(nb_text *t, const char *s) {
     for (; *s; s++) {
         if (*s == '"' || *s == '\\')
-            put(t, "\\%c", *s);
+            nb_text_put(t, "\\%c", *s);
         else
-            put(t, "%c", *s);
+            nb_text_put(t, "%c", *s);
     }
 }
 
@@ -69,17 +38,6 @@ typedef struct {
     bool oom;
 } graph;
 
-static bool grow(void **p, int *cap, int need, size_t size) {
-    if (need <= *cap) return true;
-    int c = *cap ? *cap * 2 : 64;
-    while (c < need) c *= 2;
-    void *q = realloc(*p, (size_t)c * size);
-    if (!q) return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
-
 static bool has_node(const graph *g, const nb_node *n) {
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i] == n) return true;
@@ -88,7 +46,7 @@ static bool has_node(const graph *g, const nb_node *n) {
 
 static void collect(graph *g, const nb_node *n) {
     if (!n || has_node(g, n) || g->oom) return;
-    if (!grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof *g->nodes)) {
+    if (!nb_grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof *g->nodes)) {
         g->oom = true;
         return;
     }
@@ -105,8 +63,8 @@ static int tensor_id(graph *g, const nb_tensor *t) {
     for (int i = 0; i < g->n_tensors; i++)
         if (g->tensors[i] == t) return i;
     int cap = g->cap_tensors;
-    if (!grow((void **)&g->tensors, &g->cap_tensors, g->n_tensors + 1, sizeof *g->tensors) ||
-        !grow((void **)&g->uses, &cap, g->n_tensors + 1, sizeof *g->uses)) {
+    if (!nb_grow((void **)&g->tensors, &g->cap_tensors, g->n_tensors + 1, sizeof *g->tensors) ||
+        !nb_grow((void **)&g->uses, &cap, g->n_tensors + 1, sizeof *g->uses)) {
         g->oom = true;
         return 0;
     }
@@ -130,22 +88,23 @@ static void build(graph *g, const nb_tensor *root) {
 }
 
 /* ---- labels --------------------------------------------------------------------------- */
-static void put_values(text *t, const nb_tensor *x, int max_values) {
+static void put_values(nb_text *t, const nb_tensor *x, int max_values) {
     if (x->numel > max_values) return;
-    put(t, x->numel == 1 ? "\\n= " : "\\n= [");
-    for (int64_t i = 0; i < x->numel; i++) put(t, i ? ", %.4g" : "%.4g", (double)nb_get_flat(x, i));
-    if (x->numel != 1) put(t, "]");
+    nb_text_put(t, x->numel == 1 ? "\\n= " : "\\n= [");
+    for (int64_t i = 0; i < x->numel; i++)
+        nb_text_put(t, i ? ", %.4g" : "%.4g", (double)nb_get_flat(x, i));
+    if (x->numel != 1) nb_text_put(t, "]");
 }
 
-static void put_tensor_label(text *t, const nb_tensor *x, int id, int max_values) {
+static void put_tensor_label(nb_text *t, const nb_tensor *x, int id, int max_values) {
     if (x->name[0])
         put_escaped(t, x->name);
     else
-        put(t, "t%d", id);
-    put(t, "\\n%s", nb_shape_s(x));
+        nb_text_put(t, "t%d", id);
+    nb_text_put(t, "\\n%s", nb_shape_s(x));
     put_values(t, x, max_values);
     if (x->grad && x->grad->numel <= max_values) {
-        put(t, "\\ngrad");
+        nb_text_put(t, "\\ngrad");
         put_values(t, x->grad, max_values);
     }
 }
@@ -157,11 +116,11 @@ static const char *tensor_style(const nb_tensor *x, const nb_tensor *root) {
     return "shape=ellipse";
 }
 
-static void put_op_label(text *t, const nb_node *n, const char *suffix) {
-    put(t, "%s%s", n->def->name, suffix);
+static void put_op_label(nb_text *t, const nb_node *n, const char *suffix) {
+    nb_text_put(t, "%s%s", n->def->name, suffix);
     char attrs[256];
     if (n->def->print_attrs && n->def->print_attrs(n, attrs, sizeof attrs) > 0 && attrs[0]) {
-        put(t, "\\n");
+        nb_text_put(t, "\\n");
         put_escaped(t, attrs);
     }
 }
@@ -174,21 +133,22 @@ static int producer(const graph *g, const nb_tensor *x) {
     return -1;
 }
 
-static void put_tensor_node(text *t, graph *g, int i, const nb_tensor *root, int max_values) {
-    put(t, "  t%d [%s, label=\"", i, tensor_style(g->tensors[i], root));
+static void put_tensor_node(nb_text *t, graph *g, int i, const nb_tensor *root, int max_values) {
+    nb_text_put(t, "  t%d [%s, label=\"", i, tensor_style(g->tensors[i], root));
     put_tensor_label(t, g->tensors[i], i, max_values);
-    put(t, "\"];\n");
+    nb_text_put(t, "\"];\n");
 }
 
-static void put_op_node(text *t, const graph *g, int i) {
-    put(t, "  op%d [shape=box, style=\"rounded,filled\", fillcolor=\"#dde8f0\", label=\"", i);
+static void put_op_node(nb_text *t, const graph *g, int i) {
+    nb_text_put(t, "  op%d [shape=box, style=\"rounded,filled\", fillcolor=\"#dde8f0\", label=\"",
+                i);
     put_op_label(t, g->nodes[i], "");
-    put(t, "\"];\n");
+    nb_text_put(t, "\"];\n");
 }
 
 /* Ops run in a name scope (an nn layer), with the tensors they produce, are
  * drawn inside a box labelled with the scope; scopes in order of first use. */
-static void draw_forward(text *t, graph *g, const nb_tensor *root, int max_values) {
+static void draw_forward(nb_text *t, graph *g, const nb_tensor *root, int max_values) {
     for (int i = 0; i < g->n_tensors; i++) {
         int p = producer(g, g->tensors[i]);
         if (p < 0 || !g->nodes[p]->scope[0]) put_tensor_node(t, g, i, root, max_values);
@@ -201,55 +161,57 @@ static void draw_forward(text *t, graph *g, const nb_tensor *root, int max_value
         bool first = scope[0];
         for (int j = 0; j < i && first; j++) first = strcmp(g->nodes[j]->scope, scope) != 0;
         if (!first) continue;
-        put(t, "  subgraph cluster_%d {\n  label=\"", cluster++);
+        nb_text_put(t, "  subgraph cluster_%d {\n  label=\"", cluster++);
         put_escaped(t, scope);
-        put(t, "\"; style=rounded; color=\"#8c8c8c\";\n");
+        nb_text_put(t, "\"; style=rounded; color=\"#8c8c8c\";\n");
         for (int j = i; j < g->n_nodes; j++) {
             if (strcmp(g->nodes[j]->scope, scope)) continue;
             put_op_node(t, g, j);
             if (g->nodes[j]->out)
                 put_tensor_node(t, g, tensor_id(g, g->nodes[j]->out), root, max_values);
         }
-        put(t, "  }\n");
+        nb_text_put(t, "  }\n");
     }
     for (int i = 0; i < g->n_nodes; i++) {
         const nb_node *n = g->nodes[i];
-        for (int k = 0; k < n->n_in; k++) put(t, "  t%d -> op%d;\n", tensor_id(g, n->in[k]), i);
-        if (n->out) put(t, "  op%d -> t%d;\n", i, tensor_id(g, n->out));
+        for (int k = 0; k < n->n_in; k++)
+            nb_text_put(t, "  t%d -> op%d;\n", tensor_id(g, n->in[k]), i);
+        if (n->out) nb_text_put(t, "  op%d -> t%d;\n", i, tensor_id(g, n->out));
     }
 }
 
-static void draw_backward(text *t, graph *g, const nb_tensor *root, int max_values) {
-    put(t, "  seed [shape=plaintext, label=\"1\"];\n");
+static void draw_backward(nb_text *t, graph *g, const nb_tensor *root, int max_values) {
+    nb_text_put(t, "  seed [shape=plaintext, label=\"1\"];\n");
     for (int i = 0; i < g->n_tensors; i++) {
         const nb_tensor *x = g->tensors[i];
         if (!x->requires_grad) continue;
-        put(t, "  g%d [%s, label=\"d", i, tensor_style(x, root));
+        nb_text_put(t, "  g%d [%s, label=\"d", i, tensor_style(x, root));
         put_escaped(t, root->name[0] ? root->name : "out");
-        put(t, "/d");
+        nb_text_put(t, "/d");
         if (x->name[0])
             put_escaped(t, x->name);
         else
-            put(t, "t%d", i);
-        put(t, "\\n%s", nb_shape_s(x));
+            nb_text_put(t, "t%d", i);
+        nb_text_put(t, "\\n%s", nb_shape_s(x));
         if (x->grad) put_values(t, x->grad, max_values);
-        put(t, "\"];\n");
+        nb_text_put(t, "\"];\n");
         if (g->uses[i] > 1) {
-            put(t, "  sum%d [shape=circle, label=\"+\"];\n", i);
-            put(t, "  sum%d -> g%d;\n", i, i);
+            nb_text_put(t, "  sum%d [shape=circle, label=\"+\"];\n", i);
+            nb_text_put(t, "  sum%d -> g%d;\n", i, i);
         }
     }
-    put(t, "  seed -> g%d;\n", tensor_id(g, root));
+    nb_text_put(t, "  seed -> g%d;\n", tensor_id(g, root));
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         const nb_node *n = g->nodes[i];
-        put(t, "  bop%d [shape=box, style=\"rounded,filled\", fillcolor=\"#f6dcdc\", label=\"", i);
+        nb_text_put(
+            t, "  bop%d [shape=box, style=\"rounded,filled\", fillcolor=\"#f6dcdc\", label=\"", i);
         put_op_label(t, n, "_backward");
-        put(t, "\"];\n");
-        if (n->out) put(t, "  g%d -> bop%d;\n", tensor_id(g, n->out), i);
+        nb_text_put(t, "\"];\n");
+        if (n->out) nb_text_put(t, "  g%d -> bop%d;\n", tensor_id(g, n->out), i);
         for (int k = 0; k < n->n_in; k++) {
             if (!n->needs_grad[k]) continue;
             int id = tensor_id(g, n->in[k]);
-            put(t, "  bop%d -> %s%d;\n", i, g->uses[id] > 1 ? "sum" : "g", id);
+            nb_text_put(t, "  bop%d -> %s%d;\n", i, g->uses[id] > 1 ? "sum" : "g", id);
         }
     }
 }
@@ -259,16 +221,16 @@ char *nb_dot(const nb_tensor *root, const nb_dot_opts *opts) {
     nb_dot_opts o = opts ? *opts : (nb_dot_opts){0};
     int max_values = o.max_values == 0 ? 4 : o.max_values < 0 ? -1 : o.max_values;
     graph g = {0};
-    text t = {0};
+    nb_text t = {0};
     build(&g, root);
-    put(&t,
-        "digraph nabla {\n  rankdir=%s;\n  graph [fontname=\"Helvetica\"];\n  node "
-        "[fontname=\"Helvetica\", fontsize=11];\n",
-        o.backward ? "TB" : "BT");
+    nb_text_put(&t,
+                "digraph nabla {\n  rankdir=%s;\n  graph [fontname=\"Helvetica\"];\n  node "
+                "[fontname=\"Helvetica\", fontsize=11];\n",
+                o.backward ? "TB" : "BT");
     if (o.title) {
-        put(&t, "  labelloc=t;\n  label=\"");
+        nb_text_put(&t, "  labelloc=t;\n  label=\"");
         put_escaped(&t, o.title);
-        put(&t, "\";\n");
+        nb_text_put(&t, "\";\n");
     }
     if (!g.oom) {
         if (o.backward)
@@ -276,7 +238,7 @@ char *nb_dot(const nb_tensor *root, const nb_dot_opts *opts) {
         else
             draw_forward(&t, &g, root, max_values);
     }
-    put(&t, "}\n");
+    nb_text_put(&t, "}\n");
     free(g.nodes);
     free(g.tensors);
     free(g.uses);

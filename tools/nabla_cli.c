@@ -145,13 +145,28 @@ static int summary(int argc, char **argv) {
 }
 
 /* one sample of zeros through the model; with backward, the gradient of its sum */
-static int draw_model(nb_model *m, const char *path, bool backward, const char *title) {
-    int64_t shape[NB_MAX_DIMS] = {1};
+/* the exit code of a command that wrote path (or failed with s) */
+static int wrote(nb_status s, const char *path) {
+    if (s != NB_OK) {
+        fprintf(stderr, "error: %s\n", nb_error());
+        return 1;
+    }
+    printf("wrote %s\n", path);
+    return 0;
+}
+
+/* a batch of zeros the model takes */
+static nb_tensor *zeros_batch(nb_model *m, int64_t batch) {
+    int64_t shape[NB_MAX_DIMS] = {batch};
     int ndim = 0;
     const int64_t *in = nb_model_input_shape(m, &ndim);
     for (int i = 0; i < ndim; i++) shape[i + 1] = in[i];
+    return nb_zeros(shape, ndim + 1);
+}
+
+static int draw_model(nb_model *m, const char *path, bool backward, const char *title) {
     nb_scope_begin();
-    nb_tensor *probe = nb_set_name(nb_zeros(shape, ndim + 1), "input");
+    nb_tensor *probe = nb_set_name(zeros_batch(m, 1), "input");
     nb_tensor *y = nb_set_name(nb_model_forward(m, probe, true), "output");
     nb_tensor *root = y;
     if (y && backward) root = nb_set_name(nb_sum_all(y), "out");
@@ -160,12 +175,7 @@ static int draw_model(nb_model *m, const char *path, bool backward, const char *
     nb_dot_opts o = {.backward = backward, .max_values = -1, .title = title};
     if (s == NB_OK) s = nb_dot_save(root, &o, path);
     nb_scope_end();
-    if (s != NB_OK) {
-        fprintf(stderr, "error: %s\n", nb_error());
-        return 1;
-    }
-    printf("wrote %s\n", path);
-    return 0;
+    return wrote(s, path);
 }
 
 static nb_status train_step(void *m, nb_tensor *const *in, int n, nb_tensor **out, int *n_out) {
@@ -177,29 +187,20 @@ static nb_status train_step(void *m, nb_tensor *const *in, int n, nb_tensor **ou
 /* One training step on a batch of 8 zeros (loss, adam), traced and compiled
  * as fit runs it: forward, backward, the gradients and the update. */
 static int draw_step(nb_model *m, const char *path, const char *loss) {
-    int64_t shape[NB_MAX_DIMS] = {8};
-    int ndim = 0;
-    const int64_t *in = nb_model_input_shape(m, &ndim);
-    for (int i = 0; i < ndim; i++) shape[i + 1] = in[i];
     nb_scope_begin();
-    nb_tensor *x = nb_zeros(shape, ndim + 1), *y = nb_model_forward(m, x, false), *t = NULL;
+    nb_tensor *x = zeros_batch(m, 8), *y = nb_model_forward(m, x, false), *t = NULL;
     if (y && !loss)
         loss = nb_dim(y, nb_ndim(y) - 1) > 1 ? "sparse_categorical_crossentropy" : "mse";
     nb_status s =
         y ? nb_model_compile(m, loss, nb_optimizer_from_name("adam"), NULL, 0) : nb_error_code();
     if (s == NB_OK)
-        t = !strcmp(loss, "sparse_categorical_crossentropy") ? nb_zeros(shape, 1)
+        t = !strcmp(loss, "sparse_categorical_crossentropy") ? nb_zeros(NB_SHAPE(8))
                                                              : nb_zeros_like(y);
     nb_graph *g = s == NB_OK && t ? nb_trace(train_step, m, (nb_tensor *[]){x, t}, 2) : NULL;
     if (s == NB_OK) s = g ? nb_graph_save_dot(g, path) : nb_error_code();
     nb_graph_free(g);
     nb_scope_end();
-    if (s != NB_OK) {
-        fprintf(stderr, "error: %s\n", nb_error());
-        return 1;
-    }
-    printf("wrote %s\n", path);
-    return 0;
+    return wrote(s, path);
 }
 
 static int dot(int argc, char **argv) {
