@@ -26,6 +26,17 @@ ninja -C build bench/step_bench >/dev/null
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 us() { awk -v s="$1" 'BEGIN {printf "%.1f", s * 1e6}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+# Debian's OpenBLAS 0.3.21 does not know recent CPUs (AMD Zen 5 here) and falls
+# back to its generic Prescott kernels, 3x slower for PyTorch's linear layers;
+# name the kernels the CPU can run, unless the caller chose.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+    if grep -qw avx512f /proc/cpuinfo; then
+        export OPENBLAS_CORETYPE=SkylakeX
+    elif grep -qw avx2 /proc/cpuinfo; then
+        export OPENBLAS_CORETYPE=Haswell
+    fi
+fi
+
 run() { # impl workload batch repeats -> seconds per step
     if [ "$1" = pytorch ]; then
         taskset -c "$cpu" /usr/bin/python3 bench/step_bench.py "$2" "$3" "$threads" "$4"
@@ -53,7 +64,8 @@ for spec in "mlp 32 2000" "mlp 128 1000" "cnn 32 30"; do
         "$(us "$g")" "$(us "$p")" "$(ratio "$p" "$e")" "$(ratio "$p" "$g")" "$(ratio "$e" "$g")")")
 done
 echo
-echo "medians of $rounds rounds, $threads thread, microseconds per training step"
+echo "medians of $rounds rounds, $threads thread, microseconds per training step" \
+    "(PyTorch with OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto})"
 printf '%-4s %5s %10s %10s %10s %9s %9s %9s\n' work batch eager graph pytorch pt/eager \
     pt/graph eager/gr
 printf '%s\n' "${table[@]}"
