@@ -824,9 +824,12 @@ static const char *val_style(const gval *g) {
 
 static void put_value(nb_text *t, const variant *v, int id) {
     const gval *g = &v->vals[id];
-    bool named = g->kind == V_INPUT || g->kind == V_CAPTURED;
-    nb_text_put(t, "  v%d [%s, label=\"%s%s%s\"];\n", id, val_style(g), named ? kind_name(g) : "",
-                named ? " " : "", nb_shape_s(&g->layout));
+    bool kind = g->kind == V_INPUT || g->kind == V_CAPTURED;
+    nb_text_put(t, "  v%d [%s, label=\"%s%s", id, val_style(g), kind ? kind_name(g) : "",
+                kind ? " " : "");
+    for (const char *c = g->layout.name; *c; c++) /* the tensor's name, when it has one */
+        nb_text_put(t, "%s%c%s", *c == '"' || *c == '\\' ? "\\" : "", *c, c[1] ? "" : " ");
+    nb_text_put(t, "%s\"];\n", nb_shape_s(&g->layout));
 }
 
 /* ops are rounded boxes, effects red, views (no kernel runs) dashed */
@@ -860,8 +863,27 @@ static void put_value_once(nb_text *t, const variant *v, bool *drawn, int id) {
     drawn[id] = true;
 }
 
+/* An op (a fused one as a dashed box holding it and its post-op) and the
+ * tensor it makes. */
+static void put_op_group(nb_text *t, const variant *v, bool *drawn, int i) {
+    const gnode *n = &v->nodes[i];
+    if (n->fused) {
+        nb_text_put(
+            t, "  subgraph cluster_fused%d {\n  style=\"rounded,dashed\"; label=\"fused\";\n", i);
+        put_op(t, n, i);
+        nb_text_put(t,
+                    "  op%d_post [shape=box, style=\"rounded,filled\", fillcolor=\"#dde8f0\", "
+                    "label=\"%s (post-op)\"];\n  op%d -> op%d_post;\n  }\n",
+                    i, n->fused, i, i);
+    } else {
+        put_op(t, n, i);
+    }
+    if (!n->effect && n->out >= 0) put_value_once(t, v, drawn, n->out);
+}
+
 /* Values are drawn once, when first met; a fused op is a box holding the op
- * and its activation. A gradient reaching a parameter is a dashed "grad" edge,
+ * and its activation, the ops of a layer (a name scope) a box labelled with the
+ * layer's name. A gradient reaching a parameter is a dashed "grad" edge,
  * the optimizer's step a dashed "update" edge to each such parameter, a tensor
  * a kernel saves for backward a dashed "saves" edge; zero_grad is not drawn.
  * Those edges carry xlabels: Graphviz 2.42's dot layout frees memory twice when
@@ -871,9 +893,11 @@ char *nb_graph_dot(const nb_graph *g) {
     const variant *v = g->v[g->last];
     nb_text t = {0};
     bool *drawn = calloc((size_t)v->nvals + 1, 1), *updated = calloc((size_t)v->nvals + 1, 1);
-    if (!drawn || !updated) {
+    bool *declared = calloc((size_t)v->nnodes + 1, 1);
+    if (!drawn || !updated || !declared) {
         free(drawn);
         free(updated);
+        free(declared);
         return nb_fail(NB_ERR_MEMORY, "nb_graph_dot: out of memory");
     }
     nb_text_put(
@@ -885,6 +909,23 @@ char *nb_graph_dot(const nb_graph *g) {
     for (int k = 0; k < v->n_order; k++) {
         int p = grad_target(v, &v->nodes[v->order[k]]);
         if (p >= 0) updated[p] = true;
+    }
+    for (int i = 0; i < v->nnodes; i++) { /* a layer's ops and what they make, boxed */
+        const char *scope = v->nodes[i].n.scope;
+        if (!v->nodes[i].live || !is_op(&v->nodes[i]) || !scope[0] || declared[i]) continue;
+        nb_text_put(
+            &t, "  subgraph cluster_layer%d {\n  style=rounded; color=\"#7a9ab8\"; label=\"", i);
+        for (const char *c = scope; *c; c++)
+            nb_text_put(&t, "%s%c", *c == '"' || *c == '\\' ? "\\" : "", *c);
+        nb_text_put(&t, "\";\n");
+        for (int j = i; j < v->nnodes; j++) {
+            const gnode *n = &v->nodes[j];
+            if (n->live && is_op(n) && !declared[j] && !strcmp(n->n.scope, scope)) {
+                put_op_group(&t, v, drawn, j);
+                declared[j] = true;
+            }
+        }
+        nb_text_put(&t, "  }\n");
     }
     for (int i = 0; i < v->nnodes; i++) { /* views too: they connect reshapes and slices */
         const gnode *n = &v->nodes[i];
@@ -900,23 +941,10 @@ char *nb_graph_dot(const nb_graph *g) {
             continue;
         }
         for (int j = 0; j < n->n_in; j++) put_value_once(&t, v, drawn, n->in[j]);
-        if (n->fused) {
-            nb_text_put(
-                &t, "  subgraph cluster_fused%d {\n  style=\"rounded,dashed\"; label=\"fused\";\n",
-                i);
-            put_op(&t, n, i);
-            nb_text_put(&t,
-                        "  op%d_post [shape=box, style=\"rounded,filled\", fillcolor=\"#dde8f0\", "
-                        "label=\"%s (post-op)\"];\n  op%d -> op%d_post;\n  }\n",
-                        i, n->fused, i, i);
-        } else {
-            put_op(&t, n, i);
-        }
+        if (!declared[i]) put_op_group(&t, v, drawn, i);
         for (int j = 0; j < n->n_in; j++) nb_text_put(&t, "  v%d -> op%d;\n", n->in[j], i);
-        if (!n->effect && n->out >= 0) {
-            put_value_once(&t, v, drawn, n->out);
+        if (!n->effect && n->out >= 0)
             nb_text_put(&t, "  op%d%s -> v%d;\n", i, n->fused ? "_post" : "", n->out);
-        }
         for (int j = 0; !n->effect && j < NB_MAX_SAVED; j++) {
             int sv = n->saved[j];
             if (sv < 0 || v->vals[sv].writer != i || later_reader(v, sv, i) < 0) continue;
@@ -933,6 +961,7 @@ char *nb_graph_dot(const nb_graph *g) {
     nb_text_put(&t, "}\n");
     free(drawn);
     free(updated);
+    free(declared);
     if (t.oom) {
         free(t.s);
         return nb_fail(NB_ERR_MEMORY, "nb_graph_dot: out of memory");
