@@ -367,6 +367,9 @@ double nb_model_metric(const nb_model *m, int i, const nb_tensor *pred, const nb
 nb_status nb_model_train_on_batch(nb_model *m, nb_tensor *x, nb_tensor *y, nb_tensor **loss,
                                   nb_tensor **pred) {
     if (loss) *loss = NULL;
+    if (!m || !x || !y) return (nb_fail_null("nb_model_train_on_batch"), nb_error_code());
+    if (!m->compiled)
+        return nb_failc(NB_ERR_STATE, "nb_model_train_on_batch: compile model '%s' first", m->name);
     nb_tensor *p = NULL, *l = nb_model_forward_loss(m, x, y, true, pred ? &p : NULL);
     nb_tensor *total =
         l && nb_model_has_regularization(m) ? nb_add(l, nb_model_regularization_loss(m)) : l;

@@ -14,6 +14,7 @@
 static nb_tensor *m23, *m32, *v4, *s0, *img, *w_conv, *labels, *req;
 static const char *missing = "/nonexistent/nabla/file";
 static char truncated_idx[256];
+static nb_model *uncompiled; /* made and freed by the fixture */
 
 static void make_inputs(void) {
     nb_test_setup();
@@ -26,6 +27,13 @@ static void make_inputs(void) {
     labels = nb_from_array((float[]){0, 1, 2.5f}, NB_SHAPE(3));
     req = nb_set_requires_grad(nb_ones(NB_SHAPE(2)), true);
     snprintf(truncated_idx, sizeof truncated_idx, "%s/idx_truncated_data.idx", NB_TEST_DATA);
+    uncompiled = nb_sequential(NB_SHAPE(3));
+    nb_model_add(uncompiled, nb_dense(2, NULL));
+}
+
+static void free_inputs(void) {
+    nb_model_free(uncompiled);
+    nb_test_teardown();
 }
 
 static bool failed_ptr(const void *p) {
@@ -39,7 +47,8 @@ static bool failed_float(float v) {
 }
 #define FAILED(e)                                                                                  \
     _Generic((e), nb_tensor *: failed_ptr, char *: failed_ptr, nb_safetensors *: failed_ptr,       \
-             nb_status: failed_status, float: failed_float)(e)
+             nb_graph *: failed_ptr, nb_model *: failed_ptr, nb_status: failed_status,             \
+             float: failed_float)(e)
 
 static nb_dataset ds;
 
@@ -49,6 +58,14 @@ static nb_tensor *grad_identity(nb_tensor *const *x, int n, void *ctx) {
     return x[0];
 }
 static nb_csv_opts csv_header = {.header = true};
+
+/* a step to trace that fails: [2, 3] @ [2, 3] */
+static nb_status matmul_step(void *ctx, nb_tensor *const *in, int n, nb_tensor **out, int *n_out) {
+    (void)ctx, (void)n;
+    *n_out = 1;
+    return (out[0] = nb_matmul(in[0], in[0])) ? NB_OK : nb_error_code();
+}
+static nb_graph_stats graph_stats;
 
 /* X(expected words in the message, call) */
 #define BAD_INPUTS(X)                                                                              \
@@ -152,7 +169,21 @@ static nb_csv_opts csv_header = {.header = true};
       nb_safetensors_read(truncated_idx))                                                          \
     X("nb_dot_save: /tmp/x.jpeg: the extension must be", nb_dot_save(req, NULL, "/tmp/x.jpeg"))    \
     X("nb_dot_save: cannot write /nonexistent/nabla/g.svg.tmp",                                    \
-      nb_dot_save(req, NULL, "/nonexistent/nabla/g.svg"))
+      nb_dot_save(req, NULL, "/nonexistent/nabla/g.svg"))                                          \
+    /* graph mode */                                                                               \
+    X("nb_trace: fn is NULL", nb_trace(NULL, NULL, &m23, 1))                                       \
+    X("nb_trace: input 0 is NULL", nb_trace(matmul_step, NULL, (nb_tensor *[]){NULL}, 1))          \
+    X("nb_trace: 9 inputs; between 0 and 8", nb_trace(matmul_step, NULL, (nb_tensor *[9]){0}, 9))  \
+    X("nb_matmul: inner dimensions differ", nb_trace(matmul_step, NULL, &m23, 1))                  \
+    X("nb_graph_run: graph is NULL", nb_graph_run(NULL, &m23, 1, NULL))                            \
+    X("nb_graph_print: graph is NULL", nb_graph_print(NULL, stdout))                               \
+    X("nb_graph_dot: graph is NULL", nb_graph_dot(NULL))                                           \
+    X("nb_graph_save_dot: graph is NULL", nb_graph_save_dot(NULL, "/tmp/x.svg"))                   \
+    X("nb_graph_get_stats: graph is NULL", nb_graph_get_stats(NULL, &graph_stats))                 \
+    X("nb_model_train_on_batch: an input tensor is NULL",                                          \
+      nb_model_train_on_batch(NULL, m23, v4, NULL, NULL))                                          \
+    X("nb_model_train_on_batch: compile model 'sequential' first",                                 \
+      nb_model_train_on_batch(uncompiled, m23, v4, NULL, NULL))
 
 #define AS_TEXT(expect, call) {#call, expect},
 static const struct { const char *call, *expect; } table[] = {BAD_INPUTS(AS_TEXT)};
@@ -247,7 +278,7 @@ END_TEST
 static Suite *bad_input_suite(void) {
     Suite *s = suite_create("bad_input");
     TCase *tc = tcase_create("table");
-    tcase_add_checked_fixture(tc, make_inputs, nb_test_teardown);
+    tcase_add_checked_fixture(tc, make_inputs, free_inputs);
     tcase_add_test(tc, test_every_bad_argument_is_a_named_error);
     suite_add_tcase(s, tc);
     TCase *limits = nb_tcase("limits");
