@@ -576,7 +576,7 @@ static bool same_layout(const nb_tensor *a, const nb_tensor *b) {
            !memcmp(a->strides, b->strides, (size_t)a->ndim * sizeof *a->strides);
 }
 
-static const char *fn_name = "nb_trace";
+static _Thread_local const char *fn_name = "nb_trace"; /* which call traces, for errors */
 
 static nb_status check_inputs(const char *fn, nb_tensor *const *in, int n) {
     if (n < 0 || n > NB_GRAPH_MAX_IO)
