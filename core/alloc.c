@@ -3,6 +3,8 @@
  * A training step allocates the same shapes every time. Freed buffers go to a
  * free list keyed by their exact size and are handed out again, so after the
  * first step no heap allocation happens. nb_alloc_count() counts the real ones.
+ * The table holds 256 sizes; a buffer of a 257th size is freed, not kept, so a
+ * program reading files of ever new sizes does not grow.
  */
 #include "core_internal.h"
 
@@ -18,7 +20,6 @@ typedef struct {
 } bucket;
 
 static _Thread_local bucket buckets[NB_BUCKETS];
-static _Thread_local nb_storage *overflow; /* sizes that did not fit the table */
 static _Thread_local nb_tensor *free_tensors;
 static _Thread_local nb_node *free_nodes;
 static _Thread_local uint64_t heap_allocs;
@@ -83,9 +84,9 @@ void nb_storage_put(nb_storage *s) {
     if (b) {
         s->next_free = b->head;
         b->head = s;
-    } else {
-        s->next_free = overflow;
-        overflow = s;
+    } else { /* a size the table has no room for: nothing would reuse it, free it */
+        free(s->data);
+        free(s);
     }
 }
 
@@ -136,8 +137,6 @@ void nb_pools_free(void) {
         buckets[i].head = NULL;
         buckets[i].nbytes = 0;
     }
-    free_storage_list(overflow);
-    overflow = NULL;
     while (free_tensors) {
         nb_tensor *next = free_tensors->next_free;
         free(free_tensors);

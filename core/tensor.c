@@ -15,18 +15,21 @@ bool nb_shape_numel(const char *fn, const int64_t *shape, int ndim, int64_t *num
         nb_fail(NB_ERR_NULL, "%s: the shape array is NULL", fn);
         return false;
     }
-    int64_t n = 1;
+    /* span: the product of the sizes with zeros taken as 1, which the strides
+     * reach; it must not overflow even when a zero makes the tensor empty */
+    int64_t n = 1, span = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
             nb_fail(NB_ERR_ARG, "%s: negative size %lld in shape %s", fn, (long long)shape[i],
                     nb_dims_s(shape, ndim));
             return false;
         }
-        if (shape[i] > 0 && n > (INT64_MAX / (int64_t)sizeof(float)) / shape[i]) {
+        if (shape[i] > 0 && span > (INT64_MAX / (int64_t)sizeof(float)) / shape[i]) {
             nb_fail(NB_ERR_MEMORY, "%s: shape %s has too many elements (the product overflows)", fn,
                     nb_dims_s(shape, ndim));
             return false;
         }
+        span *= shape[i] > 0 ? shape[i] : 1;
         n *= shape[i];
     }
     *numel = n;

@@ -126,6 +126,8 @@ static nb_graph_stats graph_stats;
     X("nb_ones: 9 dimensions; nabla supports 0 to 8", nb_ones((int64_t[9]){1}, 9))                 \
     X("nb_full: shape [1099511627776, 1099511627776] has too many elements",                       \
       nb_full(NB_SHAPE(1LL << 40, 1LL << 40), 0))                                                  \
+    X("nb_zeros: shape [0, 1099511627776, 1099511627776] has too many elements",                   \
+      nb_zeros(NB_SHAPE(0, 1LL << 40, 1LL << 40)))                                                 \
     X("nb_linspace: negative count -2", nb_linspace(0, 1, -2))                                     \
     X("nb_slice: step 0 must be >= 1", nb_slice(m23, 1, 0, 2, 0))                                  \
     X("nb_one_hot: num_classes 0 must be >= 1", nb_one_hot(labels, 0))                             \
