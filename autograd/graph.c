@@ -672,14 +672,15 @@ void nb_graph_free(nb_graph *g) {
 }
 
 /* ---- running ------------------------------------------------------------------------ */
-static variant *find(nb_graph *g, nb_tensor *const *in, int n) {
+/* the graph traced for these inputs' shapes and strides, or -1 */
+static int find(const nb_graph *g, nb_tensor *const *in, int n) {
     for (int k = 0; k < g->nv; k++) {
-        variant *v = g->v[k];
+        const variant *v = g->v[k];
         bool same = v->n_in == n;
         for (int i = 0; same && i < n; i++) same = same_layout(&v->sig[i], in[i]);
-        if (same) return v;
+        if (same) return k;
     }
-    return NULL;
+    return -1;
 }
 
 static void bind(variant *v, nb_tensor *const *in) {
@@ -727,8 +728,8 @@ static void shapes_s(char *buf, size_t size, nb_tensor *const *in, int n) {
 nb_status nb_graph_run(nb_graph *g, nb_tensor *const *inputs, int n_inputs, nb_tensor **outputs) {
     if (!g) return nb_failc(NB_ERR_NULL, "nb_graph_run: graph is NULL");
     if (check_inputs("nb_graph_run", inputs, n_inputs) != NB_OK) return nb_error_code();
-    variant *v = find(g, inputs, n_inputs);
-    if (!v) {
+    int k = find(g, inputs, n_inputs);
+    if (k < 0) {
         if (g->nv == MAX_SHAPES)
             return nb_failc(NB_ERR_ARG,
                             "nb_graph_run: a %dth shape signature; a graph keeps at most %d",
@@ -740,19 +741,17 @@ nb_status nb_graph_run(nb_graph *g, nb_tensor *const *inputs, int n_inputs, nb_t
                     shapes, g->nv + 1);
         }
         fn_name = "nb_graph_run";
-        v = trace(g, inputs, n_inputs);
+        variant *v = trace(g, inputs, n_inputs);
         fn_name = "nb_trace";
         if (!v) return nb_error_code();
-        g->v[g->nv++] = v;
+        g->v[k = g->nv++] = v;
     } else {
-        bind(v, inputs);
-        nb_status s = replay(v);
+        bind(g->v[k], inputs);
+        nb_status s = replay(g->v[k]);
         if (s != NB_OK) return s;
     }
-    for (int k = 0; k < g->nv; k++)
-        if (g->v[k] == v) g->last = k;
-    if (outputs)
-        for (int i = 0; i < v->n_out; i++) outputs[i] = v->vals[v->out[i]].t;
+    g->last = k;
+    if (outputs) nb_graph_outputs(g, outputs);
     return NB_OK;
 }
 
@@ -827,8 +826,10 @@ static void put_value(nb_text *t, const variant *v, int id) {
     bool kind = g->kind == V_INPUT || g->kind == V_CAPTURED;
     nb_text_put(t, "  v%d [%s, label=\"%s%s", id, val_style(g), kind ? kind_name(g) : "",
                 kind ? " " : "");
-    for (const char *c = g->layout.name; *c; c++) /* the tensor's name, when it has one */
-        nb_text_put(t, "%s%c%s", *c == '"' || *c == '\\' ? "\\" : "", *c, c[1] ? "" : " ");
+    if (g->layout.name[0]) { /* the tensor's name, when it has one */
+        nb_text_put_escaped(t, g->layout.name);
+        nb_text_put(t, " ");
+    }
     nb_text_put(t, "%s\"];\n", nb_shape_s(&g->layout));
 }
 
@@ -915,8 +916,7 @@ char *nb_graph_dot(const nb_graph *g) {
         if (!v->nodes[i].live || !is_op(&v->nodes[i]) || !scope[0] || declared[i]) continue;
         nb_text_put(
             &t, "  subgraph cluster_layer%d {\n  style=rounded; color=\"#7a9ab8\"; label=\"", i);
-        for (const char *c = scope; *c; c++)
-            nb_text_put(&t, "%s%c", *c == '"' || *c == '\\' ? "\\" : "", *c);
+        nb_text_put_escaped(&t, scope);
         nb_text_put(&t, "\";\n");
         for (int j = i; j < v->nnodes; j++) {
             const gnode *n = &v->nodes[j];

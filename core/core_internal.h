@@ -150,6 +150,8 @@ typedef struct nb_text {
     bool oom;
 } nb_text;
 void nb_text_put(nb_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s with DOT's special characters (" and \) escaped, for a quoted label */
+void nb_text_put_escaped(nb_text *t, const char *s);
 bool nb_grow(void **items, int *cap, int need, size_t size);
 
 /* ---- pictures (tools/dot.c) ---------------------------------------------------

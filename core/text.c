@@ -27,6 +27,10 @@ void nb_text_put(nb_text *t, const char *fmt, ...) {
     }
 }
 
+void nb_text_put_escaped(nb_text *t, const char *s) {
+    for (; *s; s++) nb_text_put(t, *s == '"' || *s == '\\' ? "\\%c" : "%c", *s);
+}
+
 bool nb_grow(void **items, int *cap, int need, size_t size) {
     if (need <= *cap) return true;
     int c = *cap ? *cap * 2 : 16;

@@ -18,16 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* a label fragment with DOT's special characters escaped */
-static void put_escaped(nb_text *t, const char *s) {
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            nb_text_put(t, "\\%c", *s);
-        else
-            nb_text_put(t, "%c", *s);
-    }
-}
-
 /* ---- the graph: nodes in tape order, tensors numbered as they appear -------------- */
 typedef struct {
     const nb_node **nodes;
@@ -98,7 +88,7 @@ static void put_values(nb_text *t, const nb_tensor *x, int max_values) {
 
 static void put_tensor_label(nb_text *t, const nb_tensor *x, int id, int max_values) {
     if (x->name[0])
-        put_escaped(t, x->name);
+        nb_text_put_escaped(t, x->name);
     else
         nb_text_put(t, "t%d", id);
     nb_text_put(t, "\\n%s", nb_shape_s(x));
@@ -121,7 +111,7 @@ static void put_op_label(nb_text *t, const nb_node *n, const char *suffix) {
     char attrs[256];
     if (n->def->print_attrs && n->def->print_attrs(n, attrs, sizeof attrs) > 0 && attrs[0]) {
         nb_text_put(t, "\\n");
-        put_escaped(t, attrs);
+        nb_text_put_escaped(t, attrs);
     }
 }
 
@@ -162,7 +152,7 @@ static void draw_forward(nb_text *t, graph *g, const nb_tensor *root, int max_va
         for (int j = 0; j < i && first; j++) first = strcmp(g->nodes[j]->scope, scope) != 0;
         if (!first) continue;
         nb_text_put(t, "  subgraph cluster_%d {\n  label=\"", cluster++);
-        put_escaped(t, scope);
+        nb_text_put_escaped(t, scope);
         nb_text_put(t, "\"; style=rounded; color=\"#8c8c8c\";\n");
         for (int j = i; j < g->n_nodes; j++) {
             if (strcmp(g->nodes[j]->scope, scope)) continue;
@@ -186,10 +176,10 @@ static void draw_backward(nb_text *t, graph *g, const nb_tensor *root, int max_v
         const nb_tensor *x = g->tensors[i];
         if (!x->requires_grad) continue;
         nb_text_put(t, "  g%d [%s, label=\"d", i, tensor_style(x, root));
-        put_escaped(t, root->name[0] ? root->name : "out");
+        nb_text_put_escaped(t, root->name[0] ? root->name : "out");
         nb_text_put(t, "/d");
         if (x->name[0])
-            put_escaped(t, x->name);
+            nb_text_put_escaped(t, x->name);
         else
             nb_text_put(t, "t%d", i);
         nb_text_put(t, "\\n%s", nb_shape_s(x));
@@ -229,7 +219,7 @@ char *nb_dot(const nb_tensor *root, const nb_dot_opts *opts) {
                 o.backward ? "TB" : "BT");
     if (o.title) {
         nb_text_put(&t, "  labelloc=t;\n  label=\"");
-        put_escaped(&t, o.title);
+        nb_text_put_escaped(&t, o.title);
         nb_text_put(&t, "\";\n");
     }
     if (!g.oom) {
