@@ -554,11 +554,18 @@ START_TEST(test_a_checkpoint_killed_at_any_moment_is_one_whole_version) {
         ck_assert_int_eq(read(ready[0], &byte, 1), 1);
         close(ready[0]);
         close(ready[1]);
-        struct timespec nap = {0, (long)(rand_r(&seed) % 40000) * 1000}; /* 0-40 ms */
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)child);
+        /* odd rounds: a moment anywhere in the loop; even rounds: a moment once the
+         * child has begun writing a save (how much of the loop is saving depends on
+         * the machine and the build, slower under the sanitizers) */
+        struct timespec poll = {0, 100000}; /* 0.1 ms */
+        for (int waited = 0; round % 2 == 0 && access(tmp, F_OK) != 0 && waited < 2000; waited++)
+            nanosleep(&poll, NULL);
+        long ms = round % 2 ? 40 : 2;
+        struct timespec nap = {0, (long)(rand_r(&seed) % (ms * 1000)) * 1000};
         nanosleep(&nap, NULL);
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
-        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)child);
         if (access(tmp, F_OK) == 0) { /* killed in the middle of a save */
             interrupted++;
             remove(tmp);
