@@ -224,8 +224,9 @@ static bool grow(reader *r, void **v, int n, int *cap, size_t elem) {
     return true;
 }
 
+/* JSON whitespace; strchr would also match the NUL byte */
 static void ws(reader *r) {
-    while (r->pos < r->len && strchr(" \t\r\n", r->s[r->pos])) r->pos++;
+    while (r->pos < r->len && r->s[r->pos] && strchr(" \t\r\n", r->s[r->pos])) r->pos++;
 }
 
 static bool eat(reader *r, char c) {
@@ -365,6 +366,11 @@ static nb_status header(reader *r) {
             if ((s = metadata(r)) != NB_OK) return s;
             continue;
         }
+        for (int k = 0; k < r->n_entries; k++)
+            if (!strcmp(r->entries[k].name, name))
+                return nb_failc(NB_ERR_FORMAT,
+                                "nb_safetensors: %s: byte %zu: tensor '%s' appears twice", r->path,
+                                r->pos + 8, name);
         if (r->n_entries >= MAX_ENTRIES) return bad(r, "too many tensors");
         if (!grow(r, (void **)&r->entries, r->n_entries, &r->cap_entries, sizeof *r->entries))
             return nb_error_code();
@@ -524,7 +530,10 @@ static nb_status load_into(loaded *f, nb_status s, const char *const *names,
     /* copy only when every check passed: a failed load leaves the tensors as they were */
     for (int i = 0; s == NB_OK && i < n; i++)
         for (int k = 0; k < f->r.n_entries; k++)
-            if (!strcmp(f->r.entries[k].name, names[i])) copy_out(f, &f->r.entries[k], tensors[i]);
+            if (!strcmp(f->r.entries[k].name, names[i])) {
+                copy_out(f, &f->r.entries[k], tensors[i]);
+                break;
+            }
     unload(f);
     return s;
 }

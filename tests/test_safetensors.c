@@ -111,6 +111,10 @@ START_TEST(test_malformed_files_are_errors_with_offsets) {
          "expected a non-negative integer"},
         {"{\"w\" {}}", 0, "byte 13: expected ':'"},
         {"{\"w\":{\"dtype\":\"F32\",\"shap", 0, "unterminated string"},
+        /* found by the fuzzer: a second 'w' of another size was copied into the first */
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+         "\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}",
+         24, "byte 66: tensor 'w' appears twice"},
     };
     make_dir();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
