@@ -106,8 +106,12 @@ NB_VECTOR_CLONES static void adam_update(const nb_optim_hparams *h, float lr, in
                                          float *restrict vmax) {
     const float b1 = h->beta1, b2 = h->beta2, eps = h->eps;
     const float one_minus_b1 = (float)(1.0 - (double)b1), one_minus_b2 = (float)(1.0 - (double)b2);
-    const float step_size = (float)((double)lr / (1.0 - pow(b1, (double)t)));
-    const float bc2_sqrt = (float)sqrt(1.0 - pow(b2, (double)t));
+    /* lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) with sqrt(bc2) moved out of the
+     * loop: one division per element instead of two (28 -> 20 cycles per 16
+     * floats on AVX-512, where sqrt and division share one port) */
+    const double bc2_sqrt = sqrt(1.0 - pow(b2, (double)t));
+    const float step_size = (float)((double)lr / (1.0 - pow(b1, (double)t)) * bc2_sqrt);
+    const float eps_t = (float)(eps * bc2_sqrt);
     const float decay = (float)(1.0 - (double)lr * h->weight_decay);
     if (h->weight_decay != 0.0f)
         for (int64_t i = 0; i < n; i++) p[i] *= decay;
@@ -116,13 +120,13 @@ NB_VECTOR_CLONES static void adam_update(const nb_optim_hparams *h, float lr, in
             m[i] = b1 * m[i] + one_minus_b1 * g[i];
             v[i] = b2 * v[i] + one_minus_b2 * (g[i] * g[i]);
             vmax[i] = fmaxf(vmax[i], v[i]);
-            p[i] -= step_size * (m[i] / (sqrtf(vmax[i]) / bc2_sqrt + eps));
+            p[i] -= step_size * (m[i] / (sqrtf(vmax[i]) + eps_t));
         }
     } else {
         for (int64_t i = 0; i < n; i++) {
             m[i] = b1 * m[i] + one_minus_b1 * g[i];
             v[i] = b2 * v[i] + one_minus_b2 * (g[i] * g[i]);
-            p[i] -= step_size * (m[i] / (sqrtf(v[i]) / bc2_sqrt + eps));
+            p[i] -= step_size * (m[i] / (sqrtf(v[i]) + eps_t));
         }
     }
 }
