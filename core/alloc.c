@@ -3,8 +3,8 @@
  * A training step allocates the same shapes every time. Freed buffers go to a
  * free list keyed by their exact size and are handed out again, so after the
  * first step no heap allocation happens. nb_alloc_count() counts the real ones.
- * The table holds 256 sizes; a buffer of a 257th size is freed, not kept, so a
- * program reading files of ever new sizes does not grow.
+ * The table holds 256 sizes; a buffer of a 257th size, or of 0 bytes, is freed,
+ * not kept, so a program reading files of ever new sizes does not grow.
  */
 #include "core_internal.h"
 
@@ -38,7 +38,11 @@ void *nb_heap_realloc(void *p, size_t n) {
     return realloc(p, n ? n : 1);
 }
 
+/* The bucket of a size, or NULL. Zero-byte storages have none: a size of 0
+ * marks an empty slot, and a slot that looked empty while it held them was
+ * later claimed by another size, which then got their 64-byte buffers. */
 static bucket *find_bucket(size_t nbytes, bool create) {
+    if (nbytes == 0) return NULL;
     size_t h = (nbytes / sizeof(float)) * 2654435761u;
     for (int i = 0; i < NB_BUCKETS; i++) {
         bucket *b = &buckets[(h + (size_t)i) % NB_BUCKETS];
@@ -84,7 +88,7 @@ void nb_storage_put(nb_storage *s) {
     if (b) {
         s->next_free = b->head;
         b->head = s;
-    } else { /* a size the table has no room for: nothing would reuse it, free it */
+    } else { /* 0 bytes, or a size the table has no room for: free it */
         free(s->data);
         free(s);
     }

@@ -1,6 +1,8 @@
 /* core/: creation, element access, RNG, printing, scopes and memory reuse. */
 #include "nb_test.h"
 
+#include "../core/core_internal.h" /* the storages behind tensors */
+
 START_TEST(test_creation_functions_fill_as_named) {
     float src[] = {1, 2, 3, 4, 5, 6};
     nb_tensor *a = nb_from_array(src, NB_SHAPE(2, 3));
@@ -198,6 +200,25 @@ START_TEST(test_steady_state_steps_make_no_heap_allocations) {
 }
 END_TEST
 
+/* Found by the NPY fuzzer: a freed 0-element tensor's storage sat in a table
+ * slot that still looked empty; the next size to claim the slot handed it out
+ * for 1024 bytes. */
+START_TEST(test_empty_tensors_do_not_poison_the_storage_pool) {
+    nb_scope_begin();
+    ck_assert_ptr_nonnull(nb_zeros(NB_SHAPE(0)));
+    nb_scope_end();
+    nb_scope_begin();
+    ck_assert_ptr_nonnull(nb_zeros(NB_SHAPE(256))); /* 1024 bytes: the same slot as 0 */
+    nb_scope_end();
+    nb_scope_begin();
+    nb_tensor *a = nb_full(NB_SHAPE(256), 1.0f), *b = nb_full(NB_SHAPE(256), 2.0f);
+    ck_assert_uint_ge(a->storage->nbytes, 1024);
+    ck_assert_uint_ge(b->storage->nbytes, 1024);
+    ck_assert_float_eq(nb_get_flat(a, 255) + nb_get_flat(b, 255), 3.0f);
+    nb_scope_end();
+}
+END_TEST
+
 START_TEST(test_shape_products_that_overflow_are_errors) {
     ck_assert_ptr_null(nb_zeros(NB_SHAPE(1LL << 40, 1LL << 40)));
     NB_ASSERT_ERROR_HAS("nb_zeros: shape [1099511627776, 1099511627776] has too many elements");
@@ -240,6 +261,7 @@ static Suite *core_suite(void) {
     tcase_add_test(tc, test_scope_end_drops_the_steps_tape_nodes);
     tcase_add_test(tc, test_kept_result_becomes_a_leaf_when_its_scope_ends);
     tcase_add_test(tc, test_steady_state_steps_make_no_heap_allocations);
+    tcase_add_test(tc, test_empty_tensors_do_not_poison_the_storage_pool);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -2,10 +2,8 @@
  * and a full nb_shutdown() now and then.
  *
  * Why the shutdown: core/alloc.c keeps freed storages for reuse, keyed by
- * their exact size in a table of 256 sizes; a storage of any other size goes
- * to a list that is never reused and only emptied by nb_shutdown(). A
- * training loop uses a handful of sizes, but a fuzzer makes thousands, and
- * fuzz_idx grew past 2 GB of such storages in 6 million inputs. */
+ * their exact size in a table of 256 sizes, and a fuzzer makes thousands of
+ * sizes; starting afresh now and then also runs the code that frees it all. */
 #ifndef NB_FUZZ_COMMON_H
 #define NB_FUZZ_COMMON_H
 
