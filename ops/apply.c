@@ -63,11 +63,10 @@ static bool make_contiguous(nb_tensor **in, int n) {
 }
 
 static nb_tensor *make_output(const nb_op_def *def, nb_node *n, const nb_layout *l) {
-    char fn[64];
-    fn_name(fn, def->name);
     if (def->flags & NB_OP_VIEW)
         return nb_view_new(n->in[0], l->shape, l->strides, l->ndim, l->offset);
-    return nb_tensor_new(fn, l->shape, l->ndim);
+    char fn[64];
+    return nb_tensor_new(fn_name(fn, def->name), l->shape, l->ndim);
 }
 
 static bool mark_needs_grad(nb_node *n) {
@@ -122,8 +121,6 @@ static bool check_finite(const nb_node *n) {
 nb_tensor *nb_apply(const nb_op_def *def, nb_tensor *const *in, int n_in, const void *attrs,
                     size_t attrs_size) {
     nb_node tmp;
-    char fn[64];
-    fn_name(fn, def->name);
     memset(&tmp, 0, offsetof(nb_node, attrs));
     tmp.def = def;
     tmp.n_in = n_in;
@@ -132,7 +129,7 @@ nb_tensor *nb_apply(const nb_op_def *def, nb_tensor *const *in, int n_in, const 
     memcpy(tmp.scope, scope, len);
     tmp.scope[len] = '\0';
     for (int i = 0; i < n_in; i++) {
-        if (!in[i]) return nb_fail_null(fn);
+        if (!in[i]) return nb_fail_null(nb_op_fn(&tmp));
         tmp.in[i] = in[i];
     }
     if (attrs_size) memcpy(tmp.attrs, attrs, attrs_size);
