@@ -397,18 +397,6 @@ static void unload(loaded *f) {
     free(f->r.meta);
 }
 
-/* A tensor's strides multiply its sizes, a zero size counting as one: a
- * shape such as [0, 2^40, 2^40] has no elements but strides that overflow. */
-static bool strides_fit(const entry *e) {
-    int64_t span = 1;
-    for (int i = 0; i < e->ndim; i++) {
-        int64_t d = e->shape[i] > 0 ? e->shape[i] : 1;
-        if (span > (INT64_MAX / (int64_t)sizeof(float)) / d) return false;
-        span *= d;
-    }
-    return true;
-}
-
 /* Parse the header of the size bytes in f->bytes; every entry's data range is
  * checked against the data section. */
 static nb_status parse_bytes(loaded *f) {
@@ -433,7 +421,7 @@ static nb_status parse_bytes(loaded *f) {
         entry *e = &f->r.entries[i];
         int64_t numel;
         uint64_t data = f->size - f->data_start;
-        if (!nb_shape_numel("nb_safetensors", e->shape, e->ndim, &numel) || !strides_fit(e))
+        if (!nb_shape_numel("nb_safetensors", e->shape, e->ndim, &numel))
             return nb_failc(NB_ERR_FORMAT,
                             "nb_safetensors: %s: tensor '%s': shape %s has too "
                             "many elements",

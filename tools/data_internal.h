@@ -70,10 +70,9 @@ bool nb_mul_checked(int64_t a, int64_t b, int64_t *out);
  * nabla allocate, tens of gigabytes before a byte of data is read. */
 #define NB_LOAD_MAX_ELEMENTS ((int64_t)1 << 32)
 
-/* The elements of a tensor of shape dims and their bytes in the file at
- * size bytes each; false when a product overflows. A zero size makes zero
- * elements, but the tensor's strides still multiply the other sizes, so
- * those must fit too. */
+/* The elements of a tensor of shape dims (nb_shape_numel's checks) and their
+ * bytes in the file at size bytes each; false when a product overflows. The
+ * caller reports the error in the file's terms. */
 bool nb_shape_bytes(const int64_t *dims, int ndim, int size, int64_t *numel, int64_t *bytes);
 
 /* strdup with nabla's error on failure */

@@ -348,17 +348,8 @@ bool nb_mul_checked(int64_t a, int64_t b, int64_t *out) {
 }
 
 bool nb_shape_bytes(const int64_t *dims, int ndim, int size, int64_t *numel, int64_t *bytes) {
-    int64_t n = 1, span = 1;
-    for (int i = 0; i < ndim; i++)
-        if (!nb_mul_checked(n, dims[i], &n) ||
-            !nb_mul_checked(span, dims[i] > 0 ? dims[i] : 1, &span))
-            return false;
-    int64_t span_bytes;
-    if (!nb_mul_checked(span, (int64_t)sizeof(float), &span_bytes) ||
-        !nb_mul_checked(n, size, bytes))
-        return false;
-    *numel = n;
-    return true;
+    return nb_shape_numel("nb_shape_bytes", dims, ndim, numel) &&
+           nb_mul_checked(*numel, size, bytes);
 }
 
 char *nb_strdup_checked(const char *fn, const char *s) {
