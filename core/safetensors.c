@@ -20,79 +20,48 @@
 #define MAX_ENTRIES 4096
 
 /* ---- writing --------------------------------------------------------------------------- */
-typedef struct {
-    char *s;
-    size_t len, cap;
-    bool oom;
-} buf;
-
-static void put_bytes(buf *b, const void *p, size_t n) {
-    if (b->oom) return;
-    if (b->len + n > b->cap) {
-        size_t cap = (b->len + n) * 2 + 256;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = true;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, p, n);
-    b->len += n;
-}
-
-static void put_str(buf *b, const char *s) {
-    put_bytes(b, s, strlen(s));
-}
-
-static void put_json_string(buf *b, const char *s) {
-    put_str(b, "\"");
+static void put_json_string(nb_text *b, const char *s) {
+    nb_text_put(b, "\"");
     for (; *s; s++) {
-        char esc[8];
-        if (*s == '"' || *s == '\\')
-            snprintf(esc, sizeof esc, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            snprintf(esc, sizeof esc, "\\u%04x", (unsigned char)*s);
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            nb_text_put(b, "\\%c", c);
+        else if (c < 0x20)
+            nb_text_put(b, "\\u%04x", c);
         else
-            snprintf(esc, sizeof esc, "%c", *s);
-        put_str(b, esc);
+            nb_text_put(b, "%c", c);
     }
-    put_str(b, "\"");
+    nb_text_put(b, "\"");
 }
 
 /* {"name": {...}, ..., "__metadata__": {...}}, padded with spaces to 8 bytes */
-static void write_header(buf *b, const char *const *names, nb_tensor *const *t, int n,
+static void write_header(nb_text *b, const char *const *names, nb_tensor *const *t, int n,
                          const char *const *keys, const char *const *values, int n_meta) {
-    char num[64];
     uint64_t offset = 0;
-    put_str(b, "{");
+    nb_text_put(b, "{");
     for (int i = 0; i < n; i++) {
-        put_str(b, i ? "," : "");
+        nb_text_put(b, i ? "," : "");
         put_json_string(b, names[i]);
-        put_str(b, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (int d = 0; d < t[i]->ndim; d++) {
-            snprintf(num, sizeof num, d ? ",%lld" : "%lld", (long long)t[i]->shape[d]);
-            put_str(b, num);
-        }
+        nb_text_put(b, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (int d = 0; d < t[i]->ndim; d++)
+            nb_text_put(b, d ? ",%lld" : "%lld", (long long)t[i]->shape[d]);
         uint64_t end = offset + (uint64_t)t[i]->numel * sizeof(float);
-        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
-                 (unsigned long long)end);
-        put_str(b, num);
+        nb_text_put(b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
+                    (unsigned long long)end);
         offset = end;
     }
     if (n_meta > 0) {
-        put_str(b, n ? ",\"__metadata__\":{" : "\"__metadata__\":{");
+        nb_text_put(b, n ? ",\"__metadata__\":{" : "\"__metadata__\":{");
         for (int i = 0; i < n_meta; i++) {
-            put_str(b, i ? "," : "");
+            nb_text_put(b, i ? "," : "");
             put_json_string(b, keys[i]);
-            put_str(b, ":");
+            nb_text_put(b, ":");
             put_json_string(b, values[i]);
         }
-        put_str(b, "}");
+        nb_text_put(b, "}");
     }
-    put_str(b, "}");
-    while (b->len % 8) put_str(b, " ");
+    nb_text_put(b, "}");
+    while (b->len % 8) nb_text_put(b, " ");
 }
 
 static bool write_all(int fd, const void *p, size_t n) {
@@ -153,7 +122,7 @@ nb_status nb_safetensors_save(const char *path, const char *const *names, nb_ten
                               int n_meta) {
     nb_status s = check_save_args(path, names, tensors, n, meta_keys, meta_values, n_meta);
     if (s != NB_OK) return s;
-    buf header = {0};
+    nb_text header = {0};
     write_header(&header, names, tensors, n, meta_keys, meta_values, n_meta);
     if (header.oom) {
         free(header.s);
@@ -212,19 +181,13 @@ static nb_status bad(const reader *r, const char *what) {
     return nb_failc(NB_ERR_FORMAT, "nb_safetensors: %s: byte %zu: %s", r->path, r->pos + 8, what);
 }
 
-/* room for one more element in *v (n used of *cap), doubling up to MAX_ENTRIES */
-static bool grow(reader *r, void **v, int n, int *cap, size_t elem) {
-    if (n < *cap) return true;
-    int bigger = *cap ? 2 * *cap : 8;
-    if (bigger > MAX_ENTRIES) bigger = MAX_ENTRIES;
-    void *p = realloc(*v, (size_t)bigger * elem);
-    if (!p) return nb_fail(NB_ERR_MEMORY, "nb_safetensors: %s: out of memory", r->path), false;
-    *v = p;
-    *cap = bigger;
-    return true;
+/* room for one more element in *v (n used of *cap) */
+static nb_status grow(const reader *r, void **v, int n, int *cap, size_t elem) {
+    return nb_grow(v, cap, n + 1, elem)
+               ? NB_OK
+               : nb_failc(NB_ERR_MEMORY, "nb_safetensors: %s: out of memory", r->path);
 }
 
-/* JSON whitespace; strchr would also match the NUL byte */
 static void ws(reader *r) {
     while (r->pos < r->len && r->s[r->pos] && strchr(" \t\r\n", r->s[r->pos])) r->pos++;
 }
@@ -343,7 +306,7 @@ static nb_status metadata(reader *r) {
     if (eat(r, '}')) return NB_OK;
     do {
         if (r->n_meta >= MAX_ENTRIES) return bad(r, "too much metadata");
-        if (!grow(r, (void **)&r->meta, r->n_meta, &r->cap_meta, sizeof *r->meta))
+        if (grow(r, (void **)&r->meta, r->n_meta, &r->cap_meta, sizeof *r->meta) != NB_OK)
             return nb_error_code();
         nb_status s = string(r, r->meta[r->n_meta][0], 256);
         if (s == NB_OK && !eat(r, ':')) s = bad(r, "expected ':'");
@@ -372,7 +335,8 @@ static nb_status header(reader *r) {
                                 "nb_safetensors: %s: byte %zu: tensor '%s' appears twice", r->path,
                                 r->pos + 8, name);
         if (r->n_entries >= MAX_ENTRIES) return bad(r, "too many tensors");
-        if (!grow(r, (void **)&r->entries, r->n_entries, &r->cap_entries, sizeof *r->entries))
+        if (grow(r, (void **)&r->entries, r->n_entries, &r->cap_entries, sizeof *r->entries) !=
+            NB_OK)
             return nb_error_code();
         entry *e = &r->entries[r->n_entries++];
         snprintf(e->name, sizeof e->name, "%s", name);
