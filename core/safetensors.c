@@ -18,6 +18,7 @@
 
 #define MAX_HEADER  (64u << 20) /* no sane header is larger */
 #define MAX_ENTRIES 4096
+#define MAX_TEXT    256 /* a name, key or value, with its NUL */
 
 /* ---- writing --------------------------------------------------------------------------- */
 static void put_json_string(nb_text *b, const char *s) {
@@ -106,6 +107,11 @@ static nb_status check_save_args(const char *path, const char *const *names, nb_
         if (!t[i]) return (nb_fail_null("nb_safetensors_save"), nb_error_code());
         if (!names[i] || !names[i][0] || !strcmp(names[i], "__metadata__"))
             return nb_failc(NB_ERR_ARG, "nb_safetensors_save: tensor %d needs a name", i);
+        if (strlen(names[i]) >= MAX_TEXT)
+            return nb_failc(NB_ERR_ARG,
+                            "nb_safetensors_save: tensor %d's name is longer than the %d bytes "
+                            "a reader keeps",
+                            i, MAX_TEXT - 1);
         for (int j = 0; j < i; j++)
             if (!strcmp(names[i], names[j]))
                 return nb_failc(NB_ERR_ARG, "nb_safetensors_save: the name '%s' appears twice",
@@ -114,6 +120,11 @@ static nb_status check_save_args(const char *path, const char *const *names, nb_
     for (int i = 0; i < n_meta; i++)
         if (!keys[i] || !values[i])
             return nb_failc(NB_ERR_NULL, "nb_safetensors_save: metadata %d is NULL", i);
+        else if (strlen(keys[i]) >= MAX_TEXT || strlen(values[i]) >= MAX_TEXT)
+            return nb_failc(NB_ERR_ARG,
+                            "nb_safetensors_save: metadata %d is longer than the %d bytes a "
+                            "reader keeps",
+                            i, MAX_TEXT - 1);
     return NB_OK;
 }
 
@@ -153,7 +164,7 @@ nb_status nb_safetensors_save(const char *path, const char *const *names, nb_ten
 
 /* ---- reading: the JSON header ------------------------------------------------------------- */
 typedef struct {
-    char name[256];
+    char name[MAX_TEXT];
     int ndim;
     int64_t shape[NB_MAX_DIMS];
     uint64_t begin, end;
@@ -161,10 +172,10 @@ typedef struct {
 
 struct nb_safetensors {
     int n;
-    char (*names)[256];
+    char (*names)[MAX_TEXT];
     nb_tensor **tensors;
     int n_meta;
-    char (*meta)[2][256];
+    char (*meta)[2][MAX_TEXT];
 };
 
 typedef struct {
@@ -173,7 +184,7 @@ typedef struct {
     size_t pos, len;
     entry *entries;
     int n_entries, cap_entries;
-    char (*meta)[2][256];
+    char (*meta)[2][MAX_TEXT];
     int n_meta, cap_meta;
 } reader;
 
@@ -308,9 +319,9 @@ static nb_status metadata(reader *r) {
         if (r->n_meta >= MAX_ENTRIES) return bad(r, "too much metadata");
         if (grow(r, (void **)&r->meta, r->n_meta, &r->cap_meta, sizeof *r->meta) != NB_OK)
             return nb_error_code();
-        nb_status s = string(r, r->meta[r->n_meta][0], 256);
+        nb_status s = string(r, r->meta[r->n_meta][0], MAX_TEXT);
         if (s == NB_OK && !eat(r, ':')) s = bad(r, "expected ':'");
-        if (s == NB_OK) s = string(r, r->meta[r->n_meta][1], 256);
+        if (s == NB_OK) s = string(r, r->meta[r->n_meta][1], MAX_TEXT);
         if (s != NB_OK) return s;
         r->n_meta++;
     } while (eat(r, ','));
@@ -321,7 +332,7 @@ static nb_status header(reader *r) {
     if (!eat(r, '{')) return bad(r, "the header must be a JSON object");
     if (eat(r, '}')) return NB_OK;
     do {
-        char name[256];
+        char name[MAX_TEXT];
         nb_status s = string(r, name, sizeof name);
         if (s == NB_OK && !eat(r, ':')) s = bad(r, "expected ':'");
         if (s != NB_OK) return s;

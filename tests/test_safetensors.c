@@ -308,6 +308,29 @@ START_TEST(test_a_header_claiming_2_to_the_40_elements_allocates_nothing) {
 }
 END_TEST
 
+/* The reader keeps 255 bytes of a name, key or value: the writer refuses more
+ * rather than write a file that cannot be read back. */
+START_TEST(test_names_longer_than_a_reader_keeps_are_refused) {
+    make_dir();
+    char longer[300];
+    memset(longer, 'a', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    nb_tensor *w = nb_zeros(NB_SHAPE(2));
+    ck_assert_int_ne(nb_safetensors_save(path, (const char *[]){longer}, &w, 1, NULL, NULL, 0),
+                     NB_OK);
+    NB_ASSERT_ERROR_HAS("nb_safetensors_save: tensor 0's name is longer than the 255 bytes");
+    ck_assert_int_ne(nb_safetensors_save(path, (const char *[]){"w"}, &w, 1, (const char *[]){"k"},
+                                         (const char *[]){longer}, 1),
+                     NB_OK);
+    NB_ASSERT_ERROR_HAS("nb_safetensors_save: metadata 0 is longer than the 255 bytes");
+    longer[255] = '\0'; /* 255 bytes: written and read back */
+    ck_assert_int_eq(nb_safetensors_save(path, (const char *[]){longer}, &w, 1, NULL, NULL, 0),
+                     NB_OK);
+    ck_assert_int_eq(nb_safetensors_load(path, (const char *[]){longer}, &w, 1), NB_OK);
+    remove_dir();
+}
+END_TEST
+
 static Suite *safetensors_suite(void) {
     Suite *s = suite_create("safetensors");
     TCase *tc = nb_tcase("safetensors");
@@ -318,6 +341,7 @@ static Suite *safetensors_suite(void) {
     tcase_add_test(tc, test_a_save_killed_at_any_moment_leaves_a_whole_file);
     tcase_add_test(tc, test_a_buffer_reads_like_the_file_it_came_from);
     tcase_add_test(tc, test_a_header_claiming_2_to_the_40_elements_allocates_nothing);
+    tcase_add_test(tc, test_names_longer_than_a_reader_keeps_are_refused);
     suite_add_tcase(s, tc);
     return s;
 }
