@@ -197,8 +197,12 @@ nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
 /* ---- linear + activation (graph mode's fusion) ---------------------------------------- */
 static nb_status linear_post_forward(nb_node *n) {
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *y = n->out;
-    if (cols(x) == 0) return nb_failc(NB_ERR_SHAPE, "nb_linear: fused with an empty input");
-    return nb_k_matmul_post("nb_linear", x, w, b, y, NB_POST_OP(n));
+    const nb_post_op *post = NB_POST_OP(n);
+    if (cols(x) == 0) { /* no product to attach the activation to: y = f(b) */
+        nb_status s = linear_forward(n);
+        return s ? s : nb_k_eltwise("nb_linear", post->alg, post->alpha, post->beta, y, y);
+    }
+    return nb_k_matmul_post("nb_linear", x, w, b, y, post);
 }
 
 static const nb_op_def linear_post_def = {

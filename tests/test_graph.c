@@ -509,6 +509,25 @@ START_TEST(test_every_fusable_activation_matches_eager) {
 }
 END_TEST
 
+/* A linear with no input columns is its bias; fused, the activation still
+ * applies (a graph used to refuse it). */
+START_TEST(test_fused_linear_of_an_empty_input_is_its_activated_bias) {
+    nb_no_grad_begin();
+    act_case c = {0, false, false, nb_zeros(NB_SHAPE(0, 4)),
+                  nb_from_array((float[]){-1, 2, -3, 4}, NB_SHAPE(4))};
+    nb_tensor *in[2] = {nb_zeros(NB_SHAPE(3, 0)), nb_ones(NB_SHAPE(3, 4))}, *out[1];
+    nb_graph *g = nb_trace(act_step, &c, in, 2);
+    ck_assert_msg(g != NULL, "%s", nb_error());
+    nb_graph_stats st;
+    nb_graph_get_stats(g, &st);
+    ck_assert_int_eq(st.fused, 1);
+    ck_assert_int_eq(nb_graph_run(g, in, 2, out), NB_OK);
+    NB_ASSERT_CLOSE(nb_item(out[0]), 3 * (2 + 4), 0); /* relu(b) summed over 3 rows */
+    nb_graph_free(g);
+    nb_no_grad_end();
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("graph");
     TCase *tc = nb_tcase("graph");
@@ -527,6 +546,7 @@ int main(void) {
     tcase_add_test(tc, test_fit_on_graphs_equals_eager_fit);
     tcase_add_test(tc, test_inputs_are_views_at_other_offsets);
     tcase_add_test(tc, test_every_fusable_activation_matches_eager);
+    tcase_add_test(tc, test_fused_linear_of_an_empty_input_is_its_activated_bias);
     suite_add_tcase(s, tc);
     return nb_test_run(s);
 }
