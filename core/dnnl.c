@@ -288,10 +288,27 @@ nb_status nb_k_eltwise(const char *fn, int alg, float alpha, float beta, const n
                        (void *[]){nb_ptr(src), nb_ptr(dst)});
 }
 
+int nb_eltwise_forward_alg(int alg) {
+    switch (alg) {
+    case dnnl_eltwise_relu_use_dst_for_bwd:
+        return dnnl_eltwise_relu;
+    case dnnl_eltwise_tanh_use_dst_for_bwd:
+        return dnnl_eltwise_tanh;
+    case dnnl_eltwise_elu_use_dst_for_bwd:
+        return dnnl_eltwise_elu;
+    case dnnl_eltwise_sqrt_use_dst_for_bwd:
+        return dnnl_eltwise_sqrt;
+    case dnnl_eltwise_logistic_use_dst_for_bwd:
+        return dnnl_eltwise_logistic;
+    case dnnl_eltwise_exp_use_dst_for_bwd:
+        return dnnl_eltwise_exp;
+    default:
+        return alg;
+    }
+}
+
 bool nb_eltwise_uses_dst(int alg) {
-    return alg == dnnl_eltwise_relu_use_dst_for_bwd || alg == dnnl_eltwise_tanh_use_dst_for_bwd ||
-           alg == dnnl_eltwise_elu_use_dst_for_bwd || alg == dnnl_eltwise_sqrt_use_dst_for_bwd ||
-           alg == dnnl_eltwise_logistic_use_dst_for_bwd || alg == dnnl_eltwise_exp_use_dst_for_bwd;
+    return nb_eltwise_forward_alg(alg) != alg;
 }
 
 nb_status nb_k_eltwise_bwd(const char *fn, int alg, float alpha, float beta, const nb_tensor *data,

@@ -44,7 +44,9 @@ size_t nb_prim_workspace_bytes(const nb_prim *p);
 /* dst = f(src) for a oneDNN eltwise algorithm */
 nb_status nb_k_eltwise(const char *fn, int alg, float alpha, float beta, const nb_tensor *src,
                        nb_tensor *dst);
-/* the *_use_dst_for_bwd algorithms: backward reads the output y, not x */
+/* The plain algorithm behind a *_use_dst_for_bwd form (alg itself otherwise),
+ * and whether alg is such a form: its backward reads the output. */
+int nb_eltwise_forward_alg(int alg);
 bool nb_eltwise_uses_dst(int alg);
 /* diff_src = f'(data) * diff_dst; data is src or dst depending on alg */
 nb_status nb_k_eltwise_bwd(const char *fn, int alg, float alpha, float beta, const nb_tensor *data,

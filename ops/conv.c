@@ -19,6 +19,9 @@ typedef struct {
     int64_t shape[4]; /* backward ops: the shape of the gradient they produce */
     bool bias;        /* backward weights: also the bias gradient, packed after dw */
 } conv_attrs;
+/* a fused conv2d keeps its post-op in the attributes' last bytes */
+_Static_assert(sizeof(conv_attrs) <= NB_MAX_ATTRS - sizeof(nb_post_op),
+               "conv_attrs overlaps NB_POST_OP");
 
 /* output size along one axis; < 1 when the kernel does not fit */
 static int64_t out_size(int64_t in, int64_t k, int64_t stride, int64_t dilate, int64_t pl,

@@ -85,31 +85,11 @@ ELTWISE_DEF(gelu);
 ELTWISE_DEF(softplus);
 ELTWISE_DEF(affine);
 
-/* The plain algorithm behind each *_use_dst_for_bwd form: post-ops only compute
- * forward. */
-static int forward_alg(int alg) {
-    switch (alg) {
-    case dnnl_eltwise_relu_use_dst_for_bwd:
-        return dnnl_eltwise_relu;
-    case dnnl_eltwise_tanh_use_dst_for_bwd:
-        return dnnl_eltwise_tanh;
-    case dnnl_eltwise_elu_use_dst_for_bwd:
-        return dnnl_eltwise_elu;
-    case dnnl_eltwise_sqrt_use_dst_for_bwd:
-        return dnnl_eltwise_sqrt;
-    case dnnl_eltwise_logistic_use_dst_for_bwd:
-        return dnnl_eltwise_logistic;
-    case dnnl_eltwise_exp_use_dst_for_bwd:
-        return dnnl_eltwise_exp;
-    default:
-        return alg;
-    }
-}
-
 bool nb_eltwise_post_op(const nb_node *n, nb_post_op *post) {
     if (n->def->forward != eltwise_forward) return false;
     const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
-    *post = (nb_post_op){forward_alg(a->alg), a->alpha, a->beta};
+    *post = (nb_post_op){nb_eltwise_forward_alg(a->alg), a->alpha,
+                         a->beta}; /* post-ops only compute forward */
     return true;
 }
 
