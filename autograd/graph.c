@@ -576,8 +576,6 @@ static bool same_layout(const nb_tensor *a, const nb_tensor *b) {
            !memcmp(a->strides, b->strides, (size_t)a->ndim * sizeof *a->strides);
 }
 
-static _Thread_local const char *fn_name = "nb_trace"; /* which call traces, for errors */
-
 static nb_status check_inputs(const char *fn, nb_tensor *const *in, int n) {
     if (n < 0 || n > NB_GRAPH_MAX_IO)
         return nb_failc(NB_ERR_ARG, "%s: %d inputs; between 0 and %d", fn, n, NB_GRAPH_MAX_IO);
@@ -598,7 +596,10 @@ static nb_status keep_outputs(variant *v, nb_tensor *const *outs) {
     return NB_OK;
 }
 
-static variant *trace(nb_graph *g, nb_tensor *const *in, int n) {
+/* fn: the call that traces (nb_trace, or nb_graph_run for a new shape), for errors */
+static variant *trace(const char *fn_name, nb_graph *g, nb_tensor *const *in, int n) {
+    if (tracing)
+        return nb_fail(NB_ERR_STATE, "%s: a trace is already running on this thread", fn_name);
     variant *v = calloc(1, sizeof *v);
     if (!v) return nb_fail(NB_ERR_MEMORY, "%s: out of memory", fn_name);
     v->gen = atomic_fetch_add(&generation, 1) + 1;
@@ -609,10 +610,6 @@ static variant *trace(nb_graph *g, nb_tensor *const *in, int n) {
         if (id < 0) break;
         v->vals[id].input = i;
         tag(v, in[i], id, true);
-    }
-    if (tracing) {
-        variant_free(v);
-        return nb_fail(NB_ERR_STATE, "%s: a trace is already running on this thread", fn_name);
     }
     nb_scope_begin();
     tracing = v;
@@ -653,7 +650,7 @@ nb_graph *nb_trace_ex(nb_trace_fn fn, void *ctx, nb_tensor *const *inputs, int n
     g->fn = fn;
     g->ctx = ctx;
     if (opts) g->opts = *opts;
-    if (!(g->v[0] = trace(g, inputs, n_inputs))) {
+    if (!(g->v[0] = trace("nb_trace", g, inputs, n_inputs))) {
         free(g);
         return NULL;
     }
@@ -728,6 +725,9 @@ static void shapes_s(char *buf, size_t size, nb_tensor *const *in, int n) {
 nb_status nb_graph_run(nb_graph *g, nb_tensor *const *inputs, int n_inputs, nb_tensor **outputs) {
     if (!g) return nb_failc(NB_ERR_NULL, "nb_graph_run: graph is NULL");
     if (check_inputs("nb_graph_run", inputs, n_inputs) != NB_OK) return nb_error_code();
+    if (tracing) /* its effects would be recorded without the ops around them */
+        return nb_failc(NB_ERR_STATE, "nb_graph_run: called inside a trace; run the step itself "
+                                      "there instead");
     int k = find(g, inputs, n_inputs);
     if (k < 0) {
         if (g->nv == MAX_SHAPES)
@@ -740,9 +740,7 @@ nb_status nb_graph_run(nb_graph *g, nb_tensor *const *inputs, int n_inputs, nb_t
             fprintf(stderr, "nabla: tracing the graph again for inputs %s (shape signature %d)\n",
                     shapes, g->nv + 1);
         }
-        fn_name = "nb_graph_run";
-        variant *v = trace(g, inputs, n_inputs);
-        fn_name = "nb_trace";
+        variant *v = trace("nb_graph_run", g, inputs, n_inputs);
         if (!v) return nb_error_code();
         g->v[k = g->nv++] = v;
     } else {

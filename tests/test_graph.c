@@ -401,6 +401,29 @@ static nb_status flat_sum(void *ctx, nb_tensor *const *in, int n, nb_tensor **ou
     return out[0] ? NB_OK : nb_error_code();
 }
 
+/* Inside a trace, neither a second trace nor a replay can run: the outer
+ * trace would record a replay's effects without the ops around them. */
+static nb_status nested(void *ctx, nb_tensor *const *in, int n, nb_tensor **out, int *n_out) {
+    (void)n;
+    *n_out = 1;
+    out[0] = in[0];
+    return ctx ? nb_graph_run(ctx, in, 1, NULL)
+               : (nb_trace(flat_sum, NULL, in, 1) ? NB_OK : nb_error_code());
+}
+
+START_TEST(test_a_trace_cannot_run_a_graph_or_another_trace) {
+    nb_tensor *x = nb_ones(NB_SHAPE(2, 3));
+    nb_graph *inner = nb_trace(flat_sum, NULL, &x, 1);
+    ck_assert_ptr_nonnull(inner);
+    ck_assert_ptr_null(nb_trace(nested, inner, &x, 1));
+    NB_ASSERT_ERROR_HAS("nb_graph_run: called inside a trace");
+    ck_assert_ptr_null(nb_trace(nested, NULL, &x, 1));
+    NB_ASSERT_ERROR_HAS("nb_trace: a trace is already running on this thread");
+    ck_assert_int_eq(nb_graph_run(inner, &x, 1, NULL), NB_OK); /* still usable */
+    nb_graph_free(inner);
+}
+END_TEST
+
 START_TEST(test_inputs_are_views_at_other_offsets) {
     nb_tensor *big = nb_arange(0, 60, 1);
     big = nb_reshape(big, NB_SHAPE(20, 3));
@@ -547,6 +570,7 @@ int main(void) {
     tcase_add_test(tc, test_inputs_are_views_at_other_offsets);
     tcase_add_test(tc, test_every_fusable_activation_matches_eager);
     tcase_add_test(tc, test_fused_linear_of_an_empty_input_is_its_activated_bias);
+    tcase_add_test(tc, test_a_trace_cannot_run_a_graph_or_another_trace);
     suite_add_tcase(s, tc);
     return nb_test_run(s);
 }
