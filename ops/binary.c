@@ -258,10 +258,11 @@ static nb_status sum_to_shape(const nb_node *n, nb_layout *l) {
 
 /* x: [N, M] -> [M] or [1, M] is ones[1, N] @ x: a matmul is ~150x faster than
  * oneDNN's reduction over a non-innermost axis (the bias gradient case). The
- * ones are kept with the node, so a replayed graph allocates nothing. */
+ * ones are kept with the node, so a replayed graph neither allocates nor
+ * fills them again. */
 static nb_status sum_rows(nb_node *n, const nb_tensor *x, nb_tensor *out) {
-    nb_tensor *ones = nb_saved(n, 0, (int64_t[]){1, x->shape[0]}, 2);
-    if (!ones || nb_fill(ones, 1.0f) != NB_OK) return nb_error_code();
+    nb_tensor *kept = n->saved[0], *ones = nb_saved(n, 0, (int64_t[]){1, x->shape[0]}, 2);
+    if (!ones || (ones != kept && nb_fill(ones, 1.0f) != NB_OK)) return nb_error_code();
     nb_tensor row = *out;
     row.ndim = 2;
     row.shape[0] = 1;
