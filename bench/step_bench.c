@@ -44,12 +44,6 @@ static nb_model *cnn(void) {
     return m;
 }
 
-static nb_status step(void *ctx, nb_tensor *const *in, int n, nb_tensor **out, int *n_out) {
-    (void)n;
-    *n_out = 1;
-    return nb_model_train_on_batch(ctx, in[0], in[1], &out[0], NULL);
-}
-
 static int fail(const char *what) {
     fprintf(stderr, "step_bench: %s: %s\n", what, nb_error());
     return 1;
@@ -75,7 +69,7 @@ int main(int argc, char **argv) {
         return fail("compile");
     nb_tensor *in[2] = {x, y}, *out[1];
     nb_graph *g = NULL;
-    if (graph && !(g = nb_trace(step, m, in, 2))) return fail("trace");
+    if (graph && !(g = nb_model_trace_step(m, x, y, NULL))) return fail("trace");
     int warm = is_cnn ? 5 : 50;
     double *t = malloc(sizeof *t * (size_t)reps);
     for (int i = -warm; i < reps; i++) {
@@ -85,7 +79,7 @@ int main(int argc, char **argv) {
             s = nb_graph_run(g, in, 2, out);
         } else {
             nb_scope_begin();
-            s = step(m, in, 2, out, &(int){0});
+            s = nb_model_train_on_batch(m, x, y, &out[0], NULL);
             nb_scope_end();
         }
         if (s != NB_OK) return fail("step");

@@ -29,19 +29,13 @@ static void draw(nb_model *m, nb_tensor *x, const char *out) {
     nb_scope_end();
 }
 
-static nb_status train_step(void *m, nb_tensor *const *in, int n, nb_tensor **out, int *n_out) {
-    (void)n;
-    *n_out = 1;
-    return nb_model_train_on_batch(m, in[0], in[1], &out[0], NULL);
-}
-
 /* One more training step (32 training images), traced and compiled as fit runs
  * it: the op list with its fused groups and arena, and the graph as a picture. */
 static void draw_step(nb_model *m, nb_tensor *x, nb_tensor *y, const char *out) {
     char path[1024];
     nb_scope_begin();
-    nb_tensor *in[2] = {nb_clone(nb_slice(x, 0, 0, 32, 1)), nb_clone(nb_slice(y, 0, 0, 32, 1))};
-    nb_graph *g = nb_trace(train_step, m, in, 2);
+    nb_graph *g = nb_model_trace_step(m, nb_clone(nb_slice(x, 0, 0, 32, 1)),
+                                      nb_clone(nb_slice(y, 0, 0, 32, 1)), NULL);
     if (g) {
         printf("\nthe compiled training step (what fit replays):\n");
         nb_graph_print(g, stdout);
@@ -98,8 +92,8 @@ int main(int argc, char **argv) {
     if (nb_history_save_csv(h, path) == NB_OK) printf("history saved to %s\n", path);
     snprintf(path, sizeof path, "%s/fashion_mlp_curves.svg", out);
     if (nb_history_plot_svg(h, path, "Fashion-MNIST MLP") == NB_OK) printf("wrote %s\n", path);
-    draw_step(m, train.x, train.y, out);
     draw(m, test.x, out);
+    draw_step(m, train.x, train.y, out); /* last: tracing trains the model one more step */
 
     bool ok = acc >= need;
     printf("%s: test accuracy %.4f %s %.2f\n", ok ? "ok" : "FAILED", acc, ok ? ">=" : "<", need);

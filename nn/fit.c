@@ -283,6 +283,11 @@ static nb_status fit_step(void *ctx, nb_tensor *const *in, int n, nb_tensor **ou
     return nb_model_train_on_batch(m, in[0], in[1], &out[0], m->n_metrics ? &out[1] : NULL);
 }
 
+nb_graph *nb_model_trace_step(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_graph_opts *opts) {
+    if (!m) return nb_fail(NB_ERR_NULL, "nb_model_trace_step: model is NULL");
+    return nb_trace_ex(fit_step, m, (nb_tensor *[]){x, y}, 2, opts);
+}
+
 /* one optimizer step on rows idx[0..size); adds the loss and metrics to sums.
  * With graph (not NULL), the step is traced into *graph the first time and
  * replayed after. */
@@ -294,7 +299,7 @@ static nb_status train_step(nb_model *m, const fit_data *d, const int64_t *idx, 
     if (s == NB_OK && !graph) {
         s = fit_step(m, in, 2, out, &(int){0});
     } else if (s == NB_OK && !*graph) {
-        *graph = nb_trace_ex(fit_step, m, in, 2, &(nb_graph_opts){.quiet = true});
+        *graph = nb_model_trace_step(m, in[0], in[1], &(nb_graph_opts){.quiet = true});
         s = *graph ? NB_OK : nb_error_code();
         if (s == NB_OK) nb_graph_outputs(*graph, out);
     } else if (s == NB_OK) {

@@ -185,7 +185,10 @@ static nb_graph_stats graph_stats;
     X("nb_model_train_on_batch: an input tensor is NULL",                                          \
       nb_model_train_on_batch(NULL, m23, v4, NULL, NULL))                                          \
     X("nb_model_train_on_batch: compile model 'sequential' first",                                 \
-      nb_model_train_on_batch(uncompiled, m23, v4, NULL, NULL))
+      nb_model_train_on_batch(uncompiled, m23, v4, NULL, NULL))                                    \
+    X("nb_model_trace_step: model is NULL", nb_model_trace_step(NULL, m23, v4, NULL))              \
+    X("nb_model_train_on_batch: compile model 'sequential' first",                                 \
+      nb_model_trace_step(uncompiled, m23, v4, NULL))
 
 #define AS_TEXT(expect, call) {#call, expect},
 static const struct { const char *call, *expect; } table[] = {BAD_INPUTS(AS_TEXT)};

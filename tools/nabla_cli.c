@@ -178,12 +178,6 @@ static int draw_model(nb_model *m, const char *path, bool backward, const char *
     return wrote(s, path);
 }
 
-static nb_status train_step(void *m, nb_tensor *const *in, int n, nb_tensor **out, int *n_out) {
-    (void)n;
-    *n_out = 1;
-    return nb_model_train_on_batch(m, in[0], in[1], &out[0], NULL);
-}
-
 /* One training step on a batch of 8 zeros (loss, adam), traced and compiled
  * as fit runs it: forward, backward, the gradients and the update. */
 static int draw_step(nb_model *m, const char *path, const char *loss) {
@@ -196,7 +190,7 @@ static int draw_step(nb_model *m, const char *path, const char *loss) {
     if (s == NB_OK)
         t = !strcmp(loss, "sparse_categorical_crossentropy") ? nb_zeros(NB_SHAPE(8))
                                                              : nb_zeros_like(y);
-    nb_graph *g = s == NB_OK && t ? nb_trace(train_step, m, (nb_tensor *[]){x, t}, 2) : NULL;
+    nb_graph *g = s == NB_OK && t ? nb_model_trace_step(m, x, t, NULL) : NULL;
     if (s == NB_OK) s = g ? nb_graph_save_dot(g, path) : nb_error_code();
     nb_graph_free(g);
     nb_scope_end();

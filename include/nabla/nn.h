@@ -11,6 +11,7 @@
 #define NABLA_NN_H
 
 #include "core.h"
+#include "graph.h"
 #include "optim.h"
 
 #ifdef __cplusplus
@@ -189,6 +190,10 @@ nb_history *nb_model_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_o
  * A step can be traced (nb_trace) and replayed. */
 nb_status nb_model_train_on_batch(nb_model *m, nb_tensor *x, nb_tensor *y, nb_tensor **loss,
                                   nb_tensor **pred);
+/* The training step fit compiles, traced on the batch x, y (and so run once):
+ * inputs x, y; outputs the loss and, with metrics compiled, the predictions.
+ * opts may be NULL. Free with nb_graph_free. */
+nb_graph *nb_model_trace_step(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_graph_opts *opts);
 /* loss then each compiled metric, in order; returns how many values were written */
 int nb_model_evaluate(nb_model *m, nb_tensor *x, nb_tensor *y, int batch_size, double *values,
                       int max_values);
