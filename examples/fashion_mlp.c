@@ -92,8 +92,8 @@ int main(int argc, char **argv) {
     if (nb_history_save_csv(h, path) == NB_OK) printf("history saved to %s\n", path);
     snprintf(path, sizeof path, "%s/fashion_mlp_curves.svg", out);
     if (nb_history_plot_svg(h, path, "Fashion-MNIST MLP") == NB_OK) printf("wrote %s\n", path);
-    draw(m, test.x, out);
-    draw_step(m, train.x, train.y, out); /* last: tracing trains the model one more step */
+    draw_step(m, train.x, train.y, out); /* tracing trains one more step (after the save) */
+    draw(m, test.x, out);                /* last: its backward leaves gradients on the weights */
 
     bool ok = acc >= need;
     printf("%s: test accuracy %.4f %s %.2f\n", ok ? "ok" : "FAILED", acc, ok ? ">=" : "<", need);
