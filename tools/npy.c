@@ -223,7 +223,7 @@ static bool read_header(nb_src *s, npy_header *h) {
                            (long long)hlen, NPY_MAX_HEADER),
                false;
     int64_t base = s->pos, room = nb_src_max_remaining(s);
-    if (hlen > room) /* the same complaint as after reading, before allocating */
+    if (!s->compressed && hlen > room) /* the complaint after reading, before allocating */
         return nb_src_fail(s, base + room, NB_ERR_FORMAT,
                            "the header is %lld bytes long but the file ends after %lld bytes",
                            (long long)hlen, (long long)(base + room)),
