@@ -44,15 +44,19 @@ nb_status nb_src_failc(const nb_src *s, int64_t offset, nb_status code, const ch
 /* ---- raw bytes: the next stretch of the file or buffer ------------------------------- */
 /* Makes raw bytes available at s->in (s->in_len of them); 0 at the end of
  * the input, -1 with an error when the file cannot be read. */
+/* read(2) of up to cap bytes into dst, again after a signal; -1 with an error */
+static ssize_t read_some(nb_src *s, unsigned char *dst, size_t cap) {
+    ssize_t n;
+    do n = read(s->fd, dst, cap);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) nb_src_fail(s, s->pos, NB_ERR_IO, "the file cannot be read: %s", strerror(errno));
+    return n;
+}
+
 static int refill(nb_src *s) {
     if (s->in_len > 0 || s->fd < 0) return s->in_len > 0;
-    ssize_t n;
-    do n = read(s->fd, s->chunk, READ_CHUNK);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) {
-        nb_src_fail(s, s->pos, NB_ERR_IO, "the file cannot be read: %s", strerror(errno));
-        return -1;
-    }
+    ssize_t n = read_some(s, s->chunk, READ_CHUNK);
+    if (n < 0) return -1;
     s->in = s->chunk;
     s->in_len = (size_t)n;
     return n > 0;
@@ -80,13 +84,8 @@ static int next_member(nb_src *s) {
     if (refill(s) < 0) return -1;
     if (s->in_len == 1 && s->fd >= 0) { /* the two magic bytes may straddle two chunks */
         s->chunk[0] = s->in[0];
-        ssize_t n;
-        do n = read(s->fd, s->chunk + 1, READ_CHUNK - 1);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-            return nb_src_fail(s, s->pos, NB_ERR_IO, "the file cannot be read: %s",
-                               strerror(errno)),
-                   -1;
+        ssize_t n = read_some(s, s->chunk + 1, READ_CHUNK - 1);
+        if (n < 0) return -1;
         s->in = s->chunk;
         s->in_len = 1 + (size_t)n;
     }
