@@ -249,6 +249,14 @@ static const char *format_of(const char *path) {
     return NULL;
 }
 
+/* path's format, or NULL with an error naming fn */
+static const char *check_format(const char *fn, const char *path) {
+    const char *format = format_of(path);
+    if (!format)
+        nb_fail(NB_ERR_ARG, "%s: %s: the extension must be .dot, .svg, .png or .pdf", fn, path);
+    return format;
+}
+
 /* One Graphviz context for the whole process, never freed: Graphviz 2.43
  * reads freed memory (its text-size font cache) when a second context is
  * created after the first is freed, which AddressSanitizer reports. */
@@ -281,10 +289,8 @@ static nb_status render(const char *fn, const char *dot_text, const char *format
 }
 
 nb_status nb_dot_text_save(const char *fn, const char *dot_text, const char *path) {
-    const char *format = format_of(path);
-    if (!format)
-        return nb_failc(NB_ERR_ARG, "%s: %s: the extension must be .dot, .svg, .png or .pdf", fn,
-                        path);
+    const char *format = check_format(fn, path);
+    if (!format) return nb_error_code();
     /* Graphviz renders into the temp file, which then replaces path */
     nb_atomic_file a;
     FILE *f = nb_atomic_open(&a, fn, path);
@@ -302,11 +308,7 @@ nb_status nb_dot_text_save(const char *fn, const char *dot_text, const char *pat
 
 nb_status nb_dot_save(const nb_tensor *root, const nb_dot_opts *opts, const char *path) {
     if (!root || !path) return (nb_fail_null("nb_dot_save"), nb_error_code());
-    if (!format_of(path))
-        return nb_failc(NB_ERR_ARG,
-                        "nb_dot_save: %s: the extension must be .dot, .svg, .png or "
-                        ".pdf",
-                        path);
+    if (!check_format("nb_dot_save", path)) return nb_error_code(); /* before building it */
     char *dot_text = nb_dot(root, opts);
     if (!dot_text) return nb_error_code();
     nb_status s = nb_dot_text_save("nb_dot_save", dot_text, path);
