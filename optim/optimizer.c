@@ -293,6 +293,7 @@ nb_status nb_optimizer_step(nb_optimizer *opt) {
     }
     if (opt->clip_norm > 0.0f) clip_by_norm(opt);
     if (opt->clip_value > 0.0f) clip_by_value(opt);
+    unsigned mode = flush_subnormals();
     for (int i = 0; i < opt->n_slots; i++) {
         nb_optim_slot *s = &opt->slots[i];
         if (!s->param->grad) continue;
@@ -300,11 +301,10 @@ nb_status nb_optimizer_step(nb_optimizer *opt) {
         for (int k = 0; k < NB_OPTIM_MAX_STATE; k++)
             state[k] = s->state[k] ? nb_ptr(s->state[k]) : NULL;
         s->step++;
-        unsigned mode = flush_subnormals();
         nb_optim_update(opt->kind, &opt->h, opt->lr, s->step, s->param->numel, nb_ptr(s->param),
                         nb_ptr(s->param->grad), state);
-        restore_float_mode(mode);
     }
+    restore_float_mode(mode);
     return NB_OK;
 }
 
