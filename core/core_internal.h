@@ -65,6 +65,8 @@ void *nb_fail(nb_status code, const char *fmt, ...) __attribute__((format(printf
 nb_status nb_failc(nb_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A NULL argument: keep the pending error, or record one naming fn. */
 void *nb_fail_null(const char *fn);
+/* a uniform integer in [0, bound), bound >= 1, without modulo bias (rng.c) */
+uint64_t nb_rng_below(uint64_t bound);
 
 /* ---- tensors (core/tensor.c) ------------------------------------------------ */
 /* Checked shape product: false (with an error naming fn) on bad or overflowing sizes. */

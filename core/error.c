@@ -47,3 +47,24 @@ void *nb_fail_null(const char *fn) {
     if (last_code == NB_OK) nb_fail(NB_ERR_NULL, "%s: an input tensor is NULL", fn);
     return NULL;
 }
+
+/* ---- warnings ------------------------------------------------------------------------ */
+static nb_warning_handler warning_fn;
+static void *warning_ctx;
+
+void nb_set_warning_handler(nb_warning_handler fn, void *ctx) {
+    warning_fn = fn;
+    warning_ctx = ctx;
+}
+
+void nb_warn(const char *fmt, ...) {
+    char message[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    if (warning_fn)
+        warning_fn(message, warning_ctx);
+    else
+        fprintf(stderr, "nabla: warning: %s\n", message);
+}

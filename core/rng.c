@@ -80,3 +80,34 @@ nb_tensor *nb_normal(const int64_t *shape, int ndim, float mean, float std) {
 nb_tensor *nb_randn(const int64_t *shape, int ndim) {
     return normal("nb_randn", shape, ndim, 0.0f, 1.0f);
 }
+
+/* ---- random indices ------------------------------------------------------------------ */
+/* A uniform integer in [0, bound), bound >= 1, without modulo bias: draws
+ * below the largest multiple of bound are accepted. */
+uint64_t nb_rng_below(uint64_t bound) {
+    if (bound <= UINT32_MAX) {
+        uint32_t b = (uint32_t)bound, reject = (uint32_t)(-b) % b; /* 2^32 mod b */
+        for (;;) {
+            uint32_t r = nb_rng_u32();
+            if (r >= reject) return r % b;
+        }
+    }
+    uint64_t reject = (-bound) % bound;
+    for (;;) {
+        uint64_t r = (uint64_t)nb_rng_u32() << 32 | nb_rng_u32();
+        if (r >= reject) return r % bound;
+    }
+}
+
+nb_status nb_permutation(int64_t *idx, int64_t n) {
+    if (n < 0) return nb_failc(NB_ERR_ARG, "nb_permutation: n is %lld", (long long)n);
+    if (n > 0 && !idx) return nb_failc(NB_ERR_NULL, "nb_permutation: idx is NULL");
+    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+        int64_t j = (int64_t)nb_rng_below((uint64_t)i + 1);
+        int64_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    return NB_OK;
+}

@@ -365,3 +365,28 @@ nb_tensor *nb_clone(const nb_tensor *t) {
     if (c) nb_copy_to(t, nb_ptr(c), t->numel);
     return c;
 }
+
+/* ---- rows: x [R, ...] -> [n, ...] with row k = x[idx[k]] ------------------------------- */
+nb_tensor *nb_take_rows(const nb_tensor *x, const int64_t *idx, int64_t n) {
+    if (!x) return nb_fail_null("nb_take_rows");
+    if (x->ndim < 1)
+        return nb_fail(NB_ERR_SHAPE, "nb_take_rows: x is a scalar; rows run along axis 0");
+    if (n < 0) return nb_fail(NB_ERR_ARG, "nb_take_rows: n is %lld", (long long)n);
+    if (n > 0 && !idx) return nb_fail(NB_ERR_NULL, "nb_take_rows: idx is NULL");
+    for (int64_t k = 0; k < n; k++)
+        if (idx[k] < 0 || idx[k] >= x->shape[0])
+            return nb_fail(NB_ERR_ARG, "nb_take_rows: index %lld (entry %lld) is not in 0..%lld",
+                           (long long)idx[k], (long long)k, (long long)x->shape[0] - 1);
+    int64_t shape[NB_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[0] = n;
+    nb_tensor *src = nb_is_contiguous(x) ? (nb_tensor *)x : nb_clone(x);
+    nb_tensor *out = src ? nb_tensor_new("nb_take_rows", shape, x->ndim) : NULL;
+    if (out) {
+        int64_t rs = x->shape[0] ? x->numel / x->shape[0] : 0;
+        for (int64_t k = 0; k < n; k++)
+            memcpy(nb_ptr(out) + k * rs, nb_ptr(src) + idx[k] * rs, (size_t)rs * sizeof(float));
+    }
+    if (src != x) nb_free(src);
+    return out;
+}

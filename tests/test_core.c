@@ -245,6 +245,35 @@ START_TEST(test_thread_count_is_settable) {
 }
 END_TEST
 
+static void collect_warning(const char *message, void *ctx) {
+    char *buf = ctx;
+    snprintf(buf, 256, "%s", message);
+}
+
+START_TEST(test_warnings_reach_the_installed_handler_and_leave_errors_alone) {
+    char seen[256] = "";
+    nb_clear_error();
+    nb_set_warning_handler(collect_warning, seen);
+    nb_warn("fit: %d classes in validation only", 2);
+    nb_set_warning_handler(NULL, NULL);
+    ck_assert_str_eq(seen, "fit: 2 classes in validation only");
+    ck_assert_int_eq(nb_error_code(), NB_OK);
+}
+END_TEST
+
+START_TEST(test_permutation_and_take_rows_live_in_core) {
+    int64_t idx[5];
+    ck_assert_int_eq(nb_permutation(idx, 5), NB_OK);
+    int seen = 0;
+    for (int i = 0; i < 5; i++) seen |= 1 << idx[i];
+    ck_assert_int_eq(seen, 31);
+    nb_tensor *x = nb_from_array((float[]){1, 2, 3, 4, 5, 6}, NB_SHAPE(3, 2));
+    NB_ASSERT_TENSOR(nb_take_rows(x, (int64_t[]){2, 0}, 2), ((float[]){5, 6, 1, 2}), 4, 0);
+    ck_assert_ptr_null(nb_take_rows(x, (int64_t[]){3}, 1));
+    NB_ASSERT_ERROR_HAS("index 3 (entry 0) is not in 0..2");
+}
+END_TEST
+
 static Suite *core_suite(void) {
     Suite *s = suite_create("core");
     TCase *tc = nb_tcase("tensor");
@@ -255,6 +284,8 @@ static Suite *core_suite(void) {
     tcase_add_test(tc, test_print_looks_like_numpy);
     tcase_add_test(tc, test_shape_products_that_overflow_are_errors);
     tcase_add_test(tc, test_thread_count_is_settable);
+    tcase_add_test(tc, test_warnings_reach_the_installed_handler_and_leave_errors_alone);
+    tcase_add_test(tc, test_permutation_and_take_rows_live_in_core);
     suite_add_tcase(s, tc);
     tc = nb_tcase("memory");
     tcase_add_test(tc, test_scope_end_frees_and_keep_moves_out);

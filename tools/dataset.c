@@ -16,37 +16,6 @@ void nb_dataset_free(nb_dataset *ds) {
     memset(ds, 0, sizeof *ds);
 }
 
-/* ---- random indices ------------------------------------------------------------------ */
-/* A uniform integer in [0, bound), bound >= 1, without modulo bias: draws
- * below the largest multiple of bound are accepted. */
-static uint64_t rng_below(uint64_t bound) {
-    if (bound <= UINT32_MAX) {
-        uint32_t b = (uint32_t)bound, reject = (uint32_t)(-b) % b; /* 2^32 mod b */
-        for (;;) {
-            uint32_t r = nb_rng_u32();
-            if (r >= reject) return r % b;
-        }
-    }
-    uint64_t reject = (-bound) % bound;
-    for (;;) {
-        uint64_t r = (uint64_t)nb_rng_u32() << 32 | nb_rng_u32();
-        if (r >= reject) return r % bound;
-    }
-}
-
-nb_status nb_permutation(int64_t *idx, int64_t n) {
-    if (n < 0) return nb_failc(NB_ERR_ARG, "nb_permutation: n is %lld", (long long)n);
-    if (n > 0 && !idx) return nb_failc(NB_ERR_NULL, "nb_permutation: idx is NULL");
-    for (int64_t i = 0; i < n; i++) idx[i] = i;
-    for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
-        int64_t j = (int64_t)rng_below((uint64_t)i + 1);
-        int64_t t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
-    }
-    return NB_OK;
-}
-
 /* ---- rows ---------------------------------------------------------------------------- */
 static bool check_rows(const char *fn, const nb_tensor *x) {
     if (x->ndim < 1)
@@ -58,30 +27,6 @@ static int64_t row_size(const nb_tensor *x) {
     int64_t n = 1;
     for (int i = 1; i < x->ndim; i++) n *= x->shape[i];
     return n;
-}
-
-/* x [R, ...] -> [n, ...] with row k = x[idx[k]] */
-nb_tensor *nb_take_rows(const nb_tensor *x, const int64_t *idx, int64_t n) {
-    if (!x) return nb_fail_null("nb_take_rows");
-    if (!check_rows("nb_take_rows", x)) return NULL;
-    if (n < 0) return nb_fail(NB_ERR_ARG, "nb_take_rows: n is %lld", (long long)n);
-    if (n > 0 && !idx) return nb_fail(NB_ERR_NULL, "nb_take_rows: idx is NULL");
-    for (int64_t k = 0; k < n; k++)
-        if (idx[k] < 0 || idx[k] >= x->shape[0])
-            return nb_fail(NB_ERR_ARG, "nb_take_rows: index %lld (entry %lld) is not in 0..%lld",
-                           (long long)idx[k], (long long)k, (long long)x->shape[0] - 1);
-    int64_t shape[NB_MAX_DIMS];
-    memcpy(shape, x->shape, sizeof shape);
-    shape[0] = n;
-    nb_tensor *src = nb_is_contiguous(x) ? (nb_tensor *)x : nb_clone(x);
-    nb_tensor *out = src ? nb_tensor_new("nb_take_rows", shape, x->ndim) : NULL;
-    if (out) {
-        int64_t rs = row_size(x);
-        for (int64_t k = 0; k < n; k++)
-            memcpy(nb_ptr(out) + k * rs, nb_ptr(src) + idx[k] * rs, (size_t)rs * sizeof(float));
-    }
-    if (src != x) nb_free(src);
-    return out;
 }
 
 int64_t nb_batch_count(int64_t n, int64_t size) {
@@ -132,7 +77,7 @@ nb_status nb_shuffle(nb_tensor *x, nb_tensor *y) {
     float *tmp = malloc((size_t)(rs ? rs : 1) * sizeof(float));
     if (!tmp) return nb_failc(NB_ERR_MEMORY, "nb_shuffle: out of memory");
     for (int64_t i = x->shape[0] - 1; i > 0; i--) {
-        int64_t j = (int64_t)rng_below((uint64_t)i + 1);
+        int64_t j = (int64_t)nb_rng_below((uint64_t)i + 1);
         swap_rows(x, i, j, tmp);
         if (y) swap_rows(y, i, j, tmp);
     }

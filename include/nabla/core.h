@@ -45,6 +45,17 @@ const char *nb_error(void);    /* message of the last failure, "" if none  */
 nb_status nb_error_code(void); /* code of the last failure, NB_OK if none  */
 void nb_clear_error(void);     /* forget the last failure                  */
 
+/* ---- warnings -----------------------------------------------------------
+ * Calls that succeed but see something that is probably a mistake (a
+ * validation part holding a class the training part lacks, a probability
+ * loss after an output that is not a probability) warn: the message goes to
+ * the handler, by default a line "nabla: warning: ..." on stderr. A warning
+ * never changes a call's result. The handler is process-wide; set it before
+ * starting threads (NULL restores the default). */
+typedef void (*nb_warning_handler)(const char *message, void *ctx);
+void nb_set_warning_handler(nb_warning_handler fn, void *ctx);
+void nb_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* ---- creation (results belong to the current scope) ----------------------- */
 nb_tensor *nb_empty(const int64_t *shape, int ndim); /* uninitialized      */
 nb_tensor *nb_zeros(const int64_t *shape, int ndim);
@@ -57,6 +68,10 @@ nb_tensor *nb_linspace(float start, float stop, int64_t n); /* n points, both en
 nb_tensor *nb_eye(int64_t n);
 nb_tensor *nb_zeros_like(const nb_tensor *t);
 nb_tensor *nb_clone(const nb_tensor *t); /* contiguous copy, no gradient history */
+/* Rows idx[0..n) of x (rows along axis 0, any rank) as a new contiguous
+ * tensor [n, ...], no gradient history: a mini-batch is
+ * nb_take_rows(x, order + b * bs, bs). */
+nb_tensor *nb_take_rows(const nb_tensor *x, const int64_t *idx, int64_t n);
 
 /* ---- random numbers: one seeded generator per thread, same numbers everywhere */
 void nb_manual_seed(uint64_t seed);
@@ -68,6 +83,9 @@ uint32_t nb_rng_u32(void);       /* next raw 32-bit number of the thread's gener
 uint64_t nb_rng_get_state(void); /* for checkpoints: resume the same stream later */
 void nb_rng_set_state(uint64_t state);
 float nb_rng_uniform(void);
+/* idx[0..n) = a random permutation of 0..n-1 (Fisher-Yates without modulo
+ * bias, the thread's generator): the one shuffle fit and the data tools use. */
+nb_status nb_permutation(int64_t *idx, int64_t n);
 
 /* ---- properties ------------------------------------------------------- */
 int nb_ndim(const nb_tensor *t);

@@ -104,11 +104,7 @@ bool nb_dataset_available(const char *name);
 const char *const *nb_dataset_names(void);
 
 /* ---- rows, shuffling, splits --------------------------------------------------------- */
-/* idx[0..n) = a random permutation of 0..n-1 (Fisher-Yates, thread generator). */
-nb_status nb_permutation(int64_t *idx, int64_t n);
-/* Rows idx[0..n) of x (rows along axis 0, any rank) as a new contiguous
- * tensor [n, ...]: a mini-batch is nb_take_rows(x, order + b * bs, bs). */
-nb_tensor *nb_take_rows(const nb_tensor *x, const int64_t *idx, int64_t n);
+/* nb_permutation and nb_take_rows (nabla/core.h) give the order and the rows. */
 /* Mini-batch b of an epoch that visits the rows of x in order[0..n) (NULL:
  * 0..n-1): rows order[b * size] up to order[min((b + 1) * size, n) - 1]. */
 nb_tensor *nb_batch(const nb_tensor *x, const int64_t *order, int64_t n, int64_t b, int64_t size);
