@@ -149,6 +149,7 @@ static const writer writers[] = {
     {"nb_dot_save (DOT)", ".dot", save_picture, true},
     {"nb_dot_save (SVG)", ".svg", save_picture, true},
     {"nb_dot_save (PNG)", ".png", save_picture, true},
+    {"nb_dot_save (PDF)", ".pdf", save_picture, true},
     {"nb_plot_svg", ".svg", save_plot, true},
 };
 #define N_WRITERS ((int)(sizeof writers / sizeof writers[0]))
