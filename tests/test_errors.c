@@ -425,6 +425,54 @@ START_TEST(test_optimizer_calls_succeed_after_an_earlier_handled_failure) {
 }
 END_TEST
 
+/* x^2, but NULL (recording nothing) once x[0] moves above 1: the check's
+ * perturbed points fail where the analytic pass did not */
+static nb_tensor *square_below_one(nb_tensor *const *x, int n, void *ctx) {
+    (void)n;
+    (void)ctx;
+    return nb_get_flat(x[0], 0) > 1.0f ? NULL : nb_mul(x[0], x[0]);
+}
+
+START_TEST(test_gradcheck_fails_when_fn_fails_at_a_perturbed_point) {
+    nb_tensor *x = nb_set_requires_grad(nb_ones(NB_SHAPE(2)), true);
+    nb_gradcheck_result r;
+    nb_clear_error();
+    ck_assert_int_ne(nb_gradcheck(square_below_one, &x, 1, NULL, 1e-3, 1e-2, &r), NB_OK);
+    NB_ASSERT_ERROR_HAS("nb_gradcheck: fn returned NULL at input 0 element 0");
+    fail_and_ignore(); /* and a good fn still passes after a handled failure */
+    ck_assert_int_eq(nb_gradcheck(identity, &x, 1, NULL, 1e-3, 1e-2, &r), NB_OK);
+    ck_assert(r.ok);
+}
+END_TEST
+
+/* relu(x) for inputs of 2 elements; any other shape fails without recording */
+static nb_status relu_of_pairs(void *ctx, nb_tensor *const *in, int n, nb_tensor **out,
+                               int *n_out) {
+    (void)ctx;
+    (void)n;
+    if (nb_numel(in[0]) != 2) return NB_ERR_ARG;
+    out[0] = nb_relu(in[0]);
+    *n_out = 1;
+    return out[0] ? NB_OK : nb_error_code();
+}
+
+START_TEST(test_graph_run_fails_when_tracing_again_fails) {
+    nb_tensor *pair = nb_ones(NB_SHAPE(2)), *triple = nb_ones(NB_SHAPE(3));
+    nb_graph_opts quiet = {.quiet = true};
+    nb_graph *g = nb_trace_ex(relu_of_pairs, NULL, &pair, 1, &quiet);
+    ck_assert_msg(g != NULL, "nb_trace: %s", nb_error());
+    nb_tensor *out = NULL;
+    nb_clear_error();
+    ck_assert_int_eq(nb_graph_run(g, &triple, 1, &out), NB_ERR_ARG);
+    NB_ASSERT_ERROR_HAS("nb_graph_run: the traced function failed (status 3)");
+    fail_and_ignore();
+    ck_assert_int_eq(nb_graph_run(g, &pair, 1, &out), NB_OK);
+    const float want[2] = {1, 1};
+    NB_ASSERT_TENSOR(out, want, 2, 0.0);
+    nb_graph_free(g);
+}
+END_TEST
+
 static Suite *errors_suite(void) {
     Suite *s = suite_create("errors");
     TCase *tc = nb_tcase("errors");
@@ -446,6 +494,8 @@ static Suite *errors_suite(void) {
     tcase_add_test(tc, test_custom_op_failures_after_an_earlier_handled_failure_name_the_op);
     tcase_add_test(tc, test_linear_succeeds_after_an_earlier_handled_failure);
     tcase_add_test(tc, test_optimizer_calls_succeed_after_an_earlier_handled_failure);
+    tcase_add_test(tc, test_gradcheck_fails_when_fn_fails_at_a_perturbed_point);
+    tcase_add_test(tc, test_graph_run_fails_when_tracing_again_fails);
     suite_add_tcase(s, tc);
     return s;
 }
