@@ -507,7 +507,8 @@ static nb_status check_content(const file *f) {
 static nb_model *read_architecture(const file *f) {
     int64_t shape[NB_MAX_DIMS], n_layers, numel = 1;
     int nd = get_list(f, "model.input_shape", NB_MAX_DIMS - 1, MAX_FEATURES, shape);
-    for (int d = 0; d < nd; d++) numel *= shape[d] <= MAX_FEATURES / numel ? shape[d] : 0;
+    for (int d = 0; d < nd && numel; d++)
+        numel = shape[d] <= MAX_FEATURES / numel ? numel * shape[d] : 0;
     if (nd && !numel)
         return bad(f, "model.input_shape", get(f, "model.input_shape"),
                    "a sample of at most 2^31 numbers"),
