@@ -410,6 +410,9 @@ static nb_optimizer *construct(const nb_optimizer *p) {
     case NB_OPTIM_ADAM:
         if (!strcmp(p->name, "adamw"))
             return nb_adamw(p->lr, h->beta1, h->beta2, h->eps, h->weight_decay);
+        if (h->weight_decay != 0.0f) /* Adam's decay is in AdamW, the update rule's field is 0 */
+            return nb_fail(NB_ERR_ARG, "nb_adam: weight_decay is %g, but adam has none (adamw has)",
+                           (double)h->weight_decay);
         return nb_adam(p->lr, h->beta1, h->beta2, h->eps, h->amsgrad);
     }
     return nb_fail(NB_ERR_ARG, "nb_optimizer_from_state: unknown optimizer kind %d", (int)p->kind);

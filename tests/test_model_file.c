@@ -401,6 +401,40 @@ START_TEST(test_every_truncation_of_a_model_file_is_an_error) {
 }
 END_TEST
 
+/* Another program reads a model file from the README's description alone. */
+START_TEST(test_numpy_recomputes_a_dense_relu_dense_forward_from_the_documented_layout) {
+    if (system("/usr/bin/python3 -c 'import numpy' 2>/dev/null") != 0) {
+        fprintf(stderr, "skipped %s: /usr/bin/python3 with numpy is missing\n", __func__);
+        return;
+    }
+    char path[40], cmd[4096];
+    temp_path(path);
+    nb_model *m = nb_sequential(NB_SHAPE(4));
+    CHECK(nb_model_add(m, nb_dense(5, "relu")));
+    CHECK(nb_model_add(m, nb_dense_ex(3, &(nb_dense_opts){.name = "logits"})));
+    CHECK(nb_model_save(m, path));
+    nb_tensor *x = nb_randn(NB_SHAPE(6, 4));
+    int k = snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/../numpy_forward.py %s 6,4",
+                     NB_TEST_DATA, path);
+    for (int64_t i = 0; i < 24; i++)
+        k += snprintf(cmd + k, sizeof cmd - (size_t)k, ",%.9g", nb_get_flat(x, i));
+    nb_tensor *y = nb_model_predict(m, x, 32);
+    ck_assert_msg(y, "%s", nb_error());
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    int64_t n = 0;
+    double v;
+    while (n < 18 && fscanf(p, "%lf", &v) == 1) {
+        NB_ASSERT_CLOSE(v, nb_get_flat(y, n), 1e-5);
+        n++;
+    }
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_int_eq(n, 18);
+    nb_model_free(m);
+    unlink(path);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("model_file");
     TCase *tc = nb_tcase("model_file");
@@ -410,6 +444,7 @@ int main(void) {
     tcase_add_test(tc, test_extra_metadata_is_kept_and_the_models_own_keys_are_refused);
     tcase_add_test(tc, test_malformed_model_files_are_errors_naming_the_file_and_the_key);
     tcase_add_test(tc, test_every_truncation_of_a_model_file_is_an_error);
+    tcase_add_test(tc, test_numpy_recomputes_a_dense_relu_dense_forward_from_the_documented_layout);
     suite_add_tcase(s, tc);
     return nb_test_run(s);
 }
