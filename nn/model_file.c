@@ -442,23 +442,26 @@ static const nb_tensor *file_tensor(const file *f, const char *name) {
     return NULL;
 }
 
-/* A Dense or Conv2D layer's kernel must be in the file with the shape the layer would make
- * (so that no description makes a weight larger than the file's own). */
+/* A Dense or Conv2D layer's kernel, a batch norm's gamma, must be in the file with the shape
+ * the layer would make (so that no description makes a weight larger than the file's own). */
 static nb_status check_kernel(const file *f, const nb_model *m, const nb_layer *l, int i) {
     const int64_t *in = m->n_layers ? m->layers[m->n_layers - 1]->out_shape : m->in_shape;
     int in_ndim = m->n_layers ? m->layers[m->n_layers - 1]->out_ndim : m->in_ndim;
     int64_t want[4];
     int nd;
+    const char *role = "kernel";
     if (!strcmp(l->ops->type, "Dense") && in_ndim == 1) {
         nd = 2, want[0] = in[0], want[1] = l->cfg.dense.units;
     } else if (!strcmp(l->ops->type, "Conv2D") && in_ndim == 3) {
         nd = 4, want[0] = l->cfg.conv.filters, want[1] = in[0];
         want[2] = l->cfg.conv.kh, want[3] = l->cfg.conv.kw;
+    } else if (!strcmp(l->ops->type, "BatchNormalization") && (in_ndim == 1 || in_ndim == 3)) {
+        nd = 1, want[0] = in[0], role = "gamma";
     } else {
-        return NB_OK; /* no kernel, or a shape nb_model_add refuses before making one */
+        return NB_OK; /* no weights, or a shape nb_model_add refuses before making one */
     }
     char name[NB_WEIGHT_NAME_LEN + 8];
-    snprintf(name, sizeof name, "%s/kernel", l->name);
+    snprintf(name, sizeof name, "%s/%s", l->name, role);
     const nb_tensor *t = file_tensor(f, name);
     bool same = t && t->ndim == nd;
     for (int d = 0; same && d < nd; d++) same = t->shape[d] == want[d];

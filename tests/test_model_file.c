@@ -324,6 +324,7 @@ START_TEST(test_malformed_model_files_are_errors_naming_the_file_and_the_key) {
         {"model.layers", "1", "the file has a weight 'dense_1/kernel' that no layer has"},
         {"model.layers", "99999999999", "'model.layers' is '99999999999'"},
         {"model.layers", NULL, "the key 'model.layers' is missing"},
+        {"layer.0.class", "BatchNormalization", "the key 'layer.0.momentum' is missing"},
         {"model.input_shape", "[5]", "needs a weight 'dense/kernel' [5, 3]; the file's is [4, 3]"},
         {"model.input_shape", "[4", "'model.input_shape' is '[4', expected a list"},
         {"model.input_shape", "[0]", "'model.input_shape' is '[0]'"},
@@ -373,6 +374,25 @@ START_TEST(test_malformed_model_files_are_errors_naming_the_file_and_the_key) {
                       cases[c].key, cases[c].value, nb_error(), cases[c].message);
     }
     nb_model_free(m);
+    unlink(path);
+}
+END_TEST
+
+/* A description alone never makes weights larger than the file's: a batch norm on an input
+ * of 2^31 features would take 32 GB. */
+START_TEST(test_a_huge_input_shape_without_its_weights_allocates_nothing) {
+    char path[40];
+    temp_path(path);
+    const char *keys[] = {
+        "format",       "content",       "model",        "model.version",    "model.input_shape",
+        "model.layers", "layer.0.class", "layer.0.name", "layer.0.momentum", "layer.0.epsilon"};
+    const char *values[] = {
+        "nabla", "model", "m",    "1", "[2147483648]", "1", "BatchNormalization",
+        "bn",    "0.99",  "0.001"};
+    CHECK(nb_safetensors_save(path, NULL, NULL, 0, keys, values, 10));
+    ck_assert_ptr_null(nb_load_model(path));
+    NB_ASSERT_ERROR_HAS("layer.0 (BatchNormalization 'bn') needs a weight 'bn/gamma' [2147483648]; "
+                        "the file has none");
     unlink(path);
 }
 END_TEST
@@ -443,6 +463,7 @@ int main(void) {
     tcase_add_test(tc, test_a_weights_file_or_checkpoint_is_refused_with_the_call_that_reads_it);
     tcase_add_test(tc, test_extra_metadata_is_kept_and_the_models_own_keys_are_refused);
     tcase_add_test(tc, test_malformed_model_files_are_errors_naming_the_file_and_the_key);
+    tcase_add_test(tc, test_a_huge_input_shape_without_its_weights_allocates_nothing);
     tcase_add_test(tc, test_every_truncation_of_a_model_file_is_an_error);
     tcase_add_test(tc, test_numpy_recomputes_a_dense_relu_dense_forward_from_the_documented_layout);
     suite_add_tcase(s, tc);
