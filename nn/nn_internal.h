@@ -219,4 +219,8 @@ int nb_model_num_weights(const nb_model *m);
 nb_weight *nb_model_weight(nb_model *m, int i);
 int64_t nb_model_trainable_count(const nb_model *m);
 
+/* ---- model files (model_file.c writes them, model_load.c reads them) ------------------------ */
+#define NB_MODEL_FILE_VERSION   "1"
+#define NB_MODEL_FILE_OPTIMIZER "optimizer." /* the optimizer's pairs, as checkpoints name them */
+
 #endif

@@ -397,6 +397,23 @@ START_TEST(test_a_huge_input_shape_without_its_weights_allocates_nothing) {
 }
 END_TEST
 
+/* Layers draw initial weights that the file's replace: loading leaves the random stream
+ * where it was, so a program that loads a model shuffles and drops out as one that does not. */
+START_TEST(test_loading_a_model_draws_no_random_numbers) {
+    char path[40];
+    temp_path(path);
+    nb_model *m = every_layer_model();
+    CHECK(nb_model_save(m, path));
+    uint64_t before = nb_rng_get_state();
+    nb_model *back = nb_load_model(path);
+    ck_assert_msg(back, "%s", nb_error());
+    ck_assert_uint_eq(nb_rng_get_state(), before);
+    nb_model_free(m);
+    nb_model_free(back);
+    unlink(path);
+}
+END_TEST
+
 /* Cut anywhere, a model file is an error (the reader's or the loader's), never a crash. */
 START_TEST(test_every_truncation_of_a_model_file_is_an_error) {
     char path[40];
@@ -465,6 +482,7 @@ int main(void) {
     tcase_add_test(tc, test_malformed_model_files_are_errors_naming_the_file_and_the_key);
     tcase_add_test(tc, test_a_huge_input_shape_without_its_weights_allocates_nothing);
     tcase_add_test(tc, test_every_truncation_of_a_model_file_is_an_error);
+    tcase_add_test(tc, test_loading_a_model_draws_no_random_numbers);
     tcase_add_test(tc, test_numpy_recomputes_a_dense_relu_dense_forward_from_the_documented_layout);
     suite_add_tcase(s, tc);
     return nb_test_run(s);
