@@ -17,8 +17,8 @@ static void temp_path(char *path) {
 
 #define CHECK(call) ck_assert_msg((call) == NB_OK, "%s: %s", #call, nb_error())
 
-/* Every layer kind: Conv2D same with stride 2 and valid, BatchNorm on images and features,
- * average and max pooling, Activation, Flatten, Dropout, Dense with and without a bias,
+/* Every layer kind: Conv2D same with stride 2 and valid with stride (1, 2), BatchNorm on images and
+ * features, average and max pooling, Activation, Flatten, Dropout, Dense with and without a bias,
  * non-default initializers, regularizers, names. x: [N, 1, 12, 12] -> [N, 3]. */
 static nb_model *every_layer_model(void) {
     nb_model *m = nb_sequential(NB_SHAPE(1, 12, 12));
@@ -36,6 +36,7 @@ static nb_model *every_layer_model(void) {
     CHECK(nb_model_add(
         m, nb_conv2d_layer_ex(3, &(nb_conv2d_layer_opts){.kernel_h = 3,
                                                          .kernel_w = 2,
+                                                         .stride_w = 2, /* valid, strided */
                                                          .bias_init = NB_INIT_RANDOM_UNIFORM,
                                                          .kernel_regularizer = {0, 1e-3f}})));
     CHECK(nb_model_add(m, nb_batch_norm_layer(0.9f, 1e-5f)));
@@ -69,6 +70,7 @@ static const char *const round_trip_keys[] = {"model",
                                               "model.layers",
                                               "layer.0.strides",
                                               "layer.0.padding",
+                                              "layer.1.strides",
                                               "layer.0.kernel_initializer",
                                               "layer.1.bias_initializer",
                                               "layer.1.kernel_regularizer_l2",
@@ -143,6 +145,7 @@ START_TEST(test_a_model_with_every_layer_kind_predicts_the_same_bits_after_train
     ck_assert_str_eq(nb_safetensors_meta(f, "layer.2.class"), "BatchNormalization");
     ck_assert_str_eq(nb_safetensors_meta(f, "layer.2.epsilon"), "1e-05");
     ck_assert_str_eq(nb_safetensors_meta(f, "layer.0.strides"), "[2, 2]");
+    ck_assert_str_eq(nb_safetensors_meta(f, "layer.1.strides"), "[1, 2]");
     ck_assert_str_eq(nb_safetensors_meta(f, "optimizer.beta1"), "0.8");
     ck_assert_str_eq(nb_safetensors_meta(f, "optimizer.schedule"), "step");
     ck_assert_str_eq(nb_safetensors_meta(f, "optimizer.clip_norm"), "2.5");
