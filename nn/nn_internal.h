@@ -66,6 +66,8 @@ nb_tensor *nb_act_apply(nb_act a, nb_tensor *x);
 /* ---- initializers (init.c) -------------------------------------------------------- */
 /* a valid enum value; false with an error naming fn */
 bool nb_init_check(const char *fn, nb_init kind);
+/* "glorot_uniform", ...; NB_INIT_DEFAULT is glorot_uniform (what a kernel gets) */
+const char *nb_init_name(nb_init kind);
 
 /* ---- layers (layers.c, layers_cnn.c) ------------------------------------------------ */
 /* One tensor a layer owns. Trainable weights are leaves with requires_grad;
@@ -216,5 +218,9 @@ double nb_model_metric(const nb_model *m, int i, const nb_tensor *pred, const nb
 int nb_model_num_weights(const nb_model *m);
 nb_weight *nb_model_weight(nb_model *m, int i);
 int64_t nb_model_trainable_count(const nb_model *m);
+
+/* ---- model files (model_file.c writes them, model_load.c reads them) ------------------------ */
+#define NB_MODEL_FILE_VERSION   "1"
+#define NB_MODEL_FILE_OPTIMIZER "optimizer." /* the optimizer's pairs, as checkpoints name them */
 
 #endif
