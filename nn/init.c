@@ -121,3 +121,10 @@ nb_status nb_init_from_name(const char *name, nb_init *out) {
                     "random_uniform, zeros, ones",
                     name);
 }
+
+const char *nb_init_name(nb_init kind) {
+    if (kind == NB_INIT_DEFAULT) kind = NB_INIT_GLOROT_UNIFORM; /* what it is for a kernel */
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].kind == kind) return names[i].name;
+    return "unknown";
+}

@@ -66,6 +66,8 @@ nb_tensor *nb_act_apply(nb_act a, nb_tensor *x);
 /* ---- initializers (init.c) -------------------------------------------------------- */
 /* a valid enum value; false with an error naming fn */
 bool nb_init_check(const char *fn, nb_init kind);
+/* "glorot_uniform", ...; NB_INIT_DEFAULT is glorot_uniform (what a kernel gets) */
+const char *nb_init_name(nb_init kind);
 
 /* ---- layers (layers.c, layers_cnn.c) ------------------------------------------------ */
 /* One tensor a layer owns. Trainable weights are leaves with requires_grad;

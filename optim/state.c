@@ -364,3 +364,96 @@ nb_status nb_optimizer_set_state(nb_optimizer *opt, const char *const *param_nam
     free(r);
     return st;
 }
+
+/* ---- a new optimizer from saved pairs ------------------------------------------------------ */
+/* text -> the field of s in opt; false with an error naming the key */
+static bool parse_setting(nb_optimizer *opt, const setting *s, const char *text, const char *ctx) {
+    static const char *const schedules[] = {"constant", "step", "exponential", "cosine"};
+    char *field = (char *)opt + s->offset, *end = NULL;
+    errno = 0;
+    switch (s->type) {
+    case FLOAT: {
+        float v = strtof(text, &end);
+        if (errno || end == text || *end || !isfinite(v)) break;
+        *(float *)field = v;
+        return true;
+    }
+    case BOOL:
+        if (strcmp(text, "true") && strcmp(text, "false")) break;
+        *(bool *)field = !strcmp(text, "true");
+        return true;
+    case INT: {
+        long v = strtol(text, &end, 10);
+        if (errno || end == text || *end || v < INT32_MIN || v > INT32_MAX) break;
+        *(int *)field = (int)v;
+        return true;
+    }
+    case SCHEDULE:
+        for (int k = 0; k < 4; k++)
+            if (!strcmp(text, schedules[k])) return *(nb_schedule_kind *)field = k, true;
+        break;
+    }
+    nb_fail(NB_ERR_FORMAT, "%s: the optimizer's %s is '%s', not a valid value", ctx, s->key, text);
+    return false;
+}
+
+/* The constructor of the kind, so that the values pass the same checks as a user's. */
+static nb_optimizer *construct(const nb_optimizer *p) {
+    const nb_optim_hparams *h = &p->h;
+    switch (p->kind) {
+    case NB_OPTIM_SGD:
+        return nb_sgd(p->lr, h->momentum, h->nesterov, h->weight_decay);
+    case NB_OPTIM_ADAGRAD:
+        return nb_adagrad(p->lr, h->initial_accumulator, h->eps);
+    case NB_OPTIM_RMSPROP:
+        return nb_rmsprop(p->lr, h->rho, h->momentum, h->eps, h->centered);
+    case NB_OPTIM_ADAM:
+        if (!strcmp(p->name, "adamw"))
+            return nb_adamw(p->lr, h->beta1, h->beta2, h->eps, h->weight_decay);
+        if (h->weight_decay != 0.0f) /* Adam's decay is in AdamW, the update rule's field is 0 */
+            return nb_fail(NB_ERR_ARG, "nb_adam: weight_decay is %g, but adam has none (adamw has)",
+                           (double)h->weight_decay);
+        return nb_adam(p->lr, h->beta1, h->beta2, h->eps, h->amsgrad);
+    }
+    return nb_fail(NB_ERR_ARG, "nb_optimizer_from_state: unknown optimizer kind %d", (int)p->kind);
+}
+
+nb_optimizer *nb_optimizer_from_state(const nb_optimizer_state *s, const char *context) {
+    const char *ctx = context ? context : "nb_optimizer_from_state";
+    if (!s || (s->n_pairs > 0 && (!s->keys || !s->values)) || s->n_pairs < 0)
+        return nb_fail(NB_ERR_NULL, "%s: NULL or malformed state", ctx);
+    const char *name = find_pair(s, "name");
+    static const char *const known[] = {"sgd", "adagrad", "rmsprop", "adam", "adamw"};
+    bool ok = false;
+    for (int i = 0; name && i < 5; i++) ok = ok || !strcmp(name, known[i]);
+    if (!ok)
+        return nb_fail(NB_ERR_FORMAT,
+                       "%s: the optimizer's name is '%s'; known: sgd, adagrad, "
+                       "rmsprop, adam, adamw",
+                       ctx, name ? name : "(none)");
+    nb_optimizer *parsed = nb_optimizer_from_name(name), *opt = NULL;
+    for (int i = 0; parsed && i < N_SETTINGS; i++) {
+        const setting *set = &settings[i];
+        if (!applies(set, parsed)) continue;
+        const char *text = find_pair(s, set->key);
+        if (!text) {
+            nb_fail(NB_ERR_FORMAT, "%s: the %s optimizer has no %s", ctx, name, set->key);
+            break;
+        }
+        if (!parse_setting(parsed, set, text, ctx)) break;
+        if (i == N_SETTINGS - 1) opt = construct(parsed);
+    }
+    bool fine = opt && nb_optimizer_set_schedule(opt, &parsed->schedule) == NB_OK &&
+                nb_optimizer_set_clipping(opt, parsed->clip_norm, parsed->clip_value) == NB_OK &&
+                nb_optimizer_set_lr(opt, parsed->base_lr) == NB_OK;
+    if (fine) opt->lr = parsed->lr; /* checked by construct */
+    nb_optimizer_free(parsed);
+    if (fine) return opt;
+    nb_optimizer_free(opt);
+    if (opt || parsed) { /* a constructor's message: say which file it came from */
+        char why[1024];
+        snprintf(why, sizeof why, "%s", nb_error());
+        if (strncmp(why, ctx, strlen(ctx))) nb_fail(nb_error_code(), "%s: %s", ctx, why);
+    }
+    return NULL;
+}

@@ -538,6 +538,42 @@ START_TEST(test_steps_allocate_nothing_after_the_first) {
 }
 END_TEST
 
+/* The pairs of a state make the same optimizer again: the same pairs come out. */
+START_TEST(test_an_optimizer_made_from_its_saved_pairs_has_the_same_settings) {
+    nb_optimizer *opts[] = {nb_sgd(0.05f, 0.9f, true, 1e-4f), nb_adagrad(0.02f, 0.2f, 1e-6f),
+                            nb_rmsprop(0.005f, 0.8f, 0.5f, 1e-6f, true),
+                            nb_adam(0.003f, 0.8f, 0.99f, 1e-6f, true),
+                            nb_adamw(0.01f, 0.85f, 0.995f, 1e-7f, 0.02f)};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(
+            nb_optimizer_set_schedule(
+                opts[i], &(nb_schedule){.kind = NB_SCHEDULE_COSINE, .t_max = 7, .min_lr = 1e-4f}),
+            NB_OK);
+        ck_assert_int_eq(nb_optimizer_set_clipping(opts[i], 1.5f, 0.25f), NB_OK);
+        ck_assert_int_eq(nb_optimizer_schedule_epoch(opts[i], 3), NB_OK); /* lr != base_lr */
+        nb_optimizer_state a, b;
+        ck_assert_int_eq(nb_optimizer_get_state(opts[i], NULL, &a), NB_OK);
+        nb_optimizer *again = nb_optimizer_from_state(&a, "saved");
+        ck_assert_msg(again, "%s", nb_error());
+        ck_assert_int_eq(nb_optimizer_get_state(again, NULL, &b), NB_OK);
+        ck_assert_int_eq(a.n_pairs, b.n_pairs);
+        for (int k = 0; k < a.n_pairs; k++) {
+            ck_assert_str_eq(a.keys[k], b.keys[k]);
+            ck_assert_str_eq(a.values[k], b.values[k]);
+        }
+        ck_assert_str_eq(nb_optimizer_name(again), nb_optimizer_name(opts[i]));
+        ck_assert(nb_optimizer_get_lr(again) == nb_optimizer_get_lr(opts[i]));
+        a.values[2] = "-1"; /* the first setting: each kind's is checked like a constructor's */
+        ck_assert_ptr_null(nb_optimizer_from_state(&a, "saved"));
+        ck_assert_msg(strstr(nb_error(), "saved: ") == nb_error(), "%s", nb_error());
+        nb_optimizer_state_free(&a);
+        nb_optimizer_state_free(&b);
+        nb_optimizer_free(again);
+        nb_optimizer_free(opts[i]);
+    }
+}
+END_TEST
+
 int main(void) {
     static golden_data d;
     n_golden_cases = read_golden(&d, -1, NULL);
@@ -577,6 +613,7 @@ int main(void) {
     tcase_add_test(tc, test_clipping_by_norm_scales_all_grads_to_the_global_norm);
     tcase_add_test(tc, test_clipping_by_value_clamps_each_grad_element);
     tcase_add_test(tc, test_bad_clipping_limits_are_errors);
+    tcase_add_test(tc, test_an_optimizer_made_from_its_saved_pairs_has_the_same_settings);
     suite_add_tcase(s, tc);
 
     tc = nb_tcase("training");

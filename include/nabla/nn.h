@@ -219,6 +219,25 @@ nb_status nb_model_save_weights_meta(const nb_model *m, const char *path,
                                      int n_meta);
 nb_status nb_model_load_weights(nb_model *m, const char *path);
 
+/* ---- whole models: architecture, compile settings and weights in one file (Keras's save) -----
+ * One safetensors file: every weight as nb_model_save_weights writes it, and metadata that
+ * describes the model: the input shape, each layer's kind and every option it was made with,
+ * the layer names, the model's name and, for a compiled model, the loss, the metrics and the
+ * optimizer (name, hyper-parameters, learning rate, schedule, clipping; not its moment
+ * buffers: a checkpoint keeps those). The README's "Model files" lists the keys and layouts. */
+nb_status nb_model_save(const nb_model *m, const char *path);
+/* the same with extra metadata pairs; their keys must not be the model's own (a key
+ * "nabla.data" is fine, "model.layers" or "layer.0.units" is refused) */
+nb_status nb_model_save_ex(const nb_model *m, const char *path, const char *const *meta_keys,
+                           const char *const *meta_values, int n_meta);
+/* The model a file from nb_model_save describes, with its weights, compiled when it was
+ * saved compiled; it predicts the same numbers bit for bit. A file of bare weights or a
+ * checkpoint is an error that says so; a malformed description is an error naming the file
+ * and the key. Free with nb_model_free. */
+nb_model *nb_load_model(const char *path);
+/* the same from a file's bytes in memory; name (NULL: "(memory)") stands for the path */
+nb_model *nb_load_model_mem(const void *data, size_t size, const char *name);
+
 /* ---- checkpoints: stop training and go on later as if it had never stopped -----------------
  * One safetensors file, written atomically like the weights: every weight, the optimizer's
  * state under "optimizer/<weight>/<buffer>" (nb_optimizer_get_state), and metadata: the

@@ -99,6 +99,11 @@ nb_status nb_optimizer_get_state(const nb_optimizer *opt, const char *const *par
 nb_status nb_optimizer_set_state(nb_optimizer *opt, const char *const *param_names,
                                  const nb_optimizer_state *s, const char *context);
 void nb_optimizer_state_free(nb_optimizer_state *s); /* only for states from get_state */
+/* A new optimizer from the pairs of a state: its name, hyper-parameters, learning rate,
+ * base rate, schedule and clipping, each checked as the constructors check them; the
+ * tensors and update counts are not read (the optimizer starts fresh). A missing or
+ * malformed pair is an error naming the key, after context (NULL: "nb_optimizer_from_state"). */
+nb_optimizer *nb_optimizer_from_state(const nb_optimizer_state *s, const char *context);
 
 #ifdef __cplusplus
 }
