@@ -156,7 +156,7 @@ static void put(meta *mt, const char *key, const char *value) {
 static int save_model(nb_model *m, const char *dir, const meta *mt) {
     char path[4200];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (nb_model_save_weights_meta(m, path, mt->keys, mt->values, mt->n) == NB_OK) {
+    if (nb_model_save_ex(m, path, mt->keys, mt->values, mt->n) == NB_OK) {
         printf("wrote %s\n", path);
         return 0;
     }
@@ -167,7 +167,7 @@ static int save_model(nb_model *m, const char *dir, const meta *mt) {
         char fallback[4200];
         snprintf(fallback, sizeof fallback, "%s/nabla-model-%ld.safetensors", places[i],
                  (long)getpid());
-        if (nb_model_save_weights_meta(m, fallback, mt->keys, mt->values, mt->n) == NB_OK) {
+        if (nb_model_save_ex(m, fallback, mt->keys, mt->values, mt->n) == NB_OK) {
             fprintf(stderr, "the trained model is saved in %s instead\n", fallback);
             return 1;
         }
@@ -210,23 +210,28 @@ static bool is_conv_first(const char *spec) {
     return !strncmp(spec, "conv", 4);
 }
 
-static nb_model *prepare(const setup *s, cli_data *d, task *t, char *input, size_t n) {
-    char act[32];
-    cli_output_activation(s->spec, act, sizeof act);
+/* The data split as s says and the model: given (a whole-model file, owned from
+ * here on) or built from s->spec. */
+static nb_model *prepare(const setup *s, nb_model *given, cli_data *d, task *t, char *input,
+                         size_t n) {
+    char act[32] = "linear";
+    int in_ndim = 0;
+    if (s->spec) cli_output_activation(s->spec, act, sizeof act);
+    if (given) nb_model_input_shape(given, &in_ndim);
+    bool conv = s->spec ? is_conv_first(s->spec) : in_ndim == 3;
     bool classes =
         !strcmp(act, "softmax") || !strcmp(act, "sigmoid") || (s->loss && is_crossentropy(s->loss));
-    if (!cli_data_load(d, s->data, s->label, classes)) return NULL;
+    bool ok = cli_data_load(d, s->data, s->label, classes);
     nb_manual_seed((uint64_t)s->seed);
-    if (!cli_data_split(d, (uint64_t)s->seed, s->validation, s->test) ||
-        (s->standardize && !cli_data_standardize(d)) || !cli_data_subset(d, s->subset) ||
-        (is_conv_first(s->spec) && !cli_data_add_channel(d)))
-        return NULL;
-    if (s->input)
+    ok = ok && cli_data_split(d, (uint64_t)s->seed, s->validation, s->test) &&
+         (!s->standardize || cli_data_standardize(d)) && cli_data_subset(d, s->subset) &&
+         (!conv || cli_data_add_channel(d));
+    if (ok && s->input)
         snprintf(input, n, "%s", s->input);
-    else
+    else if (ok)
         cli_shape_text(d->x[0], input, n);
-    nb_model *m = cli_model_text(s->spec, input);
-    if (m && !pick_task(s->spec, s->loss, m, d, t)) {
+    nb_model *m = given ? given : ok ? cli_model_text(s->spec, input) : NULL;
+    if (m && (!ok || !pick_task(s->spec ? s->spec : "", s->loss, m, d, t))) {
         nb_model_free(m);
         return NULL;
     }
@@ -280,7 +285,7 @@ int cli_train(int argc, char **argv) {
     cli_data d;
     task t;
     char input[64];
-    nb_model *m = prepare(&s, &d, &t, input, sizeof input);
+    nb_model *m = prepare(&s, NULL, &d, &t, input, sizeof input);
     int rc = m ? 0 : 2;
     const char *metrics[] = {t.metric};
     if (m && nb_model_compile(m, t.loss, o, metrics, 1) != NB_OK) {
@@ -353,6 +358,9 @@ static bool recorded_setup(const char *cmd, int argc, char **argv, nb_safetensor
     s->data = either(argc, argv, "--data", f, "nabla.data");
     s->label = either(argc, argv, "--label", f, "nabla.label");
     s->loss = either(argc, argv, "--loss", f, "nabla.loss");
+    if (!s->loss) s->loss = nb_safetensors_meta(f, "compile.loss");
+    const char *content = nb_safetensors_meta(f, "content");
+    bool whole = content && !strcmp(content, "model");
     const char *split = nb_safetensors_meta(f, "nabla.split");
     const char *seed = nb_safetensors_meta(f, "nabla.seed");
     double train_part = 0;
@@ -362,9 +370,9 @@ static bool recorded_setup(const char *cmd, int argc, char **argv, nb_safetensor
         return false;
     }
     const char *standardize = nb_safetensors_meta(f, "nabla.standardize");
-    s->standardize = !standardize || !strcmp(standardize, "yes");
+    s->standardize = standardize && !strcmp(standardize, "yes"); /* files of the library: as read */
     if (!parse_split(argc, argv, s)) return false;
-    if (!s->spec || !s->input) {
+    if (!whole && (!s->spec || !s->input)) {
         fprintf(stderr,
                 "error: %s has no nabla.model / nabla.input metadata (nabla train "
                 "writes them): give the layer list and input shape with --model SPEC "
@@ -380,23 +388,52 @@ static bool recorded_setup(const char *cmd, int argc, char **argv, nb_safetensor
     return true;
 }
 
-/* the model the file describes, compiled, with its weights, and its data split */
+/* "[1, 28, 28]" (a model file's model.input_shape) -> "1x28x28" */
+static void shape_of_list(const char *list, char *out, size_t n) {
+    size_t k = 0;
+    for (const char *p = list; *p && k + 2 < n; p++)
+        if (*p >= '0' && *p <= '9')
+            out[k++] = *p;
+        else if (*p == ',')
+            out[k++] = 'x';
+    out[k] = '\0';
+}
+
+/* The model the file describes, compiled, with its weights, and its data split: a
+ * whole-model file (nb_model_save) is loaded as it is; for a weights file the
+ * model is built from the layer list. */
 static nb_model *load_scored(const char *cmd, int argc, char **argv, cli_data *d, task *t,
                              setup *s) {
+    static char metric_name[64], input_list[64];
     nb_safetensors *f = NULL;
     memset(d, 0, sizeof *d);
+    memset(t, 0, sizeof *t);
+    t->metric = "accuracy";
     char input[64];
-    nb_model *m = NULL;
-    if (recorded_setup(cmd, argc, argv, &f, s)) m = prepare(s, d, t, input, sizeof input);
+    nb_model *m = NULL, *given = NULL;
+    bool ok = recorded_setup(cmd, argc, argv, &f, s);
+    const char *content = f ? nb_safetensors_meta(f, "content") : NULL;
+    bool whole = content && !strcmp(content, "model");
+    bool compiled = whole && nb_safetensors_meta(f, "compile.loss");
+    if (ok && whole && !(given = nb_load_model(argv[0]))) {
+        fprintf(stderr, "error: %s\n", nb_error());
+        ok = false;
+    }
+    if (ok && whole && !s->input && nb_safetensors_meta(f, "model.input_shape")) {
+        shape_of_list(nb_safetensors_meta(f, "model.input_shape"), input_list, sizeof input_list);
+        s->input = input_list;
+    }
+    if (ok) m = prepare(s, given, d, t, input, sizeof input);
     const char *metric = f ? nb_safetensors_meta(f, "nabla.metrics") : NULL;
+    if (!metric && f) metric = nb_safetensors_meta(f, "compile.metric.0");
     const char *metrics[] = {metric ? metric : t->metric};
-    if (m && (nb_model_compile(m, t->loss, NULL, metrics, 1) != NB_OK ||
-              nb_model_load_weights(m, argv[0]) != NB_OK)) {
+    if (m && !compiled && nb_model_compile(m, t->loss, NULL, metrics, 1) != NB_OK) ok = false;
+    if (m && ok && !whole && nb_model_load_weights(m, argv[0]) != NB_OK) ok = false;
+    if (m && !ok) {
         fprintf(stderr, "error: %s\n", nb_error());
         nb_model_free(m);
         m = NULL;
     }
-    static char metric_name[64];
     snprintf(metric_name, sizeof metric_name, "%s", metrics[0]);
     t->metric = metric_name;
     s->file = f;
