@@ -134,7 +134,7 @@ nb_model *cli_model_text(const char *spec, const char *text) {
         return NULL;
     }
     if (!nb_parse_shape(text, shape, &ndim)) {
-        fprintf(stderr, "error: --input: %s\n", nb_error());
+        fprintf(stderr, "error: %s\n", nb_error());
         return NULL;
     }
     return cli_model(spec, shape, ndim);
