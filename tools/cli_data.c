@@ -153,13 +153,12 @@ static bool take(cli_data *d, int part, const int64_t *rows, int64_t n) {
 bool cli_data_split(cli_data *d, uint64_t seed, double validation, double test) {
     int64_t n = nb_dim(d->all.x, 0);
     d->seed = seed;
-    if (is_fashion(d) || n < 10) { /* its own test file; xor's 4 rows are all there is */
+    if (n < 10) { /* xor's 4 rows are all there is */
         d->fractions[0] = 1;
-        d->x[0] = d->all.x, d->y[0] = d->all.y, d->n[0] = n;
-        nb_dataset *t = is_fashion(d) ? &d->test_file : &d->all;
-        d->x[2] = t->x, d->y[2] = t->y, d->n[2] = nb_dim(t->x, 0);
+        d->x[0] = d->x[2] = d->all.x, d->y[0] = d->y[2] = d->all.y, d->n[0] = d->n[2] = n;
         return true;
     }
+    if (is_fashion(d)) test = 0; /* it has its own test file */
     double f[3] = {1 - validation - test, validation, test};
     if (!(f[0] > 0)) {
         fprintf(stderr, "error: --validation-split %g and --test-split %g leave no training rows\n",
@@ -175,23 +174,31 @@ bool cli_data_split(cli_data *d, uint64_t seed, double validation, double test) 
     if (!ok) fprintf(stderr, "error: %s: %s\n", d->name, order ? nb_error() : "out of memory");
     ok = ok && take(d, 0, order, counts[0]) && take(d, 1, order + counts[0], counts[1]) &&
          take(d, 2, order + counts[0] + counts[1], counts[2]);
+    if (ok && is_fashion(d)) {
+        d->x[2] = d->test_file.x, d->y[2] = d->test_file.y, d->n[2] = nb_dim(d->test_file.x, 0);
+        free(order); /* the test rows are not rows of all */
+        order = NULL;
+    }
     if (labels != d->all.y) nb_free(labels);
     d->order = order;
     return ok;
 }
 
 void cli_data_describe(const cli_data *d, FILE *f) {
-    if (d->fractions[0] == 1 && d->test_file.x)
-        fprintf(f, "data: %s, %lld training rows; tested on its test file, %lld rows\n", d->name,
-                (long long)d->n[0], (long long)d->n[2]);
-    else if (d->fractions[0] == 1)
+    if (d->fractions[0] == 1) {
         fprintf(f, "data: %s has %lld rows: trains and tests on all of them\n", d->name,
                 (long long)d->n[0]);
-    else
+        return;
+    }
+    fprintf(f, "data: %s split %lld train, %lld validation, %lld test", d->name, (long long)d->n[0],
+            (long long)d->n[1], (long long)d->n[2]);
+    if (d->test_file.x)
         fprintf(f,
-                "data: %s split %lld train, %lld validation, %lld test (%s, seed %llu, fractions "
-                "%.2f/%.2f/%.2f)\n",
-                d->name, (long long)d->n[0], (long long)d->n[1], (long long)d->n[2],
+                " (the test file; train and validation stratified from the training file, "
+                "seed %llu)\n",
+                (unsigned long long)d->seed);
+    else
+        fprintf(f, " (%s, seed %llu, fractions %.2f/%.2f/%.2f)\n",
                 d->classes ? "stratified" : "shuffled", (unsigned long long)d->seed,
                 d->fractions[0], d->fractions[1], d->fractions[2]);
 }
