@@ -91,6 +91,33 @@ void cli_print_confusion(FILE *f, const nb_tensor *cm, char *const *names);
 /* draws the model's forward (or backward) graph for one sample of zeros; 0 or 1 */
 int cli_draw_model(nb_model *m, const char *path, bool backward, const char *title);
 
+/* ---- what a model is trained for, and the data and model a command works on ---------- */
+typedef struct task {
+    char loss[64];
+    const char *metric; /* "accuracy" or "mae" */
+    bool column_y;      /* targets [N, 1] for outputs [N, 1] */
+} task;
+
+typedef struct setup {
+    const char *spec, *input, *data, *label, *loss;
+    long long seed, subset;
+    double validation, test;
+    bool standardize;
+    nb_safetensors *file; /* eval and predict: the model file (its metadata backs the texts) */
+} setup;
+
+extern const setup cli_setup_defaults;
+bool cli_is_crossentropy(const char *loss);
+/* The loss the output layer asks for (unless loss names one), checked against the data. */
+bool cli_pick_task(const char *spec, const char *loss, nb_model *m, const cli_data *d, task *t);
+/* y [N] as the loss takes it: [N, 1] for one output unit */
+nb_tensor *cli_targets(const task *t, nb_tensor *y);
+/* The data split as s says, and the model: given (a whole-model file, owned from here on)
+ * or built from s->spec; input gets the input shape's text. */
+nb_model *cli_prepare(const setup *s, nb_model *given, cli_data *d, task *t, char *input, size_t n);
+/* --seed, --validation-split and --test-split into s */
+bool cli_parse_split(int argc, char **argv, setup *s);
+
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_predict(int argc, char **argv);
