@@ -107,13 +107,11 @@ static nb_status run_node(nb_node *n, bool retain_graph) {
     nb_set_backward_node(n);
     nb_status s = n->def->backward(n, gy, gx);
     nb_set_backward_node(NULL);
-    if (s != NB_OK) return nb_error_code();
+    if (s != NB_OK) return s;
     for (int i = 0; i < n->n_in; i++) {
-        if (!n->needs_grad[i]) continue;
-        if (!gx[i]) {
-            if (nb_error_code() != NB_OK) return nb_error_code();
-            continue;
-        }
+        /* a rule that succeeded and left gx[i] NULL says the input has no
+         * gradient (class indices) */
+        if (!n->needs_grad[i] || !gx[i]) continue;
         s = pass_on(n, n->in[i], gx[i]);
         if (s != NB_OK) return s;
     }

@@ -15,10 +15,23 @@ typedef struct {
 static nb_status custom_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     custom_attrs *a = NB_ATTRS(n, custom_attrs);
     nb_tensor *y = n->saved[0];
+    nb_clear_error(); /* the walk so far succeeded: what is recorded now is the callback's */
     nb_status s = a->backward(n->in, n->n_in, y, gy, gx, a->ctx);
-    if (s != NB_OK && nb_error_code() == NB_OK)
-        nb_fail(s, "nb_custom_op: the backward callback of '%s' failed (status %d)", a->name, s);
-    return s == NB_OK ? NB_OK : nb_error_code();
+    if (s != NB_OK) {
+        if (nb_error_code() == NB_OK)
+            nb_fail(s, "nb_custom_op: the backward callback of '%s' failed (status %d)", a->name,
+                    s);
+        return s;
+    }
+    /* a NULL gradient for an input that needs one would leave it silently without */
+    for (int i = 0; i < n->n_in; i++)
+        if (n->needs_grad[i] && !gx[i])
+            return nb_failc(NB_ERR_ARG,
+                            "nb_backward: the backward callback of custom op '%s' left gx[%d] "
+                            "NULL, but input %d %s requires grad; return its gradient (zeros if "
+                            "the output does not depend on it) or pass nb_detach of the input",
+                            a->name, i, i, nb_shape_s(n->in[i]));
+    return NB_OK;
 }
 
 static nb_status custom_shape(const nb_node *n, nb_layout *l) {
@@ -53,6 +66,7 @@ nb_tensor *nb_custom_op(const char *name, nb_tensor *const *x, int n, nb_custom_
         if (!x[i]) return nb_fail_null("nb_custom_op");
 
     bool was = nb_set_grad_enabled(false); /* the callback's own ops are not recorded */
+    nb_clear_error();                      /* the inputs are fine: what is left is handled */
     nb_tensor *y = forward(x, n, ctx);
     nb_set_grad_enabled(was);
     if (!y) {

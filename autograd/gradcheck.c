@@ -4,12 +4,28 @@
 #include "nabla/autograd.h"
 
 #include <math.h>
+#include <stdio.h>
+
+/* fn is the user's code: the error state is cleared before it runs, so that
+ * what is recorded when it returns NULL is its own. */
+static nb_tensor *call_fn(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx) {
+    nb_clear_error();
+    return fn(x, n, ctx);
+}
+
+/* "nb_gradcheck: fn returned NULL at ...: <fn's own error, if it recorded one>" */
+static nb_status fn_failed(const char *where) {
+    nb_status code = nb_error_code() != NB_OK ? nb_error_code() : NB_ERR_ARG;
+    char why[512];
+    snprintf(why, sizeof why, "%s", nb_error_code() != NB_OK ? nb_error() : "it recorded no error");
+    return nb_failc(code, "nb_gradcheck: fn returned NULL at %s: %s", where, why);
+}
 
 /* sum(fn(x)) in double, without recording */
 static bool eval_sum(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx, double *out) {
     nb_scope_begin();
     bool was = nb_set_grad_enabled(false);
-    nb_tensor *y = fn(x, n, ctx);
+    nb_tensor *y = call_fn(fn, x, n, ctx);
     nb_set_grad_enabled(was);
     double s = 0;
     if (y)
@@ -22,9 +38,9 @@ static bool eval_sum(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx, doubl
 static nb_status analytic(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx) {
     for (int i = 0; i < n; i++) nb_zero_grad(x[i]);
     nb_scope_begin();
-    nb_tensor *y = fn(x, n, ctx);
+    nb_tensor *y = call_fn(fn, x, n, ctx);
     nb_tensor *s = y ? nb_sum_all(y) : NULL;
-    nb_status st = s ? nb_backward(s) : nb_error_code();
+    nb_status st = !y ? fn_failed("the given inputs") : s ? nb_backward(s) : nb_error_code();
     nb_scope_end();
     return st;
 }
@@ -42,7 +58,11 @@ static nb_status check_input(nb_grad_fn fn, nb_tensor *const *x, int n, void *ct
         ok = ok && eval_sum(fn, x, n, ctx, &minus);
         double h = (double)(float)(orig + eps) - (double)(float)(orig - eps);
         *p = orig;
-        if (!ok) return nb_error_code();
+        if (!ok) {
+            char where[96];
+            snprintf(where, sizeof where, "input %d element %lld moved by eps", k, (long long)i);
+            return fn_failed(where);
+        }
         double numeric = (plus - minus) / h;
         double a = xk->grad ? nb_get_flat(xk->grad, i) : 0.0;
         double err = fabs(a - numeric) / (1.0 + fabs(numeric));

@@ -532,7 +532,8 @@ static bool materialize(variant *v) {
 static nb_status prepare(variant *v) {
     for (int k = 0; k < v->n_order; k++) {
         gnode *g = &v->nodes[v->order[k]];
-        if (g->fused && g->n.def->forward(&g->n) != NB_OK) return nb_error_code();
+        nb_status s = g->fused ? g->n.def->forward(&g->n) : NB_OK;
+        if (s != NB_OK) return s;
     }
     return NB_OK;
 }
@@ -615,8 +616,11 @@ static variant *trace(const char *fn_name, nb_graph *g, nb_tensor *const *in, in
     tracing = v;
     nb_tensor *outs[NB_GRAPH_MAX_IO] = {0};
     int n_out = 0;
+    nb_clear_error(); /* fn is the user's: what is recorded now is its own */
     nb_status s = g->fn(g->ctx, in, n, outs, &n_out);
     tracing = NULL;
+    if (s != NB_OK && nb_error_code() == NB_OK)
+        nb_failc(s, "%s: the traced function failed (status %d)", fn_name, s);
     if (s == NB_OK && (n_out < 0 || n_out > NB_GRAPH_MAX_IO))
         s = nb_failc(NB_ERR_ARG, "%s: the traced function returned %d outputs; at most %d", fn_name,
                      n_out, NB_GRAPH_MAX_IO);
@@ -724,7 +728,8 @@ static void shapes_s(char *buf, size_t size, nb_tensor *const *in, int n) {
 
 nb_status nb_graph_run(nb_graph *g, nb_tensor *const *inputs, int n_inputs, nb_tensor **outputs) {
     if (!g) return nb_failc(NB_ERR_NULL, "nb_graph_run: graph is NULL");
-    if (check_inputs("nb_graph_run", inputs, n_inputs) != NB_OK) return nb_error_code();
+    nb_status checked = check_inputs("nb_graph_run", inputs, n_inputs);
+    if (checked != NB_OK) return checked;
     if (tracing) /* its effects would be recorded without the ops around them */
         return nb_failc(NB_ERR_STATE, "nb_graph_run: called inside a trace; run the step itself "
                                       "there instead");

@@ -92,16 +92,24 @@ bool nb_axis(const char *fn, int axis, int ndim, int *out);
 
 /* ---- files written atomically (core/atomic_file.c) ---------------------------
  * f = nb_atomic_open(&a, "nb_x", path); write to f; nb_atomic_commit(&a). The
- * data goes to a temp file beside path, which replaces path only once it is
- * complete and synced; errors name fn and the path. */
+ * data goes to a temp file beside path (".nb-PID-RANDOM", created exclusively,
+ * never through a link), which replaces path only once it is complete and
+ * synced; a failed save removes it. A FIFO, device, socket or directory at
+ * path is refused; a symlink at path is itself replaced by the new file. Each
+ * open also removes its directory's temp files of dead runs older than an hour.
+ * Errors name fn and the path. Every file nabla writes goes through here. */
 typedef struct nb_atomic_file {
     FILE *f;
     const char *fn;
-    char path[4096], tmp[4200];
+    char path[4096], tmp[4096 + 32];
 } nb_atomic_file;
 FILE *nb_atomic_open(nb_atomic_file *a, const char *fn, const char *path);
 nb_status nb_atomic_commit(nb_atomic_file *a);
 void nb_atomic_abort(nb_atomic_file *a); /* drop the temp file */
+/* A descriptor open for reading on path if it is a regular file, without ever
+ * blocking (a FIFO is refused, not waited on); -1 with *why ("not a regular
+ * file" or strerror) otherwise. Every reader of a path opens it with this. */
+int nb_open_regular(const char *path, const char **why);
 
 /* ---- pools (core/alloc.c) ----------------------------------------------------- */
 nb_storage *nb_storage_get(size_t nbytes);

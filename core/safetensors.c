@@ -9,8 +9,6 @@
 #include "core_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -65,36 +63,14 @@ static void write_header(nb_text *b, const char *const *names, nb_tensor *const 
     while (b->len % 8) nb_text_put(b, " ");
 }
 
-static bool write_all(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return false;
-        c += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
-static bool write_tensor(int fd, const nb_tensor *t) {
-    if (nb_is_contiguous(t)) return write_all(fd, nb_ptr(t), (size_t)t->numel * sizeof(float));
+static bool write_tensor(FILE *f, const nb_tensor *t) {
+    size_t n = (size_t)t->numel;
+    if (nb_is_contiguous(t)) return fwrite(nb_ptr(t), sizeof(float), n, f) == n;
     for (int64_t i = 0; i < t->numel; i++) {
         float v = nb_get_flat(t, i);
-        if (!write_all(fd, &v, sizeof v)) return false;
+        if (fwrite(&v, sizeof v, 1, f) != 1) return false;
     }
     return true;
-}
-
-/* the directory entry of a rename is durable only once the directory is synced */
-static void sync_dir(const char *path) {
-    char copy[4096];
-    snprintf(copy, sizeof copy, "%s", path);
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
 }
 
 static nb_status check_save_args(const char *path, const char *const *names, nb_tensor *const *t,
@@ -139,27 +115,18 @@ nb_status nb_safetensors_save(const char *path, const char *const *names, nb_ten
         free(header.s);
         return nb_failc(NB_ERR_MEMORY, "nb_safetensors_save: out of memory");
     }
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
+    nb_atomic_file a;
+    FILE *f = nb_atomic_open(&a, "nb_safetensors_save", path);
+    if (!f) {
         free(header.s);
-        return nb_failc(NB_ERR_IO, "nb_safetensors_save: %s: %s", tmp, strerror(errno));
+        return nb_error_code();
     }
     unsigned char len[8];
     for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)header.len >> (8 * i));
-    bool ok = write_all(fd, len, 8) && write_all(fd, header.s, header.len);
-    for (int i = 0; ok && i < n; i++) ok = write_tensor(fd, tensors[i]);
-    ok = ok && fsync(fd) == 0;
-    ok = (close(fd) == 0) && ok;
+    bool ok = fwrite(len, 1, 8, f) == 8 && fwrite(header.s, 1, header.len, f) == header.len;
+    for (int i = 0; ok && i < n; i++) ok = write_tensor(f, tensors[i]);
     free(header.s);
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return nb_failc(NB_ERR_IO, "nb_safetensors_save: writing %s: %s", path, strerror(e));
-    }
-    sync_dir(path);
-    return NB_OK;
+    return nb_atomic_commit(&a); /* a failed write leaves f in error: commit reports it */
 }
 
 /* ---- reading: the JSON header ------------------------------------------------------------- */
@@ -358,11 +325,15 @@ static nb_status header(reader *r) {
     return r->pos == r->len ? NB_OK : bad(r, "bytes after the header object");
 }
 
-/* ---- reading: the file -------------------------------------------------------------------- */
+/* ---- reading: the file --------------------------------------------------------------------
+ * From a path only the 8 + N header bytes are read whole; each tensor's bytes
+ * are then read from the file straight into its storage, so loading some
+ * tensors of a large file reads those tensors only. */
 typedef struct {
-    const unsigned char *bytes;
-    unsigned char *owned; /* bytes, when read from a file; NULL for a caller's buffer */
-    size_t size, data_start;
+    const unsigned char *bytes; /* a caller's buffer (whole file), or the header read from fd */
+    unsigned char *owned;       /* bytes, when read from a file; NULL for a caller's buffer */
+    int fd;                     /* the open file, or -1 for a caller's buffer */
+    size_t size, data_start;    /* size: the whole file's */
     reader r;
 } loaded;
 
@@ -370,10 +341,13 @@ static void unload(loaded *f) {
     free(f->owned);
     free(f->r.entries);
     free(f->r.meta);
+    if (f->fd >= 0) close(f->fd);
+    f->fd = -1;
 }
 
-/* Parse the header of the size bytes in f->bytes; every entry's data range is
- * checked against the data section. */
+/* Parse the header in f->bytes (the first 8 + N bytes of a size-byte file):
+ * every entry's data range is checked against the data section, which must
+ * end where the last tensor's data ends. */
 static nb_status parse_bytes(loaded *f) {
     const char *path = f->r.path;
     if (f->size < 8)
@@ -392,10 +366,10 @@ static nb_status parse_bytes(loaded *f) {
     f->r.s = (const char *)f->bytes + 8;
     f->r.len = (size_t)n;
     nb_status s = header(&f->r);
+    uint64_t data = f->size - f->data_start, last_end = 0;
     for (int i = 0; s == NB_OK && i < f->r.n_entries; i++) {
         entry *e = &f->r.entries[i];
         int64_t numel;
-        uint64_t data = f->size - f->data_start;
         if (!nb_shape_numel("nb_safetensors", e->shape, e->ndim, &numel))
             return nb_failc(NB_ERR_FORMAT,
                             "nb_safetensors: %s: tensor '%s': shape %s has too "
@@ -408,39 +382,59 @@ static nb_status parse_bytes(loaded *f) {
                          path, e->name, nb_dims_s(e->shape, e->ndim), (unsigned long long)e->begin,
                          (unsigned long long)e->end, (unsigned long long)data,
                          (long long)numel * 4);
+        if (e->end > last_end) last_end = e->end;
     }
+    /* as the format's reference reader: bytes no tensor claims at the end make
+     * the file malformed (a truncated rewrite, or another format appended) */
+    if (s == NB_OK && last_end != data)
+        s = nb_failc(NB_ERR_FORMAT,
+                     "nb_safetensors: %s: byte %llu: %llu bytes after the end of the last "
+                     "tensor's data",
+                     path, (unsigned long long)(f->data_start + last_end),
+                     (unsigned long long)(data - last_end));
     return s;
 }
 
-/* Read path whole, then parse it. */
+/* n bytes at offset of fd into p; false on an error or an early end */
+static bool pread_all(int fd, void *p, size_t n, uint64_t offset) {
+    unsigned char *c = p;
+    while (n > 0) {
+        ssize_t got = pread(fd, c, n, (off_t)offset);
+        if (got < 0 && errno == EINTR) continue;
+        if (got == 0) errno = 0; /* an early end: no error number */
+        if (got <= 0) return false;
+        c += got;
+        n -= (size_t)got;
+        offset += (uint64_t)got;
+    }
+    return true;
+}
+
+/* Open path (a regular file only: a FIFO would block), read its header, parse it. */
 static nb_status load_file(const char *path, loaded *f) {
     memset(f, 0, sizeof *f);
     f->r.path = path;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return nb_failc(NB_ERR_IO, "nb_safetensors: %s: %s", path, strerror(errno));
+    const char *why;
+    f->fd = nb_open_regular(path, &why);
+    if (f->fd < 0) return nb_failc(NB_ERR_IO, "nb_safetensors: %s: %s", path, why);
     struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size < 8) {
-        close(fd);
+    unsigned char len[8];
+    if (fstat(f->fd, &st) != 0 || st.st_size < 8 || !pread_all(f->fd, len, 8, 0))
         return nb_failc(NB_ERR_FORMAT,
                         "nb_safetensors: %s: byte 0: the file is shorter than "
                         "the 8-byte header length",
                         path);
-    }
     f->size = (size_t)st.st_size;
-    f->owned = malloc(f->size);
-    size_t got = 0;
-    while (f->owned && got < f->size) {
-        ssize_t n = read(fd, f->owned + got, f->size - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += (size_t)n;
-    }
-    close(fd);
-    if (!f->owned || got != f->size)
-        return nb_failc(f->owned ? NB_ERR_IO : NB_ERR_MEMORY,
-                        "nb_safetensors: %s: could not "
-                        "read %zu bytes",
-                        path, f->size);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | len[i];
+    size_t head = n <= MAX_HEADER && n <= f->size - 8 ? 8 + (size_t)n : 8; /* parse reports */
+    f->owned = malloc(head);
+    if (!f->owned)
+        return nb_failc(NB_ERR_MEMORY, "nb_safetensors: %s: out of memory for a %zu-byte header",
+                        path, head);
+    if (!pread_all(f->fd, f->owned, head, 0))
+        return nb_failc(NB_ERR_IO, "nb_safetensors: %s: could not read the %zu-byte header: %s",
+                        path, head, errno ? strerror(errno) : "the file got shorter");
     f->bytes = f->owned;
     return parse_bytes(f);
 }
@@ -448,6 +442,7 @@ static nb_status load_file(const char *path, loaded *f) {
 /* A caller's buffer, parsed in place. */
 static nb_status load_mem(const void *data, size_t size, const char *name, loaded *f) {
     memset(f, 0, sizeof *f);
+    f->fd = -1;
     f->r.path = name ? name : "(memory)";
     if (!data && size > 0)
         return nb_failc(NB_ERR_NULL, "nb_safetensors: %s: the data is NULL", f->r.path);
@@ -456,13 +451,18 @@ static nb_status load_mem(const void *data, size_t size, const char *name, loade
     return parse_bytes(f);
 }
 
-static void copy_out(const loaded *f, const entry *e, nb_tensor *t) {
-    const unsigned char *p = f->bytes + f->data_start + e->begin;
-    for (int64_t i = 0; i < t->numel; i++) {
-        float v;
-        memcpy(&v, p + 4 * i, 4);
-        t->storage->data[t->offset + i] = v;
+/* e's values into t (contiguous, e's shape; the host is little-endian like the format) */
+static nb_status copy_out(const loaded *f, const entry *e, nb_tensor *t) {
+    float *out = t->storage->data + t->offset;
+    uint64_t at = f->data_start + e->begin;
+    if (f->fd < 0) {
+        memcpy(out, f->bytes + at, (size_t)t->numel * 4);
+        return NB_OK;
     }
+    if (pread_all(f->fd, out, (size_t)t->numel * 4, at)) return NB_OK;
+    return nb_failc(NB_ERR_IO, "nb_safetensors: %s: byte %llu: could not read tensor '%s': %s",
+                    f->r.path, (unsigned long long)at, e->name,
+                    errno ? strerror(errno) : "the file got shorter");
 }
 
 /* The checks and copies of nb_safetensors_load on a parsed file (status s). */
@@ -494,7 +494,7 @@ static nb_status load_into(loaded *f, nb_status s, const char *const *names,
     for (int i = 0; s == NB_OK && i < n; i++)
         for (int k = 0; k < f->r.n_entries; k++)
             if (!strcmp(f->r.entries[k].name, names[i])) {
-                copy_out(f, &f->r.entries[k], tensors[i]);
+                s = copy_out(f, &f->r.entries[k], tensors[i]);
                 break;
             }
     unload(f);
@@ -530,9 +530,9 @@ static nb_safetensors *read_all(loaded *f, nb_status s, const char *fn) {
         bool ok = out->names && out->tensors && out->meta;
         for (int i = 0; ok && i < n; i++) {
             const entry *e = &f->r.entries[i];
-            ok = (out->tensors[i] = nb_tensor_new(fn, e->shape, e->ndim));
+            ok = (out->tensors[i] = nb_tensor_new(fn, e->shape, e->ndim)) &&
+                 copy_out(f, e, out->tensors[i]) == NB_OK;
             if (ok) {
-                copy_out(f, e, out->tensors[i]);
                 memcpy(out->names[i], e->name, sizeof out->names[i]);
                 out->n++;
             }

@@ -10,6 +10,7 @@
  *   nabla/safetensors.h  named tensors in safetensors files, saved atomically
  *   nabla/data.h      IDX, CSV and NPY readers, named datasets, splits, scaling
  *   nabla/nn.h        layers, Sequential models, losses, metrics, the Keras workflow
+ *   nabla/plot.h      training curves as SVG line plots
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -24,5 +25,6 @@
 #include "nabla/data.h"
 #include "nabla/optim.h"
 #include "nabla/nn.h"
+#include "nabla/plot.h"
 
 #endif

@@ -170,7 +170,7 @@ static nb_graph_stats graph_stats;
     X("nb_safetensors: " NB_TEST_DATA "/idx_truncated_data.idx: byte 0",                           \
       nb_safetensors_read(truncated_idx))                                                          \
     X("nb_dot_save: /tmp/x.jpeg: the extension must be", nb_dot_save(req, NULL, "/tmp/x.jpeg"))    \
-    X("nb_dot_save: cannot write /nonexistent/nabla/g.svg.tmp",                                    \
+    X("nb_dot_save: cannot write /nonexistent/nabla/g.svg: No such",                               \
       nb_dot_save(req, NULL, "/nonexistent/nabla/g.svg"))                                          \
     /* graph mode */                                                                               \
     X("nb_trace: fn is NULL", nb_trace(NULL, NULL, &m23, 1))                                       \

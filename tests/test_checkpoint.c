@@ -5,6 +5,7 @@
  * is an error that names the file and what differs, and changes nothing. */
 #include "nb_test.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -14,6 +15,21 @@
 #define EPOCHS 6
 #define STOP   3 /* the interrupted run stops after this many epochs */
 #define MAX_W  512
+
+/* the temp file a save by pid is writing (or was, when killed) in d, its path
+ * into out; false when there is none */
+static bool temp_file_of(const char *d, pid_t pid, char *out, size_t size) {
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, ".nb-%ld-", (long)pid);
+    DIR *dp = opendir(d);
+    struct dirent *e;
+    bool found = false;
+    while (dp && !found && (e = readdir(dp)))
+        if (!strncmp(e->d_name, prefix, strlen(prefix)))
+            found = snprintf(out, size, "%s/%s", d, e->d_name) < (int)size;
+    if (dp) closedir(dp);
+    return found;
+}
 
 /* a fresh temporary file name in path[32] */
 static void temp_path(char *path) {
@@ -554,19 +570,20 @@ START_TEST(test_a_checkpoint_killed_at_any_moment_is_one_whole_version) {
         ck_assert_int_eq(read(ready[0], &byte, 1), 1);
         close(ready[0]);
         close(ready[1]);
-        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)child);
         /* odd rounds: a moment anywhere in the loop; even rounds: a moment once the
          * child has begun writing a save (how much of the loop is saving depends on
          * the machine and the build, slower under the sanitizers) */
         struct timespec poll = {0, 100000}; /* 0.1 ms */
-        for (int waited = 0; round % 2 == 0 && access(tmp, F_OK) != 0 && waited < 2000; waited++)
+        for (int waited = 0;
+             round % 2 == 0 && !temp_file_of("/tmp", child, tmp, sizeof tmp) && waited < 2000;
+             waited++)
             nanosleep(&poll, NULL);
         long ms = round % 2 ? 40 : 2;
         struct timespec nap = {0, (long)(rand_r(&seed) % (ms * 1000)) * 1000};
         nanosleep(&nap, NULL);
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
-        if (access(tmp, F_OK) == 0) { /* killed in the middle of a save */
+        if (temp_file_of("/tmp", child, tmp, sizeof tmp)) { /* killed in the middle of a save */
             interrupted++;
             remove(tmp);
         }

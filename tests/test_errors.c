@@ -311,6 +311,168 @@ START_TEST(test_custom_op_callback_failures_name_the_op) {
 }
 END_TEST
 
+/* ---- an error left over from a handled failure decides nothing later --------------- */
+/* A failure the caller saw and handled: its error stays recorded. */
+static void fail_and_ignore(void) {
+    nb_tensor *bad = nb_matmul(nb_ones(NB_SHAPE(2, 3)), nb_ones(NB_SHAPE(4, 5)));
+    ck_assert_ptr_null(bad);
+    ck_assert_int_eq(nb_error_code(), NB_ERR_SHAPE);
+}
+
+/* y = a * x0 + b * x1 (ctx: the two factors) */
+static nb_tensor *weighted_sum(nb_tensor *const *x, int n, void *ctx) {
+    (void)n;
+    const float *k = ctx;
+    return nb_add(nb_mul_scalar(x[0], k[0]), nb_mul_scalar(x[1], k[1]));
+}
+
+/* gives a gradient for x0 only, whether or not x1 needs one */
+static nb_status gradient_of_first_input_only(nb_tensor *const *x, int n, nb_tensor *y,
+                                              nb_tensor *gy, nb_tensor **gx, void *ctx) {
+    (void)x;
+    (void)n;
+    (void)y;
+    gx[0] = nb_mul_scalar(gy, ((const float *)ctx)[0]);
+    return gx[0] ? NB_OK : nb_error_code();
+}
+
+START_TEST(test_custom_op_backward_leaving_a_needed_gradient_null_names_the_op_and_input) {
+    float k[2] = {2.0f, 3.0f};
+    nb_tensor *x[2] = {nb_set_requires_grad(nb_ones(NB_SHAPE(2)), true),
+                       nb_set_requires_grad(nb_ones(NB_SHAPE(2)), true)};
+    nb_tensor *y = nb_custom_op("scaled_pair", x, 2, weighted_sum, gradient_of_first_input_only, k);
+    ck_assert_ptr_nonnull(y);
+    nb_clear_error();
+    ck_assert_int_eq(nb_backward(nb_sum_all(y)), NB_ERR_ARG);
+    NB_ASSERT_ERROR_HAS("'scaled_pair'");
+    NB_ASSERT_ERROR_HAS("input 1");
+    ck_assert_ptr_null(nb_grad(x[1]));
+
+    /* an input that needs no gradient may be left NULL */
+    nb_tensor *c[2] = {x[0], nb_ones(NB_SHAPE(2))};
+    y = nb_custom_op("scaled_pair", c, 2, weighted_sum, gradient_of_first_input_only, k);
+    nb_zero_grad(x[0]);
+    ck_assert_int_eq(nb_backward(nb_sum_all(y)), NB_OK);
+    const float want[2] = {2.0f, 2.0f};
+    NB_ASSERT_TENSOR(nb_grad(x[0]), want, 2, 0.0);
+}
+END_TEST
+
+START_TEST(test_backward_succeeds_after_an_earlier_handled_failure) {
+    /* sparse labels get no gradient even when they require one: that input's gx stays NULL */
+    nb_tensor *logits = nb_set_requires_grad(nb_zeros(NB_SHAPE(2, 3)), true);
+    nb_tensor *labels = nb_set_requires_grad(nb_from_array((float[]){0, 2}, NB_SHAPE(2)), true);
+    nb_tensor *loss = nb_sparse_softmax_crossentropy_logits(logits, labels);
+    ck_assert_ptr_nonnull(loss);
+    fail_and_ignore();
+    ck_assert_msg(nb_backward(loss) == NB_OK, "nb_backward failed: %s", nb_error());
+    const float t = 1.0f / 6.0f; /* (softmax - onehot) / N with softmax = 1/3 */
+    const float want[6] = {t - 0.5f, t, t, t, t, t - 0.5f};
+    NB_ASSERT_TENSOR(nb_grad(logits), want, 6, 1e-6);
+}
+END_TEST
+
+START_TEST(test_custom_op_failures_after_an_earlier_handled_failure_name_the_op) {
+    nb_tensor *x = nb_set_requires_grad(nb_ones(NB_SHAPE(2)), true);
+    fail_and_ignore();
+    ck_assert_ptr_null(nb_custom_op("double", &x, 1, forward_fails, backward_fails, NULL));
+    ck_assert_int_eq(nb_error_code(), NB_ERR_ARG);
+    ck_assert_str_eq(nb_error(), "nb_custom_op: the forward callback of 'double' returned NULL");
+
+    nb_tensor *y = nb_custom_op("double", &x, 1, twice, backward_fails, NULL);
+    ck_assert_ptr_nonnull(y);
+    nb_tensor *s = nb_sum_all(y);
+    fail_and_ignore();
+    ck_assert_int_eq(nb_backward(s), NB_ERR_ARG);
+    ck_assert_str_eq(nb_error(),
+                     "nb_custom_op: the backward callback of 'double' failed (status 3)");
+}
+END_TEST
+
+START_TEST(test_linear_succeeds_after_an_earlier_handled_failure) {
+    nb_tensor *x = nb_ones(NB_SHAPE(2, 3));
+    nb_tensor *w = nb_full(NB_SHAPE(3, 2), 0.5f);
+    nb_tensor *b = nb_from_array((float[]){1, -1}, NB_SHAPE(2));
+    fail_and_ignore();
+    const float want[4] = {2.5f, 0.5f, 2.5f, 0.5f};
+    NB_ASSERT_TENSOR(nb_linear(x, w, b), want, 4, 0.0);
+    nb_clear_error();
+    ck_assert_ptr_null(nb_linear(x, w, NULL));
+    ck_assert_str_eq(nb_error(), "nb_linear: bias is NULL (use nb_matmul for no bias)");
+}
+END_TEST
+
+START_TEST(test_optimizer_calls_succeed_after_an_earlier_handled_failure) {
+    nb_tensor *p = nb_set_requires_grad(nb_ones(NB_SHAPE(3)), true);
+    fail_and_ignore();
+    nb_optimizer *opt = nb_sgd(0.5f, 0.0f, false, 0.0f);
+    ck_assert_ptr_nonnull(opt);
+    fail_and_ignore();
+    ck_assert_int_eq(nb_optimizer_add_params(opt, &p, 1), NB_OK);
+    fail_and_ignore();
+    ck_assert_int_eq(nb_optimizer_set_lr(opt, 0.25f), NB_OK);
+    fail_and_ignore();
+    nb_schedule sched = {.kind = NB_SCHEDULE_STEP, .step_size = 1, .gamma = 0.5f};
+    ck_assert_int_eq(nb_optimizer_set_schedule(opt, &sched), NB_OK);
+    fail_and_ignore();
+    ck_assert_int_eq(nb_optimizer_set_clipping(opt, 0.0f, 0.0f), NB_OK);
+    ck_assert_int_eq(nb_backward(nb_sum_all(nb_mul_scalar(p, 2.0f))), NB_OK);
+    fail_and_ignore();
+    ck_assert_int_eq(nb_optimizer_step(opt), NB_OK);
+    const float want[3] = {0.5f, 0.5f, 0.5f}; /* 1 - 0.25 * 2 */
+    NB_ASSERT_TENSOR(p, want, 3, 0.0);
+    nb_optimizer_free(opt);
+}
+END_TEST
+
+/* x^2, but NULL (recording nothing) once x[0] moves above 1: the check's
+ * perturbed points fail where the analytic pass did not */
+static nb_tensor *square_below_one(nb_tensor *const *x, int n, void *ctx) {
+    (void)n;
+    (void)ctx;
+    return nb_get_flat(x[0], 0) > 1.0f ? NULL : nb_mul(x[0], x[0]);
+}
+
+START_TEST(test_gradcheck_fails_when_fn_fails_at_a_perturbed_point) {
+    nb_tensor *x = nb_set_requires_grad(nb_ones(NB_SHAPE(2)), true);
+    nb_gradcheck_result r;
+    nb_clear_error();
+    ck_assert_int_ne(nb_gradcheck(square_below_one, &x, 1, NULL, 1e-3, 1e-2, &r), NB_OK);
+    NB_ASSERT_ERROR_HAS("nb_gradcheck: fn returned NULL at input 0 element 0");
+    fail_and_ignore(); /* and a good fn still passes after a handled failure */
+    ck_assert_int_eq(nb_gradcheck(identity, &x, 1, NULL, 1e-3, 1e-2, &r), NB_OK);
+    ck_assert(r.ok);
+}
+END_TEST
+
+/* relu(x) for inputs of 2 elements; any other shape fails without recording */
+static nb_status relu_of_pairs(void *ctx, nb_tensor *const *in, int n, nb_tensor **out,
+                               int *n_out) {
+    (void)ctx;
+    (void)n;
+    if (nb_numel(in[0]) != 2) return NB_ERR_ARG;
+    out[0] = nb_relu(in[0]);
+    *n_out = 1;
+    return out[0] ? NB_OK : nb_error_code();
+}
+
+START_TEST(test_graph_run_fails_when_tracing_again_fails) {
+    nb_tensor *pair = nb_ones(NB_SHAPE(2)), *triple = nb_ones(NB_SHAPE(3));
+    nb_graph_opts quiet = {.quiet = true};
+    nb_graph *g = nb_trace_ex(relu_of_pairs, NULL, &pair, 1, &quiet);
+    ck_assert_msg(g != NULL, "nb_trace: %s", nb_error());
+    nb_tensor *out = NULL;
+    nb_clear_error();
+    ck_assert_int_eq(nb_graph_run(g, &triple, 1, &out), NB_ERR_ARG);
+    NB_ASSERT_ERROR_HAS("nb_graph_run: the traced function failed (status 3)");
+    fail_and_ignore();
+    ck_assert_int_eq(nb_graph_run(g, &pair, 1, &out), NB_OK);
+    const float want[2] = {1, 1};
+    NB_ASSERT_TENSOR(out, want, 2, 0.0);
+    nb_graph_free(g);
+}
+END_TEST
+
 static Suite *errors_suite(void) {
     Suite *s = suite_create("errors");
     TCase *tc = nb_tcase("errors");
@@ -326,6 +488,14 @@ static Suite *errors_suite(void) {
     tcase_add_test(tc, test_custom_op_callback_failures_name_the_op);
     tcase_add_test(tc, test_gradcheck_rejects_bad_arguments);
     tcase_add_test(tc, test_too_many_nested_scopes_is_an_error);
+    tcase_add_test(tc,
+                   test_custom_op_backward_leaving_a_needed_gradient_null_names_the_op_and_input);
+    tcase_add_test(tc, test_backward_succeeds_after_an_earlier_handled_failure);
+    tcase_add_test(tc, test_custom_op_failures_after_an_earlier_handled_failure_name_the_op);
+    tcase_add_test(tc, test_linear_succeeds_after_an_earlier_handled_failure);
+    tcase_add_test(tc, test_optimizer_calls_succeed_after_an_earlier_handled_failure);
+    tcase_add_test(tc, test_gradcheck_fails_when_fn_fails_at_a_perturbed_point);
+    tcase_add_test(tc, test_graph_run_fails_when_tracing_again_fails);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -156,18 +156,16 @@ bool nb_src_open(nb_src *s, const char *fn, const char *path) {
         nb_fail(NB_ERR_NULL, "%s: the path is NULL", fn);
         return false;
     }
+    const char *why;
+    s->fd = nb_open_regular(path, &why); /* never blocks: a FIFO is refused, not waited on */
     struct stat st;
-    if (stat(path, &st) != 0) {
-        nb_fail(NB_ERR_IO, "%s: %s: cannot open: %s", fn, path, strerror(errno));
-        return false;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        nb_fail(NB_ERR_IO, "%s: %s: not a regular file", fn, path);
-        return false;
-    }
-    s->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (s->fd < 0) {
-        nb_fail(NB_ERR_IO, "%s: %s: cannot open: %s", fn, path, strerror(errno));
+    if (s->fd < 0 || fstat(s->fd, &st) != 0) {
+        if (s->fd < 0 && !strcmp(why, "not a regular file"))
+            nb_fail(NB_ERR_IO, "%s: %s: not a regular file", fn, path);
+        else
+            nb_fail(NB_ERR_IO, "%s: %s: cannot open: %s", fn, path,
+                    s->fd < 0 ? why : strerror(errno));
+        nb_src_close(s);
         return false;
     }
     s->chunk = malloc(READ_CHUNK);

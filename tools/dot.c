@@ -269,7 +269,10 @@ static GVC_t *graphviz(void) {
     return gvc;
 }
 
-static nb_status render(const char *fn, const char *dot_text, const char *format,
+/* The picture of dot_text as format, written to f. Graphviz renders into
+ * memory: its gvRenderFilename writes in place and ignores write errors (a
+ * full disk gave a truncated file and success). */
+static nb_status render(const char *fn, const char *dot_text, const char *format, FILE *f,
                         const char *path) {
     GVC_t *gvc = graphviz();
     if (!gvc) return nb_failc(NB_ERR_MEMORY, "%s: Graphviz could not start", fn);
@@ -280,8 +283,13 @@ static nb_status render(const char *fn, const char *dot_text, const char *format
     else if (gvLayout(gvc, g, "dot") != 0)
         s = nb_failc(NB_ERR_IO, "%s: Graphviz could not lay out the graph", fn);
     else {
-        if (gvRenderFilename(gvc, g, format, path) != 0)
-            s = nb_failc(NB_ERR_IO, "%s: Graphviz could not write %s as %s", fn, path, format);
+        char *data = NULL;
+        unsigned int len = 0;
+        if (gvRenderData(gvc, g, format, &data, &len) != 0 || !data)
+            s = nb_failc(NB_ERR_IO, "%s: Graphviz could not render %s as %s", fn, path, format);
+        else if (fwrite(data, 1, len, f) != len)
+            s = nb_failc(NB_ERR_IO, "%s: writing %s failed", fn, path);
+        if (data) gvFreeRenderData(data);
         gvFreeLayout(gvc, g);
     }
     if (g) agclose(g);
@@ -291,15 +299,14 @@ static nb_status render(const char *fn, const char *dot_text, const char *format
 nb_status nb_dot_text_save(const char *fn, const char *dot_text, const char *path) {
     const char *format = check_format(fn, path);
     if (!format) return nb_error_code();
-    /* Graphviz renders into the temp file, which then replaces path */
     nb_atomic_file a;
     FILE *f = nb_atomic_open(&a, fn, path);
-    nb_status s = f ? NB_OK : nb_error_code();
-    if (s == NB_OK && !strcmp(format, "dot") && fputs(dot_text, f) < 0)
-        s = nb_failc(NB_ERR_IO, "%s: writing %s failed", fn, path);
-    if (s == NB_OK && strcmp(format, "dot")) {
-        fflush(f);
-        s = render(fn, dot_text, format, a.tmp);
+    if (!f) return nb_error_code();
+    nb_status s = NB_OK;
+    if (!strcmp(format, "dot")) {
+        if (fputs(dot_text, f) < 0) s = nb_failc(NB_ERR_IO, "%s: writing %s failed", fn, path);
+    } else {
+        s = render(fn, dot_text, format, f, path);
     }
     if (s == NB_OK) return nb_atomic_commit(&a);
     nb_atomic_abort(&a);

@@ -347,8 +347,9 @@ nb_status nb_save_npy(const nb_tensor *t, const char *path) {
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
     pre[8] = (unsigned char)((total - 10) & 0xff);
     pre[9] = (unsigned char)((total - 10) >> 8);
-    FILE *f = fopen(path, "wb");
-    if (!f) return nb_failc(NB_ERR_IO, "nb_save_npy: %s: cannot create: %s", path, strerror(errno));
+    nb_atomic_file a;
+    FILE *f = nb_atomic_open(&a, "nb_save_npy", path);
+    if (!f) return nb_error_code();
     bool ok = write_all(f, pre, sizeof pre) && write_all(f, head, (size_t)(total - 10));
     unsigned char buf[4096];
     const int64_t per_buf = (int64_t)sizeof buf / 4;
@@ -362,7 +363,5 @@ nb_status nb_save_npy(const nb_tensor *t, const char *path) {
         }
         ok = write_all(f, buf, (size_t)m * 4);
     }
-    if (fclose(f) != 0) ok = false;
-    if (!ok) return nb_failc(NB_ERR_IO, "nb_save_npy: %s: write failed: %s", path, strerror(errno));
-    return NB_OK;
+    return nb_atomic_commit(&a); /* a failed write leaves f in error: commit reports it */
 }

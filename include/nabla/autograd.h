@@ -51,8 +51,11 @@ int64_t nb_tape_size(void);
  * A user op is two C callbacks. forward computes the output from the inputs
  * (use nabla ops or write into nb_data of a tensor you create); backward gets
  * the output gradient gy and returns in gx[i] the gradient of each input (NULL
- * for inputs that need none), built with nabla ops. Returning NULL (forward) or
- * a status other than NB_OK (backward) is an error naming the op. */
+ * for inputs that need none: nb_requires_grad(x[i]) is false), built with nabla
+ * ops. Returning NULL (forward), a status other than NB_OK (backward) or a NULL
+ * gx[i] for an input that requires grad is an error naming the op (and the
+ * input). The error state is cleared before each callback runs, so what the
+ * callback records is what the failing call reports. */
 typedef nb_tensor *(*nb_custom_forward_fn)(nb_tensor *const *x, int n, void *ctx);
 typedef nb_status (*nb_custom_backward_fn)(nb_tensor *const *x, int n, nb_tensor *y, nb_tensor *gy,
                                            nb_tensor **gx, void *ctx);

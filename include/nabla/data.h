@@ -73,7 +73,8 @@ nb_status nb_load_csv(const char *path, const nb_csv_opts *opts, nb_dataset *out
  * i2, i4, i8, u1, u2, u4, u8, b1 of either byte order) as a float tensor of
  * the array's shape. */
 nb_tensor *nb_load_npy(const char *path);
-/* t as a little-endian float32 .npy file (format 1.0) that numpy.load reads. */
+/* t as a little-endian float32 .npy file (format 1.0) that numpy.load reads,
+ * written atomically like every nabla file (nabla/safetensors.h says how). */
 nb_status nb_save_npy(const nb_tensor *t, const char *path);
 
 /* The three readers on a file's bytes already in memory (gzip or plain; the
