@@ -179,8 +179,8 @@ int cli_eval(int argc, char **argv) {
 }
 
 /* one CSV line per row: index, prediction, true label, probabilities */
-static bool write_predictions(FILE *f, const cli_data *d, const nb_tensor *x, const nb_tensor *y,
-                              const int64_t *rows, nb_tensor *p) {
+static bool write_predictions(FILE *f, const cli_data *d, const nb_tensor *y, const int64_t *rows,
+                              nb_tensor *p) {
     int64_t n = nb_dim(p, 0), k = nb_numel(p) / (n ? n : 1);
     nb_tensor *ids = d->classes ? class_ids(p) : p;
     if (!ids) return false;
@@ -191,7 +191,6 @@ static bool write_predictions(FILE *f, const cli_data *d, const nb_tensor *x, co
         else
             fprintf(f, ",p%lld", (long long)(k > 1 ? j : 1));
     fputc('\n', f);
-    (void)x;
     for (int64_t i = 0; i < n; i++) {
         fprintf(f, "%lld,%.9g", (long long)(rows ? rows[i] : i), (double)nb_get_flat(ids, i));
         if (y) fprintf(f, ",%.9g", (double)nb_get_flat(y, i));
@@ -216,7 +215,7 @@ int cli_predict(int argc, char **argv) {
     const char *out = cli_option(argc, argv, "-o");
     nb_atomic_file a;
     FILE *f = p && out ? nb_atomic_open(&a, "nabla predict", out) : stdout;
-    bool ok = p && f && write_predictions(f, &d, d.x[2], d.y[2], rows, p);
+    bool ok = p && f && write_predictions(f, &d, d.y[2], rows, p);
     if (out && f) {
         if (ok)
             ok = nb_atomic_commit(&a) == NB_OK;
