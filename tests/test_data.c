@@ -996,6 +996,96 @@ START_TEST(test_split_rejects_bad_fractions_and_mismatched_rows) {
 }
 END_TEST
 
+/* labels with classes of n[0], n[1], ... rows, class-sorted like iris's file */
+static nb_tensor *sorted_labels(const int *n, int k) {
+    int total = 0;
+    for (int c = 0; c < k; c++) total += n[c];
+    nb_tensor *y = nb_zeros(NB_SHAPE(total));
+    for (int c = 0, at = 0; c < k; c++)
+        for (int i = 0; i < n[c]; i++) nb_data(y)[at++] = (float)c;
+    return y;
+}
+
+START_TEST(test_stratified_split_keeps_class_proportions_within_one_sample) {
+    const int shapes[3][5] = {{50, 50, 50}, {59, 71, 48}, {7, 13, 29, 1, 3}};
+    const int ks[3] = {3, 3, 5};
+    const double f[3] = {0.6, 0.2, 0.2};
+    for (int t = 0; t < 3; t++) {
+        int total = 0;
+        for (int c = 0; c < ks[t]; c++) total += shapes[t][c];
+        nb_tensor *y = sorted_labels(shapes[t], ks[t]);
+        int64_t order[256], counts[3];
+        ck_assert_int_eq(nb_stratified_split(y, f, 3, order, counts), NB_OK);
+        ck_assert_int_eq(counts[0] + counts[1] + counts[2], total);
+        for (int p = 0; p < 3; p++) ck_assert(fabs((double)counts[p] - f[p] * total) < 1);
+        for (int p = 0, first = 0; p < 3; first += (int)counts[p], p++)
+            for (int c = 0; c < ks[t]; c++) {
+                int in_part = 0;
+                for (int64_t i = first; i < first + counts[p]; i++)
+                    in_part += nb_get_flat(y, order[i]) == (float)c;
+                double want = (double)shapes[t][c] * (double)counts[p] / total;
+                ck_assert_msg(fabs(in_part - want) < 1,
+                              "set %d, part %d, class %d: %d rows, the whole's share is %.2f", t, p,
+                              c, in_part, want);
+            }
+    }
+    /* iris's 50 + 50 + 50: exactly 30 / 10 / 10 of each class */
+    nb_tensor *iris = sorted_labels(shapes[0], 3);
+    int64_t order[150], counts[3];
+    ck_assert_int_eq(nb_stratified_split(iris, f, 3, order, counts), NB_OK);
+    ck_assert_int_eq(counts[0], 90);
+    ck_assert_int_eq(counts[1], 30);
+    ck_assert_int_eq(counts[2], 30);
+}
+END_TEST
+
+START_TEST(test_stratified_split_uses_every_row_once_and_the_same_seed_repeats_it) {
+    const int n[3] = {40, 25, 12};
+    const double f[3] = {0.5, 0.3, 0.2};
+    nb_tensor *y = sorted_labels(n, 3);
+    int64_t a[77], b[77], c[77], counts[3];
+    nb_manual_seed(42);
+    ck_assert_int_eq(nb_stratified_split(y, f, 3, a, counts), NB_OK);
+    nb_manual_seed(42);
+    ck_assert_int_eq(nb_stratified_split(y, f, 3, b, counts), NB_OK);
+    nb_manual_seed(43);
+    ck_assert_int_eq(nb_stratified_split(y, f, 3, c, counts), NB_OK);
+    int seen[77] = {0}, differ = 0, moved = 0;
+    for (int i = 0; i < 77; i++) {
+        ck_assert(a[i] >= 0 && a[i] < 77);
+        seen[a[i]]++;
+        ck_assert_int_eq(a[i], b[i]);
+        differ += a[i] != c[i];
+        moved += a[i] != i;
+    }
+    for (int i = 0; i < 77; i++) ck_assert_int_eq(seen[i], 1);
+    ck_assert_int_gt(differ, 30);
+    ck_assert_int_gt(moved, 60);
+    /* the training part is mixed, not class-sorted */
+    int changes = 0;
+    for (int64_t i = 1; i < counts[0]; i++)
+        changes += nb_get_flat(y, a[i]) != nb_get_flat(y, a[i - 1]);
+    ck_assert_int_gt(changes, 5);
+}
+END_TEST
+
+START_TEST(test_stratified_split_rejects_bad_fractions_labels_and_empty_parts) {
+    const int n[2] = {3, 2};
+    nb_tensor *y = sorted_labels(n, 2);
+    int64_t order[5], counts[3];
+    ck_assert_int_eq(nb_stratified_split(y, (double[]){0.6, 0.6}, 2, order, counts), NB_ERR_ARG);
+    NB_ASSERT_ERROR_HAS("add up to 1.2, not 1");
+    ck_assert_int_eq(nb_stratified_split(y, (double[]){0.9, 0.05, 0.05}, 3, order, counts),
+                     NB_ERR_ARG);
+    NB_ASSERT_ERROR_HAS("5 rows leave part 1 (fraction 0.05) empty");
+    nb_data(y)[2] = 0.5f;
+    ck_assert_int_eq(nb_stratified_split(y, (double[]){0.6, 0.4}, 2, order, counts), NB_ERR_ARG);
+    NB_ASSERT_ERROR_HAS("y[2] = 0.5 is not a class id");
+    ck_assert_int_eq(nb_stratified_split(nb_zeros(NB_SHAPE(5, 2)), (double[]){1}, 1, order, counts),
+                     NB_ERR_SHAPE);
+}
+END_TEST
+
 START_TEST(test_kfold_covers_every_index_exactly_once) {
     int fold[10];
     int64_t test[10], train[10];
@@ -1184,6 +1274,9 @@ int main(void) {
     tcase_add_test(prep, test_shuffle_keeps_x_and_y_rows_together_and_is_reproducible);
     tcase_add_test(prep, test_split_sizes_pairing_and_reproducibility);
     tcase_add_test(prep, test_split_rejects_bad_fractions_and_mismatched_rows);
+    tcase_add_test(prep, test_stratified_split_keeps_class_proportions_within_one_sample);
+    tcase_add_test(prep, test_stratified_split_uses_every_row_once_and_the_same_seed_repeats_it);
+    tcase_add_test(prep, test_stratified_split_rejects_bad_fractions_labels_and_empty_parts);
     tcase_add_test(prep, test_kfold_covers_every_index_exactly_once);
     tcase_add_test(prep, test_take_rows_builds_a_batch_in_index_order);
     tcase_add_test(prep, test_batches_cover_an_epoch_with_a_short_last_batch);

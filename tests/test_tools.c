@@ -61,6 +61,18 @@ START_TEST(test_model_spec_builds_the_course_models) {
 }
 END_TEST
 
+START_TEST(test_input_shape_with_a_dangling_x_or_a_sign_is_refused) {
+    int64_t shape[8];
+    int nd = 0;
+    static const char *const bad[] = {"28x", "x28", "28xx28", "-5", "+5", " 5", "28x-1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(!nb_parse_shape(bad[i], shape, &nd), "'%s' was accepted", bad[i]);
+        NB_ASSERT_ERROR_HAS("expected sizes joined by x");
+    }
+    ck_assert(nb_parse_shape("28x28", shape, &nd) && nd == 2 && shape[1] == 28);
+}
+END_TEST
+
 static bool svg_parses(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return false;
@@ -168,6 +180,47 @@ START_TEST(test_nabla_command_exit_codes_and_outputs) {
 }
 END_TEST
 
+/* the loss on the test part eval prints: "test (30 rows of iris): loss 0.1234 - ..." */
+static double eval_loss(const char *out) {
+    const char *at = strstr(out, "test (30 rows of iris): loss ");
+    ck_assert_msg(at != NULL, "no test line in: %s", out);
+    return atof(at + strlen("test (30 rows of iris): loss "));
+}
+
+START_TEST(test_nabla_eval_takes_library_model_files_and_bare_weights_with_a_spec) {
+    static char out[1 << 16];
+    char dir[] = "/tmp/nabla_eval_XXXXXX", whole[64], bare[64], args[512];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(whole, sizeof whole, "%s/whole.safetensors", dir);
+    snprintf(bare, sizeof bare, "%s/bare.safetensors", dir);
+    nb_dataset d = {0};
+    ck_assert_int_eq(nb_dataset_load("iris", &d), NB_OK);
+    nb_model *m = nb_sequential_of(NB_SHAPE(4), (nb_layer *[]){nb_dense(3, "softmax")}, 1);
+    ck_assert_int_eq(nb_model_compile(m, "sparse_categorical_crossentropy",
+                                      nb_optimizer_from_name("adam"), (const char *[]){"accuracy"},
+                                      1),
+                     NB_OK);
+    nb_fit_opts o = {.epochs = 20, .batch_size = 8, .verbose = NB_SILENT};
+    nb_history_free(nb_model_fit(m, d.x, d.y, &o));
+    ck_assert_int_eq(nb_model_save(m, whole), NB_OK);
+    ck_assert_int_eq(nb_model_save_weights(m, bare), NB_OK);
+    nb_model_free(m);
+    nb_dataset_free(&d);
+
+    snprintf(args, sizeof args, "eval %s --data iris", whole);
+    ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
+    double loss_whole = eval_loss(out);
+    ck_assert_ptr_nonnull(strstr(out, "- accuracy "));
+    snprintf(args, sizeof args, "eval %s --data iris", bare);
+    ck_assert_int_eq(run(args, out, sizeof out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "--model SPEC --input SHAPE"));
+    snprintf(args, sizeof args, "eval %s --data iris --model \"dense 3 softmax\" --input 4", bare);
+    ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
+    ck_assert_double_eq(eval_loss(out), loss_whole); /* the same weights, the same test rows */
+    remove(whole), remove(bare), rmdir(dir);
+}
+END_TEST
+
 static Suite *tools_suite(void) {
     Suite *s = suite_create("tools");
     TCase *tc = nb_tcase("tools");
@@ -175,6 +228,8 @@ static Suite *tools_suite(void) {
     tcase_add_test(tc, test_model_spec_builds_the_course_models);
     tcase_add_test(tc, test_training_curves_are_valid_svg);
     tcase_add_test(tc, test_nabla_command_exit_codes_and_outputs);
+    tcase_add_test(tc, test_input_shape_with_a_dangling_x_or_a_sign_is_refused);
+    tcase_add_test(tc, test_nabla_eval_takes_library_model_files_and_bare_weights_with_a_spec);
     suite_add_tcase(s, tc);
     return s;
 }

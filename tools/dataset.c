@@ -334,3 +334,217 @@ nb_tensor *nb_to_categorical(const nb_tensor *y, int n_classes) {
     for (int64_t i = 0; i < y->numel; i++) nb_ptr(out)[i * k + (int64_t)nb_get_flat(y, i)] = 1.0f;
     return out;
 }
+
+/* ---- stratified split ----------------------------------------------------------------
+ * Three steps: part sizes from the fractions (largest remainder); the table of
+ * class-by-part counts, each cell the floor or the ceiling of
+ * n_class * size / n with rows and columns adding up exactly (a controlled
+ * rounding, found as a small flow); then each class's rows, permuted, dealt to
+ * the parts by that table. */
+#define SPLIT_MAX_PARTS 16
+#define SPLIT_MAX_CLASS (1 << 24)
+
+/* the class ids of y as integers; K = largest + 1 */
+static int64_t *class_ids(const nb_tensor *y, int64_t n, int64_t *k) {
+    int64_t *ids = malloc((size_t)n * sizeof *ids);
+    if (!ids)
+        return nb_fail(NB_ERR_MEMORY, "nb_stratified_split: out of memory for %lld labels",
+                       (long long)n);
+    *k = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float v = nb_get_flat(y, i);
+        if (!(v >= 0 && v < SPLIT_MAX_CLASS) || v != floorf(v)) {
+            free(ids);
+            return nb_fail(NB_ERR_ARG,
+                           "nb_stratified_split: y[%lld] = %g is not a class id (0, 1, 2, ...)",
+                           (long long)i, (double)v);
+        }
+        ids[i] = (int64_t)v;
+        if (ids[i] + 1 > *k) *k = ids[i] + 1;
+    }
+    return ids;
+}
+
+/* sizes[p] = fractions[p] * n rounded so that they add up to n */
+static bool part_sizes(const double *fractions, int parts, int64_t n, int64_t *sizes) {
+    double sum = 0, rest[SPLIT_MAX_PARTS];
+    int64_t given = 0;
+    for (int p = 0; p < parts; p++) {
+        if (!(fractions[p] >= 0 && fractions[p] <= 1))
+            return nb_fail(NB_ERR_ARG, "nb_stratified_split: fraction %d is %g, not in [0, 1]", p,
+                           fractions[p]),
+                   false;
+        sum += fractions[p];
+        double share = fractions[p] * (double)n;
+        sizes[p] = (int64_t)floor(share);
+        rest[p] = share - (double)sizes[p];
+        given += sizes[p];
+    }
+    if (fabs(sum - 1) > 1e-6)
+        return nb_fail(NB_ERR_ARG, "nb_stratified_split: the fractions add up to %g, not 1", sum),
+               false;
+    for (; given < n; given++) {
+        int best = 0;
+        for (int p = 1; p < parts; p++)
+            if (rest[p] > rest[best]) best = p;
+        sizes[best]++, rest[best] = -1;
+    }
+    for (int p = 0; p < parts; p++)
+        if (fractions[p] > 0 && sizes[p] == 0)
+            return nb_fail(NB_ERR_ARG,
+                           "nb_stratified_split: %lld rows leave part %d (fraction %g) empty",
+                           (long long)n, p, fractions[p]),
+                   false;
+    return true;
+}
+
+/* One more row for cell (c, p) of the table along an augmenting path from
+ * class c: class -> part by a cell that may still grow, part -> class by a
+ * cell that grew (giving it back). parent[] holds the path, -1 unvisited. */
+static bool augment(int64_t c0, int64_t k, int parts, const bool *can_grow, bool *grew,
+                    int64_t *demand, int64_t *queue, int64_t *parent) {
+    int64_t nodes = k + parts, head = 0, tail = 0;
+    for (int64_t i = 0; i < nodes; i++) parent[i] = -1;
+    queue[tail++] = c0, parent[c0] = c0;
+    while (head < tail) {
+        int64_t v = queue[head++];
+        if (v < k) {
+            for (int p = 0; p < parts; p++) {
+                int64_t u = k + p;
+                if (parent[u] >= 0 || !can_grow[v * parts + p] || grew[v * parts + p]) continue;
+                parent[u] = v;
+                if (demand[p] > 0) {
+                    demand[p]--;
+                    for (int64_t w = u; w != c0;) { /* flip the path's cells */
+                        int64_t prev = parent[w];
+                        if (w >= k)
+                            grew[prev * parts + (w - k)] = true;
+                        else
+                            grew[w * parts + (prev - k)] = false;
+                        w = prev;
+                    }
+                    return true;
+                }
+                queue[tail++] = u;
+            }
+        } else {
+            int p = (int)(v - k);
+            for (int64_t c = 0; c < k; c++)
+                if (parent[c] < 0 && grew[c * parts + p]) parent[c] = v, queue[tail++] = c;
+        }
+    }
+    return false;
+}
+
+/* table[c * parts + p]: rows of class c that go to part p */
+static bool split_table(const int64_t *per_class, int64_t k, const int64_t *sizes, int parts,
+                        int64_t n, int64_t *table) {
+    size_t cells = (size_t)k * (size_t)parts;
+    bool *can_grow = calloc(cells, sizeof *can_grow), *grew = calloc(cells, sizeof *grew);
+    int64_t *queue = malloc((size_t)(k + parts) * sizeof *queue);
+    int64_t *parent = malloc((size_t)(k + parts) * sizeof *parent), demand[SPLIT_MAX_PARTS];
+    bool ok = can_grow && grew && queue && parent;
+    if (!ok)
+        nb_fail(NB_ERR_MEMORY, "nb_stratified_split: out of memory for %lld classes", (long long)k);
+    for (int p = 0; ok && p < parts; p++) {
+        demand[p] = sizes[p];
+        for (int64_t c = 0; c < k; c++) {
+            int64_t share = per_class[c] * sizes[p]; /* both <= n < 2^31 here */
+            table[c * parts + p] = share / n;
+            can_grow[c * parts + p] = share % n != 0;
+            demand[p] -= share / n;
+        }
+    }
+    for (int64_t c = 0; ok && c < k; c++) {
+        int64_t supply = per_class[c];
+        for (int p = 0; p < parts; p++) supply -= table[c * parts + p];
+        for (; ok && supply > 0; supply--)
+            ok = augment(c, k, parts, can_grow, grew, demand, queue, parent);
+        if (!ok)
+            nb_fail(NB_ERR_ARG, "nb_stratified_split: no rounding found for class %lld",
+                    (long long)c);
+    }
+    for (size_t i = 0; ok && i < cells; i++) table[i] += grew[i];
+    free(can_grow), free(grew), free(queue), free(parent);
+    return ok;
+}
+
+/* rows sorted by class, each class in random order; start[c] = first row of class c */
+static int64_t *rows_by_class(const int64_t *ids, int64_t n, const int64_t *per_class, int64_t k,
+                              int64_t *start) {
+    int64_t *rows = malloc((size_t)n * sizeof *rows), *perm = malloc((size_t)n * sizeof *perm);
+    int64_t *fill = malloc((size_t)k * sizeof *fill);
+    if (!rows || !perm || !fill) {
+        free(rows), free(perm), free(fill);
+        return nb_fail(NB_ERR_MEMORY, "nb_stratified_split: out of memory for %lld rows",
+                       (long long)n);
+    }
+    for (int64_t c = 0, at = 0; c < k; at += per_class[c], c++) start[c] = fill[c] = at;
+    for (int64_t i = 0; i < n; i++) rows[fill[ids[i]]++] = i;
+    for (int64_t c = 0; c < k; c++) {
+        int64_t m = per_class[c], *r = rows + start[c];
+        if (m < 2) continue;
+        nb_permutation(perm, m);
+        for (int64_t i = 0; i < m; i++) perm[i] = r[perm[i]];
+        memcpy(r, perm, (size_t)m * sizeof *r);
+    }
+    free(perm), free(fill);
+    return rows;
+}
+
+/* order[..] = the dealt rows, each part shuffled so its classes are mixed */
+static bool deal(const int64_t *rows, const int64_t *start, const int64_t *table, int64_t k,
+                 const int64_t *sizes, int parts, int64_t n, int64_t *order) {
+    int64_t at[SPLIT_MAX_PARTS], *perm = malloc((size_t)n * sizeof *perm);
+    if (!perm) return nb_fail(NB_ERR_MEMORY, "nb_stratified_split: out of memory"), false;
+    int64_t sum = 0;
+    for (int p = 0; p < parts; sum += sizes[p], p++) at[p] = sum;
+    for (int64_t c = 0; c < k; c++) {
+        const int64_t *r = rows + start[c];
+        for (int p = 0; p < parts; p++)
+            for (int64_t i = 0; i < table[c * parts + p]; i++) order[at[p]++] = *r++;
+    }
+    sum = 0;
+    for (int p = 0; p < parts; sum += sizes[p], p++) {
+        int64_t *part = order + sum;
+        if (sizes[p] < 2) continue;
+        nb_permutation(perm, sizes[p]);
+        for (int64_t i = 0; i < sizes[p]; i++) perm[i] = part[perm[i]];
+        memcpy(part, perm, (size_t)sizes[p] * sizeof *part);
+    }
+    free(perm);
+    return true;
+}
+
+nb_status nb_stratified_split(const nb_tensor *y, const double *fractions, int n_parts,
+                              int64_t *order, int64_t *counts) {
+    if (!y || !fractions || !order || !counts)
+        return nb_failc(NB_ERR_NULL, "nb_stratified_split: y, fractions, order and counts are "
+                                     "required");
+    if (n_parts < 1 || n_parts > SPLIT_MAX_PARTS)
+        return nb_failc(NB_ERR_ARG, "nb_stratified_split: %d parts (1 to %d)", n_parts,
+                        SPLIT_MAX_PARTS);
+    int64_t n = y->ndim >= 1 ? y->shape[0] : 0;
+    if (y->ndim < 1 || n < 1 || nb_numel(y) != n || n > INT32_MAX)
+        return nb_failc(NB_ERR_SHAPE,
+                        "nb_stratified_split: y is %s; expected [N] labels, 1 <= N < 2^31",
+                        nb_shape_s(y));
+    int64_t k = 0, *ids = class_ids(y, n, &k);
+    if (!ids) return nb_error_code();
+    int64_t *per_class = calloc((size_t)k, sizeof *per_class), *start = NULL, *rows = NULL;
+    int64_t *table = per_class ? malloc((size_t)k * (size_t)n_parts * sizeof *table) : NULL;
+    bool ok = table != NULL;
+    if (!ok)
+        nb_fail(NB_ERR_MEMORY, "nb_stratified_split: out of memory for %lld classes", (long long)k);
+    for (int64_t i = 0; ok && i < n; i++) per_class[ids[i]]++;
+    ok = ok && part_sizes(fractions, n_parts, n, counts) &&
+         split_table(per_class, k, counts, n_parts, n, table);
+    if (ok && !(start = malloc((size_t)k * sizeof *start))) {
+        nb_fail(NB_ERR_MEMORY, "nb_stratified_split: out of memory");
+        ok = false;
+    }
+    if (ok) ok = (rows = rows_by_class(ids, n, per_class, k, start)) != NULL;
+    ok = ok && deal(rows, start, table, k, counts, n_parts, n, order);
+    free(ids), free(per_class), free(table), free(start), free(rows);
+    return ok ? NB_OK : nb_error_code();
+}

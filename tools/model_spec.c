@@ -225,9 +225,12 @@ bool nb_parse_shape(const char *text, int64_t *shape, int *ndim) {
         char *end;
         errno = 0;
         long long v = strtoll(p, &end, 10);
-        if (end == p || v < 1 || errno || n == NB_MAX_DIMS - 1 || (*end && *end != 'x'))
+        if (end == p || !isdigit((unsigned char)*p) || v < 1 || errno || n == NB_MAX_DIMS - 1 ||
+            (*end && (*end != 'x' || !end[1])))
             return nb_fail(NB_ERR_FORMAT,
-                           "input shape '%s': expected sizes joined by x, like 28x28", text),
+                           "input shape '%s': expected sizes joined by x, like 28x28 (1 to %d "
+                           "sizes, each at least 1)",
+                           text, NB_MAX_DIMS - 1),
                    false;
         shape[n++] = v;
         p = *end ? end + 1 : end;

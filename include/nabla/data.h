@@ -124,6 +124,21 @@ typedef struct nb_split {
 nb_status nb_train_test_split(const nb_tensor *x, const nb_tensor *y, double test_fraction,
                               bool shuffle, nb_split *out);
 
+/* Stratified split of n = N labelled samples into n_parts parts (train,
+ * validation, test, ...) of the given fractions (each >= 0, summing to 1):
+ * every class is spread over the parts in the proportions of the whole.
+ * y: [N] class ids 0..K-1 (integral floats). Part p gets counts[p] rows, the
+ * largest-remainder share of fractions[p] * N; every part with a positive
+ * fraction gets at least one row, or the call fails. Each class's share of a
+ * part is n_class * counts[p] / N rounded down or up (so within one sample of
+ * the whole's proportion), and the shares add up to the class and to the part
+ * exactly. Writes the row indices to order (room for N): part 0's first, then
+ * part 1's, each part in random order, every row exactly once. The rows of a
+ * class are chosen by nb_permutation: nb_manual_seed(s) before the call gives
+ * the same split again for the same s. */
+nb_status nb_stratified_split(const nb_tensor *y, const double *fractions, int n_parts,
+                              int64_t *order, int64_t *counts);
+
 /* K-fold cross-validation: fold[i] in 0..k-1 for each of n samples; the folds
  * are contiguous blocks of 0..n-1 (or of a permutation with shuffle) and
  * their sizes differ by at most one. */
