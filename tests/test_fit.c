@@ -352,6 +352,22 @@ START_TEST(test_reduce_lr_on_plateau_lowers_the_rate_after_patience_epochs_witho
     const float want2[8] = {0.1f, 0.025f, 0.025f, 0.025f, 0.01f, 0.01f, 0.01f, 0.01f};
     for (int e = 0; e < 8; e++) ck_assert_msg(lr[e] == want2[e], "epoch %d: lr %g", e, lr[e]);
     nb_callback_free(&cb);
+    /* with a schedule the base moves: later scheduled rates are lowered by the same factor */
+    nb_optimizer *opt = nb_model_optimizer(m);
+    ck_assert_int_eq(nb_optimizer_set_lr(opt, 0.1f), NB_OK);
+    nb_schedule s = {.kind = NB_SCHEDULE_EXPONENTIAL, .gamma = 0.5f};
+    ck_assert_int_eq(nb_optimizer_set_schedule(opt, &s), NB_OK);
+    cb = nb_reduce_lr_on_plateau("val_loss", 0.1f, 1, 0);
+    cb.on_train_begin(m, cb.ctx);
+    const char *names[] = {"val_loss"};
+    for (int e = 2; e < 4; e++) {
+        ck_assert_int_eq(nb_optimizer_schedule_epoch(opt, e), NB_OK);
+        ck_assert(!cb.on_epoch_end(m, &(nb_epoch_logs){e, 1, names, (double[]){1.0}}, cb.ctx));
+    }
+    NB_ASSERT_CLOSE(nb_optimizer_get_lr(opt), 0.1 * 0.125 * 0.1, 1e-9); /* reduced at epoch 3 */
+    ck_assert_int_eq(nb_optimizer_schedule_epoch(opt, 4), NB_OK);
+    NB_ASSERT_CLOSE(nb_optimizer_get_lr(opt), 0.1 * 0.0625 * 0.1, 1e-9);
+    nb_callback_free(&cb);
     /* bad arguments: an empty callback and an error, and fit refuses the empty callback */
     cb = nb_reduce_lr_on_plateau("val_loss", 1.5f, 3, 0);
     NB_ASSERT_ERROR_HAS("nb_reduce_lr_on_plateau: factor is 1.5, expected a number in (0, 1)");

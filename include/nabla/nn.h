@@ -197,13 +197,17 @@ nb_callback nb_reduce_lr_on_plateau_ex(const nb_reduce_lr_opts *opts);
 void nb_callback_free(nb_callback *cb); /* after fit: releases what the callback holds */
 
 /* ---- fit's progress output: Keras's verbose levels -------------------------------------
- * C zero-initialises nb_fit_opts, so 0 must be the default: 0 is Keras's
- * "auto" (its default), not Keras's 0, which is silent. Silent is -1. */
-#define NB_VERBOSE_AUTO 0 /* a bar when stdout is a terminal, else one line per epoch */
-#define NB_VERBOSE_BAR                                                                             \
-    1                       /* a bar redrawn in place on a terminal; elsewhere the                 \
-                             * finished bar as one line per epoch */
-#define NB_VERBOSE_LINES  2 /* one line per epoch */
+ * C zero-initialises nb_fit_opts, so 0 must be the default: here 0 is Keras's
+ * default, "auto", not Keras's verbose=0 (silent). Silent is -1.
+ *   NB_VERBOSE_AUTO    a bar when stdout is a terminal (isatty), else one line per epoch
+ *   NB_VERBOSE_BAR     a bar redrawn in place on a terminal; elsewhere the finished
+ *                      bar, one line per epoch
+ *   NB_VERBOSE_LINES   one line per epoch (Keras's 2)
+ * Each epoch starts with Keras's "Epoch 3/10" line. Off a terminal only complete
+ * lines are printed, never a '\r'. */
+#define NB_VERBOSE_AUTO   0
+#define NB_VERBOSE_BAR    1
+#define NB_VERBOSE_LINES  2
 #define NB_VERBOSE_SILENT (-1)
 #define NB_SILENT         NB_VERBOSE_SILENT
 typedef struct nb_fit_opts {
