@@ -609,6 +609,35 @@ START_TEST(test_fit_warns_once_when_the_validation_part_holds_a_class_training_l
 }
 END_TEST
 
+/* iris as the file has it: the first 120 rows hold 50, 50, 20 of the classes, the last 30
+ * only class 2 */
+START_TEST(test_fit_warns_when_a_class_sorted_file_validates_on_one_class) {
+    nb_dataset ds = {0};
+    ck_assert_msg(nb_dataset_load("iris", &ds) == NB_OK, "%s", nb_error());
+    nb_model *m = classifier(3, NULL);
+    static warnings w;
+    w = (warnings){0};
+    nb_set_warning_handler(count_warning, &w);
+    nb_history *h = nb_model_fit(
+        m, ds.x, ds.y, &(nb_fit_opts){.epochs = 1, .validation_split = 0.2f, .verbose = -1});
+    ck_assert_ptr_nonnull(h);
+    nb_history_free(h);
+    ck_assert_int_eq(w.n, 1);
+    ck_assert_msg(strstr(w.last, "holds only class 2 (30 samples)") &&
+                      strstr(w.last, "classes 0, 1, 2"),
+                  "warning: %s", w.last);
+    nb_tensor *x = ds.x, *y = ds.y;
+    shuffle_rows(&x, &y);
+    w = (warnings){0};
+    h = nb_model_fit(m, x, y, &(nb_fit_opts){.epochs = 1, .validation_split = 0.2f, .verbose = -1});
+    nb_history_free(h);
+    ck_assert_msg(w.n == 0, "warning: %s", w.last);
+    nb_set_warning_handler(NULL, NULL);
+    nb_dataset_free(&ds);
+    nb_model_free(m);
+}
+END_TEST
+
 START_TEST(test_fit_warns_about_one_hot_validation_classes_training_lacks) {
     nb_tensor *x, *y;
     sorted_classes((const int[]){40, 40, 20}, 3, &x, &y);
@@ -681,6 +710,7 @@ static Suite *fit_suite(void) {
     tc = nb_tcase("validation");
     tcase_add_test(tc, test_fit_warns_once_when_the_validation_part_holds_a_class_training_lacks);
     tcase_add_test(tc, test_fit_warns_about_one_hot_validation_classes_training_lacks);
+    tcase_add_test(tc, test_fit_warns_when_a_class_sorted_file_validates_on_one_class);
     suite_add_tcase(s, tc);
     tc = nb_tcase("empty");
     tcase_add_test(tc, test_fit_evaluate_and_predict_on_zero_samples_are_errors);
