@@ -313,6 +313,10 @@ float nb_optimizer_get_lr(const nb_optimizer *opt) {
     return opt ? opt->lr : NAN;
 }
 
+float nb_optimizer_get_base_lr(const nb_optimizer *opt) {
+    return opt ? opt->base_lr : NAN;
+}
+
 /* The new rate is also the base that schedules start from. */
 nb_status nb_optimizer_set_lr(nb_optimizer *opt, float lr) {
     if (!opt) return null_opt("nb_optimizer_set_lr");

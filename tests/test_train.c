@@ -80,7 +80,7 @@ START_TEST(test_history_evaluate_and_predict_agree) {
     FILE *f = fopen(path, "r");
     char line[256];
     ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
-    ck_assert_str_eq(line, "epoch,loss,accuracy,val_loss,val_accuracy\n");
+    ck_assert_str_eq(line, "epoch,loss,accuracy,val_loss,val_accuracy,lr\n");
     int rows = 0;
     while (fgets(line, sizeof line, f)) rows++;
     fclose(f);

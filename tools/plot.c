@@ -162,7 +162,7 @@ static void draw_history(FILE *f, const void *ctx) {
     const char *metric = NULL;
     for (int k = 0; k < nb_history_num_keys(p->h) && !metric; k++) {
         const char *key = nb_history_key(p->h, k);
-        if (strcmp(key, "loss") && strncmp(key, "val_", 4)) metric = key;
+        if (strcmp(key, "loss") && strcmp(key, "lr") && strncmp(key, "val_", 4)) metric = key;
     }
     if (metric) {
         n = series_of(p->h, metric, p->values + 2 * nb_history_epochs(p->h), s);

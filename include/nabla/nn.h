@@ -152,29 +152,74 @@ typedef struct nb_epoch_logs {
     const char *const *names; /* "loss", "accuracy", "val_loss", "val_accuracy", ... */
     const double *values;
 } nb_epoch_logs;
-/* A callback: on_epoch_end returns true to stop training. */
+/* A callback. on_epoch_end returns true to stop training; on_epoch_begin runs
+ * before the epoch's first step, after fit has set the optimizer's scheduled
+ * rate for the epoch, and a status other than NB_OK ends fit with that error.
+ * Unused members stay NULL (a zero-initialised struct). A callback whose
+ * constructor failed has every member NULL: fit refuses it. */
 typedef struct nb_callback {
     void (*on_train_begin)(nb_model *m, void *ctx);
     bool (*on_epoch_end)(nb_model *m, const nb_epoch_logs *logs, void *ctx);
     void (*on_train_end)(nb_model *m, void *ctx);
     void (*free)(void *ctx);
     void *ctx;
+    nb_status (*on_epoch_begin)(nb_model *m, int epoch, void *ctx); /* epoch 0-based */
 } nb_callback;
 /* Stop when monitor ("val_loss", ...) has not improved for patience epochs;
  * restore_best puts back the best epoch's weights. */
 nb_callback nb_early_stopping(const char *monitor, int patience, bool restore_best);
 nb_callback nb_csv_logger(const char *path);
+/* Keras's LearningRateScheduler: at each epoch's start the rate becomes
+ * fn(epoch, current rate, ctx) (nb_optimizer_set_lr: also the base a schedule
+ * starts from, so use it with the default constant schedule). A rate that is
+ * not a finite number >= 0 ends fit with an error naming the epoch. */
+typedef float (*nb_lr_schedule_fn)(int epoch, float lr, void *ctx);
+nb_callback nb_learning_rate_scheduler(nb_lr_schedule_fn fn, void *ctx);
+/* Keras's ReduceLROnPlateau: when monitor has not improved by more than
+ * min_delta for patience epochs, the rate becomes max(rate * factor, min_lr),
+ * then cooldown epochs pass before waiting starts again. The base rate of the
+ * optimizer's schedule is scaled, so a schedule goes on from the lower rate.
+ * Zero fields take Keras's defaults: monitor "val_loss", factor 0.1, patience
+ * 10 (Keras's patience 0 acts as 1), min_delta 1e-4 (for no margin give a
+ * tiny one such as 1e-30), cooldown 0, min_lr 0; mode "min" for losses and
+ * "max" for accuracies, as Keras's "auto". factor must be in (0, 1). */
+typedef struct nb_reduce_lr_opts {
+    const char *monitor;
+    float factor;
+    int patience;
+    float min_delta;
+    int cooldown;
+    float min_lr;
+    bool verbose; /* print a line when the rate is reduced */
+} nb_reduce_lr_opts;
+nb_callback nb_reduce_lr_on_plateau(const char *monitor, float factor, int patience, float min_lr);
+nb_callback nb_reduce_lr_on_plateau_ex(const nb_reduce_lr_opts *opts);
 void nb_callback_free(nb_callback *cb); /* after fit: releases what the callback holds */
 
-#define NB_SILENT (-1) /* nb_fit_opts.verbose: print nothing */
+/* ---- fit's progress output: Keras's verbose levels -------------------------------------
+ * C zero-initialises nb_fit_opts, so 0 must be the default: here 0 is Keras's
+ * default, "auto", not Keras's verbose=0 (silent). Silent is -1.
+ *   NB_VERBOSE_AUTO    a bar when stdout is a terminal (isatty), else one line per epoch
+ *   NB_VERBOSE_BAR     a bar redrawn in place on a terminal; elsewhere the finished
+ *                      bar, one line per epoch
+ *   NB_VERBOSE_LINES   one line per epoch (Keras's 2)
+ * Each epoch starts with Keras's "Epoch 3/10" line. Off a terminal only complete
+ * lines are printed, never a '\r'. */
+#define NB_VERBOSE_AUTO   0
+#define NB_VERBOSE_BAR    1
+#define NB_VERBOSE_LINES  2
+#define NB_VERBOSE_SILENT (-1)
+#define NB_SILENT         NB_VERBOSE_SILENT
 typedef struct nb_fit_opts {
-    int epochs;               /* 0 = 1 */
-    int batch_size;           /* 0 = 32 */
-    bool no_shuffle;          /* Keras shuffles by default */
-    float validation_split;   /* last fraction of x/y held out, as Keras */
+    int epochs;      /* 0 = 1 */
+    int batch_size;  /* 0 = 32 */
+    bool no_shuffle; /* Keras shuffles (each epoch, nb_permutation) by default */
+    /* Keras's meaning: the last fraction of x/y, taken before shuffling. A file
+     * sorted by class validates on the last classes only: shuffle (or stratify)
+     * first; fit warns when the validation part holds a class training lacks. */
+    float validation_split;
     nb_tensor *val_x, *val_y; /* or explicit validation data */
-    int verbose;              /* 0 or 1 a progress bar (Keras's default), 2 one line per epoch,
-                               * NB_SILENT (-1) nothing */
+    int verbose;              /* NB_VERBOSE_*: 0 = auto (see above) */
     const nb_callback *callbacks;
     int n_callbacks;
     int initial_epoch;      /* Keras's: the epoch to start at; epochs is the one to stop at */
@@ -183,6 +228,12 @@ typedef struct nb_fit_opts {
     bool eager;             /* run each step op by op; by default fit traces the step once per
                              * batch shape and replays the compiled graph (nabla/graph.h) */
 } nb_fit_opts;
+/* Keras's fit. At each epoch's start the optimizer's schedule sets the rate
+ * for that epoch (nb_optimizer_schedule_epoch with the epoch index counted
+ * from 0, initial_epoch included, so a resumed run trains at the rates it
+ * would have), then each callback's on_epoch_begin runs. The History has a
+ * column per log: "loss", each metric, "val_..." and "lr", the rate the epoch
+ * trained with. x with no samples is an error. */
 nb_history *nb_model_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_opts *opts);
 /* One optimizer step on a batch, as Keras's train_on_batch: forward (training
  * mode), loss (+ regularization), backward, update, gradients zeroed. loss and
@@ -197,7 +248,11 @@ nb_graph *nb_model_trace_step(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_
 /* loss then each compiled metric, in order; returns how many values were written */
 int nb_model_evaluate(nb_model *m, nb_tensor *x, nb_tensor *y, int batch_size, double *values,
                       int max_values);
+/* batch_size 0 = 32; x with no samples is an error */
 nb_tensor *nb_model_predict(nb_model *m, nb_tensor *x, int batch_size);
+/* the optimizer the model was compiled with (NULL before compile), for
+ * callbacks that change the rate */
+nb_optimizer *nb_model_optimizer(nb_model *m);
 
 int nb_history_epochs(const nb_history *h);
 int nb_history_num_keys(const nb_history *h);

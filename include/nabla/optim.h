@@ -41,6 +41,7 @@ void nb_optimizer_zero_grad(nb_optimizer *opt);
 
 /* ---- learning rate ------------------------------------------------------------------ */
 float nb_optimizer_get_lr(const nb_optimizer *opt);
+float nb_optimizer_get_base_lr(const nb_optimizer *opt); /* the rate schedules start from */
 nb_status nb_optimizer_set_lr(nb_optimizer *opt, float lr);
 typedef enum nb_schedule_kind {
     NB_SCHEDULE_CONSTANT = 0,

@@ -1,0 +1,270 @@
+/* Keras's callbacks: EarlyStopping, CSVLogger, LearningRateScheduler and
+ * ReduceLROnPlateau. Each is a struct of hooks over a context it owns
+ * (nb_callback_free releases it). */
+#include "fit_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+nb_optimizer *nb_model_optimizer(nb_model *m) {
+    return m && m->compiled ? m->opt : NULL;
+}
+
+void nb_callback_free(nb_callback *cb) {
+    if (cb && cb->free && cb->ctx) cb->free(cb->ctx);
+    if (cb) *cb = (nb_callback){0};
+}
+
+static double log_value(const nb_epoch_logs *l, const char *name) {
+    for (int k = 0; k < l->n; k++)
+        if (!strcmp(l->names[k], name)) return l->values[k];
+    return NAN;
+}
+
+static bool has_log(const nb_epoch_logs *l, const char *name) {
+    for (int k = 0; k < l->n; k++)
+        if (!strcmp(l->names[k], name)) return true;
+    return false;
+}
+
+/* ---- callbacks: early stopping ------------------------------------------------------------ */
+typedef struct {
+    char monitor[40];
+    int patience, wait;
+    bool restore_best, maximize, seen;
+    double best;
+    nb_tensor **saved; /* the best epoch's weights, owned here */
+    int n_saved;
+} early_stopping;
+
+static void es_save(early_stopping *es, nb_model *m) {
+    int n = nb_model_num_weights(m);
+    if (!es->saved) {
+        es->saved = calloc((size_t)(n ? n : 1), sizeof *es->saved);
+        if (!es->saved) return;
+        es->n_saved = n;
+        for (int i = 0; i < n; i++) {
+            nb_tensor *w = nb_model_weight(m, i)->t;
+            es->saved[i] = nb_tensor_new_owned("nb_early_stopping", w->shape, w->ndim);
+        }
+    }
+    for (int i = 0; i < es->n_saved; i++)
+        if (es->saved[i])
+            nb_copy_to(nb_model_weight(m, i)->t, nb_ptr(es->saved[i]), es->saved[i]->numel);
+}
+
+static void es_begin(nb_model *m, void *ctx) {
+    (void)m;
+    early_stopping *es = ctx;
+    es->wait = 0;
+    es->seen = false;
+}
+
+static bool es_epoch_end(nb_model *m, const nb_epoch_logs *l, void *ctx) {
+    early_stopping *es = ctx;
+    double v = log_value(l, es->monitor); /* NaN (diverged) is never an improvement */
+    bool better = !isnan(v) && (!es->seen || (es->maximize ? v > es->best : v < es->best));
+    if (better) {
+        es->best = v;
+        es->seen = true;
+        es->wait = 0;
+        if (es->restore_best) es_save(es, m);
+        return false;
+    }
+    return ++es->wait >= es->patience;
+}
+
+static void es_end(nb_model *m, void *ctx) {
+    early_stopping *es = ctx;
+    if (!es->restore_best || !es->saved) return;
+    for (int i = 0; i < es->n_saved && i < nb_model_num_weights(m); i++)
+        if (es->saved[i])
+            nb_copy_from(nb_model_weight(m, i)->t, nb_ptr(es->saved[i]), es->saved[i]->numel);
+}
+
+static void es_free(void *ctx) {
+    early_stopping *es = ctx;
+    for (int i = 0; es->saved && i < es->n_saved; i++)
+        if (es->saved[i]) nb_tensor_release(es->saved[i]);
+    free(es->saved);
+    free(es);
+}
+
+nb_callback nb_early_stopping(const char *monitor, int patience, bool restore_best) {
+    early_stopping *es = calloc(1, sizeof *es);
+    if (!es) return (nb_callback){0};
+    snprintf(es->monitor, sizeof es->monitor, "%s", monitor ? monitor : "val_loss");
+    es->patience = patience > 0 ? patience : 1;
+    es->restore_best = restore_best;
+    es->maximize = strstr(es->monitor, "acc") != NULL; /* accuracies rise, losses fall */
+    return (nb_callback){.on_train_begin = es_begin,
+                         .on_epoch_end = es_epoch_end,
+                         .on_train_end = es_end,
+                         .free = es_free,
+                         .ctx = es};
+}
+
+/* ---- callbacks: CSV logger (the file is rewritten whole, atomically, each epoch) ----------- */
+typedef struct {
+    char path[4096];
+    nb_history h;
+    double values[1024 * NB_FIT_MAX_LOGS];
+} csv_logger;
+
+static bool csv_epoch_end(nb_model *m, const nb_epoch_logs *l, void *ctx) {
+    (void)m;
+    csv_logger *c = ctx;
+    if (c->h.epochs == 0) {
+        c->h.n_keys = l->n;
+        for (int k = 0; k < l->n; k++)
+            snprintf(c->h.keys[k], sizeof c->h.keys[0], "%s", l->names[k]);
+    }
+    if (c->h.epochs < 1024) {
+        memcpy(c->values + (size_t)c->h.epochs * (size_t)l->n, l->values,
+               (size_t)l->n * sizeof(double));
+        c->h.epochs++;
+    }
+    c->h.values = c->values;
+    nb_history_write_csv("nb_csv_logger", &c->h, c->path);
+    return false;
+}
+
+static void csv_free(void *ctx) {
+    free(ctx);
+}
+
+nb_callback nb_csv_logger(const char *path) {
+    csv_logger *c = calloc(1, sizeof *c);
+    if (!c || !path) {
+        free(c);
+        return (nb_callback){0};
+    }
+    snprintf(c->path, sizeof c->path, "%s", path);
+    return (nb_callback){.on_epoch_end = csv_epoch_end, .free = csv_free, .ctx = c};
+}
+
+/* ---- callbacks: LearningRateScheduler ---------------------------------------------------- */
+typedef struct {
+    nb_lr_schedule_fn fn;
+    void *ctx;
+} lr_scheduler;
+
+static nb_status lrs_epoch_begin(nb_model *m, int epoch, void *ctx) {
+    lr_scheduler *c = ctx;
+    nb_optimizer *opt = nb_model_optimizer(m);
+    float lr = c->fn(epoch, nb_optimizer_get_lr(opt), c->ctx);
+    if (!(isfinite(lr) && lr >= 0))
+        return nb_failc(NB_ERR_ARG,
+                        "nb_learning_rate_scheduler: the schedule function gave a rate of %g at "
+                        "epoch %d, expected a finite number >= 0",
+                        (double)lr, epoch);
+    return nb_optimizer_set_lr(opt, lr);
+}
+
+nb_callback nb_learning_rate_scheduler(nb_lr_schedule_fn fn, void *ctx) {
+    if (!fn)
+        return nb_fail(NB_ERR_NULL, "nb_learning_rate_scheduler: fn is NULL"), (nb_callback){0};
+    lr_scheduler *c = calloc(1, sizeof *c);
+    if (!c)
+        return nb_fail(NB_ERR_MEMORY, "nb_learning_rate_scheduler: out of memory"),
+               (nb_callback){0};
+    *c = (lr_scheduler){fn, ctx};
+    return (nb_callback){.on_epoch_begin = lrs_epoch_begin, .free = free, .ctx = c};
+}
+
+/* ---- callbacks: ReduceLROnPlateau (Keras's algorithm, step by step) ------------------------ */
+typedef struct {
+    nb_reduce_lr_opts o;
+    char monitor[40];
+    bool maximize, warned;
+    int wait, cooldown_left;
+    double best;
+} plateau;
+
+static void plateau_begin(nb_model *m, void *ctx) {
+    (void)m;
+    plateau *p = ctx;
+    p->wait = p->cooldown_left = 0;
+    p->best = p->maximize ? -INFINITY : INFINITY;
+}
+
+/* rate -> max(rate * factor, min_lr); the schedule's base moves by the same
+ * ratio, so the next epoch's scheduled rate is lowered too */
+static void reduce(nb_optimizer *opt, const plateau *p, int epoch) {
+    float lr = nb_optimizer_get_lr(opt), base = nb_optimizer_get_base_lr(opt);
+    float new_lr = fmaxf(lr * p->o.factor, p->o.min_lr);
+    if (base == lr) {
+        nb_optimizer_set_lr(opt, new_lr);
+    } else {
+        nb_optimizer_set_lr(opt, (float)((double)base * new_lr / lr));
+        nb_optimizer_schedule_epoch(opt, epoch);
+    }
+    if (p->o.verbose)
+        printf("Epoch %d: ReduceLROnPlateau reducing learning rate to %g.\n", epoch + 1,
+               (double)nb_optimizer_get_lr(opt));
+}
+
+static bool plateau_epoch_end(nb_model *m, const nb_epoch_logs *l, void *ctx) {
+    plateau *p = ctx;
+    if (!has_log(l, p->monitor)) {
+        if (!p->warned)
+            nb_warn("nb_reduce_lr_on_plateau: no log '%s' to monitor (validation data gives "
+                    "the val_ logs); the rate stays",
+                    p->monitor);
+        p->warned = true;
+        return false;
+    }
+    double v = log_value(l, p->monitor);
+    bool in_cooldown = p->cooldown_left > 0;
+    if (in_cooldown) {
+        p->cooldown_left--;
+        p->wait = 0;
+    }
+    bool better = p->maximize ? v > p->best + p->o.min_delta : v < p->best - p->o.min_delta;
+    if (better) {
+        p->best = v;
+        p->wait = 0;
+    } else if (!in_cooldown && ++p->wait >= p->o.patience) {
+        nb_optimizer *opt = nb_model_optimizer(m);
+        if (nb_optimizer_get_lr(opt) > p->o.min_lr) {
+            reduce(opt, p, l->epoch);
+            p->cooldown_left = p->o.cooldown;
+            p->wait = 0;
+        }
+    }
+    return false;
+}
+
+nb_callback nb_reduce_lr_on_plateau_ex(const nb_reduce_lr_opts *opts) {
+    const char *fn = "nb_reduce_lr_on_plateau";
+    nb_reduce_lr_opts o = opts ? *opts : (nb_reduce_lr_opts){0};
+    if (o.factor == 0) o.factor = 0.1f;
+    if (o.patience == 0) o.patience = 10;
+    if (o.min_delta == 0) o.min_delta = 1e-4f;
+    if (!(o.factor > 0 && o.factor < 1))
+        return nb_fail(NB_ERR_ARG, "%s: factor is %g, expected a number in (0, 1)", fn,
+                       (double)o.factor),
+               (nb_callback){0};
+    if (o.patience < 0 || o.cooldown < 0 || !(o.min_delta >= 0) || !(o.min_lr >= 0))
+        return nb_fail(NB_ERR_ARG,
+                       "%s: patience %d, cooldown %d, min_delta %g and min_lr %g must not be "
+                       "negative",
+                       fn, o.patience, o.cooldown, (double)o.min_delta, (double)o.min_lr),
+               (nb_callback){0};
+    plateau *p = calloc(1, sizeof *p);
+    if (!p) return nb_fail(NB_ERR_MEMORY, "%s: out of memory", fn), (nb_callback){0};
+    p->o = o;
+    snprintf(p->monitor, sizeof p->monitor, "%s", o.monitor ? o.monitor : "val_loss");
+    p->o.monitor = p->monitor;
+    p->maximize = strstr(p->monitor, "acc") != NULL; /* Keras's mode "auto" */
+    plateau_begin(NULL, p);
+    return (nb_callback){
+        .on_train_begin = plateau_begin, .on_epoch_end = plateau_epoch_end, .free = free, .ctx = p};
+}
+
+nb_callback nb_reduce_lr_on_plateau(const char *monitor, float factor, int patience, float min_lr) {
+    return nb_reduce_lr_on_plateau_ex(&(nb_reduce_lr_opts){
+        .monitor = monitor, .factor = factor, .patience = patience, .min_lr = min_lr});
+}
