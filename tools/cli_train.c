@@ -103,16 +103,6 @@ nb_tensor *cli_targets(const task *t, nb_tensor *y) {
     return nb_reshape(y, (int64_t[]){nb_dim(y, 0), 1}, 2);
 }
 
-/* ---- progress in a pipe: one line per epoch, never a carriage return ------------------- */
-static bool epoch_line(nb_model *m, const nb_epoch_logs *logs, void *ctx) {
-    (void)m;
-    printf("epoch %d/%d", logs->epoch + 1, *(int *)ctx);
-    for (int i = 0; i < logs->n; i++) printf(" - %s: %.4f", logs->names[i], logs->values[i]);
-    printf("\n");
-    fflush(stdout);
-    return false;
-}
-
 /* ---- saving ------------------------------------------------------------------------------- */
 typedef struct meta {
     const char *keys[16], *values[16];
@@ -262,14 +252,10 @@ int cli_train(int argc, char **argv) {
         nb_model_summary(m, stdout);
         cli_data_describe(&d, stdout);
         printf("loss: %s, metric: %s\n", t.loss, t.metric);
-        int total = (int)epochs;
-        nb_callback line = {.on_epoch_end = epoch_line, .ctx = &total};
-        bool tty = isatty(STDOUT_FILENO);
+        /* verbose auto: a bar on a terminal, one line per epoch in a pipe or a log */
         nb_fit_opts fo = {.epochs = (int)epochs,
                           .batch_size = (int)batch,
-                          .verbose = tty ? 1 : NB_SILENT,
-                          .callbacks = tty ? NULL : &line,
-                          .n_callbacks = tty ? 0 : 1,
+                          .verbose = NB_VERBOSE_AUTO,
                           .val_x = d.x[1],
                           .val_y = cli_targets(&t, d.y[1])};
         h = nb_model_fit(m, d.x[0], cli_targets(&t, d.y[0]), &fo);
