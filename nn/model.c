@@ -68,7 +68,9 @@ void nb_model_free(nb_model *m) {
                 "nb_model_free: the model was made before nb_shutdown, which freed its "
                 "weights; only the model's own memory is released (free models before "
                 "nb_shutdown)");
-    nb_optimizer_free(stale ? NULL : m->opt); /* it points at the weights: first */
+    /* first, it points at the weights; its state tensors belong to nobody's
+     * scope, so nb_shutdown left them for it to free even when stale */
+    nb_optimizer_free(m->opt);
     for (int i = 0; i < m->n_layers; i++)
         if (stale)
             free(m->layers[i]);

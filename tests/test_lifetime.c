@@ -81,6 +81,10 @@ START_TEST(test_model_free_after_shutdown_is_refused_without_touching_freed_memo
     ck_assert_int_eq(nb_model_add(m, nb_dense(3, "relu")), NB_OK);
     ck_assert_int_eq(
         nb_model_compile(m, "mse", nb_adam(0.01f, 0.9f, 0.999f, 1e-7f, false), NULL, 0), NB_OK);
+    nb_tensor *loss = NULL; /* one step, so that Adam has state tensors */
+    ck_assert_int_eq(
+        nb_model_train_on_batch(m, nb_ones(NB_SHAPE(2, 4)), nb_zeros(NB_SHAPE(2, 3)), &loss, NULL),
+        NB_OK);
     nb_shutdown();
     nb_clear_error();
     nb_model_free(m);

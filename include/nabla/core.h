@@ -150,8 +150,10 @@ nb_tensor *nb_keep(nb_tensor *t);
 void nb_free(nb_tensor *t);
 /* Frees every tensor, pool and cached primitive of the calling thread. No
  * tensor pointer of before may be used after it (its memory is gone). A
- * model made before it is refused by nb_model_free, which then releases
- * only the model's own bookkeeping, never the weights. */
+ * model made before it is refused by nb_model_free (an error), which then
+ * releases only the model's own memory and optimizer state, never the
+ * weights. Tensors and models belong to the thread that made them: a model
+ * freed by another thread is refused the same way. */
 void nb_shutdown(void);
 
 /* Heap allocations nabla has made so far on this thread (pools refill from the
