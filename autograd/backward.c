@@ -98,11 +98,10 @@ static nb_status pass_on(const nb_node *n, nb_tensor *x, nb_tensor *g) {
 }
 
 /* "input 1 'w' [4, 3]", "output [2, 3]", "saved tensor 0 [2]" */
-static const char *held_role(const nb_node *n, int k, const nb_tensor *t, char *buf, size_t size) {
+static const char *held_role(int k, const nb_tensor *t, char *buf, size_t size) {
     int len = k < NB_MAX_INPUTS    ? snprintf(buf, size, "input %d", k)
               : k == NB_MAX_INPUTS ? snprintf(buf, size, "output")
                                    : snprintf(buf, size, "saved tensor %d", k - NB_MAX_INPUTS - 1);
-    (void)n;
     if (t && len >= 0 && (size_t)len < size)
         snprintf(buf + len, size - (size_t)len, "%s%s%s %s", t->name[0] ? " '" : "", t->name,
                  t->name[0] ? "'" : "", nb_shape_s(t));
@@ -121,13 +120,13 @@ static nb_status check_held(const nb_node *n) {
             return nb_failc(NB_ERR_STATE,
                             "nb_backward: %s of op '%s' was freed before the backward pass; free "
                             "it after nb_backward (or let its scope end)",
-                            held_role(n, k, NULL, role, sizeof role), n->def->name);
+                            held_role(k, NULL, role, sizeof role), n->def->name);
         if (t->storage->version != n->held_version[k])
             return nb_failc(NB_ERR_STATE,
                             "nb_backward: a tensor needed for the gradient of op '%s' (%s) was "
                             "modified by an in-place operation after the op ran: its storage is "
                             "at version %u; the op saved version %u",
-                            n->def->name, held_role(n, k, t, role, sizeof role),
+                            n->def->name, held_role(k, t, role, sizeof role),
                             (unsigned)t->storage->version, (unsigned)n->held_version[k]);
     }
     return NB_OK;

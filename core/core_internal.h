@@ -98,9 +98,9 @@ nb_tensor *nb_view_new(nb_tensor *base, const int64_t *shape, const int64_t *str
 nb_tensor *nb_tensor_new_owned(const char *fn, const int64_t *shape, int ndim);
 void nb_tensor_release(nb_tensor *t); /* back to the pools (drops its grad too) */
 /* false, with an error "fn: the tensor was freed ...", for a released header */
-bool nb_live_slow(const char *fn, const nb_tensor *t);
+bool nb_live_slow(const char *fn);
 static inline bool nb_live(const char *fn, const nb_tensor *t) {
-    return t->magic == NB_TENSOR_LIVE || nb_live_slow(fn, t);
+    return t->magic == NB_TENSOR_LIVE || nb_live_slow(fn);
 }
 /* An in-place write to t's storage: ops that saved it refuse their backward. */
 static inline void nb_bump_version(nb_tensor *t) {

@@ -134,12 +134,11 @@ nb_tensor *nb_view_new(nb_tensor *base, const int64_t *shape, const int64_t *str
     return t;
 }
 
-bool nb_live_slow(const char *fn, const nb_tensor *t) {
+bool nb_live_slow(const char *fn) {
     nb_fail(NB_ERR_STATE,
             "%s: the tensor was freed (by nb_free or when its scope ended); a pointer to it "
             "must not be used again",
             fn);
-    (void)t;
     return false;
 }
 
