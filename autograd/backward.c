@@ -15,12 +15,14 @@
 
 nb_tensor *nb_set_requires_grad(nb_tensor *t, bool on) {
     if (!t) return nb_fail_null("nb_set_requires_grad");
+    if (!nb_live("nb_set_requires_grad", t)) return NULL;
     if (t->node)
         return nb_fail(NB_ERR_STATE,
                        "nb_set_requires_grad: tensor %s is the result of op '%s'; only leaves "
                        "(tensors not computed by an op) take requires_grad; use nb_detach first",
                        nb_shape_s(t), t->node->def->name);
     t->requires_grad = on;
+    t->dropped_op = NULL; /* the caller makes it a leaf of its own */
     return t;
 }
 
@@ -33,7 +35,7 @@ bool nb_is_leaf(const nb_tensor *t) {
 }
 
 nb_tensor *nb_grad(const nb_tensor *t) {
-    return t ? t->grad : NULL;
+    return t && nb_live("nb_grad", t) ? t->grad : NULL;
 }
 
 static nb_status drop_grad(void *leaf, nb_tensor *const *in, int n) {
@@ -47,13 +49,14 @@ static nb_status drop_grad(void *leaf, nb_tensor *const *in, int n) {
 }
 
 void nb_zero_grad(nb_tensor *t) {
-    if (!t) return;
+    if (!t || !nb_live("nb_zero_grad", t)) return;
     if (nb_tracing()) nb_trace_effect("zero_grad", drop_grad, t, NULL, 0);
     drop_grad(t, NULL, 0);
 }
 
 nb_tensor *nb_detach(nb_tensor *t) {
     if (!t) return nb_fail_null("nb_detach");
+    if (!nb_live("nb_detach", t)) return NULL;
     return nb_view_new(t, t->shape, t->strides, t->ndim, t->offset);
 }
 
@@ -94,18 +97,55 @@ static nb_status pass_on(const nb_node *n, nb_tensor *x, nb_tensor *g) {
     return p->grad ? NB_OK : nb_error_code();
 }
 
+/* "input 1 'w' [4, 3]", "output [2, 3]", "saved tensor 0 [2]" */
+static const char *held_role(int k, const nb_tensor *t, char *buf, size_t size) {
+    int len = k < NB_MAX_INPUTS    ? snprintf(buf, size, "input %d", k)
+              : k == NB_MAX_INPUTS ? snprintf(buf, size, "output")
+                                   : snprintf(buf, size, "saved tensor %d", k - NB_MAX_INPUTS - 1);
+    if (t && len >= 0 && (size_t)len < size)
+        snprintf(buf + len, size - (size_t)len, "%s%s%s %s", t->name[0] ? " '" : "", t->name,
+                 t->name[0] ? "'" : "", nb_shape_s(t));
+    return buf;
+}
+
+/* PyTorch's check: the tensors the op held when it ran must still be there,
+ * holding the same data, or its backward rule would compute a wrong gradient. */
+static nb_status check_held(const nb_node *n) {
+    char role[NB_NAME_LEN + 200];
+    for (int k = 0; k < NB_HELD; k++) {
+        const nb_tensor *t = nb_node_held(n, k);
+        bool freed = k == NB_MAX_INPUTS && !t; /* nb_free cleared the node's out */
+        if (!t && !freed) continue;
+        if (freed || t->magic != NB_TENSOR_LIVE || t->gen != n->held_gen[k])
+            return nb_failc(NB_ERR_STATE,
+                            "nb_backward: %s of op '%s' was freed before the backward pass; free "
+                            "it after nb_backward (or let its scope end)",
+                            held_role(k, NULL, role, sizeof role), n->def->name);
+        if (t->storage->version != n->held_version[k])
+            return nb_failc(NB_ERR_STATE,
+                            "nb_backward: a tensor needed for the gradient of op '%s' (%s) was "
+                            "modified by an in-place operation after the op ran: its storage is "
+                            "at version %u; the op saved version %u",
+                            n->def->name, held_role(k, t, role, sizeof role),
+                            (unsigned)t->storage->version, (unsigned)n->held_version[k]);
+    }
+    return NB_OK;
+}
+
 static nb_status run_node(nb_node *n, bool retain_graph) {
     if (n->consumed)
         return nb_failc(NB_ERR_STATE,
                         "nb_backward: the graph through op '%s' was already used by a backward "
                         "pass; pass retain_graph to the first nb_backward_ex to walk it again",
                         n->def->name);
+    nb_status s = check_held(n);
+    if (s != NB_OK) return s;
     nb_tensor *gx[NB_MAX_INPUTS] = {0};
     nb_tensor *gy = n->grad;
     n->grad = NULL;
     if (!retain_graph) n->consumed = true;
     nb_set_backward_node(n);
-    nb_status s = n->def->backward(n, gy, gx);
+    s = n->def->backward(n, gy, gx);
     nb_set_backward_node(NULL);
     if (s != NB_OK) return s;
     for (int i = 0; i < n->n_in; i++) {
@@ -135,6 +175,13 @@ static nb_tensor *make_seed(nb_tensor *t, nb_tensor *seed) {
 
 nb_status nb_backward_ex(nb_tensor *t, nb_tensor *seed, bool retain_graph) {
     if (!t) return (nb_fail_null("nb_backward"), nb_error_code());
+    if (!nb_live("nb_backward", t) || (seed && !nb_live("nb_backward", seed))) return NB_ERR_STATE;
+    if (t->dropped_op)
+        return nb_failc(NB_ERR_STATE,
+                        "nb_backward: tensor %s has no history: the tape node of op '%s' that "
+                        "made it was dropped when its scope ended (nb_keep keeps a result, not "
+                        "its graph); call nb_backward before nb_scope_end",
+                        nb_shape_s(t), t->dropped_op->name);
     if (!t->requires_grad)
         return nb_failc(NB_ERR_STATE,
                         "nb_backward: tensor %s does not require grad: no input of the ops that "

@@ -133,6 +133,7 @@ static nb_tensor *own_header(const nb_tensor *t, bool ref) {
     nb_tensor *h = nb_heap_alloc(sizeof *h);
     if (!h) return NULL;
     *h = *t;
+    h->magic = NB_TENSOR_LIVE;
     h->grad = NULL;
     h->node = NULL;
     h->requires_grad = false;

@@ -20,7 +20,7 @@ typedef struct {
 } bucket;
 
 static _Thread_local bucket buckets[NB_BUCKETS];
-static _Thread_local nb_tensor *free_tensors;
+static _Thread_local nb_tensor *free_tensors, *free_tensors_tail; /* oldest first */
 static _Thread_local nb_node *free_nodes;
 static _Thread_local uint64_t heap_allocs;
 
@@ -63,6 +63,7 @@ nb_storage *nb_storage_get(size_t nbytes) {
         b->head = s->next_free;
         s->next_free = NULL;
         s->refs = 1;
+        s->version = 0;
         s->trace_gen = 0;
         return s;
     }
@@ -77,6 +78,7 @@ nb_storage *nb_storage_get(size_t nbytes) {
     }
     s->nbytes = nbytes;
     s->refs = 1;
+    s->version = 0;
     s->trace_gen = 0;
     s->next_free = NULL;
     return s;
@@ -94,20 +96,36 @@ void nb_storage_put(nb_storage *s) {
     }
 }
 
+/* Headers are handed out oldest first: a just-freed header waits behind all
+ * the others, and so does its NB_TENSOR_FREED mark, which is what lets a
+ * second nb_free or a use of a stale pointer be reported instead of hitting
+ * whichever tensor got the header next. */
 nb_tensor *nb_tensor_header_get(void) {
     nb_tensor *t = free_tensors;
-    if (t)
+    uint32_t gen = 0;
+    if (t) {
         free_tensors = t->next_free;
-    else
+        if (!free_tensors) free_tensors_tail = NULL;
+        gen = t->gen;
+    } else {
         t = nb_heap_alloc(sizeof *t);
+    }
     if (!t) return nb_fail(NB_ERR_MEMORY, "out of memory allocating a tensor");
     memset(t, 0, sizeof *t);
+    t->magic = NB_TENSOR_LIVE;
+    t->gen = gen;
     return t;
 }
 
 void nb_tensor_header_put(nb_tensor *t) {
-    t->next_free = free_tensors;
-    free_tensors = t;
+    t->magic = NB_TENSOR_FREED;
+    t->gen++;
+    t->next_free = NULL;
+    if (free_tensors_tail)
+        free_tensors_tail->next_free = t;
+    else
+        free_tensors = t;
+    free_tensors_tail = t;
 }
 
 nb_node *nb_node_get(void) {
@@ -146,6 +164,7 @@ void nb_pools_free(void) {
         free(free_tensors);
         free_tensors = next;
     }
+    free_tensors_tail = NULL;
     while (free_nodes) {
         nb_node *next = free_nodes->next_free;
         free(free_nodes);

@@ -16,12 +16,21 @@ typedef struct nb_storage {
     float *data;
     size_t nbytes;
     int refs;
+    uint32_t version;   /* bumped by every in-place write (nb_bump_version) */
     uint32_t trace_gen; /* graph tracing: the trace that tagged it, and its value */
     int32_t trace_val;
     struct nb_storage *next_free; /* pool link while unused */
 } nb_storage;
 
+/* A header's state: live between nb_tensor_header_get and _put. A stale
+ * pointer is recognised while its header waits in the pool (handed out
+ * again oldest first, so it waits as long as possible). */
+#define NB_TENSOR_LIVE  0x6e62746cu
+#define NB_TENSOR_FREED 0x6e626664u
+
 struct nb_tensor {
+    uint32_t magic; /* NB_TENSOR_LIVE or NB_TENSOR_FREED */
+    uint32_t gen;   /* times this header was released: a node tells reuse from its tensor */
     nb_dtype dtype;
     int ndim;
     int64_t shape[NB_MAX_DIMS];
@@ -35,11 +44,17 @@ struct nb_tensor {
     int scope;            /* depth of the owning scope; -1 when owned by another tensor,
                            * NB_SCOPE_GRAPH when a compiled graph owns it */
     int64_t slot;         /* index in that scope's list */
+    const struct nb_op_def *dropped_op; /* an op result whose node went with its scope */
     char name[NB_NAME_LEN];
     uint32_t trace_gen; /* graph tracing: the trace that tagged it, and its value */
     int32_t trace_val;
     nb_tensor *next_free; /* pool link while unused */
 };
+
+/* The tensors a node holds for its backward rule: in[0..n_in), out, saved[].
+ * The node records each one's header generation and storage version when it
+ * is recorded; backward refuses to run if one was freed or written since. */
+#define NB_HELD (NB_MAX_INPUTS + 1 + NB_MAX_SAVED)
 
 /* One recorded op: the tape entry. Also the context an op's kernels and
  * backward rule receive (ops/op.h describes nb_op_def). */
@@ -56,6 +71,8 @@ typedef struct nb_node {
     bool recorded;                                  /* lives on the tape (not a stack temporary) */
     char scope[NB_NAME_LEN];                        /* the name scope it ran in ("dense_1") */
     _Alignas(16) unsigned char attrs[NB_MAX_ATTRS]; /* the op's attribute struct */
+    uint32_t held_gen[NB_HELD];                     /* set by nb_record, see NB_HELD */
+    uint32_t held_version[NB_HELD];
     struct nb_node *next_free;
 } nb_node;
 
@@ -80,6 +97,19 @@ nb_tensor *nb_view_new(nb_tensor *base, const int64_t *shape, const int64_t *str
 /* A contiguous tensor owned by no scope (a leaf's gradient, optimizer state). */
 nb_tensor *nb_tensor_new_owned(const char *fn, const int64_t *shape, int ndim);
 void nb_tensor_release(nb_tensor *t); /* back to the pools (drops its grad too) */
+/* false, with an error "fn: the tensor was freed ...", for a released header */
+bool nb_live_slow(const char *fn);
+static inline bool nb_live(const char *fn, const nb_tensor *t) {
+    return t->magic == NB_TENSOR_LIVE || nb_live_slow(fn);
+}
+/* An in-place write to t's storage: ops that saved it refuse their backward. */
+static inline void nb_bump_version(nb_tensor *t) {
+    t->storage->version++;
+}
+/* The calling thread's lifetime: a number no other lifetime of any thread
+ * had, replaced by nb_shutdown. Objects that outlive a shutdown (models)
+ * record it at creation and refuse to touch their tensors when it changed. */
+uint64_t nb_lifetime(void);
 static inline float *nb_ptr(const nb_tensor *t) {
     return t->storage->data + t->offset;
 }

@@ -8,6 +8,7 @@
 #include "core_internal.h"
 #include "nabla/autograd.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #define NB_MAX_SCOPES 64
@@ -29,6 +30,13 @@ static _Thread_local const char *name_scopes[NB_MAX_NAME_SCOPES];
 static _Thread_local int name_depth;
 static _Thread_local bool anomaly;
 static _Thread_local const nb_node *backward_node;
+static _Thread_local uint64_t lifetime; /* 0: none drawn since the last nb_shutdown */
+static atomic_uint_fast64_t lifetimes;
+
+uint64_t nb_lifetime(void) {
+    if (!lifetime) lifetime = atomic_fetch_add(&lifetimes, 1) + 1;
+    return lifetime;
+}
 
 int nb_scope_depth(void) {
     return depth;
@@ -67,7 +75,10 @@ nb_status nb_scope_begin(void) {
 static void tape_truncate(int64_t start) {
     for (int64_t i = tape_len - 1; i >= start; i--) {
         nb_node *n = tape[i];
-        if (n->out && n->out->node == n) n->out->node = NULL;
+        if (n->out && n->out->node == n) {
+            n->out->node = NULL;
+            n->out->dropped_op = n->def; /* for nb_backward's message */
+        }
         nb_node_put(n);
     }
     if (tape_len > start) tape_len = start;
@@ -89,6 +100,7 @@ nb_status nb_scope_end(void) {
 
 nb_tensor *nb_keep(nb_tensor *t) {
     if (!t) return nb_fail_null("nb_keep");
+    if (!nb_live("nb_keep", t)) return NULL;
     if (t->scope <= 0) return t; /* already in the root scope, or owned */
     scopes[t->scope].items[t->slot] = NULL;
     if (!scope_append(t->scope - 1, t)) return nb_fail(NB_ERR_MEMORY, "nb_keep: out of memory");
@@ -96,7 +108,14 @@ nb_tensor *nb_keep(nb_tensor *t) {
 }
 
 void nb_free(nb_tensor *t) {
-    if (!t || t->scope < 0) return;
+    if (!t) return;
+    if (t->magic != NB_TENSOR_LIVE) {
+        nb_fail(NB_ERR_STATE,
+                "nb_free: the tensor was already freed (by nb_free or when its scope ended); "
+                "nothing was freed now");
+        return;
+    }
+    if (t->scope < 0) return;
     scopes[t->scope].items[t->slot] = NULL;
     /* a node on the tape may still point at t as its output */
     if (t->node && t->node->out == t) t->node->out = NULL;
@@ -122,6 +141,7 @@ void nb_shutdown(void) {
     backward_node = NULL;
     nb_pools_free();
     nb_backend_shutdown();
+    lifetime = 0;
     nb_clear_error();
 }
 

@@ -134,6 +134,14 @@ nb_tensor *nb_view_new(nb_tensor *base, const int64_t *shape, const int64_t *str
     return t;
 }
 
+bool nb_live_slow(const char *fn) {
+    nb_fail(NB_ERR_STATE,
+            "%s: the tensor was freed (by nb_free or when its scope ended); a pointer to it "
+            "must not be used again",
+            fn);
+    return false;
+}
+
 void nb_tensor_release(nb_tensor *t) {
     if (t->scope == NB_SCOPE_GRAPH) return; /* a compiled graph's, freed with it */
     if (t->grad) nb_tensor_release(t->grad);
@@ -259,7 +267,14 @@ bool nb_shares_storage(const nb_tensor *a, const nb_tensor *b) {
 }
 
 float *nb_data(nb_tensor *t) {
-    return t ? nb_ptr(t) : NULL;
+    return t && nb_live("nb_data", t) ? nb_ptr(t) : NULL;
+}
+
+nb_status nb_mark_modified(nb_tensor *t) {
+    if (!t) return (nb_fail_null("nb_mark_modified"), NB_ERR_NULL);
+    if (!nb_live("nb_mark_modified", t)) return NB_ERR_STATE;
+    nb_bump_version(t);
+    return NB_OK;
 }
 
 nb_tensor *nb_set_name(nb_tensor *t, const char *name) {
@@ -284,6 +299,7 @@ static int64_t flat_to_offset(const nb_tensor *t, int64_t i) {
 
 float nb_get_flat(const nb_tensor *t, int64_t i) {
     if (!t) return (nb_fail_null("nb_get_flat"), NAN);
+    if (!nb_live("nb_get_flat", t)) return NAN;
     if (i < 0 || i >= t->numel) {
         nb_fail(NB_ERR_ARG, "nb_get_flat: index %lld is outside a tensor of %lld elements",
                 (long long)i, (long long)t->numel);
@@ -294,6 +310,7 @@ float nb_get_flat(const nb_tensor *t, int64_t i) {
 
 float nb_item(const nb_tensor *t) {
     if (!t) return (nb_fail_null("nb_item"), NAN);
+    if (!nb_live("nb_item", t)) return NAN;
     if (t->numel != 1) {
         nb_fail(NB_ERR_SHAPE, "nb_item: tensor of shape %s has %lld elements, expected 1",
                 nb_shape_s(t), (long long)t->numel);
@@ -323,6 +340,7 @@ static bool index_offset(const char *fn, const nb_tensor *t, const int64_t *inde
 float nb_get(const nb_tensor *t, const int64_t *index) {
     int64_t off;
     if (!t) return (nb_fail_null("nb_get"), NAN);
+    if (!nb_live("nb_get", t)) return NAN;
     if (!index_offset("nb_get", t, index, &off)) return NAN;
     return t->storage->data[off];
 }
@@ -330,13 +348,16 @@ float nb_get(const nb_tensor *t, const int64_t *index) {
 nb_status nb_set(nb_tensor *t, const int64_t *index, float value) {
     int64_t off;
     if (!t) return (nb_fail_null("nb_set"), NB_ERR_NULL);
+    if (!nb_live("nb_set", t)) return NB_ERR_STATE;
     if (!index_offset("nb_set", t, index, &off)) return nb_error_code();
     t->storage->data[off] = value;
+    nb_bump_version(t);
     return NB_OK;
 }
 
 nb_status nb_copy_to(const nb_tensor *t, float *out, int64_t n) {
     if (!t || !out) return (nb_fail_null("nb_copy_to"), NB_ERR_NULL);
+    if (!nb_live("nb_copy_to", t)) return NB_ERR_STATE;
     if (n != t->numel)
         return nb_failc(NB_ERR_SHAPE, "nb_copy_to: buffer holds %lld floats, tensor %s has %lld",
                         (long long)n, nb_shape_s(t), (long long)t->numel);
@@ -346,21 +367,26 @@ nb_status nb_copy_to(const nb_tensor *t, float *out, int64_t n) {
 
 nb_status nb_copy_from(nb_tensor *t, const float *in, int64_t n) {
     if (!t || !in) return (nb_fail_null("nb_copy_from"), NB_ERR_NULL);
+    if (!nb_live("nb_copy_from", t)) return NB_ERR_STATE;
     if (n != t->numel)
         return nb_failc(NB_ERR_SHAPE, "nb_copy_from: buffer holds %lld floats, tensor %s has %lld",
                         (long long)n, nb_shape_s(t), (long long)t->numel);
     for (int64_t i = 0; i < n; i++) t->storage->data[flat_to_offset(t, i)] = in[i];
+    nb_bump_version(t);
     return NB_OK;
 }
 
 nb_status nb_fill(nb_tensor *t, float value) {
     if (!t) return (nb_fail_null("nb_fill"), NB_ERR_NULL);
+    if (!nb_live("nb_fill", t)) return NB_ERR_STATE;
     for (int64_t i = 0; i < t->numel; i++) t->storage->data[flat_to_offset(t, i)] = value;
+    nb_bump_version(t);
     return NB_OK;
 }
 
 nb_tensor *nb_clone(const nb_tensor *t) {
     if (!t) return nb_fail_null("nb_clone");
+    if (!nb_live("nb_clone", t)) return NULL;
     nb_tensor *c = nb_tensor_new("nb_clone", t->shape, t->ndim);
     if (c) nb_copy_to(t, nb_ptr(c), t->numel);
     return c;

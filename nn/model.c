@@ -25,6 +25,7 @@ nb_model *nb_sequential(const int64_t *input_shape, int ndim) {
     nb_model *m = calloc(1, sizeof *m);
     if (!m) return nb_fail(NB_ERR_MEMORY, "nb_sequential: out of memory");
     snprintf(m->name, sizeof m->name, "sequential");
+    m->lifetime = nb_lifetime();
     m->in_ndim = ndim;
     memcpy(m->in_shape, input_shape, (size_t)ndim * sizeof *input_shape);
     return m;
@@ -61,8 +62,20 @@ nb_status nb_model_set_name(nb_model *m, const char *name) {
 
 void nb_model_free(nb_model *m) {
     if (!m) return;
-    nb_optimizer_free(m->opt); /* it points at the weights: first */
-    for (int i = 0; i < m->n_layers; i++) nb_layer_destroy(m->layers[i]);
+    bool stale = m->lifetime != nb_lifetime(); /* nb_shutdown freed the weights */
+    if (stale)
+        nb_fail(NB_ERR_STATE,
+                "nb_model_free: the model was made before nb_shutdown, which freed its "
+                "weights; only the model's own memory is released (free models before "
+                "nb_shutdown)");
+    /* first, it points at the weights; its state tensors belong to nobody's
+     * scope, so nb_shutdown left them for it to free even when stale */
+    nb_optimizer_free(m->opt);
+    for (int i = 0; i < m->n_layers; i++)
+        if (stale)
+            free(m->layers[i]);
+        else
+            nb_layer_destroy(m->layers[i]);
     free(m->layers);
     free(m->params);
     free(m);

@@ -187,6 +187,7 @@ struct nb_model {
     nb_layer **layers;
     int n_layers, cap_layers;
     nb_tensor **params; /* trainable weights in layer order (nb_model_parameters) */
+    uint64_t lifetime;  /* nb_lifetime() at creation: its tensors die with nb_shutdown */
     int n_params, cap_params;
     /* set by nb_model_compile */
     bool compiled;

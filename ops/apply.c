@@ -79,12 +79,31 @@ static bool mark_needs_grad(nb_node *n) {
     return any;
 }
 
+/* held tensor k of n (see NB_HELD), or NULL */
+nb_tensor *nb_node_held(const nb_node *n, int k) {
+    if (k < NB_MAX_INPUTS) return k < n->n_in ? n->in[k] : NULL;
+    if (k == NB_MAX_INPUTS) return n->out;
+    return n->saved[k - NB_MAX_INPUTS - 1];
+}
+
+/* What backward will check: every held tensor still is the one recorded,
+ * with the data it had when the op ran. */
+static void nb_node_hold(nb_node *n) {
+    for (int k = 0; k < NB_HELD; k++) {
+        const nb_tensor *t = nb_node_held(n, k);
+        if (!t) continue;
+        n->held_gen[k] = t->gen;
+        n->held_version[k] = t->storage->version;
+    }
+}
+
 void nb_record(nb_node *tmp, nb_tensor *out) {
     if (!mark_needs_grad(tmp)) return;
     nb_node *n = nb_node_get();
     if (!n) return;
     *n = *tmp;
     n->out = out;
+    nb_node_hold(n);
     if (!nb_tape_push(n)) {
         nb_node_put(n);
         return;
@@ -130,6 +149,11 @@ nb_tensor *nb_apply(const nb_op_def *def, nb_tensor *const *in, int n_in, const 
     tmp.scope[len] = '\0';
     for (int i = 0; i < n_in; i++) {
         if (!in[i]) return nb_fail_null(nb_op_fn(&tmp));
+        if (in[i]->magic != NB_TENSOR_LIVE)
+            return nb_fail(NB_ERR_STATE,
+                           "%s: input %d was freed (by nb_free or when its scope ended); a "
+                           "pointer to it must not be used again",
+                           nb_op_fn(&tmp), i);
         tmp.in[i] = in[i];
     }
     if (attrs_size) memcpy(tmp.attrs, attrs, attrs_size);

@@ -53,6 +53,10 @@ nb_tensor *nb_apply(const nb_op_def *def, nb_tensor *const *in, int n_in, const 
  * and an input requires grad (used by nb_apply and by custom ops). */
 void nb_record(nb_node *tmp, nb_tensor *out);
 
+/* Tensor k of what a node holds for backward (in[0..n_in), out, saved[]; see
+ * NB_HELD in core_internal.h), or NULL. */
+nb_tensor *nb_node_held(const nb_node *n, int k);
+
 /* "nb_<op name>", the user-facing function, for kernel error messages */
 const char *nb_op_fn(const nb_node *n);
 

@@ -303,6 +303,7 @@ nb_status nb_optimizer_step(nb_optimizer *opt) {
         s->step++;
         nb_optim_update(opt->kind, &opt->h, opt->lr, s->step, s->param->numel, nb_ptr(s->param),
                         nb_ptr(s->param->grad), state);
+        nb_bump_version(s->param); /* an op still holding the old weights must not use them */
     }
     restore_float_mode(mode);
     return NB_OK;

@@ -97,6 +97,15 @@ nb_dtype nb_get_dtype(const nb_tensor *t);
 bool nb_is_contiguous(const nb_tensor *t);
 bool nb_shares_storage(const nb_tensor *a, const nb_tensor *b);
 float *nb_data(nb_tensor *t); /* first element; rows follow nb_strides()      */
+/* Declares that t's data was written through nb_data (or by a kernel of the
+ * caller's own). Every storage has a version that nb_fill, nb_set,
+ * nb_copy_from and optimizer steps bump; an op that used the storage records
+ * the version, and nb_backward fails, naming the op and the tensor, if it
+ * changed (the gradient would be computed from the new values: wrong).
+ * nb_data itself does not bump: most callers only read, and a read before
+ * backward must not break it. So a write through nb_data between an op and
+ * nb_backward goes unseen unless followed by nb_mark_modified(t). */
+nb_status nb_mark_modified(nb_tensor *t);
 int nb_shape_str(const nb_tensor *t, char *buf, size_t n); /* "[2, 3]"      */
 
 nb_tensor *nb_set_name(nb_tensor *t, const char *name); /* returns t */
@@ -126,11 +135,26 @@ nb_status nb_print(const nb_tensor *t);           /* to stdout */
 nb_status nb_scope_begin(void);
 nb_status nb_scope_end(void);
 nb_tensor *nb_keep(nb_tensor *t);
-/* Frees t now. Only for tensors no recorded op still uses: the tape keeps
- * plain pointers, so freeing an op's input before nb_backward loses its
- * gradient. Ending the scope is the safe way. */
+/* Frees t now. Only for tensors no recorded op still needs: nb_backward
+ * through an op whose input or output was freed fails with an error saying
+ * so. Ending the scope is the safe way.
+ *
+ * Freed tensors. A freed header is marked and goes to the back of a pool
+ * handed out oldest first, so a pointer kept past nb_free or past the end of
+ * its scope is caught while its header waits there: a second nb_free records
+ * an error (NB_ERR_STATE, "already freed") and frees nothing; ops, nb_backward,
+ * nb_grad, nb_keep, nb_detach and element access given it fail with an
+ * error. (Once a later tensor got the header, the pointer is that tensor:
+ * stale pointers are a bug this narrows, not one it can always see.)
+ * nb_free stays void: read nb_error_code() after it when in doubt. */
 void nb_free(nb_tensor *t);
-void nb_shutdown(void); /* frees every tensor, pool and cached primitive */
+/* Frees every tensor, pool and cached primitive of the calling thread. No
+ * tensor pointer of before may be used after it (its memory is gone). A
+ * model made before it is refused by nb_model_free (an error), which then
+ * releases only the model's own memory and optimizer state, never the
+ * weights. Tensors and models belong to the thread that made them: a model
+ * freed by another thread is refused the same way. */
+void nb_shutdown(void);
 
 /* Heap allocations nabla has made so far on this thread (pools refill from the
  * heap; steady-state training steps should not). */
