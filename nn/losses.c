@@ -17,13 +17,10 @@
 
 #define PROB_EPS 1e-7f
 
-/* target seen with pred's shape: the same, or the same elements ([N] for [N, 1]) */
+/* target seen with pred's shape, by the rule of nb_target_fits ([N] for [N, 1]) */
 static nb_tensor *match_target(const char *fn, nb_tensor *pred, nb_tensor *target) {
     if (!pred || !target) return nb_fail_null(fn);
-    if (nb_same_shape(pred, target)) return target;
-    if (pred->ndim >= 1 && target->ndim >= 1 && pred->numel == target->numel &&
-        pred->shape[0] == target->shape[0])
-        return nb_reshape(target, pred->shape, pred->ndim);
+    if (nb_target_fits(pred, target, false)) return nb_target_view(pred, target, false);
     return nb_fail(NB_ERR_SHAPE, "%s: predictions %s and targets %s differ in shape", fn,
                    nb_shape_s(pred), nb_shape_s(target));
 }
@@ -52,13 +49,13 @@ nb_tensor *nb_binary_crossentropy(nb_tensor *prob, nb_tensor *target) {
 nb_tensor *nb_categorical_crossentropy(nb_tensor *prob, nb_tensor *onehot) {
     const char *fn = "nb_categorical_crossentropy";
     if (!prob || !onehot) return nb_fail_null(fn);
-    if (prob->ndim != 2 || !nb_same_shape(prob, onehot) || prob->shape[0] < 1)
+    if (prob->ndim != 2 || !nb_target_fits(prob, onehot, false) || prob->shape[0] < 1)
         return nb_fail(NB_ERR_SHAPE,
                        "%s: probabilities and one-hot targets must both be [N, K] with N >= 1; "
                        "got %s and %s",
                        fn, nb_shape_s(prob), nb_shape_s(onehot));
     nb_tensor *p = nb_clip(prob, PROB_EPS, 1.0f - PROB_EPS);
-    nb_tensor *total = nb_sum_all(nb_mul(onehot, nb_log(p)));
+    nb_tensor *total = nb_sum_all(nb_mul(nb_target_view(prob, onehot, false), nb_log(p)));
     return nb_mul_scalar(total, -1.0f / (float)prob->shape[0]);
 }
 
@@ -66,13 +63,11 @@ nb_tensor *nb_categorical_crossentropy(nb_tensor *prob, nb_tensor *onehot) {
 nb_tensor *nb_sparse_categorical_crossentropy(nb_tensor *prob, nb_tensor *labels) {
     const char *fn = "nb_sparse_categorical_crossentropy";
     if (!prob || !labels) return nb_fail_null(fn);
-    if (prob->ndim != 2 || labels->numel != prob->shape[0] || labels->ndim < 1 ||
-        labels->ndim > 2 || labels->shape[0] != prob->shape[0])
+    if (prob->ndim != 2 || !nb_target_fits(prob, labels, true))
         return nb_fail(NB_ERR_SHAPE,
                        "%s: probabilities must be [N, K] and labels [N]; got %s and %s", fn,
                        nb_shape_s(prob), nb_shape_s(labels));
-    nb_tensor *flat = nb_reshape(labels, prob->shape, 1);
-    nb_tensor *onehot = nb_one_hot(flat, prob->shape[1]);
+    nb_tensor *onehot = nb_one_hot(nb_target_view(prob, labels, true), prob->shape[1]);
     if (!onehot) {
         char why[512];
         snprintf(why, sizeof why, "%s", nb_error());

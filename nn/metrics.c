@@ -35,8 +35,10 @@ static bool is_rows(const nb_tensor *t) {
 float nb_binary_accuracy(const nb_tensor *prob, const nb_tensor *target) {
     const char *fn = "nb_binary_accuracy";
     if (!prob || !target) return (nb_fail_null(fn), NAN);
-    if (prob->numel != target->numel || prob->numel == 0)
-        return fail_nan(fn, prob, target, "predictions and targets need the same elements");
+    if (!nb_target_fits(prob, target, false) || prob->numel == 0)
+        return (nb_fail(NB_ERR_SHAPE, "%s: predictions %s and targets %s differ in shape", fn,
+                        nb_shape_s(prob), nb_shape_s(target)),
+                NAN);
     int64_t hits = 0;
     for (int64_t i = 0; i < prob->numel; i++)
         hits += (nb_get_flat(prob, i) > 0.5f) == (nb_get_flat(target, i) > 0.5f);
@@ -46,7 +48,7 @@ float nb_binary_accuracy(const nb_tensor *prob, const nb_tensor *target) {
 float nb_categorical_accuracy(const nb_tensor *prob, const nb_tensor *onehot) {
     const char *fn = "nb_categorical_accuracy";
     if (!prob || !onehot) return (nb_fail_null(fn), NAN);
-    if (!is_rows(prob) || !nb_same_shape(prob, onehot))
+    if (!is_rows(prob) || !nb_target_fits(prob, onehot, false))
         return fail_nan(fn, prob, onehot, "predictions and one-hot targets must both be [N, K]");
     int64_t hits = 0, n = prob->shape[0];
     for (int64_t i = 0; i < n; i++) hits += row_argmax(prob, i) == row_argmax(onehot, i);
@@ -56,7 +58,7 @@ float nb_categorical_accuracy(const nb_tensor *prob, const nb_tensor *onehot) {
 float nb_sparse_categorical_accuracy(const nb_tensor *prob, const nb_tensor *labels) {
     const char *fn = "nb_sparse_categorical_accuracy";
     if (!prob || !labels) return (nb_fail_null(fn), NAN);
-    if (!is_rows(prob) || labels->numel != prob->shape[0])
+    if (!is_rows(prob) || !nb_target_fits(prob, labels, true))
         return fail_nan(fn, prob, labels, "predictions must be [N, K] and labels [N]");
     int64_t hits = 0, n = prob->shape[0];
     for (int64_t i = 0; i < n; i++) hits += (float)row_argmax(prob, i) == nb_get_flat(labels, i);
@@ -113,8 +115,8 @@ double nb_metric_eval(nb_metric_kind k, const nb_tensor *pred, const nb_tensor *
     if (!pred || !target) return (nb_fail_null("nb_metric_eval"), NAN);
     if (k == NB_METRIC_ACCURACY) /* decide by shapes: one output, one-hot rows or labels */
         k = pred->ndim < 2 || pred->shape[pred->ndim - 1] == 1 ? NB_METRIC_BINARY_ACCURACY
-            : nb_same_shape(pred, target)                      ? NB_METRIC_CATEGORICAL_ACCURACY
-                                          : NB_METRIC_SPARSE_CATEGORICAL_ACCURACY;
+            : nb_target_fits(pred, target, false)              ? NB_METRIC_CATEGORICAL_ACCURACY
+                                                  : NB_METRIC_SPARSE_CATEGORICAL_ACCURACY;
     switch (k) {
     case NB_METRIC_BINARY_ACCURACY:
         return nb_binary_accuracy(pred, target);

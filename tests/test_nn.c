@@ -641,6 +641,93 @@ START_TEST(test_forward_loss_fuses_softmax_and_sigmoid_with_their_cross_entropy)
 }
 END_TEST
 
+/* ---- binary outputs: targets [N] for outputs [N, 1], as Keras ------------------------------ */
+START_TEST(test_every_metric_takes_targets_n_for_outputs_n_by_1) {
+    const float prob[] = {0.9f, 0.2f, 0.6f, 0.3f, 0.7f}, z[] = {1, 0, 0, 1, 1};
+    nb_tensor *col = nb_from_array(prob, NB_SHAPE(5, 1)), *flat = nb_from_array(prob, NB_SHAPE(5));
+    nb_tensor *t = nb_from_array(z, NB_SHAPE(5)), *t_col = nb_from_array(z, NB_SHAPE(5, 1));
+    const nb_metric_kind kinds[] = {NB_METRIC_ACCURACY, NB_METRIC_BINARY_ACCURACY, NB_METRIC_MSE,
+                                    NB_METRIC_MAE};
+    for (int i = 0; i < 4; i++) {
+        double want = nb_metric_eval(kinds[i], col, t_col);
+        ck_assert_msg(!isnan(want), "metric %d: %s", i, nb_error());
+        NB_ASSERT_CLOSE(nb_metric_eval(kinds[i], col, t), want, 1e-6);
+        NB_ASSERT_CLOSE(nb_metric_eval(kinds[i], flat, t_col), want, 1e-6);
+    }
+    NB_ASSERT_CLOSE(nb_binary_accuracy(col, t), 0.6, 1e-6);
+    /* labels [N] or [N, 1] for [N, K] scores */
+    nb_tensor *p = nb_from_array((float[]){0.1f, 0.9f, 0.8f, 0.2f}, NB_SHAPE(2, 2));
+    NB_ASSERT_CLOSE(nb_sparse_categorical_accuracy(p, nb_from_array((float[]){1, 1}, NB_SHAPE(2))),
+                    0.5, 1e-6);
+    NB_ASSERT_CLOSE(
+        nb_sparse_categorical_accuracy(p, nb_from_array((float[]){1, 1}, NB_SHAPE(2, 1))), 0.5,
+        1e-6);
+    /* as for the losses, the same number of elements is not enough */
+    ck_assert(isnan(nb_binary_accuracy(nb_ones(NB_SHAPE(2, 3)), nb_ones(NB_SHAPE(3, 2)))));
+    NB_ASSERT_ERROR_HAS("nb_binary_accuracy: predictions [2, 3] and targets [3, 2] differ");
+}
+END_TEST
+
+/* Dense(1, sigmoid) compiled with binary cross-entropy and accuracy: the loss is fused */
+static nb_model *logistic_model(int64_t features) {
+    nb_model *m = nb_sequential(NB_SHAPE(features));
+    add(m, nb_dense(1, "sigmoid"));
+    ck_assert_msg(nb_model_compile(m, "binary_crossentropy", nb_optimizer_from_name("adam"),
+                                   (const char *[]){"accuracy"}, 1) == NB_OK,
+                  "%s", nb_error());
+    return m;
+}
+
+START_TEST(test_sigmoid_output_with_binary_crossentropy_takes_targets_n) {
+    nb_model *m = logistic_model(3);
+    ck_assert(nb_model_loss_is_fused(m));
+    nb_tensor *x = nb_randn(NB_SHAPE(6, 3));
+    const float z[] = {1, 0, 0, 1, 1, 0};
+    nb_tensor *pred;
+    nb_tensor *loss = nb_model_forward_loss(m, x, nb_from_array(z, NB_SHAPE(6)), true, &pred);
+    ck_assert_msg(loss != NULL, "%s", nb_error());
+    nb_tensor *out = nb_model_forward(m, x, false);
+    NB_ASSERT_CLOSE(nb_item(loss),
+                    nb_item(nb_binary_crossentropy(out, nb_from_array(z, NB_SHAPE(6, 1)))), 1e-5);
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    NB_ASSERT_CLOSE(nb_model_metric(m, 0, pred, nb_from_array(z, NB_SHAPE(6))),
+                    nb_binary_accuracy(out, nb_from_array(z, NB_SHAPE(6, 1))), 1e-6);
+    nb_model_free(m);
+}
+END_TEST
+
+/* x standardized with the training part's statistics; test accuracy after epochs of fit */
+static double logistic_test_accuracy(nb_tensor *x, nb_tensor *y, int epochs) {
+    nb_split sp;
+    ck_assert_msg(nb_train_test_split(x, y, 0.25, true, &sp) == NB_OK, "%s", nb_error());
+    nb_scaler sc;
+    ck_assert_int_eq(nb_standard_scaler_fit(sp.x_train, &sc), NB_OK);
+    nb_tensor *xtr = nb_scaler_transform(&sc, sp.x_train),
+              *xte = nb_scaler_transform(&sc, sp.x_test);
+    ck_assert_int_eq(sp.y_train->ndim, 1); /* targets [N] for outputs [N, 1] */
+    nb_model *m = logistic_model(x->shape[1]);
+    nb_history *h =
+        nb_model_fit(m, xtr, sp.y_train,
+                     &(nb_fit_opts){.epochs = epochs, .batch_size = 32, .verbose = NB_SILENT});
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    ck_assert(nb_history_get(h, "accuracy", epochs - 1) > 0.9);
+    double v[2];
+    ck_assert_int_eq(nb_model_evaluate(m, xte, sp.y_test, 32, v, 2), 2);
+    nb_history_free(h);
+    nb_model_free(m);
+    return v[1];
+}
+
+START_TEST(test_logistic_regression_with_targets_n_learns_breast_cancer) {
+    nb_dataset ds = {0};
+    ck_assert_msg(nb_dataset_load("breast_cancer", &ds) == NB_OK, "%s", nb_error());
+    ck_assert_int_eq(ds.n_classes, 2);
+    double acc = logistic_test_accuracy(ds.x, ds.y, 30);
+    ck_assert_msg(acc >= 0.93, "test accuracy %.4f", acc);
+    nb_dataset_free(&ds);
+}
+END_TEST
+
 /* ---- metrics
  * --------------------------------------------------------------------------------------- */
 START_TEST(test_accuracies_of_known_predictions) {
@@ -728,6 +815,11 @@ static Suite *nn_suite(void) {
     tc = nb_tcase("compile");
     tcase_add_test(tc, test_compile_defaults_to_rmsprop_and_registers_the_params);
     tcase_add_test(tc, test_forward_loss_fuses_softmax_and_sigmoid_with_their_cross_entropy);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("binary");
+    tcase_add_test(tc, test_every_metric_takes_targets_n_for_outputs_n_by_1);
+    tcase_add_test(tc, test_sigmoid_output_with_binary_crossentropy_takes_targets_n);
+    tcase_add_test(tc, test_logistic_regression_with_targets_n_learns_breast_cancer);
     suite_add_tcase(s, tc);
     tc = nb_tcase("metrics");
     tcase_add_test(tc, test_accuracies_of_known_predictions);

@@ -114,6 +114,15 @@ nb_status nb_model_summary(const nb_model *m, FILE *f);
  * batch (0-d). Cross-entropies on probabilities clip to [1e-7, 1 - 1e-7] like
  * Keras; the *_logits forms fuse softmax/sigmoid with the cross-entropy in one
  * numerically stable op (finite for logits of +-1e4). */
+/* Keras's rule for targets, the one every loss and metric here follows:
+ * targets have the predictions' shape, or that shape with a trailing axis of
+ * 1 added or dropped ([N] targets for [N, 1] outputs, [N, 1] for [N]); class
+ * labels (labels = true) have the shape of the predictions without their
+ * class axis, with the same freedom ([N] or [N, 1] for [N, K]). */
+bool nb_target_fits(const nb_tensor *pred, const nb_tensor *target, bool labels);
+/* target viewed with the shape the rule reads it as (pred's shape; without
+ * the last axis for labels); an error when it does not fit */
+nb_tensor *nb_target_view(nb_tensor *pred, nb_tensor *target, bool labels);
 nb_tensor *nb_mse_loss(nb_tensor *pred, nb_tensor *target);
 nb_tensor *nb_mae_loss(nb_tensor *pred, nb_tensor *target);
 nb_tensor *nb_binary_crossentropy(nb_tensor *prob, nb_tensor *target);
