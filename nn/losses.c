@@ -9,7 +9,9 @@
  *
  * Probabilities are clipped to [1e-7, 1 - 1e-7] first, as Keras does, so a
  * confident wrong prediction costs log(1e7) = 16.1 instead of infinity. The
- * *_logits forms in ops/loss.c need no clipping: they are exact and stable.
+ * *_logits forms in ops/loss.c need no clipping: they are exact and stable,
+ * and they are what the cross-entropies mean with Keras's from_logits.
+ * Targets follow nb_target_fits: [N] targets for [N, 1] outputs.
  */
 #include "nn_internal.h"
 
@@ -108,7 +110,33 @@ const char *nb_loss_name(nb_loss_kind k) {
     return names[k].name; /* the first five entries are in enum order */
 }
 
-nb_tensor *nb_loss_apply(nb_loss_kind k, nb_tensor *pred, nb_tensor *target) {
+bool nb_loss_is_crossentropy(nb_loss_kind k) {
+    return k == NB_LOSS_BINARY_CE || k == NB_LOSS_CATEGORICAL_CE ||
+           k == NB_LOSS_SPARSE_CATEGORICAL_CE;
+}
+
+bool nb_loss_check_logits(const char *fn, const char *name, nb_loss_kind k, bool from_logits) {
+    if (!from_logits || nb_loss_is_crossentropy(k)) return true;
+    nb_fail(NB_ERR_ARG, "%s: from_logits applies to the cross-entropies, not to '%s'", fn, name);
+    return false;
+}
+
+/* on logits the cross-entropies are the fused ops, which take the same targets */
+static nb_tensor *loss_on_logits(nb_loss_kind k, nb_tensor *logits, nb_tensor *target) {
+    switch (k) {
+    case NB_LOSS_BINARY_CE:
+        return nb_sigmoid_crossentropy_logits(logits, target);
+    case NB_LOSS_CATEGORICAL_CE:
+        return nb_softmax_crossentropy_logits(logits, target);
+    case NB_LOSS_SPARSE_CATEGORICAL_CE:
+        return nb_sparse_softmax_crossentropy_logits(logits, target);
+    default:
+        return nb_fail(NB_ERR_ARG, "nb_loss_apply: loss '%s' has no logits form", nb_loss_name(k));
+    }
+}
+
+nb_tensor *nb_loss_apply(nb_loss_kind k, bool from_logits, nb_tensor *pred, nb_tensor *target) {
+    if (from_logits) return loss_on_logits(k, pred, target);
     switch (k) {
     case NB_LOSS_MSE:
         return nb_mse_loss(pred, target);
@@ -127,5 +155,15 @@ nb_tensor *nb_loss_apply(nb_loss_kind k, nb_tensor *pred, nb_tensor *target) {
 nb_tensor *nb_loss_by_name(const char *name, nb_tensor *pred, nb_tensor *target) {
     nb_loss_kind k;
     if (!nb_loss_from_name("nb_loss_by_name", name, &k)) return NULL;
-    return nb_loss_apply(k, pred, target);
+    return nb_loss_apply(k, false, pred, target);
+}
+
+nb_tensor *nb_loss_by_name_ex(const char *name, nb_tensor *pred, nb_tensor *target,
+                              const nb_loss_opts *opts) {
+    const char *fn = "nb_loss_by_name_ex";
+    bool from_logits = opts && opts->from_logits;
+    nb_loss_kind k;
+    if (!nb_loss_from_name(fn, name, &k) || !nb_loss_check_logits(fn, name, k, from_logits))
+        return NULL;
+    return nb_loss_apply(k, from_logits, pred, target);
 }

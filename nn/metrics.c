@@ -2,7 +2,7 @@
  * report. Metrics are read-outs, not part of training: plain loops over the
  * values, no ops, no gradients.
  *
- *   binary accuracy       mean over elements of (p > 0.5) == (t > 0.5)
+ *   binary accuracy       mean over elements of (p > 0.5) == (t > 0.5)   (x > 0 for logits)
  *   categorical accuracy  mean over rows of argmax p == argmax t     p, t: [N, K]
  *   sparse accuracy       mean over rows of argmax p == label        labels: [N]
  */
@@ -32,17 +32,21 @@ static bool is_rows(const nb_tensor *t) {
     return t && t->ndim == 2 && t->shape[0] >= 1 && t->shape[1] >= 1;
 }
 
-float nb_binary_accuracy(const nb_tensor *prob, const nb_tensor *target) {
+float nb_binary_accuracy_at(const nb_tensor *pred, const nb_tensor *target, float threshold) {
     const char *fn = "nb_binary_accuracy";
-    if (!prob || !target) return (nb_fail_null(fn), NAN);
-    if (!nb_target_fits(prob, target, false) || prob->numel == 0)
+    if (!pred || !target) return (nb_fail_null(fn), NAN);
+    if (!nb_target_fits(pred, target, false) || pred->numel == 0)
         return (nb_fail(NB_ERR_SHAPE, "%s: predictions %s and targets %s differ in shape", fn,
-                        nb_shape_s(prob), nb_shape_s(target)),
+                        nb_shape_s(pred), nb_shape_s(target)),
                 NAN);
     int64_t hits = 0;
-    for (int64_t i = 0; i < prob->numel; i++)
-        hits += (nb_get_flat(prob, i) > 0.5f) == (nb_get_flat(target, i) > 0.5f);
-    return (float)((double)hits / (double)prob->numel);
+    for (int64_t i = 0; i < pred->numel; i++)
+        hits += (nb_get_flat(pred, i) > threshold) == (nb_get_flat(target, i) > 0.5f);
+    return (float)((double)hits / (double)pred->numel);
+}
+
+float nb_binary_accuracy(const nb_tensor *prob, const nb_tensor *target) {
+    return nb_binary_accuracy_at(prob, target, 0.5f);
 }
 
 float nb_categorical_accuracy(const nb_tensor *prob, const nb_tensor *onehot) {
@@ -111,15 +115,16 @@ static double loss_value(nb_tensor *(*loss)(nb_tensor *, nb_tensor *), const nb_
     return d;
 }
 
-double nb_metric_eval(nb_metric_kind k, const nb_tensor *pred, const nb_tensor *target) {
+double nb_metric_eval(nb_metric_kind k, const nb_tensor *pred, const nb_tensor *target,
+                      bool from_logits) {
     if (!pred || !target) return (nb_fail_null("nb_metric_eval"), NAN);
     if (k == NB_METRIC_ACCURACY) /* decide by shapes: one output, one-hot rows or labels */
         k = pred->ndim < 2 || pred->shape[pred->ndim - 1] == 1 ? NB_METRIC_BINARY_ACCURACY
             : nb_target_fits(pred, target, false)              ? NB_METRIC_CATEGORICAL_ACCURACY
                                                   : NB_METRIC_SPARSE_CATEGORICAL_ACCURACY;
     switch (k) {
-    case NB_METRIC_BINARY_ACCURACY:
-        return nb_binary_accuracy(pred, target);
+    case NB_METRIC_BINARY_ACCURACY: /* sigmoid(x) > 0.5 exactly when x > 0 */
+        return nb_binary_accuracy_at(pred, target, from_logits ? 0.0f : 0.5f);
     case NB_METRIC_CATEGORICAL_ACCURACY:
         return nb_categorical_accuracy(pred, target);
     case NB_METRIC_SPARSE_CATEGORICAL_ACCURACY:

@@ -246,6 +246,38 @@ START_TEST(test_targets_must_match_but_for_a_trailing_axis_of_1) {
 }
 END_TEST
 
+/* ---- from_logits ----------------------------------------------------------------------------- */
+START_TEST(test_from_logits_equals_the_probability_form_on_softmax_and_sigmoid) {
+    const nb_loss_opts logits = {.from_logits = true};
+    nb_tensor *x = nb_from_array((float[]){1, 2, 3, 0.5f, 0, -1, -2, 4, 0.1f}, NB_SHAPE(3, 3));
+    nb_tensor *labels = nb_from_array((float[]){2, 0, 1}, NB_SHAPE(3));
+    nb_tensor *onehot = nb_one_hot(labels, 3);
+    NB_ASSERT_CLOSE(nb_item(nb_loss_by_name_ex("categorical_crossentropy", x, onehot, &logits)),
+                    nb_item(nb_loss_by_name("categorical_crossentropy", nb_softmax(x, 1), onehot)),
+                    1e-5);
+    NB_ASSERT_CLOSE(
+        nb_item(nb_loss_by_name_ex("sparse_categorical_crossentropy", x, labels, &logits)),
+        nb_item(nb_loss_by_name("sparse_categorical_crossentropy", nb_softmax(x, 1), labels)),
+        1e-5);
+    nb_tensor *s = nb_from_array((float[]){2.2f, -1.4f, 0.4f, -0.8f}, NB_SHAPE(4, 1));
+    nb_tensor *z = nb_from_array((float[]){1, 0, 0, 1}, NB_SHAPE(4));
+    NB_ASSERT_CLOSE(nb_item(nb_loss_by_name_ex("binary_crossentropy", s, z, &logits)),
+                    nb_item(nb_loss_by_name("binary_crossentropy", nb_sigmoid(s), z)), 1e-5);
+    /* without the flag (or with NULL options) the names mean probabilities, as before */
+    NB_ASSERT_CLOSE(nb_item(nb_loss_by_name_ex("binary_crossentropy", nb_sigmoid(s), z, NULL)),
+                    nb_item(nb_binary_crossentropy(nb_sigmoid(s), z)), 1e-6);
+    /* logits of 1e4 stay exact: only the fused form can say so */
+    nb_tensor *big = nb_from_array((float[]){1e4f, -1e4f}, NB_SHAPE(1, 2));
+    NB_ASSERT_CLOSE(nb_item(nb_loss_by_name_ex("sparse_categorical_crossentropy", big,
+                                               nb_ones(NB_SHAPE(1)), &logits)),
+                    2e4, 1e-6);
+    /* mse and mae have no logits form */
+    ck_assert_ptr_null(nb_loss_by_name_ex("mse", s, z, &logits));
+    NB_ASSERT_ERROR_HAS("nb_loss_by_name_ex: from_logits applies to the cross-entropies, not to "
+                        "'mse'");
+}
+END_TEST
+
 /* ---- errors ------------------------------------------------------------------------------------
  */
 START_TEST(test_loss_errors_name_the_function_and_shapes) {
@@ -297,6 +329,7 @@ static Suite *losses_suite(void) {
     suite_add_tcase(s, tc);
     tc = nb_tcase("targets");
     tcase_add_test(tc, test_every_loss_takes_targets_n_for_outputs_n_by_1);
+    tcase_add_test(tc, test_from_logits_equals_the_probability_form_on_softmax_and_sigmoid);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -649,10 +649,10 @@ START_TEST(test_every_metric_takes_targets_n_for_outputs_n_by_1) {
     const nb_metric_kind kinds[] = {NB_METRIC_ACCURACY, NB_METRIC_BINARY_ACCURACY, NB_METRIC_MSE,
                                     NB_METRIC_MAE};
     for (int i = 0; i < 4; i++) {
-        double want = nb_metric_eval(kinds[i], col, t_col);
+        double want = nb_metric_eval(kinds[i], col, t_col, false);
         ck_assert_msg(!isnan(want), "metric %d: %s", i, nb_error());
-        NB_ASSERT_CLOSE(nb_metric_eval(kinds[i], col, t), want, 1e-6);
-        NB_ASSERT_CLOSE(nb_metric_eval(kinds[i], flat, t_col), want, 1e-6);
+        NB_ASSERT_CLOSE(nb_metric_eval(kinds[i], col, t, false), want, 1e-6);
+        NB_ASSERT_CLOSE(nb_metric_eval(kinds[i], flat, t_col, false), want, 1e-6);
     }
     NB_ASSERT_CLOSE(nb_binary_accuracy(col, t), 0.6, 1e-6);
     /* labels [N] or [N, 1] for [N, K] scores */
@@ -724,6 +724,160 @@ START_TEST(test_logistic_regression_with_targets_n_learns_breast_cancer) {
     ck_assert_int_eq(ds.n_classes, 2);
     double acc = logistic_test_accuracy(ds.x, ds.y, 30);
     ck_assert_msg(acc >= 0.93, "test accuracy %.4f", acc);
+    nb_dataset_free(&ds);
+}
+END_TEST
+
+/* ---- from_logits: a linear output and a cross-entropy that applies the softmax itself ------- */
+START_TEST(test_from_logits_computes_the_fused_loss_on_the_raw_outputs) {
+    nb_model *m = nb_sequential(NB_SHAPE(3));
+    add(m, nb_dense(4, NULL));
+    ck_assert_int_eq(nb_model_compile_ex(m, &(nb_compile_opts){.loss = "sparse_categorical_"
+                                                                       "crossentropy",
+                                                               .from_logits = true,
+                                                               .metrics = (const char *[]){"acc"},
+                                                               .n_metrics = 1}),
+                     NB_OK);
+    ck_assert(m->from_logits);
+    ck_assert(nb_model_loss_is_fused(m));
+    ck_assert_str_eq(nb_optimizer_name(m->opt), "rmsprop");
+    nb_tensor *x = nb_randn(NB_SHAPE(5, 3));
+    nb_tensor *y = nb_from_array((float[]){0, 3, 1, 2, 2}, NB_SHAPE(5));
+    nb_tensor *pred;
+    nb_tensor *loss = nb_model_forward_loss(m, x, y, false, &pred);
+    ck_assert_msg(loss != NULL, "%s", nb_error());
+    nb_tensor *out = nb_model_forward(m, x, false); /* predict gives the logits, as Keras */
+    NB_ASSERT_CLOSE(nb_item(loss), nb_item(nb_sparse_softmax_crossentropy_logits(out, y)), 1e-6);
+    for (int i = 0; i < 20; i++) NB_ASSERT_CLOSE(nb_get_flat(pred, i), nb_get_flat(out, i), 1e-6);
+    NB_ASSERT_CLOSE(nb_model_metric(m, 0, pred, y), nb_sparse_categorical_accuracy(out, y), 1e-6);
+    nb_model_free(m);
+
+    /* one logit: binary accuracy thresholds it at 0, not at 0.5 */
+    m = nb_sequential(NB_SHAPE(1));
+    add(m, nb_dense(1, NULL));
+    ck_assert_int_eq(
+        nb_model_compile_ex(m, &(nb_compile_opts){.loss = "binary_crossentropy",
+                                                  .from_logits = true,
+                                                  .metrics = (const char *[]){"accuracy"},
+                                                  .n_metrics = 1}),
+        NB_OK);
+    ck_assert_int_eq(m->metrics[0], NB_METRIC_BINARY_ACCURACY);
+    nb_fill(nb_model_weight(m, 0)->t, 1); /* logit = x */
+    x = nb_from_array((float[]){-2, -0.3f, 0.2f, 0.4f, 3}, NB_SHAPE(5, 1));
+    y = nb_from_array((float[]){0, 0, 1, 1, 1}, NB_SHAPE(5));
+    loss = nb_model_forward_loss(m, x, y, false, &pred);
+    NB_ASSERT_CLOSE(nb_item(loss), nb_item(nb_binary_crossentropy(nb_sigmoid(x), y)), 1e-5);
+    NB_ASSERT_CLOSE(nb_model_metric(m, 0, pred, y), 1.0, 1e-6); /* 0.5 would say 0.6 */
+    NB_ASSERT_CLOSE(nb_binary_accuracy_at(x, y, 0), 1.0, 1e-6);
+    NB_ASSERT_CLOSE(nb_binary_accuracy(x, y), 0.6, 1e-6);
+
+    /* mse has no logits; a NULL loss or options are errors */
+    ck_assert_int_ne(nb_model_compile_ex(m, &(nb_compile_opts){.loss = "mse", .from_logits = true}),
+                     NB_OK);
+    NB_ASSERT_ERROR_HAS(
+        "nb_model_compile: from_logits applies to the cross-entropies, not to 'mse'");
+    ck_assert_int_ne(nb_model_compile_ex(m, NULL), NB_OK);
+    NB_ASSERT_ERROR_HAS("nb_model_compile: options are NULL");
+    nb_model_free(m);
+}
+END_TEST
+
+typedef struct {
+    int n;
+    char last[512];
+} warnings;
+
+static void count_warning(const char *message, void *ctx) {
+    warnings *w = ctx;
+    w->n++;
+    snprintf(w->last, sizeof w->last, "%s", message);
+}
+
+/* the warnings a compile of a 3 -> k (activation) model gives */
+static warnings compile_warnings(int64_t k, const char *activation, const char *loss,
+                                 bool from_logits) {
+    warnings w = {0};
+    nb_model *m = nb_sequential(NB_SHAPE(3));
+    add(m, nb_dense(4, "relu"));
+    add(m, nb_dense(k, activation));
+    const char *metrics[] = {"accuracy"};
+    nb_set_warning_handler(count_warning, &w);
+    nb_status s = from_logits ? nb_model_compile_ex(m, &(nb_compile_opts){.loss = loss,
+                                                                          .from_logits = true,
+                                                                          .metrics = metrics,
+                                                                          .n_metrics = 1})
+                              : nb_model_compile(m, loss, NULL, metrics, 1);
+    nb_set_warning_handler(NULL, NULL);
+    ck_assert_msg(s == NB_OK, "%s", nb_error());
+    /* training adds no warning */
+    nb_set_warning_handler(count_warning, &w);
+    nb_tensor *y = nb_from_array((float[]){0, 1}, NB_SHAPE(2));
+    if (!strcmp(loss, "categorical_crossentropy")) y = nb_one_hot(y, k);
+    ck_assert_int_eq(nb_model_train_on_batch(m, nb_randn(NB_SHAPE(2, 3)), y, NULL, NULL), NB_OK);
+    nb_set_warning_handler(NULL, NULL);
+    nb_model_free(m);
+    return w;
+}
+
+START_TEST(test_compile_warns_once_when_the_loss_and_the_output_disagree_on_logits) {
+    /* a probability loss after a linear output: the course's 19% accuracy, said once */
+    warnings w = compile_warnings(3, NULL, "sparse_categorical_crossentropy", false);
+    ck_assert_int_eq(w.n, 1);
+    ck_assert_str_eq(w.last, "nb_model_compile: loss 'sparse_categorical_crossentropy' takes "
+                             "probabilities, but the last layer 'dense_1' (Dense) has activation "
+                             "'linear': give it activation 'softmax', or compile with from_logits "
+                             "(nb_model_compile_ex)");
+    w = compile_warnings(1, "relu", "binary_crossentropy", false);
+    ck_assert_int_eq(w.n, 1);
+    ck_assert_ptr_nonnull(strstr(w.last, "has activation 'relu': give it activation 'sigmoid'"));
+    /* from_logits after an output that already is a probability */
+    w = compile_warnings(3, "softmax", "categorical_crossentropy", true);
+    ck_assert_int_eq(w.n, 1);
+    ck_assert_str_eq(w.last, "nb_model_compile: from_logits is set, but the last layer 'dense_1' "
+                             "(Dense) has activation 'softmax', so its outputs are probabilities "
+                             "already: drop the activation or from_logits");
+    /* the right setups say nothing */
+    ck_assert_int_eq(compile_warnings(3, "softmax", "sparse_categorical_crossentropy", false).n, 0);
+    ck_assert_int_eq(compile_warnings(1, "sigmoid", "binary_crossentropy", false).n, 0);
+    ck_assert_int_eq(compile_warnings(3, NULL, "sparse_categorical_crossentropy", true).n, 0);
+    ck_assert_int_eq(compile_warnings(1, NULL, "binary_crossentropy", true).n, 0);
+    ck_assert_int_eq(compile_warnings(1, NULL, "mse", false).n, 0);
+}
+END_TEST
+
+START_TEST(test_linear_output_with_from_logits_learns_iris) {
+    nb_dataset ds = {0};
+    ck_assert_msg(nb_dataset_load("iris", &ds) == NB_OK, "%s", nb_error());
+    nb_split sp; /* iris is sorted by class: shuffle before splitting */
+    ck_assert_int_eq(nb_train_test_split(ds.x, ds.y, 0.3, true, &sp), NB_OK);
+    nb_scaler sc;
+    ck_assert_int_eq(nb_standard_scaler_fit(sp.x_train, &sc), NB_OK);
+    nb_model *m = nb_sequential(NB_SHAPE(4));
+    add(m, nb_dense(16, "relu"));
+    add(m, nb_dense(3, NULL));
+    ck_assert_int_eq(
+        nb_model_compile_ex(
+            m, &(nb_compile_opts){.loss = "sparse_categorical_"
+                                          "crossentropy",
+                                  .from_logits = true,
+                                  .optimizer = nb_adam(0.01f, 0.9f, 0.999f, 1e-7f, false),
+                                  .metrics = (const char *[]){"acc"},
+                                  .n_metrics = 1}),
+        NB_OK);
+    nb_history *h =
+        nb_model_fit(m, nb_scaler_transform(&sc, sp.x_train), sp.y_train,
+                     &(nb_fit_opts){.epochs = 40, .batch_size = 16, .verbose = NB_SILENT});
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    double v[2];
+    ck_assert_int_eq(nb_model_evaluate(m, nb_scaler_transform(&sc, sp.x_test), sp.y_test, 32, v, 2),
+                     2);
+    ck_assert_msg(v[1] >= 0.9, "test accuracy %.4f", v[1]);
+    /* predict gives logits: rows are not distributions */
+    nb_tensor *p = nb_model_predict(m, nb_scaler_transform(&sc, sp.x_test), 32);
+    double row = nb_get_flat(p, 0) + nb_get_flat(p, 1) + nb_get_flat(p, 2);
+    ck_assert_msg(fabs(row - 1) > 1e-3, "row 0 sums to %g", row);
+    nb_history_free(h);
+    nb_model_free(m);
     nb_dataset_free(&ds);
 }
 END_TEST
@@ -820,6 +974,11 @@ static Suite *nn_suite(void) {
     tcase_add_test(tc, test_every_metric_takes_targets_n_for_outputs_n_by_1);
     tcase_add_test(tc, test_sigmoid_output_with_binary_crossentropy_takes_targets_n);
     tcase_add_test(tc, test_logistic_regression_with_targets_n_learns_breast_cancer);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("from_logits");
+    tcase_add_test(tc, test_from_logits_computes_the_fused_loss_on_the_raw_outputs);
+    tcase_add_test(tc, test_compile_warns_once_when_the_loss_and_the_output_disagree_on_logits);
+    tcase_add_test(tc, test_linear_output_with_from_logits_learns_iris);
     suite_add_tcase(s, tc);
     tc = nb_tcase("metrics");
     tcase_add_test(tc, test_accuracies_of_known_predictions);
