@@ -184,6 +184,73 @@ nb_tensor *nb_confusion_matrix(const nb_tensor *labels, const nb_tensor *predict
     return cm;
 }
 
+/* ---- the matrix as text --------------------------------------------------------------------
+ *   true \ predicted  setosa  versicolor  virginica
+ *   setosa                 2           0          0
+ * columns as wide as their name or their largest count, two spaces apart */
+#define CM_CORNER "true \\ predicted"
+
+static const char *class_label(const char *const *names, int64_t c, char *buf, size_t size) {
+    if (names && names[c]) return names[c];
+    snprintf(buf, size, "%lld", (long long)c);
+    return buf;
+}
+
+static nb_status check_counts(const char *fn, const nb_tensor *cm) {
+    if (cm->ndim != 2 || cm->shape[0] != cm->shape[1] || cm->shape[0] < 1)
+        return nb_failc(NB_ERR_SHAPE, "%s: the confusion matrix must be [K, K]; got %s", fn,
+                        nb_shape_s(cm));
+    int64_t k = cm->shape[0];
+    for (int64_t i = 0; i < k * k; i++) {
+        float v = nb_get_flat(cm, i);
+        if (!(v >= 0 && v == floorf(v) && v < 1e15f))
+            return nb_failc(NB_ERR_ARG, "%s: cell [%lld, %lld] = %g is not a count", fn,
+                            (long long)(i / k), (long long)(i % k), v);
+    }
+    return NB_OK;
+}
+
+/* column j: as wide as its label and its largest count */
+static int column_width(const nb_tensor *cm, const char *const *names, int64_t j) {
+    int64_t k = cm->shape[0];
+    char buf[24];
+    int width = (int)strlen(class_label(names, j, buf, sizeof buf));
+    for (int64_t r = 0; r < k; r++) {
+        int digits = snprintf(buf, sizeof buf, "%lld", (long long)nb_get_flat(cm, r * k + j));
+        width = digits > width ? digits : width;
+    }
+    return width;
+}
+
+nb_status nb_confusion_matrix_print(FILE *f, const nb_tensor *cm, const char *const *class_names) {
+    const char *fn = "nb_confusion_matrix_print";
+    if (!f || !cm) return nb_failc(NB_ERR_NULL, "%s: file or confusion matrix is NULL", fn);
+    nb_status s = check_counts(fn, cm);
+    if (s != NB_OK) return s;
+    int64_t k = cm->shape[0];
+    int *width = malloc((size_t)k * sizeof *width);
+    if (!width) return nb_failc(NB_ERR_MEMORY, "%s: out of memory", fn);
+    char buf[24];
+    int first = (int)strlen(CM_CORNER);
+    for (int64_t c = 0; c < k; c++) {
+        int len = (int)strlen(class_label(class_names, c, buf, sizeof buf));
+        first = len > first ? len : first;
+        width[c] = column_width(cm, class_names, c);
+    }
+    fprintf(f, "%-*s", first, CM_CORNER);
+    for (int64_t j = 0; j < k; j++)
+        fprintf(f, "  %*s", width[j], class_label(class_names, j, buf, sizeof buf));
+    fputc('\n', f);
+    for (int64_t i = 0; i < k; i++) {
+        fprintf(f, "%-*s", first, class_label(class_names, i, buf, sizeof buf));
+        for (int64_t j = 0; j < k; j++)
+            fprintf(f, "  %*lld", width[j], (long long)nb_get_flat(cm, i * k + j));
+        fputc('\n', f);
+    }
+    free(width);
+    return ferror(f) ? nb_failc(NB_ERR_IO, "%s: writing the table failed", fn) : NB_OK;
+}
+
 /* ---- classification report, laid out as scikit-learn's ------------------------------------ */
 typedef struct {
     double precision, recall, f1;

@@ -132,37 +132,79 @@ START_TEST(test_summary_with_names_flatten_and_a_cnn) {
     add(m, nb_dense(10, "softmax"));
     text = summary_text(m);
     ck_assert_int_eq(nb_model_param_count(m), 180326);
-    /* a name longer than its column pushes the row right, keeping one space */
+    /* a name longer than its column widens the column for every row, and the rules */
     const char *want[] = {
         "Model: \"sequential\"",
-        "_________________________________________________________________",
-        " Layer (type)                Output Shape              Param #",
-        "=================================================================",
-        " conv2d (Conv2D)             (None, 32, 26, 26)        320",
+        "______________________________________________________________________________",
+        " Layer (type)                             Output Shape              Param #",
+        "==============================================================================",
+        " conv2d (Conv2D)                          (None, 32, 26, 26)        320",
         "",
-        " max_pooling2d (MaxPooling2D) (None, 32, 13, 13)       0",
+        " max_pooling2d (MaxPooling2D)             (None, 32, 13, 13)        0",
         "",
-        " conv2d_1 (Conv2D)           (None, 64, 11, 11)        18496",
+        " conv2d_1 (Conv2D)                        (None, 64, 11, 11)        18496",
         "",
-        " max_pooling2d_1 (MaxPooling2D) (None, 64, 5, 5)       0",
+        " max_pooling2d_1 (MaxPooling2D)           (None, 64, 5, 5)          0",
         "",
-        " flatten (Flatten)           (None, 1600)              0",
+        " flatten (Flatten)                        (None, 1600)              0",
         "",
-        " dense (Dense)               (None, 100)               160100",
+        " dense (Dense)                            (None, 100)               160100",
         "",
-        " batch_normalization (BatchNormalization) (None, 100)  400",
+        " batch_normalization (BatchNormalization) (None, 100)               400",
         "",
-        " dropout (Dropout)           (None, 100)               0",
+        " dropout (Dropout)                        (None, 100)               0",
         "",
-        " dense_1 (Dense)             (None, 10)                1010",
+        " dense_1 (Dense)                          (None, 10)                1010",
         "",
-        "=================================================================",
+        "==============================================================================",
         "Total params: 180,326 (704.40 KB)",
         "Trainable params: 180,126 (703.62 KB)",
         "Non-trainable params: 200 (800.00 Byte)",
-        "_________________________________________________________________",
+        "______________________________________________________________________________",
     };
     assert_lines(text, want, 27);
+    free(text);
+    nb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_summary_columns_widen_to_fit_a_long_batch_norm_name) {
+    const char *name = "batch_normalization_of_the_hidden_layer1"; /* 40 characters */
+    ck_assert_int_eq(strlen(name), 40);
+    nb_model *m = nb_sequential(NB_SHAPE(784));
+    add(m, nb_dense(100, "relu"));
+    add(m, nb_layer_set_name(nb_batch_norm_layer(0, 0), name));
+    add(m, nb_dense(10, "softmax"));
+    char *text = summary_text(m);
+    /* every rule as wide as the table, every row within it, each column at one offset */
+    const char *header = strstr(text, " Layer (type)");
+    ck_assert_ptr_nonnull(header);
+    int shape_at = (int)(strstr(header, "Output Shape") - header);
+    int params_at = (int)(strstr(header, "Param #") - header);
+    int width = -1, rows = 0;
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        int len = (int)(nl - p);
+        bool is_rule = len > 0 && (p[0] == '_' || p[0] == '=');
+        if (is_rule) {
+            if (width < 0) width = len;
+            ck_assert_msg(len == width, "rule of %d characters, the first is %d:\n%s", len, width,
+                          text);
+        }
+        if (len > 1 && p[0] == ' ' && p[1] != 'L') { /* a layer row */
+            rows++;
+            ck_assert_msg(p[shape_at - 1] == ' ' && p[shape_at] == '(' && p[params_at - 1] == ' ' &&
+                              p[params_at] >= '0' && p[params_at] <= '9',
+                          "row [%.*s] is not in the header's columns:\n%s", len, p, text);
+        }
+        if (width >= 0 && !is_rule)
+            ck_assert_msg(len <= width, "[%.*s] is wider than the rules:\n%s", len, p, text);
+        p = nl + 1;
+    }
+    ck_assert_int_eq(rows, 3);
+    ck_assert_int_gt(width, 65);
+    ck_assert_ptr_nonnull(
+        strstr(text, " batch_normalization_of_the_hidden_layer1 (BatchNormalization) (None, 100)"));
     free(text);
     nb_model_free(m);
 }
@@ -939,12 +981,48 @@ START_TEST(test_confusion_matrix_and_report_match_scikit_learn) {
 }
 END_TEST
 
+START_TEST(test_confusion_matrix_prints_as_a_labelled_integer_table) {
+    nb_tensor *t = nb_from_array((float[]){0, 1, 2, 2, 2, 1, 0, 2, 2, 2, 2, 2}, NB_SHAPE(12));
+    nb_tensor *p = nb_from_array((float[]){0, 0, 2, 2, 1, 1, 0, 2, 2, 2, 2, 2}, NB_SHAPE(12));
+    nb_tensor *cm = nb_confusion_matrix(t, p, 3);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    const char *names[] = {"setosa", "versicolor", "virginica"};
+    ck_assert_int_eq(nb_confusion_matrix_print(f, cm, names), NB_OK);
+    ck_assert_int_eq(nb_confusion_matrix_print(f, cm, NULL), NB_OK);
+    fclose(f);
+    const char *want[] = {
+        "true \\ predicted  setosa  versicolor  virginica",
+        "setosa                 2           0          0",
+        "versicolor             1           1          0",
+        "virginica              0           1          7",
+        "true \\ predicted  0  1  2",
+        "0                 2  0  0",
+        "1                 1  1  0",
+        "2                 0  1  7",
+    };
+    assert_lines(text, want, 8);
+    free(text);
+    /* counts only: a normalized matrix is not one */
+    f = open_memstream(&text, &len);
+    ck_assert_int_ne(nb_confusion_matrix_print(f, nb_mul_scalar(cm, 0.5f), NULL), NB_OK);
+    fclose(f);
+    free(text);
+    NB_ASSERT_ERROR_HAS("nb_confusion_matrix_print: cell [1, 0] = 0.5 is not a count");
+    ck_assert_int_ne(nb_confusion_matrix_print(stdout, nb_ones(NB_SHAPE(2, 3)), NULL), NB_OK);
+    NB_ASSERT_ERROR_HAS(
+        "nb_confusion_matrix_print: the confusion matrix must be [K, K]; got [2, 3]");
+}
+END_TEST
+
 static Suite *nn_suite(void) {
     Suite *s = suite_create("nn");
     TCase *tc = nb_tcase("summary");
     tcase_add_test(tc, test_summary_of_the_course_dense_2_on_3_inputs_shows_8_params);
     tcase_add_test(tc, test_summary_of_the_course_fashion_mlp_shows_79510_params);
     tcase_add_test(tc, test_summary_with_names_flatten_and_a_cnn);
+    tcase_add_test(tc, test_summary_columns_widen_to_fit_a_long_batch_norm_name);
     suite_add_tcase(s, tc);
     tc = nb_tcase("shapes");
     tcase_add_test(tc, test_output_shapes_are_inferred_when_layers_are_added);
@@ -983,6 +1061,7 @@ static Suite *nn_suite(void) {
     tc = nb_tcase("metrics");
     tcase_add_test(tc, test_accuracies_of_known_predictions);
     tcase_add_test(tc, test_confusion_matrix_and_report_match_scikit_learn);
+    tcase_add_test(tc, test_confusion_matrix_prints_as_a_labelled_integer_table);
     suite_add_tcase(s, tc);
     return s;
 }

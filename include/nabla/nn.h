@@ -155,6 +155,10 @@ float nb_categorical_accuracy(const nb_tensor *prob, const nb_tensor *onehot);
 float nb_sparse_categorical_accuracy(const nb_tensor *prob, const nb_tensor *labels);
 /* [K, K] counts, rows = true class, columns = predicted; labels as floats */
 nb_tensor *nb_confusion_matrix(const nb_tensor *labels, const nb_tensor *predicted, int k);
+/* the matrix as a table of counts, rows labelled with the true class and
+ * columns with the predicted one (class_names NULL: 0, 1, ...); an error for
+ * a cell that is not a count */
+nb_status nb_confusion_matrix_print(FILE *f, const nb_tensor *cm, const char *const *class_names);
 /* precision, recall, f1, support per class, accuracy, macro and weighted averages */
 nb_status nb_classification_report(FILE *f, const nb_tensor *confusion,
                                    const char *const *class_names);
