@@ -124,6 +124,8 @@ static nb_status add_layer(nb_model *m, nb_layer *l) {
     const nb_layer *prev = m->n_layers ? m->layers[m->n_layers - 1] : NULL;
     l->in_ndim = prev ? prev->out_ndim : m->in_ndim;
     memcpy(l->in_shape, prev ? prev->out_shape : m->in_shape, sizeof l->in_shape);
+    l->sees_model_input = l->in_ndim == m->in_ndim &&
+                          !memcmp(l->in_shape, m->in_shape, sizeof(int64_t) * (size_t)m->in_ndim);
     if (l->ops->build(l) != NB_OK) {
         if (nb_error_code() == NB_ERR_MEMORY) return NB_ERR_MEMORY;
         return build_error(m, l);

@@ -106,6 +106,8 @@ struct nb_layer {
     bool user_named; /* false: nb_model_add picks base_name, base_name_1, ... */
     bool in_model;   /* owned by a model (nb_layer_free refuses it) */
     bool built;
+    bool sees_model_input; /* set before build: the input is the model's, unchanged by the
+                            * layers before (Conv2D checks it for Keras's channels-last) */
     nb_act act;
     int in_ndim, out_ndim; /* shapes without the batch axis */
     int64_t in_shape[NB_MAX_DIMS], out_shape[NB_MAX_DIMS];

@@ -210,6 +210,54 @@ START_TEST(test_summary_columns_widen_to_fit_a_long_batch_norm_name) {
 }
 END_TEST
 
+/* Keras's images are (height, width, channels); nabla's are (channels, height, width) */
+static void assert_channels_last_error(const char *permuted) {
+    NB_ASSERT_ERROR_HAS("[N, C, H, W]");
+    NB_ASSERT_ERROR_HAS("nb_permute(x, (int[]){0, 3, 1, 2}, 4)");
+    NB_ASSERT_ERROR_HAS(permuted);
+    ck_assert_msg(!strstr(nb_error(), "padding 'same'"), "%s", nb_error());
+}
+
+START_TEST(test_a_channels_last_input_to_conv2d_names_the_layout_and_the_permute) {
+    nb_model *m = nb_sequential(NB_SHAPE(28, 28, 1));
+    ck_assert_int_ne(nb_model_add(m, nb_conv2d_layer(32, 3, "relu")), NB_OK);
+    assert_channels_last_error("input shape (1, 28, 28)");
+    NB_ASSERT_ERROR_HAS("nb_model_add: layer 'conv2d' (Conv2D) cannot take the model's input, "
+                        "(None, 28, 28, 1)");
+    /* with padding "same" it built a model of 28-channel images 1 pixel wide */
+    ck_assert_int_ne(
+        nb_model_add(
+            m, nb_conv2d_layer_ex(
+                   32, &(nb_conv2d_layer_opts){.kernel_h = 3, .kernel_w = 3, .padding = "same"})),
+        NB_OK);
+    assert_channels_last_error("input shape (1, 28, 28)");
+    ck_assert_int_eq(nb_model_num_layers(m), 0);
+    nb_model_free(m);
+    m = nb_sequential(NB_SHAPE(32, 32, 3)); /* RGB */
+    ck_assert_int_ne(nb_model_add(m, nb_conv2d_layer(8, 3, NULL)), NB_OK);
+    assert_channels_last_error("input shape (3, 32, 32)");
+    nb_model_free(m);
+
+    /* channels first, as nabla takes them, builds; so does a narrow image further in */
+    const int64_t ok[][3] = {{1, 28, 28}, {3, 32, 32}, {4, 3, 3}, {64, 8, 8}, {16, 4, 3}};
+    for (int i = 0; i < 5; i++) {
+        m = nb_sequential(ok[i], 3);
+        add(m, nb_conv2d_layer(8, 3, NULL));
+        nb_model_free(m);
+    }
+    /* 16 signals of 50 samples, a kernel along them only */
+    m = nb_sequential(NB_SHAPE(16, 50, 1));
+    add(m, nb_conv2d_layer_ex(8, &(nb_conv2d_layer_opts){.kernel_h = 5, .kernel_w = 1}));
+    nb_model_free(m);
+    m = nb_sequential(NB_SHAPE(1, 28, 28));
+    add(m, nb_conv2d_layer_ex(28, &(nb_conv2d_layer_opts){.kernel_h = 1, .kernel_w = 26}));
+    add(m, nb_conv2d_layer_ex(8, &(nb_conv2d_layer_opts){.kernel_h = 3,
+                                                         .kernel_w = 3,
+                                                         .padding = "same"})); /* (28, 28, 3) */
+    nb_model_free(m);
+}
+END_TEST
+
 /* ---- shapes and names -------------------------------------------------------------------------
  */
 START_TEST(test_output_shapes_are_inferred_when_layers_are_added) {
@@ -1029,6 +1077,7 @@ static Suite *nn_suite(void) {
     tcase_add_test(tc, test_bad_layer_combinations_name_both_layers_and_shapes);
     tcase_add_test(tc, test_names_are_automatic_unique_and_checked);
     tcase_add_test(tc, test_unknown_names_are_errors_listing_the_known_ones);
+    tcase_add_test(tc, test_a_channels_last_input_to_conv2d_names_the_layout_and_the_permute);
     suite_add_tcase(s, tc);
     tc = nb_tcase("gradients");
     tcase_add_test(tc, test_dense_passes_gradcheck_with_and_without_bias);
