@@ -762,7 +762,8 @@ END_TEST
 static nb_model *logistic_model(int64_t features) {
     nb_model *m = nb_sequential(NB_SHAPE(features));
     add(m, nb_dense(1, "sigmoid"));
-    ck_assert_msg(nb_model_compile(m, "binary_crossentropy", nb_optimizer_from_name("adam"),
+    ck_assert_msg(nb_model_compile(m, "binary_crossentropy",
+                                   nb_adam(0.01f, 0.9f, 0.999f, 1e-7f, false),
                                    (const char *[]){"accuracy"}, 1) == NB_OK,
                   "%s", nb_error());
     return m;
@@ -813,7 +814,7 @@ START_TEST(test_logistic_regression_with_targets_n_learns_breast_cancer) {
     ck_assert_msg(nb_dataset_load("breast_cancer", &ds) == NB_OK, "%s", nb_error());
     ck_assert_int_eq(ds.n_classes, 2);
     double acc = logistic_test_accuracy(ds.x, ds.y, 30);
-    ck_assert_msg(acc >= 0.93, "test accuracy %.4f", acc);
+    ck_assert_msg(acc >= 0.95, "test accuracy %.4f", acc); /* 0.965-0.993 over 10 seeds */
     nb_dataset_free(&ds);
 }
 END_TEST
@@ -961,7 +962,7 @@ START_TEST(test_linear_output_with_from_logits_learns_iris) {
     double v[2];
     ck_assert_int_eq(nb_model_evaluate(m, nb_scaler_transform(&sc, sp.x_test), sp.y_test, 32, v, 2),
                      2);
-    ck_assert_msg(v[1] >= 0.9, "test accuracy %.4f", v[1]);
+    ck_assert_msg(v[1] >= 0.88, "test accuracy %.4f", v[1]); /* 0.911-1 over 10 seeds */
     /* predict gives logits: rows are not distributions */
     nb_tensor *p = nb_model_predict(m, nb_scaler_transform(&sc, sp.x_test), 32);
     double row = nb_get_flat(p, 0) + nb_get_flat(p, 1) + nb_get_flat(p, 2);
