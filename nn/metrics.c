@@ -32,8 +32,8 @@ static bool is_rows(const nb_tensor *t) {
     return t && t->ndim == 2 && t->shape[0] >= 1 && t->shape[1] >= 1;
 }
 
-float nb_binary_accuracy_at(const nb_tensor *pred, const nb_tensor *target, float threshold) {
-    const char *fn = "nb_binary_accuracy";
+static float binary_accuracy(const char *fn, const nb_tensor *pred, const nb_tensor *target,
+                             float threshold) {
     if (!pred || !target) return (nb_fail_null(fn), NAN);
     if (!nb_target_fits(pred, target, false) || pred->numel == 0)
         return (nb_fail(NB_ERR_SHAPE, "%s: predictions %s and targets %s differ in shape", fn,
@@ -45,8 +45,12 @@ float nb_binary_accuracy_at(const nb_tensor *pred, const nb_tensor *target, floa
     return (float)((double)hits / (double)pred->numel);
 }
 
+float nb_binary_accuracy_at(const nb_tensor *pred, const nb_tensor *target, float threshold) {
+    return binary_accuracy("nb_binary_accuracy_at", pred, target, threshold);
+}
+
 float nb_binary_accuracy(const nb_tensor *prob, const nb_tensor *target) {
-    return nb_binary_accuracy_at(prob, target, 0.5f);
+    return binary_accuracy("nb_binary_accuracy", prob, target, 0.5f);
 }
 
 float nb_categorical_accuracy(const nb_tensor *prob, const nb_tensor *onehot) {
@@ -124,7 +128,7 @@ double nb_metric_eval(nb_metric_kind k, const nb_tensor *pred, const nb_tensor *
                                                   : NB_METRIC_SPARSE_CATEGORICAL_ACCURACY;
     switch (k) {
     case NB_METRIC_BINARY_ACCURACY: /* sigmoid(x) > 0.5 exactly when x > 0 */
-        return nb_binary_accuracy_at(pred, target, from_logits ? 0.0f : 0.5f);
+        return binary_accuracy("nb_binary_accuracy", pred, target, from_logits ? 0.0f : 0.5f);
     case NB_METRIC_CATEGORICAL_ACCURACY:
         return nb_categorical_accuracy(pred, target);
     case NB_METRIC_SPARSE_CATEGORICAL_ACCURACY:
