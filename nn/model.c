@@ -295,9 +295,9 @@ static nb_status check_compile(nb_model *m, const nb_compile_opts *o, nb_loss_ki
 }
 
 /* A cross-entropy on probabilities after an output that is none trains to a
- * poor model without any error (a linear output with sparse categorical
- * cross-entropy reached 19% on Fashion-MNIST); so does from_logits after a
- * softmax. Say so once, at compile, not at every batch. */
+ * poor model without any error (the clipped logs see logits as
+ * probabilities); so does from_logits after a softmax. Say so once, at
+ * compile, not at every batch. */
 static void warn_on_logits_mismatch(const nb_model *m) {
     if (!nb_loss_is_crossentropy(m->loss)) return;
     const nb_layer *last = m->layers[m->n_layers - 1];
