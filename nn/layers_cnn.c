@@ -2,7 +2,7 @@
  * BatchNorm. Images are channels-first, as the ops take them: a layer's
  * shape without the batch axis is (channels, height, width), so the summary
  * shows (None, 32, 26, 26) where Keras's channels-last default shows
- * (None, 26, 26, 32).
+ * (None, 26, 26, 32); a Keras-style input shape is refused with the permute.
  */
 #include "nn_internal.h"
 
@@ -19,9 +19,34 @@ static int64_t valid_side(int64_t n, int64_t k, int64_t s) {
 }
 
 /* ---- Conv2D: x: [N, C, H, W] -> [N, K, H', W'] with kernel [K, C, kh, kw], bias [K] -------- */
+/* Keras's input shape (28, 28, 1) read channels first is 28 channels of
+ * 28x1 pixels: with padding "same" it even builds. Refused at the model's
+ * input when a kernel wider than a pixel would slide over an image of 1, 3
+ * or 4 columns that has more than 4 channels and more than 4 rows: the
+ * channels of a (height, width, channels) image. */
+static bool looks_channels_last(const nb_layer *l) {
+    int64_t c = l->in_shape[0], h = l->in_shape[1], w = l->in_shape[2];
+    return l->sees_model_input && c > 4 && h > 4 && (w == 1 || w == 3 || w == 4) &&
+           l->cfg.conv.kw > 1;
+}
+
+static nb_status channels_last_error(const nb_layer *l) {
+    char got[96], want[96];
+    nb_layer_shape_str(l->in_shape, 3, got, sizeof got);
+    snprintf(want, sizeof want, "(%lld, %lld, %lld)", (long long)l->in_shape[2],
+             (long long)l->in_shape[0], (long long)l->in_shape[1]);
+    return nb_failc(NB_ERR_SHAPE,
+                    "Conv2D takes images channels first, (None, channels, height, width) as "
+                    "nb_conv2d's [N, C, H, W]; %s looks channels-last (Keras's height, width, "
+                    "channels): give the model the input shape %s and permute the images with "
+                    "nb_permute(x, (int[]){0, 3, 1, 2}, 4)",
+                    got, want);
+}
+
 static nb_status conv_build(nb_layer *l) {
     if (!is_image(l))
         return nb_failc(NB_ERR_SHAPE, "Conv2D needs images (None, channels, height, width)");
+    if (looks_channels_last(l)) return channels_last_error(l);
     int64_t c = l->in_shape[0], h = l->in_shape[1], w = l->in_shape[2];
     int64_t k = l->cfg.conv.filters, kh = l->cfg.conv.kh, kw = l->cfg.conv.kw;
     int64_t sh = l->cfg.conv.sh, sw = l->cfg.conv.sw;

@@ -9,7 +9,9 @@
  *
  * Probabilities are clipped to [1e-7, 1 - 1e-7] first, as Keras does, so a
  * confident wrong prediction costs log(1e7) = 16.1 instead of infinity. The
- * *_logits forms in ops/loss.c need no clipping: they are exact and stable.
+ * *_logits forms in ops/loss.c need no clipping: they are exact and stable,
+ * and they are what the cross-entropies mean with Keras's from_logits.
+ * Targets follow nb_target_fits: [N] targets for [N, 1] outputs.
  */
 #include "nn_internal.h"
 
@@ -17,13 +19,10 @@
 
 #define PROB_EPS 1e-7f
 
-/* target seen with pred's shape: the same, or the same elements ([N] for [N, 1]) */
+/* target seen with pred's shape, by the rule of nb_target_fits ([N] for [N, 1]) */
 static nb_tensor *match_target(const char *fn, nb_tensor *pred, nb_tensor *target) {
     if (!pred || !target) return nb_fail_null(fn);
-    if (nb_same_shape(pred, target)) return target;
-    if (pred->ndim >= 1 && target->ndim >= 1 && pred->numel == target->numel &&
-        pred->shape[0] == target->shape[0])
-        return nb_reshape(target, pred->shape, pred->ndim);
+    if (nb_target_fits(pred, target, false)) return nb_target_view(pred, target, false);
     return nb_fail(NB_ERR_SHAPE, "%s: predictions %s and targets %s differ in shape", fn,
                    nb_shape_s(pred), nb_shape_s(target));
 }
@@ -52,13 +51,13 @@ nb_tensor *nb_binary_crossentropy(nb_tensor *prob, nb_tensor *target) {
 nb_tensor *nb_categorical_crossentropy(nb_tensor *prob, nb_tensor *onehot) {
     const char *fn = "nb_categorical_crossentropy";
     if (!prob || !onehot) return nb_fail_null(fn);
-    if (prob->ndim != 2 || !nb_same_shape(prob, onehot) || prob->shape[0] < 1)
+    if (prob->ndim != 2 || !nb_target_fits(prob, onehot, false) || prob->shape[0] < 1)
         return nb_fail(NB_ERR_SHAPE,
                        "%s: probabilities and one-hot targets must both be [N, K] with N >= 1; "
                        "got %s and %s",
                        fn, nb_shape_s(prob), nb_shape_s(onehot));
     nb_tensor *p = nb_clip(prob, PROB_EPS, 1.0f - PROB_EPS);
-    nb_tensor *total = nb_sum_all(nb_mul(onehot, nb_log(p)));
+    nb_tensor *total = nb_sum_all(nb_mul(nb_target_view(prob, onehot, false), nb_log(p)));
     return nb_mul_scalar(total, -1.0f / (float)prob->shape[0]);
 }
 
@@ -66,13 +65,11 @@ nb_tensor *nb_categorical_crossentropy(nb_tensor *prob, nb_tensor *onehot) {
 nb_tensor *nb_sparse_categorical_crossentropy(nb_tensor *prob, nb_tensor *labels) {
     const char *fn = "nb_sparse_categorical_crossentropy";
     if (!prob || !labels) return nb_fail_null(fn);
-    if (prob->ndim != 2 || labels->numel != prob->shape[0] || labels->ndim < 1 ||
-        labels->ndim > 2 || labels->shape[0] != prob->shape[0])
+    if (prob->ndim != 2 || !nb_target_fits(prob, labels, true))
         return nb_fail(NB_ERR_SHAPE,
                        "%s: probabilities must be [N, K] and labels [N]; got %s and %s", fn,
                        nb_shape_s(prob), nb_shape_s(labels));
-    nb_tensor *flat = nb_reshape(labels, prob->shape, 1);
-    nb_tensor *onehot = nb_one_hot(flat, prob->shape[1]);
+    nb_tensor *onehot = nb_one_hot(nb_target_view(prob, labels, true), prob->shape[1]);
     if (!onehot) {
         char why[512];
         snprintf(why, sizeof why, "%s", nb_error());
@@ -113,7 +110,33 @@ const char *nb_loss_name(nb_loss_kind k) {
     return names[k].name; /* the first five entries are in enum order */
 }
 
-nb_tensor *nb_loss_apply(nb_loss_kind k, nb_tensor *pred, nb_tensor *target) {
+bool nb_loss_is_crossentropy(nb_loss_kind k) {
+    return k == NB_LOSS_BINARY_CE || k == NB_LOSS_CATEGORICAL_CE ||
+           k == NB_LOSS_SPARSE_CATEGORICAL_CE;
+}
+
+bool nb_loss_check_logits(const char *fn, const char *name, nb_loss_kind k, bool from_logits) {
+    if (!from_logits || nb_loss_is_crossentropy(k)) return true;
+    nb_fail(NB_ERR_ARG, "%s: from_logits applies to the cross-entropies, not to '%s'", fn, name);
+    return false;
+}
+
+/* on logits the cross-entropies are the fused ops, which take the same targets */
+static nb_tensor *loss_on_logits(nb_loss_kind k, nb_tensor *logits, nb_tensor *target) {
+    switch (k) {
+    case NB_LOSS_BINARY_CE:
+        return nb_sigmoid_crossentropy_logits(logits, target);
+    case NB_LOSS_CATEGORICAL_CE:
+        return nb_softmax_crossentropy_logits(logits, target);
+    case NB_LOSS_SPARSE_CATEGORICAL_CE:
+        return nb_sparse_softmax_crossentropy_logits(logits, target);
+    default:
+        return nb_fail(NB_ERR_ARG, "nb_loss_apply: loss '%s' has no logits form", nb_loss_name(k));
+    }
+}
+
+nb_tensor *nb_loss_apply(nb_loss_kind k, bool from_logits, nb_tensor *pred, nb_tensor *target) {
+    if (from_logits) return loss_on_logits(k, pred, target);
     switch (k) {
     case NB_LOSS_MSE:
         return nb_mse_loss(pred, target);
@@ -132,5 +155,15 @@ nb_tensor *nb_loss_apply(nb_loss_kind k, nb_tensor *pred, nb_tensor *target) {
 nb_tensor *nb_loss_by_name(const char *name, nb_tensor *pred, nb_tensor *target) {
     nb_loss_kind k;
     if (!nb_loss_from_name("nb_loss_by_name", name, &k)) return NULL;
-    return nb_loss_apply(k, pred, target);
+    return nb_loss_apply(k, false, pred, target);
+}
+
+nb_tensor *nb_loss_by_name_ex(const char *name, nb_tensor *pred, nb_tensor *target,
+                              const nb_loss_opts *opts) {
+    const char *fn = "nb_loss_by_name_ex";
+    bool from_logits = opts && opts->from_logits;
+    nb_loss_kind k;
+    if (!nb_loss_from_name(fn, name, &k) || !nb_loss_check_logits(fn, name, k, from_logits))
+        return NULL;
+    return nb_loss_apply(k, from_logits, pred, target);
 }

@@ -2,7 +2,7 @@
  * report. Metrics are read-outs, not part of training: plain loops over the
  * values, no ops, no gradients.
  *
- *   binary accuracy       mean over elements of (p > 0.5) == (t > 0.5)
+ *   binary accuracy       mean over elements of (p > 0.5) == (t > 0.5)   (x > 0 for logits)
  *   categorical accuracy  mean over rows of argmax p == argmax t     p, t: [N, K]
  *   sparse accuracy       mean over rows of argmax p == label        labels: [N]
  */
@@ -32,21 +32,31 @@ static bool is_rows(const nb_tensor *t) {
     return t && t->ndim == 2 && t->shape[0] >= 1 && t->shape[1] >= 1;
 }
 
-float nb_binary_accuracy(const nb_tensor *prob, const nb_tensor *target) {
-    const char *fn = "nb_binary_accuracy";
-    if (!prob || !target) return (nb_fail_null(fn), NAN);
-    if (prob->numel != target->numel || prob->numel == 0)
-        return fail_nan(fn, prob, target, "predictions and targets need the same elements");
+static float binary_accuracy(const char *fn, const nb_tensor *pred, const nb_tensor *target,
+                             float threshold) {
+    if (!pred || !target) return (nb_fail_null(fn), NAN);
+    if (!nb_target_fits(pred, target, false) || pred->numel == 0)
+        return (nb_fail(NB_ERR_SHAPE, "%s: predictions %s and targets %s differ in shape", fn,
+                        nb_shape_s(pred), nb_shape_s(target)),
+                NAN);
     int64_t hits = 0;
-    for (int64_t i = 0; i < prob->numel; i++)
-        hits += (nb_get_flat(prob, i) > 0.5f) == (nb_get_flat(target, i) > 0.5f);
-    return (float)((double)hits / (double)prob->numel);
+    for (int64_t i = 0; i < pred->numel; i++)
+        hits += (nb_get_flat(pred, i) > threshold) == (nb_get_flat(target, i) > 0.5f);
+    return (float)((double)hits / (double)pred->numel);
+}
+
+float nb_binary_accuracy_at(const nb_tensor *pred, const nb_tensor *target, float threshold) {
+    return binary_accuracy("nb_binary_accuracy_at", pred, target, threshold);
+}
+
+float nb_binary_accuracy(const nb_tensor *prob, const nb_tensor *target) {
+    return binary_accuracy("nb_binary_accuracy", prob, target, 0.5f);
 }
 
 float nb_categorical_accuracy(const nb_tensor *prob, const nb_tensor *onehot) {
     const char *fn = "nb_categorical_accuracy";
     if (!prob || !onehot) return (nb_fail_null(fn), NAN);
-    if (!is_rows(prob) || !nb_same_shape(prob, onehot))
+    if (!is_rows(prob) || !nb_target_fits(prob, onehot, false))
         return fail_nan(fn, prob, onehot, "predictions and one-hot targets must both be [N, K]");
     int64_t hits = 0, n = prob->shape[0];
     for (int64_t i = 0; i < n; i++) hits += row_argmax(prob, i) == row_argmax(onehot, i);
@@ -56,7 +66,7 @@ float nb_categorical_accuracy(const nb_tensor *prob, const nb_tensor *onehot) {
 float nb_sparse_categorical_accuracy(const nb_tensor *prob, const nb_tensor *labels) {
     const char *fn = "nb_sparse_categorical_accuracy";
     if (!prob || !labels) return (nb_fail_null(fn), NAN);
-    if (!is_rows(prob) || labels->numel != prob->shape[0])
+    if (!is_rows(prob) || !nb_target_fits(prob, labels, true))
         return fail_nan(fn, prob, labels, "predictions must be [N, K] and labels [N]");
     int64_t hits = 0, n = prob->shape[0];
     for (int64_t i = 0; i < n; i++) hits += (float)row_argmax(prob, i) == nb_get_flat(labels, i);
@@ -109,15 +119,16 @@ static double loss_value(nb_tensor *(*loss)(nb_tensor *, nb_tensor *), const nb_
     return d;
 }
 
-double nb_metric_eval(nb_metric_kind k, const nb_tensor *pred, const nb_tensor *target) {
+double nb_metric_eval(nb_metric_kind k, const nb_tensor *pred, const nb_tensor *target,
+                      bool from_logits) {
     if (!pred || !target) return (nb_fail_null("nb_metric_eval"), NAN);
     if (k == NB_METRIC_ACCURACY) /* decide by shapes: one output, one-hot rows or labels */
         k = pred->ndim < 2 || pred->shape[pred->ndim - 1] == 1 ? NB_METRIC_BINARY_ACCURACY
-            : nb_same_shape(pred, target)                      ? NB_METRIC_CATEGORICAL_ACCURACY
-                                          : NB_METRIC_SPARSE_CATEGORICAL_ACCURACY;
+            : nb_target_fits(pred, target, false)              ? NB_METRIC_CATEGORICAL_ACCURACY
+                                                  : NB_METRIC_SPARSE_CATEGORICAL_ACCURACY;
     switch (k) {
-    case NB_METRIC_BINARY_ACCURACY:
-        return nb_binary_accuracy(pred, target);
+    case NB_METRIC_BINARY_ACCURACY: /* sigmoid(x) > 0.5 exactly when x > 0 */
+        return binary_accuracy("nb_binary_accuracy", pred, target, from_logits ? 0.0f : 0.5f);
     case NB_METRIC_CATEGORICAL_ACCURACY:
         return nb_categorical_accuracy(pred, target);
     case NB_METRIC_SPARSE_CATEGORICAL_ACCURACY:
@@ -175,6 +186,73 @@ nb_tensor *nb_confusion_matrix(const nb_tensor *labels, const nb_tensor *predict
         c[t * k + p] += 1.0f;
     }
     return cm;
+}
+
+/* ---- the matrix as text --------------------------------------------------------------------
+ *   true \ predicted  setosa  versicolor  virginica
+ *   setosa                 2           0          0
+ * columns as wide as their name or their largest count, two spaces apart */
+#define CM_CORNER "true \\ predicted"
+
+static const char *class_label(const char *const *names, int64_t c, char *buf, size_t size) {
+    if (names && names[c]) return names[c];
+    snprintf(buf, size, "%lld", (long long)c);
+    return buf;
+}
+
+static nb_status check_counts(const char *fn, const nb_tensor *cm) {
+    if (cm->ndim != 2 || cm->shape[0] != cm->shape[1] || cm->shape[0] < 1)
+        return nb_failc(NB_ERR_SHAPE, "%s: the confusion matrix must be [K, K]; got %s", fn,
+                        nb_shape_s(cm));
+    int64_t k = cm->shape[0];
+    for (int64_t i = 0; i < k * k; i++) {
+        float v = nb_get_flat(cm, i);
+        if (!(v >= 0 && v == floorf(v) && v < 1e15f))
+            return nb_failc(NB_ERR_ARG, "%s: cell [%lld, %lld] = %g is not a count", fn,
+                            (long long)(i / k), (long long)(i % k), v);
+    }
+    return NB_OK;
+}
+
+/* column j: as wide as its label and its largest count */
+static int column_width(const nb_tensor *cm, const char *const *names, int64_t j) {
+    int64_t k = cm->shape[0];
+    char buf[24];
+    int width = (int)strlen(class_label(names, j, buf, sizeof buf));
+    for (int64_t r = 0; r < k; r++) {
+        int digits = snprintf(buf, sizeof buf, "%lld", (long long)nb_get_flat(cm, r * k + j));
+        width = digits > width ? digits : width;
+    }
+    return width;
+}
+
+nb_status nb_confusion_matrix_print(FILE *f, const nb_tensor *cm, const char *const *class_names) {
+    const char *fn = "nb_confusion_matrix_print";
+    if (!f || !cm) return nb_failc(NB_ERR_NULL, "%s: file or confusion matrix is NULL", fn);
+    nb_status s = check_counts(fn, cm);
+    if (s != NB_OK) return s;
+    int64_t k = cm->shape[0];
+    int *width = malloc((size_t)k * sizeof *width);
+    if (!width) return nb_failc(NB_ERR_MEMORY, "%s: out of memory", fn);
+    char buf[24];
+    int first = (int)strlen(CM_CORNER);
+    for (int64_t c = 0; c < k; c++) {
+        int len = (int)strlen(class_label(class_names, c, buf, sizeof buf));
+        first = len > first ? len : first;
+        width[c] = column_width(cm, class_names, c);
+    }
+    fprintf(f, "%-*s", first, CM_CORNER);
+    for (int64_t j = 0; j < k; j++)
+        fprintf(f, "  %*s", width[j], class_label(class_names, j, buf, sizeof buf));
+    fputc('\n', f);
+    for (int64_t i = 0; i < k; i++) {
+        fprintf(f, "%-*s", first, class_label(class_names, i, buf, sizeof buf));
+        for (int64_t j = 0; j < k; j++)
+            fprintf(f, "  %*lld", width[j], (long long)nb_get_flat(cm, i * k + j));
+        fputc('\n', f);
+    }
+    free(width);
+    return ferror(f) ? nb_failc(NB_ERR_IO, "%s: writing the table failed", fn) : NB_OK;
 }
 
 /* ---- classification report, laid out as scikit-learn's ------------------------------------ */

@@ -137,6 +137,8 @@ static nb_status add_layer(nb_model *m, nb_layer *l) {
     const nb_layer *prev = m->n_layers ? m->layers[m->n_layers - 1] : NULL;
     l->in_ndim = prev ? prev->out_ndim : m->in_ndim;
     memcpy(l->in_shape, prev ? prev->out_shape : m->in_shape, sizeof l->in_shape);
+    l->sees_model_input = l->in_ndim == m->in_ndim &&
+                          !memcmp(l->in_shape, m->in_shape, sizeof(int64_t) * (size_t)m->in_ndim);
     if (l->ops->build(l) != NB_OK) {
         if (nb_error_code() == NB_ERR_MEMORY) return NB_ERR_MEMORY;
         return build_error(m, l);
@@ -276,24 +278,28 @@ nb_tensor *nb_model_regularization_loss(nb_model *m) {
 }
 
 /* ---- compile ---------------------------------------------------------------------------- */
-static nb_status check_compile(nb_model *m, const char *loss, const char *const *metrics,
-                               int n_metrics, nb_loss_kind *kind, nb_metric_kind *kinds) {
+static nb_status check_compile(nb_model *m, const nb_compile_opts *o, nb_loss_kind *kind,
+                               nb_metric_kind *kinds) {
     const char *fn = "nb_model_compile";
     if (!m) return nb_failc(NB_ERR_NULL, "%s: model is NULL", fn);
-    if (!loss)
+    if (!o->loss)
         return nb_failc(NB_ERR_NULL,
                         "%s: a loss is needed (\"mse\", \"categorical_crossentropy\", "
                         "...)",
                         fn);
-    if (!nb_loss_from_name(fn, loss, kind)) return nb_error_code();
-    if (n_metrics < 0 || n_metrics > NB_MODEL_MAX_METRICS || (n_metrics > 0 && !metrics))
-        return nb_failc(NB_ERR_ARG, "%s: %d metrics; at most %d", fn, n_metrics,
+    if (!nb_loss_from_name(fn, o->loss, kind) ||
+        !nb_loss_check_logits(fn, o->loss, *kind, o->from_logits))
+        return nb_error_code();
+    if (o->n_metrics < 0 || o->n_metrics > NB_MODEL_MAX_METRICS ||
+        (o->n_metrics > 0 && !o->metrics))
+        return nb_failc(NB_ERR_ARG, "%s: %d metrics; at most %d", fn, o->n_metrics,
                         NB_MODEL_MAX_METRICS);
-    for (int i = 0; i < n_metrics; i++) {
-        if (!metrics[i]) return nb_failc(NB_ERR_NULL, "%s: metric %d is NULL", fn, i);
-        if (strlen(metrics[i]) >= sizeof m->metric_names[0])
-            return nb_failc(NB_ERR_ARG, "%s: metric name '%s' is too long", fn, metrics[i]);
-        if (!nb_metric_from_name(fn, metrics[i], *kind, &kinds[i])) return nb_error_code();
+    for (int i = 0; i < o->n_metrics; i++) {
+        const char *name = o->metrics[i];
+        if (!name) return nb_failc(NB_ERR_NULL, "%s: metric %d is NULL", fn, i);
+        if (strlen(name) >= sizeof m->metric_names[0])
+            return nb_failc(NB_ERR_ARG, "%s: metric name '%s' is too long", fn, name);
+        if (!nb_metric_from_name(fn, name, *kind, &kinds[i])) return nb_error_code();
     }
     if (m->n_layers == 0)
         return nb_failc(NB_ERR_STATE, "%s: model '%s' has no layers; add them before compiling", fn,
@@ -301,11 +307,33 @@ static nb_status check_compile(nb_model *m, const char *loss, const char *const 
     return NB_OK;
 }
 
-nb_status nb_model_compile(nb_model *m, const char *loss, nb_optimizer *opt,
-                           const char *const *metrics, int n_metrics) {
+/* A cross-entropy on probabilities after an output that is none trains to a
+ * poor model without any error (the clipped logs see logits as
+ * probabilities); so does from_logits after a softmax. Say so once, at
+ * compile, not at every batch. */
+static void warn_on_logits_mismatch(const nb_model *m) {
+    if (!nb_loss_is_crossentropy(m->loss)) return;
+    const nb_layer *last = m->layers[m->n_layers - 1];
+    bool prob = last->act == NB_ACT_SOFTMAX || last->act == NB_ACT_SIGMOID;
+    const char *want = m->loss == NB_LOSS_BINARY_CE ? "sigmoid" : "softmax";
+    if (!prob && !m->from_logits)
+        nb_warn("nb_model_compile: loss '%s' takes probabilities, but the last layer '%s' (%s) has "
+                "activation '%s': give it activation '%s', or compile with from_logits "
+                "(nb_model_compile_ex)",
+                nb_loss_name(m->loss), last->name, last->ops->type, nb_act_name(last->act), want);
+    if (prob && m->from_logits)
+        nb_warn("nb_model_compile: from_logits is set, but the last layer '%s' (%s) has "
+                "activation '%s', so its outputs are probabilities already: drop the activation "
+                "or from_logits",
+                last->name, last->ops->type, nb_act_name(last->act));
+}
+
+nb_status nb_model_compile_ex(nb_model *m, const nb_compile_opts *opts) {
+    if (!opts) return nb_failc(NB_ERR_NULL, "nb_model_compile: options are NULL");
+    nb_optimizer *opt = opts->optimizer;
     nb_loss_kind kind;
     nb_metric_kind kinds[NB_MODEL_MAX_METRICS];
-    nb_status s = check_compile(m, loss, metrics, n_metrics, &kind, kinds);
+    nb_status s = check_compile(m, opts, &kind, kinds);
     if (s != NB_OK) {
         if (!m || opt != m->opt) nb_optimizer_free(opt); /* the model owns it, even now */
         return s;
@@ -317,32 +345,39 @@ nb_status nb_model_compile(nb_model *m, const char *loss, nb_optimizer *opt,
         if ((s = nb_optimizer_add_params(opt, m->params, m->n_params)) != NB_OK) return s;
     }
     m->loss = kind;
-    m->n_metrics = n_metrics;
-    for (int i = 0; i < n_metrics; i++) {
+    m->from_logits = opts->from_logits;
+    m->n_metrics = opts->n_metrics;
+    for (int i = 0; i < opts->n_metrics; i++) {
         m->metrics[i] = kinds[i];
-        snprintf(m->metric_names[i], sizeof m->metric_names[i], "%s", metrics[i]);
+        snprintf(m->metric_names[i], sizeof m->metric_names[i], "%s", opts->metrics[i]);
     }
     m->compiled = true;
+    warn_on_logits_mismatch(m);
     return NB_OK;
 }
 
-/* ---- the loss, fused with the last activation where that is stable ------------------------ */
-typedef enum { FUSED_NONE, FUSED_SOFTMAX, FUSED_SPARSE_SOFTMAX, FUSED_SIGMOID } fused_kind;
+nb_status nb_model_compile(nb_model *m, const char *loss, nb_optimizer *opt,
+                           const char *const *metrics, int n_metrics) {
+    return nb_model_compile_ex(
+        m, &(nb_compile_opts){
+               .loss = loss, .optimizer = opt, .metrics = metrics, .n_metrics = n_metrics});
+}
 
-static fused_kind fused_loss(const nb_model *m) {
-    if (!m->compiled || m->n_layers == 0) return FUSED_NONE;
+/* ---- the loss, on logits where that is stable ------------------------------------------------
+ * A last softmax (1-D output) or sigmoid with its cross-entropy is left out
+ * of the forward pass, and the loss is the fused op on the logits; with
+ * from_logits the outputs are the logits already. */
+static bool fuses_last_activation(const nb_model *m) {
+    if (!m->compiled || m->from_logits || m->n_layers == 0) return false;
     const nb_layer *last = m->layers[m->n_layers - 1];
     bool flat = last->out_ndim == 1; /* the fused softmax ops take [N, K] logits */
-    if (last->act == NB_ACT_SOFTMAX && flat && m->loss == NB_LOSS_CATEGORICAL_CE)
-        return FUSED_SOFTMAX;
-    if (last->act == NB_ACT_SOFTMAX && flat && m->loss == NB_LOSS_SPARSE_CATEGORICAL_CE)
-        return FUSED_SPARSE_SOFTMAX;
-    if (last->act == NB_ACT_SIGMOID && m->loss == NB_LOSS_BINARY_CE) return FUSED_SIGMOID;
-    return FUSED_NONE;
+    if (last->act == NB_ACT_SOFTMAX && flat)
+        return m->loss == NB_LOSS_CATEGORICAL_CE || m->loss == NB_LOSS_SPARSE_CATEGORICAL_CE;
+    return last->act == NB_ACT_SIGMOID && m->loss == NB_LOSS_BINARY_CE;
 }
 
 bool nb_model_loss_is_fused(const nb_model *m) {
-    return m && fused_loss(m) != FUSED_NONE;
+    return m && m->compiled && (fuses_last_activation(m) || m->from_logits);
 }
 
 nb_tensor *nb_model_forward_loss(nb_model *m, nb_tensor *x, nb_tensor *y, bool training,
@@ -351,30 +386,24 @@ nb_tensor *nb_model_forward_loss(nb_model *m, nb_tensor *x, nb_tensor *y, bool t
     if (!m || !x || !y) return nb_fail_null("nb_model_forward_loss");
     if (!m->compiled)
         return nb_fail(NB_ERR_STATE, "nb_model_forward_loss: compile model '%s' first", m->name);
-    fused_kind f = fused_loss(m);
-    if (f == FUSED_NONE) {
-        nb_tensor *out = run(m, x, training, true);
-        if (pred) *pred = out;
-        return nb_loss_apply(m->loss, out, y);
-    }
-    nb_tensor *logits = run(m, x, training, false);
-    if (!logits) return NULL;
-    nb_tensor *loss = f == FUSED_SOFTMAX          ? nb_softmax_crossentropy_logits(logits, y)
-                      : f == FUSED_SPARSE_SOFTMAX ? nb_sparse_softmax_crossentropy_logits(logits, y)
-                                                  : nb_sigmoid_crossentropy_logits(logits, y);
-    if (pred && loss) {
+    bool fuse = fuses_last_activation(m);
+    nb_tensor *out = run(m, x, training, !fuse); /* logits when fused */
+    nb_tensor *loss = out ? nb_loss_apply(m->loss, fuse || m->from_logits, out, y) : NULL;
+    if (!pred || !loss) return loss;
+    if (fuse) {
         nb_no_grad_begin(); /* the predictions feed metrics only */
-        *pred = nb_act_apply(m->layers[m->n_layers - 1]->act, logits);
+        out = nb_act_apply(m->layers[m->n_layers - 1]->act, out);
         nb_no_grad_end();
-        if (!*pred) return NULL;
+        if (!out) return NULL;
     }
+    *pred = out;
     return loss;
 }
 
 double nb_model_metric(const nb_model *m, int i, const nb_tensor *pred, const nb_tensor *y) {
     if (!m || i < 0 || i >= m->n_metrics)
         return (nb_fail(NB_ERR_ARG, "nb_model_metric: no compiled metric %d", i), NAN);
-    return nb_metric_eval(m->metrics[i], pred, y);
+    return nb_metric_eval(m->metrics[i], pred, y, m->from_logits);
 }
 
 nb_status nb_model_train_on_batch(nb_model *m, nb_tensor *x, nb_tensor *y, nb_tensor **loss,

@@ -10,13 +10,16 @@
  * layers and weights and never needs to know a layer's kind.
  *
  * A model (Sequential) is an array of layers plus what nb_model_compile
- * chose: the loss, the optimizer, the metrics.
+ * chose: the loss (and whether the outputs are logits), the optimizer, the
+ * metrics.
  *
  * ---- the contract for fit.c and save.c ------------------------------------------
  *   nb_model_forward_loss   forward pass + compiled loss (fused and stable
  *                           when the last activation is softmax/sigmoid and
- *                           the loss the matching cross-entropy); also hands
- *                           back the predictions (probabilities) for metrics
+ *                           the loss the matching cross-entropy, or with
+ *                           from_logits); also hands back the predictions
+ *                           for metrics (what nb_model_forward gives: logits
+ *                           with from_logits)
  *   nb_model_regularization_loss   add it to the loss before backward
  *   nb_model_metric         value of compiled metric i on one batch
  *   m->opt                  the optimizer (params already registered)
@@ -105,6 +108,8 @@ struct nb_layer {
     bool user_named; /* false: nb_model_add picks base_name, base_name_1, ... */
     bool in_model;   /* owned by a model (nb_layer_free refuses it) */
     bool built;
+    bool sees_model_input; /* set before build: the input is the model's, unchanged by the
+                            * layers before (Conv2D checks it for Keras's channels-last) */
     nb_act act;
     int in_ndim, out_ndim; /* shapes without the batch axis */
     int64_t in_shape[NB_MAX_DIMS], out_shape[NB_MAX_DIMS];
@@ -163,7 +168,12 @@ typedef enum nb_loss_kind {
  * naming fn and listing the known names */
 bool nb_loss_from_name(const char *fn, const char *name, nb_loss_kind *out);
 const char *nb_loss_name(nb_loss_kind k);
-nb_tensor *nb_loss_apply(nb_loss_kind k, nb_tensor *pred, nb_tensor *target);
+bool nb_loss_is_crossentropy(nb_loss_kind k);
+/* from_logits with a loss that is not a cross-entropy: false with an error
+ * naming fn and the loss as the user named it */
+bool nb_loss_check_logits(const char *fn, const char *name, nb_loss_kind k, bool from_logits);
+/* from_logits: pred are logits and a cross-entropy is its fused *_logits op */
+nb_tensor *nb_loss_apply(nb_loss_kind k, bool from_logits, nb_tensor *pred, nb_tensor *target);
 
 /* ---- metrics (metrics.c) ---------------------------------------------------------------- */
 typedef enum nb_metric_kind {
@@ -176,8 +186,10 @@ typedef enum nb_metric_kind {
 } nb_metric_kind;
 /* "accuracy"/"acc" become the accuracy that fits loss, as Keras does */
 bool nb_metric_from_name(const char *fn, const char *name, nb_loss_kind loss, nb_metric_kind *out);
-/* the metric's mean over the batch; NaN with an error on mismatched shapes */
-double nb_metric_eval(nb_metric_kind k, const nb_tensor *pred, const nb_tensor *target);
+/* the metric's mean over the batch; NaN with an error on mismatched shapes.
+ * from_logits: pred are logits (binary accuracy thresholds them at 0). */
+double nb_metric_eval(nb_metric_kind k, const nb_tensor *pred, const nb_tensor *target,
+                      bool from_logits);
 
 /* ---- models (model.c) --------------------------------------------------------------------- */
 struct nb_model {
@@ -189,9 +201,12 @@ struct nb_model {
     nb_tensor **params; /* trainable weights in layer order (nb_model_parameters) */
     uint64_t lifetime;  /* nb_lifetime() at creation: its tensors die with nb_shutdown */
     int n_params, cap_params;
-    /* set by nb_model_compile */
+    /* set by nb_model_compile (and _ex) */
     bool compiled;
     nb_loss_kind loss;
+    bool from_logits;  /* Keras's from_logits: the outputs are logits; the loss (a
+                        * cross-entropy) is its fused *_logits op on them, binary
+                        * accuracy thresholds them at 0, predict returns them */
     nb_optimizer *opt; /* owned; every trainable weight is registered with it */
     int n_metrics;
     nb_metric_kind metrics[NB_MODEL_MAX_METRICS];
@@ -204,7 +219,9 @@ struct nb_model {
  * loss categorical or sparse categorical cross-entropy, or sigmoid and
  * binary cross-entropy, the loss is computed from the logits by the fused
  * op (stable for logits of +-1e4) and *pred is the activation of the logits
- * computed without gradient. Does not include the regularization loss. */
+ * computed without gradient. With m->from_logits the outputs are the logits
+ * the fused op takes, and *pred are those outputs. Does not include the
+ * regularization loss. */
 nb_tensor *nb_model_forward_loss(nb_model *m, nb_tensor *x, nb_tensor *y, bool training,
                                  nb_tensor **pred);
 /* true when nb_model_forward_loss uses a fused logits op */

@@ -1,4 +1,4 @@
-/* model.summary(), laid out as Keras prints it (65 columns):
+/* model.summary(), laid out as Keras prints it (65 columns, wider for long cells):
  *
  *   Model: "sequential"
  *   _________________________________________________________________
@@ -21,29 +21,51 @@
 
 #include <string.h>
 
-#define LINE_LEN 65
-static const int columns[] = {29, 55, LINE_LEN}; /* where each column ends */
+/* Keras's columns for a sequential model end at 29, 55 and 65; a longer
+ * cell widens its column (for every row, so the columns stay aligned and the
+ * rules as wide as the table), keeping one space between cells. */
+enum { NAME_W = 29, SHAPE_W = 26, PARAMS_W = 10, CELL_LEN = 200 };
 
-/* text, then spaces up to column end (at least one, to keep long cells apart) */
-static int put_cell(char *line, int len, const char *text, int end) {
-    len += sprintf(line + len, "%.160s", text);
-    do line[len++] = ' ';
-    while (len < end);
-    line[len] = '\0';
-    return len;
+typedef struct {
+    int name, shape, params, line;
+} widths;
+
+typedef struct {
+    char name[CELL_LEN], shape[CELL_LEN], params[32];
+} row_cells;
+
+static void layer_cells(const nb_layer *l, row_cells *r) {
+    snprintf(r->name, sizeof r->name, " %s (%s)", l->name, l->ops->type);
+    nb_layer_shape_str(l->out_shape, l->out_ndim, r->shape, sizeof r->shape);
+    snprintf(r->params, sizeof r->params, "%lld", (long long)nb_layer_param_count(l));
 }
 
-static void print_row(FILE *f, const char *name, const char *shape, const char *params) {
-    char line[3 * 162 + LINE_LEN];
-    int len = put_cell(line, 0, name, columns[0]);
-    len = put_cell(line, len, shape, columns[1]);
-    len = put_cell(line, len, params, columns[2]);
-    while (len > 0 && line[len - 1] == ' ') line[--len] = '\0';
-    fprintf(f, "%s\n", line);
+static int at_least(int w, const char *text, int gap) {
+    int len = (int)strlen(text) + gap;
+    return len > w ? len : w;
 }
 
-static void rule(FILE *f, char c) {
-    for (int i = 0; i < LINE_LEN; i++) fputc(c, f);
+static widths column_widths(const nb_model *m) {
+    widths w = {NAME_W, SHAPE_W, PARAMS_W, 0};
+    for (int i = 0; i < m->n_layers; i++) {
+        row_cells r;
+        layer_cells(m->layers[i], &r);
+        w.name = at_least(w.name, r.name, 1);
+        w.shape = at_least(w.shape, r.shape, 1);
+        w.params = at_least(w.params, r.params, 0);
+    }
+    w.line = w.name + w.shape + w.params;
+    return w;
+}
+
+/* cells padded to their columns; no trailing spaces */
+static void print_row(FILE *f, const widths *w, const char *name, const char *shape,
+                      const char *params) {
+    fprintf(f, "%-*s%-*s%s\n", w->name, name, w->shape, shape, params);
+}
+
+static void rule(FILE *f, const widths *w, char c) {
+    for (int i = 0; i < w->line; i++) fputc(c, f);
     fputc('\n', f);
 }
 
@@ -76,24 +98,22 @@ static void total_line(FILE *f, const char *what, int64_t count) {
 
 nb_status nb_model_summary(const nb_model *m, FILE *f) {
     if (!m || !f) return nb_failc(NB_ERR_NULL, "nb_model_summary: model or file is NULL");
+    widths w = column_widths(m);
     fprintf(f, "Model: \"%s\"\n", m->name);
-    rule(f, '_');
-    print_row(f, " Layer (type)", "Output Shape", "Param #");
-    rule(f, '=');
+    rule(f, &w, '_');
+    print_row(f, &w, " Layer (type)", "Output Shape", "Param #");
+    rule(f, &w, '=');
     for (int i = 0; i < m->n_layers; i++) {
-        const nb_layer *l = m->layers[i];
-        char name[160], shape[160], params[32];
-        snprintf(name, sizeof name, " %s (%s)", l->name, l->ops->type);
-        nb_layer_shape_str(l->out_shape, l->out_ndim, shape, sizeof shape);
-        snprintf(params, sizeof params, "%lld", (long long)nb_layer_param_count(l));
-        print_row(f, name, shape, params);
+        row_cells r;
+        layer_cells(m->layers[i], &r);
+        print_row(f, &w, r.name, r.shape, r.params);
         fputc('\n', f);
     }
-    rule(f, '=');
+    rule(f, &w, '=');
     int64_t total = nb_model_param_count(m), trainable = nb_model_trainable_count(m);
     total_line(f, "Total", total);
     total_line(f, "Trainable", trainable);
     total_line(f, "Non-trainable", total - trainable);
-    rule(f, '_');
+    rule(f, &w, '_');
     return ferror(f) ? nb_failc(NB_ERR_IO, "nb_model_summary: writing failed") : NB_OK;
 }

@@ -37,6 +37,18 @@ static bool has_empty_size(const nb_tensor *x, const nb_tensor *w) {
     return empty;
 }
 
+/* Keras's images are channels-last, [N, H, W, C]: given here, C lands in W.
+ * Said only when a shape error happens anyway: the last axis holds the
+ * channels w expects, or is 1, 3 or 4 after more than 4 "channels". */
+static const char *layout_hint(const nb_tensor *x, int64_t want_c, bool kernel_too_wide) {
+    int64_t c = x->shape[1], last = x->shape[3];
+    bool looks = kernel_too_wide ? c > 4 && (last == 1 || last == 3 || last == 4)
+                                 : last == want_c && last != c;
+    return looks ? "; x looks channels-last [N, H, W, C]; nb_conv2d takes [N, C, H, W]: permute it "
+                   "with nb_permute(x, (int[]){0, 3, 1, 2}, 4)"
+                 : "";
+}
+
 static nb_status conv_shape(const nb_node *n, nb_layout *l) {
     const nb_conv_geom *g = &NB_ATTRS(n, conv_attrs)->g;
     const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL;
@@ -54,10 +66,10 @@ static nb_status conv_shape(const nb_node *n, nb_layout *l) {
     if (c != w->shape[1] * g->groups || k % g->groups)
         return nb_failc(NB_ERR_SHAPE,
                         "nb_conv2d: channel mismatch: x %s has %lld channels, w %s expects %lld "
-                        "(%lld per group x %lld groups; filters must divide into the groups)",
+                        "(%lld per group x %lld groups; filters must divide into the groups)%s",
                         nb_shape_s(x), (long long)c, nb_shape_s(w),
                         (long long)(w->shape[1] * g->groups), (long long)w->shape[1],
-                        (long long)g->groups);
+                        (long long)g->groups, layout_hint(x, w->shape[1] * g->groups, false));
     if (b && (b->ndim != 1 || b->shape[0] != k))
         return nb_failc(NB_ERR_SHAPE, "nb_conv2d: bias %s does not match %lld filters",
                         nb_shape_s(b), (long long)k);
@@ -66,13 +78,13 @@ static nb_status conv_shape(const nb_node *n, nb_layout *l) {
     int64_t wo =
         out_size(x->shape[3], w->shape[3], g->stride[1], g->dilate[1], g->pad_l[1], g->pad_r[1]);
     if (ho < 1 || wo < 1)
-        return nb_failc(NB_ERR_SHAPE,
-                        "nb_conv2d: kernel %lldx%lld (dilation %lldx%lld) is larger than the "
-                        "padded input %lldx%lld",
-                        (long long)w->shape[2], (long long)w->shape[3], (long long)g->dilate[0] + 1,
-                        (long long)g->dilate[1] + 1,
-                        (long long)(x->shape[2] + g->pad_l[0] + g->pad_r[0]),
-                        (long long)(x->shape[3] + g->pad_l[1] + g->pad_r[1]));
+        return nb_failc(
+            NB_ERR_SHAPE,
+            "nb_conv2d: kernel %lldx%lld (dilation %lldx%lld) is larger than the "
+            "padded input %lldx%lld%s",
+            (long long)w->shape[2], (long long)w->shape[3], (long long)g->dilate[0] + 1,
+            (long long)g->dilate[1] + 1, (long long)(x->shape[2] + g->pad_l[0] + g->pad_r[0]),
+            (long long)(x->shape[3] + g->pad_l[1] + g->pad_r[1]), layout_hint(x, 0, wo < 1));
     nb_layout_contiguous(l, (int64_t[]){x->shape[0], k, ho, wo}, 4);
     return NB_OK;
 }

@@ -17,10 +17,44 @@
  * exponentiates a positive number. The softmax forms keep the probabilities
  * for backward; each backward is one more plain pass, the op
  * <name>_backward (no oneDNN primitive computes these).
+ *
+ * Targets follow one rule, Keras's, here and in every loss and metric of nn/:
+ * they have the predictions' shape, or that shape with a trailing axis of 1
+ * added or dropped ([N] targets for [N, 1] outputs); class labels have the
+ * shape of the predictions without their class axis, with the same freedom
+ * ([N] or [N, 1] for [N, K]).
  */
 #include "op.h"
 
 #include <math.h>
+
+/* ---- the target rule (declared in nabla/nn.h beside the losses) ------------------------ */
+/* t's shape is want[0..n), or that with a trailing 1 added or dropped */
+static bool shape_fits(const int64_t *want, int n, const nb_tensor *t) {
+    int common = t->ndim < n ? t->ndim : n;
+    if (t->ndim != n && t->ndim != n + 1 && t->ndim + 1 != n) return false;
+    for (int i = 0; i < common; i++)
+        if (t->shape[i] != want[i]) return false;
+    if (t->ndim == n + 1) return t->shape[n] == 1;
+    if (t->ndim + 1 == n) return want[n - 1] == 1;
+    return true;
+}
+
+bool nb_target_fits(const nb_tensor *pred, const nb_tensor *target, bool labels) {
+    if (!pred || !target) return false;
+    if (labels) return pred->ndim >= 1 && shape_fits(pred->shape, pred->ndim - 1, target);
+    return shape_fits(pred->shape, pred->ndim, target);
+}
+
+nb_tensor *nb_target_view(nb_tensor *pred, nb_tensor *target, bool labels) {
+    if (!pred || !target) return nb_fail_null("nb_target_view");
+    if (!nb_target_fits(pred, target, labels))
+        return nb_fail(NB_ERR_SHAPE, "nb_target_view: %s %s do not fit predictions %s",
+                       labels ? "labels" : "targets", nb_shape_s(target), nb_shape_s(pred));
+    int ndim = labels ? pred->ndim - 1 : pred->ndim;
+    if (target->ndim == ndim) return target;
+    return nb_reshape(target, pred->shape, ndim);
+}
 
 typedef struct {
     bool sparse; /* labels are class indices, not rows of t */
@@ -32,11 +66,6 @@ static const char *ce_fn(const nb_node *n) {
                                          : "nb_softmax_crossentropy_logits";
 }
 
-static bool is_label_column(const nb_tensor *labels, int64_t n) {
-    return (labels->ndim == 1 && labels->shape[0] == n) ||
-           (labels->ndim == 2 && labels->shape[0] == n && labels->shape[1] == 1);
-}
-
 /* logits: [N, K]; target: [N, K], or labels [N] / [N, 1] -> 0-d */
 static nb_status ce_shape(const nb_node *n, nb_layout *l) {
     const nb_tensor *x = n->in[0], *t = n->in[1];
@@ -44,11 +73,11 @@ static nb_status ce_shape(const nb_node *n, nb_layout *l) {
     if (x->ndim != 2 || x->shape[0] < 1 || x->shape[1] < 1)
         return nb_failc(NB_ERR_SHAPE, "%s: logits must be [N, K] with N, K >= 1; got %s", ce_fn(n),
                         nb_shape_s(x));
-    if (sparse && !is_label_column(t, x->shape[0]))
+    if (sparse && !nb_target_fits(x, t, true))
         return nb_failc(
             NB_ERR_SHAPE, "%s: labels must be [%lld] (or [%lld, 1]) for logits %s; got %s",
             ce_fn(n), (long long)x->shape[0], (long long)x->shape[0], nb_shape_s(x), nb_shape_s(t));
-    if (!sparse && !nb_same_shape(x, t))
+    if (!sparse && !nb_same_shape(x, t)) /* fitting targets were viewed with x's shape */
         return nb_failc(NB_ERR_SHAPE, "%s: logits %s and one-hot targets %s differ in shape",
                         ce_fn(n), nb_shape_s(x), nb_shape_s(t));
     nb_layout_contiguous(l, NULL, 0);
@@ -167,10 +196,17 @@ static const nb_op_def sparse_softmax_ce_def = {
     .backward = ce_backward,
 };
 
+/* targets viewed with the shape the kernels read; a target that does not fit
+ * goes in as it is, for the shape rule to name */
+static nb_tensor *as_read(nb_tensor *x, nb_tensor *t, bool labels) {
+    return nb_target_fits(x, t, labels) ? nb_target_view(x, t, labels) : t;
+}
+
 nb_tensor *nb_softmax_crossentropy_logits(nb_tensor *logits, nb_tensor *onehot) {
     ce_attrs a = {.sparse = false};
     if (!logits || !onehot) return nb_fail_null("nb_softmax_crossentropy_logits");
-    return nb_apply(&softmax_ce_def, (nb_tensor *[]){logits, onehot}, 2, &a, sizeof a);
+    nb_tensor *t = as_read(logits, onehot, false);
+    return t ? nb_apply(&softmax_ce_def, (nb_tensor *[]){logits, t}, 2, &a, sizeof a) : NULL;
 }
 
 nb_tensor *nb_sparse_softmax_crossentropy_logits(nb_tensor *logits, nb_tensor *labels) {
@@ -182,7 +218,7 @@ nb_tensor *nb_sparse_softmax_crossentropy_logits(nb_tensor *logits, nb_tensor *l
 /* ---- sigmoid cross-entropy ------------------------------------------------------------ */
 static nb_status sigmoid_ce_shape(const nb_node *n, nb_layout *l) {
     const nb_tensor *x = n->in[0], *z = n->in[1];
-    if (!nb_same_shape(x, z))
+    if (!nb_same_shape(x, z)) /* fitting targets were viewed with x's shape */
         return nb_failc(NB_ERR_SHAPE,
                         "nb_sigmoid_crossentropy_logits: logits %s and targets %s differ in shape",
                         nb_shape_s(x), nb_shape_s(z));
@@ -250,5 +286,6 @@ static const nb_op_def sigmoid_ce_def = {
 
 nb_tensor *nb_sigmoid_crossentropy_logits(nb_tensor *logits, nb_tensor *target) {
     if (!logits || !target) return nb_fail_null("nb_sigmoid_crossentropy_logits");
-    return nb_apply(&sigmoid_ce_def, (nb_tensor *[]){logits, target}, 2, NULL, 0);
+    nb_tensor *t = as_read(logits, target, false);
+    return t ? nb_apply(&sigmoid_ce_def, (nb_tensor *[]){logits, t}, 2, NULL, 0) : NULL;
 }

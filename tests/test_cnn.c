@@ -308,6 +308,33 @@ START_TEST(test_zero_sizes_are_errors_except_an_empty_batch) {
 }
 END_TEST
 
+START_TEST(test_a_channels_last_batch_into_conv2d_names_the_layout_and_the_permute) {
+    const char *permute = "permute it with nb_permute(x, (int[]){0, 3, 1, 2}, 4)";
+    nb_tensor *x = nb_ones(NB_SHAPE(2, 28, 28, 1));
+    ck_assert_ptr_null(nb_conv2d(x, nb_ones(NB_SHAPE(4, 1, 3, 3)), NULL, NULL));
+    NB_ASSERT_ERROR_HAS("nb_conv2d: channel mismatch: x [2, 28, 28, 1] has 28 channels");
+    NB_ASSERT_ERROR_HAS("x looks channels-last [N, H, W, C]; nb_conv2d takes [N, C, H, W]");
+    NB_ASSERT_ERROR_HAS(permute);
+    /* weights made from x's second axis: the kernel does not fit an image 1 pixel wide */
+    ck_assert_ptr_null(nb_conv2d(x, nb_ones(NB_SHAPE(4, 28, 3, 3)), NULL, NULL));
+    NB_ASSERT_ERROR_HAS(
+        "nb_conv2d: kernel 3x3 (dilation 1x1) is larger than the padded input 28x1");
+    NB_ASSERT_ERROR_HAS(permute);
+    ck_assert_ptr_null(
+        nb_conv2d(nb_ones(NB_SHAPE(1, 32, 32, 3)), nb_ones(NB_SHAPE(8, 3, 3, 3)), NULL, NULL));
+    NB_ASSERT_ERROR_HAS(permute);
+    /* the permuted batch is taken; a plain channel mismatch gets no such hint */
+    nb_tensor *y =
+        nb_conv2d(nb_permute(x, (int[]){0, 3, 1, 2}, 4), nb_ones(NB_SHAPE(4, 1, 3, 3)), NULL, NULL);
+    ck_assert_msg(y != NULL, "%s", nb_error());
+    ck_assert_int_eq(nb_dim(y, 1), 4);
+    ck_assert_int_eq(nb_dim(y, 3), 26);
+    ck_assert_ptr_null(
+        nb_conv2d(nb_ones(NB_SHAPE(1, 3, 5, 5)), nb_ones(NB_SHAPE(4, 2, 3, 3)), NULL, NULL));
+    ck_assert_msg(!strstr(nb_error(), "nb_permute"), "%s", nb_error());
+}
+END_TEST
+
 static Suite *cnn_suite(void) {
     Suite *s = suite_create("cnn");
     TCase *tc = nb_tcase("golden");
@@ -322,6 +349,7 @@ static Suite *cnn_suite(void) {
     suite_add_tcase(s, tc);
     tc = nb_tcase("errors");
     tcase_add_test(tc, test_cnn_errors_are_clear);
+    tcase_add_test(tc, test_a_channels_last_batch_into_conv2d_names_the_layout_and_the_permute);
     tcase_add_test(tc, test_zero_sizes_are_errors_except_an_empty_batch);
     suite_add_tcase(s, tc);
     return s;

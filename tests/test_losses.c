@@ -186,6 +186,98 @@ START_TEST(test_fused_loss_gradient_scales_with_the_upstream_gradient) {
 }
 END_TEST
 
+/* ---- targets [N] for outputs [N, 1], as Keras ------------------------------------------------ */
+typedef nb_tensor *(*loss_fn)(nb_tensor *, nb_tensor *);
+
+/* loss(pred [N, 1], targets [N]) equals loss(pred, targets [N, 1]), and so for pred [N] */
+static void assert_targets_n_and_n_by_1_agree(const char *name, loss_fn fn, const float *pred,
+                                              const float *target, int64_t n) {
+    nb_tensor *col = nb_from_array(pred, NB_SHAPE(n, 1)), *flat = nb_from_array(pred, NB_SHAPE(n));
+    nb_tensor *t = nb_from_array(target, NB_SHAPE(n)),
+              *t_col = nb_from_array(target, NB_SHAPE(n, 1));
+    nb_tensor *want = fn(col, t_col);
+    ck_assert_msg(want != NULL, "%s on [N, 1] and [N, 1]: %s", name, nb_error());
+    nb_tensor *got = fn(col, t);
+    ck_assert_msg(got != NULL, "%s on outputs [N, 1] and targets [N]: %s", name, nb_error());
+    NB_ASSERT_CLOSE(nb_item(got), nb_item(want), 1e-6);
+    got = fn(flat, t_col);
+    ck_assert_msg(got != NULL, "%s on outputs [N] and targets [N, 1]: %s", name, nb_error());
+    NB_ASSERT_CLOSE(nb_item(got), nb_item(want), 1e-6);
+}
+
+START_TEST(test_every_loss_takes_targets_n_for_outputs_n_by_1) {
+    const float prob[] = {0.9f, 0.2f, 0.6f, 0.3f, 0.7f}, logit[] = {2.2f, -1.4f, 0.4f, -0.8f, 0.9f};
+    const float z[] = {1, 0, 0, 1, 1};
+    assert_targets_n_and_n_by_1_agree("mse", nb_mse_loss, prob, z, 5);
+    assert_targets_n_and_n_by_1_agree("mae", nb_mae_loss, prob, z, 5);
+    assert_targets_n_and_n_by_1_agree("bce", nb_binary_crossentropy, prob, z, 5);
+    assert_targets_n_and_n_by_1_agree("sigmoid logits", nb_sigmoid_crossentropy_logits, logit, z,
+                                      5);
+    /* labels: [N] or [N, 1] for [N, K] logits */
+    nb_tensor *x2 = nb_from_array((float[]){1, 2, 3, 0.5f, 0, -1}, NB_SHAPE(2, 3));
+    nb_tensor *y2 = nb_from_array((float[]){2, 0}, NB_SHAPE(2));
+    nb_tensor *y2_col = nb_from_array((float[]){2, 0}, NB_SHAPE(2, 1));
+    NB_ASSERT_CLOSE(nb_item(nb_sparse_softmax_crossentropy_logits(x2, y2_col)),
+                    nb_item(nb_sparse_softmax_crossentropy_logits(x2, y2)), 1e-6);
+    NB_ASSERT_CLOSE(nb_item(nb_sparse_categorical_crossentropy(nb_softmax(x2, 1), y2_col)),
+                    nb_item(nb_sparse_categorical_crossentropy(nb_softmax(x2, 1), y2)), 1e-6);
+    /* the gradient reaches the logits through the [N] targets too */
+    nb_tensor *x = leaf(logit, NB_SHAPE(5, 1));
+    nb_tensor *loss = nb_sigmoid_crossentropy_logits(x, nb_from_array(z, NB_SHAPE(5)));
+    ck_assert_msg(loss != NULL, "%s", nb_error());
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    for (int i = 0; i < 5; i++)
+        NB_ASSERT_CLOSE(nb_get_flat(nb_grad(x), i), (1 / (1 + exp(-logit[i])) - z[i]) / 5, 1e-6);
+}
+END_TEST
+
+START_TEST(test_targets_must_match_but_for_a_trailing_axis_of_1) {
+    /* the same number of elements is not enough: [4, 6] against [4, 2, 3] is a mistake */
+    ck_assert_ptr_null(nb_mse_loss(nb_ones(NB_SHAPE(4, 6)), nb_ones(NB_SHAPE(4, 2, 3))));
+    NB_ASSERT_ERROR_HAS("nb_mse_loss: predictions [4, 6] and targets [4, 2, 3] differ in shape");
+    ck_assert_ptr_null(nb_binary_crossentropy(nb_ones(NB_SHAPE(2, 3)), nb_ones(NB_SHAPE(3, 2))));
+    NB_ASSERT_ERROR_HAS("nb_binary_crossentropy: predictions [2, 3] and targets [3, 2] differ");
+    ck_assert_ptr_null(
+        nb_sigmoid_crossentropy_logits(nb_ones(NB_SHAPE(4, 2)), nb_ones(NB_SHAPE(8))));
+    NB_ASSERT_ERROR_HAS("nb_sigmoid_crossentropy_logits: logits [4, 2] and targets [8] differ");
+    /* [N, 2] outputs take [N, 2, 1] targets */
+    NB_ASSERT_CLOSE(nb_item(nb_mae_loss(nb_ones(NB_SHAPE(3, 2)), nb_zeros(NB_SHAPE(3, 2, 1)))), 1,
+                    1e-6);
+}
+END_TEST
+
+/* ---- from_logits ----------------------------------------------------------------------------- */
+START_TEST(test_from_logits_equals_the_probability_form_on_softmax_and_sigmoid) {
+    const nb_loss_opts logits = {.from_logits = true};
+    nb_tensor *x = nb_from_array((float[]){1, 2, 3, 0.5f, 0, -1, -2, 4, 0.1f}, NB_SHAPE(3, 3));
+    nb_tensor *labels = nb_from_array((float[]){2, 0, 1}, NB_SHAPE(3));
+    nb_tensor *onehot = nb_one_hot(labels, 3);
+    NB_ASSERT_CLOSE(nb_item(nb_loss_by_name_ex("categorical_crossentropy", x, onehot, &logits)),
+                    nb_item(nb_loss_by_name("categorical_crossentropy", nb_softmax(x, 1), onehot)),
+                    1e-5);
+    NB_ASSERT_CLOSE(
+        nb_item(nb_loss_by_name_ex("sparse_categorical_crossentropy", x, labels, &logits)),
+        nb_item(nb_loss_by_name("sparse_categorical_crossentropy", nb_softmax(x, 1), labels)),
+        1e-5);
+    nb_tensor *s = nb_from_array((float[]){2.2f, -1.4f, 0.4f, -0.8f}, NB_SHAPE(4, 1));
+    nb_tensor *z = nb_from_array((float[]){1, 0, 0, 1}, NB_SHAPE(4));
+    NB_ASSERT_CLOSE(nb_item(nb_loss_by_name_ex("binary_crossentropy", s, z, &logits)),
+                    nb_item(nb_loss_by_name("binary_crossentropy", nb_sigmoid(s), z)), 1e-5);
+    /* without the flag (or with NULL options) the names mean probabilities, as before */
+    NB_ASSERT_CLOSE(nb_item(nb_loss_by_name_ex("binary_crossentropy", nb_sigmoid(s), z, NULL)),
+                    nb_item(nb_binary_crossentropy(nb_sigmoid(s), z)), 1e-6);
+    /* logits of 1e4 stay exact: only the fused form can say so */
+    nb_tensor *big = nb_from_array((float[]){1e4f, -1e4f}, NB_SHAPE(1, 2));
+    NB_ASSERT_CLOSE(nb_item(nb_loss_by_name_ex("sparse_categorical_crossentropy", big,
+                                               nb_ones(NB_SHAPE(1)), &logits)),
+                    2e4, 1e-6);
+    /* mse and mae have no logits form */
+    ck_assert_ptr_null(nb_loss_by_name_ex("mse", s, z, &logits));
+    NB_ASSERT_ERROR_HAS("nb_loss_by_name_ex: from_logits applies to the cross-entropies, not to "
+                        "'mse'");
+}
+END_TEST
+
 /* ---- errors ------------------------------------------------------------------------------------
  */
 START_TEST(test_loss_errors_name_the_function_and_shapes) {
@@ -233,6 +325,11 @@ static Suite *losses_suite(void) {
     suite_add_tcase(s, tc);
     tc = nb_tcase("errors");
     tcase_add_test(tc, test_loss_errors_name_the_function_and_shapes);
+    tcase_add_test(tc, test_targets_must_match_but_for_a_trailing_axis_of_1);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("targets");
+    tcase_add_test(tc, test_every_loss_takes_targets_n_for_outputs_n_by_1);
+    tcase_add_test(tc, test_from_logits_equals_the_probability_form_on_softmax_and_sigmoid);
     suite_add_tcase(s, tc);
     return s;
 }

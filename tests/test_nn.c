@@ -132,38 +132,128 @@ START_TEST(test_summary_with_names_flatten_and_a_cnn) {
     add(m, nb_dense(10, "softmax"));
     text = summary_text(m);
     ck_assert_int_eq(nb_model_param_count(m), 180326);
-    /* a name longer than its column pushes the row right, keeping one space */
+    /* a name longer than its column widens the column for every row, and the rules */
     const char *want[] = {
         "Model: \"sequential\"",
-        "_________________________________________________________________",
-        " Layer (type)                Output Shape              Param #",
-        "=================================================================",
-        " conv2d (Conv2D)             (None, 32, 26, 26)        320",
+        "______________________________________________________________________________",
+        " Layer (type)                             Output Shape              Param #",
+        "==============================================================================",
+        " conv2d (Conv2D)                          (None, 32, 26, 26)        320",
         "",
-        " max_pooling2d (MaxPooling2D) (None, 32, 13, 13)       0",
+        " max_pooling2d (MaxPooling2D)             (None, 32, 13, 13)        0",
         "",
-        " conv2d_1 (Conv2D)           (None, 64, 11, 11)        18496",
+        " conv2d_1 (Conv2D)                        (None, 64, 11, 11)        18496",
         "",
-        " max_pooling2d_1 (MaxPooling2D) (None, 64, 5, 5)       0",
+        " max_pooling2d_1 (MaxPooling2D)           (None, 64, 5, 5)          0",
         "",
-        " flatten (Flatten)           (None, 1600)              0",
+        " flatten (Flatten)                        (None, 1600)              0",
         "",
-        " dense (Dense)               (None, 100)               160100",
+        " dense (Dense)                            (None, 100)               160100",
         "",
-        " batch_normalization (BatchNormalization) (None, 100)  400",
+        " batch_normalization (BatchNormalization) (None, 100)               400",
         "",
-        " dropout (Dropout)           (None, 100)               0",
+        " dropout (Dropout)                        (None, 100)               0",
         "",
-        " dense_1 (Dense)             (None, 10)                1010",
+        " dense_1 (Dense)                          (None, 10)                1010",
         "",
-        "=================================================================",
+        "==============================================================================",
         "Total params: 180,326 (704.40 KB)",
         "Trainable params: 180,126 (703.62 KB)",
         "Non-trainable params: 200 (800.00 Byte)",
-        "_________________________________________________________________",
+        "______________________________________________________________________________",
     };
     assert_lines(text, want, 27);
     free(text);
+    nb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_summary_columns_widen_to_fit_a_long_batch_norm_name) {
+    const char *name = "batch_normalization_of_the_hidden_layer1"; /* 40 characters */
+    ck_assert_int_eq(strlen(name), 40);
+    nb_model *m = nb_sequential(NB_SHAPE(784));
+    add(m, nb_dense(100, "relu"));
+    add(m, nb_layer_set_name(nb_batch_norm_layer(0, 0), name));
+    add(m, nb_dense(10, "softmax"));
+    char *text = summary_text(m);
+    /* every rule as wide as the table, every row within it, each column at one offset */
+    const char *header = strstr(text, " Layer (type)");
+    ck_assert_ptr_nonnull(header);
+    int shape_at = (int)(strstr(header, "Output Shape") - header);
+    int params_at = (int)(strstr(header, "Param #") - header);
+    int width = -1, rows = 0;
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        int len = (int)(nl - p);
+        bool is_rule = len > 0 && (p[0] == '_' || p[0] == '=');
+        if (is_rule) {
+            if (width < 0) width = len;
+            ck_assert_msg(len == width, "rule of %d characters, the first is %d:\n%s", len, width,
+                          text);
+        }
+        if (len > 1 && p[0] == ' ' && p[1] != 'L') { /* a layer row */
+            rows++;
+            ck_assert_msg(p[shape_at - 1] == ' ' && p[shape_at] == '(' && p[params_at - 1] == ' ' &&
+                              p[params_at] >= '0' && p[params_at] <= '9',
+                          "row [%.*s] is not in the header's columns:\n%s", len, p, text);
+        }
+        if (width >= 0 && !is_rule)
+            ck_assert_msg(len <= width, "[%.*s] is wider than the rules:\n%s", len, p, text);
+        p = nl + 1;
+    }
+    ck_assert_int_eq(rows, 3);
+    ck_assert_int_gt(width, 65);
+    ck_assert_ptr_nonnull(
+        strstr(text, " batch_normalization_of_the_hidden_layer1 (BatchNormalization) (None, 100)"));
+    free(text);
+    nb_model_free(m);
+}
+END_TEST
+
+/* Keras's images are (height, width, channels); nabla's are (channels, height, width) */
+static void assert_channels_last_error(const char *permuted) {
+    NB_ASSERT_ERROR_HAS("[N, C, H, W]");
+    NB_ASSERT_ERROR_HAS("nb_permute(x, (int[]){0, 3, 1, 2}, 4)");
+    NB_ASSERT_ERROR_HAS(permuted);
+    ck_assert_msg(!strstr(nb_error(), "padding 'same'"), "%s", nb_error());
+}
+
+START_TEST(test_a_channels_last_input_to_conv2d_names_the_layout_and_the_permute) {
+    nb_model *m = nb_sequential(NB_SHAPE(28, 28, 1));
+    ck_assert_int_ne(nb_model_add(m, nb_conv2d_layer(32, 3, "relu")), NB_OK);
+    assert_channels_last_error("input shape (1, 28, 28)");
+    NB_ASSERT_ERROR_HAS("nb_model_add: layer 'conv2d' (Conv2D) cannot take the model's input, "
+                        "(None, 28, 28, 1)");
+    /* with padding "same" it built a model of 28-channel images 1 pixel wide */
+    ck_assert_int_ne(
+        nb_model_add(
+            m, nb_conv2d_layer_ex(
+                   32, &(nb_conv2d_layer_opts){.kernel_h = 3, .kernel_w = 3, .padding = "same"})),
+        NB_OK);
+    assert_channels_last_error("input shape (1, 28, 28)");
+    ck_assert_int_eq(nb_model_num_layers(m), 0);
+    nb_model_free(m);
+    m = nb_sequential(NB_SHAPE(32, 32, 3)); /* RGB */
+    ck_assert_int_ne(nb_model_add(m, nb_conv2d_layer(8, 3, NULL)), NB_OK);
+    assert_channels_last_error("input shape (3, 32, 32)");
+    nb_model_free(m);
+
+    /* channels first, as nabla takes them, builds; so does a narrow image further in */
+    const int64_t ok[][3] = {{1, 28, 28}, {3, 32, 32}, {4, 3, 3}, {64, 8, 8}, {16, 4, 3}};
+    for (int i = 0; i < 5; i++) {
+        m = nb_sequential(ok[i], 3);
+        add(m, nb_conv2d_layer(8, 3, NULL));
+        nb_model_free(m);
+    }
+    /* 16 signals of 50 samples, a kernel along them only */
+    m = nb_sequential(NB_SHAPE(16, 50, 1));
+    add(m, nb_conv2d_layer_ex(8, &(nb_conv2d_layer_opts){.kernel_h = 5, .kernel_w = 1}));
+    nb_model_free(m);
+    m = nb_sequential(NB_SHAPE(1, 28, 28));
+    add(m, nb_conv2d_layer_ex(28, &(nb_conv2d_layer_opts){.kernel_h = 1, .kernel_w = 26}));
+    add(m, nb_conv2d_layer_ex(8, &(nb_conv2d_layer_opts){.kernel_h = 3,
+                                                         .kernel_w = 3,
+                                                         .padding = "same"})); /* (28, 28, 3) */
     nb_model_free(m);
 }
 END_TEST
@@ -641,6 +731,248 @@ START_TEST(test_forward_loss_fuses_softmax_and_sigmoid_with_their_cross_entropy)
 }
 END_TEST
 
+/* ---- binary outputs: targets [N] for outputs [N, 1], as Keras ------------------------------ */
+START_TEST(test_every_metric_takes_targets_n_for_outputs_n_by_1) {
+    const float prob[] = {0.9f, 0.2f, 0.6f, 0.3f, 0.7f}, z[] = {1, 0, 0, 1, 1};
+    nb_tensor *col = nb_from_array(prob, NB_SHAPE(5, 1)), *flat = nb_from_array(prob, NB_SHAPE(5));
+    nb_tensor *t = nb_from_array(z, NB_SHAPE(5)), *t_col = nb_from_array(z, NB_SHAPE(5, 1));
+    const nb_metric_kind kinds[] = {NB_METRIC_ACCURACY, NB_METRIC_BINARY_ACCURACY, NB_METRIC_MSE,
+                                    NB_METRIC_MAE};
+    for (int i = 0; i < 4; i++) {
+        double want = nb_metric_eval(kinds[i], col, t_col, false);
+        ck_assert_msg(!isnan(want), "metric %d: %s", i, nb_error());
+        NB_ASSERT_CLOSE(nb_metric_eval(kinds[i], col, t, false), want, 1e-6);
+        NB_ASSERT_CLOSE(nb_metric_eval(kinds[i], flat, t_col, false), want, 1e-6);
+    }
+    NB_ASSERT_CLOSE(nb_binary_accuracy(col, t), 0.6, 1e-6);
+    /* labels [N] or [N, 1] for [N, K] scores */
+    nb_tensor *p = nb_from_array((float[]){0.1f, 0.9f, 0.8f, 0.2f}, NB_SHAPE(2, 2));
+    NB_ASSERT_CLOSE(nb_sparse_categorical_accuracy(p, nb_from_array((float[]){1, 1}, NB_SHAPE(2))),
+                    0.5, 1e-6);
+    NB_ASSERT_CLOSE(
+        nb_sparse_categorical_accuracy(p, nb_from_array((float[]){1, 1}, NB_SHAPE(2, 1))), 0.5,
+        1e-6);
+    /* as for the losses, the same number of elements is not enough */
+    ck_assert(isnan(nb_binary_accuracy(nb_ones(NB_SHAPE(2, 3)), nb_ones(NB_SHAPE(3, 2)))));
+    NB_ASSERT_ERROR_HAS("nb_binary_accuracy: predictions [2, 3] and targets [3, 2] differ");
+}
+END_TEST
+
+/* Dense(1, sigmoid) compiled with binary cross-entropy and accuracy: the loss is fused */
+static nb_model *logistic_model(int64_t features) {
+    nb_model *m = nb_sequential(NB_SHAPE(features));
+    add(m, nb_dense(1, "sigmoid"));
+    ck_assert_msg(nb_model_compile(m, "binary_crossentropy",
+                                   nb_adam(0.01f, 0.9f, 0.999f, 1e-7f, false),
+                                   (const char *[]){"accuracy"}, 1) == NB_OK,
+                  "%s", nb_error());
+    return m;
+}
+
+START_TEST(test_sigmoid_output_with_binary_crossentropy_takes_targets_n) {
+    nb_model *m = logistic_model(3);
+    ck_assert(nb_model_loss_is_fused(m));
+    nb_tensor *x = nb_randn(NB_SHAPE(6, 3));
+    const float z[] = {1, 0, 0, 1, 1, 0};
+    nb_tensor *pred;
+    nb_tensor *loss = nb_model_forward_loss(m, x, nb_from_array(z, NB_SHAPE(6)), true, &pred);
+    ck_assert_msg(loss != NULL, "%s", nb_error());
+    nb_tensor *out = nb_model_forward(m, x, false);
+    NB_ASSERT_CLOSE(nb_item(loss),
+                    nb_item(nb_binary_crossentropy(out, nb_from_array(z, NB_SHAPE(6, 1)))), 1e-5);
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    NB_ASSERT_CLOSE(nb_model_metric(m, 0, pred, nb_from_array(z, NB_SHAPE(6))),
+                    nb_binary_accuracy(out, nb_from_array(z, NB_SHAPE(6, 1))), 1e-6);
+    nb_model_free(m);
+}
+END_TEST
+
+/* x standardized with the training part's statistics; test accuracy after epochs of fit */
+static double logistic_test_accuracy(nb_tensor *x, nb_tensor *y, int epochs) {
+    nb_split sp;
+    ck_assert_msg(nb_train_test_split(x, y, 0.25, true, &sp) == NB_OK, "%s", nb_error());
+    nb_scaler sc;
+    ck_assert_int_eq(nb_standard_scaler_fit(sp.x_train, &sc), NB_OK);
+    nb_tensor *xtr = nb_scaler_transform(&sc, sp.x_train),
+              *xte = nb_scaler_transform(&sc, sp.x_test);
+    ck_assert_int_eq(sp.y_train->ndim, 1); /* targets [N] for outputs [N, 1] */
+    nb_model *m = logistic_model(x->shape[1]);
+    nb_history *h =
+        nb_model_fit(m, xtr, sp.y_train,
+                     &(nb_fit_opts){.epochs = epochs, .batch_size = 32, .verbose = NB_SILENT});
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    ck_assert(nb_history_get(h, "accuracy", epochs - 1) > 0.9);
+    double v[2];
+    ck_assert_int_eq(nb_model_evaluate(m, xte, sp.y_test, 32, v, 2), 2);
+    nb_history_free(h);
+    nb_model_free(m);
+    return v[1];
+}
+
+START_TEST(test_logistic_regression_with_targets_n_learns_breast_cancer) {
+    nb_dataset ds = {0};
+    ck_assert_msg(nb_dataset_load("breast_cancer", &ds) == NB_OK, "%s", nb_error());
+    ck_assert_int_eq(ds.n_classes, 2);
+    double acc = logistic_test_accuracy(ds.x, ds.y, 30);
+    ck_assert_msg(acc >= 0.95, "test accuracy %.4f", acc); /* 0.965-0.993 over 10 seeds */
+    nb_dataset_free(&ds);
+}
+END_TEST
+
+/* ---- from_logits: a linear output and a cross-entropy that applies the softmax itself ------- */
+START_TEST(test_from_logits_computes_the_fused_loss_on_the_raw_outputs) {
+    nb_model *m = nb_sequential(NB_SHAPE(3));
+    add(m, nb_dense(4, NULL));
+    ck_assert_int_eq(nb_model_compile_ex(m, &(nb_compile_opts){.loss = "sparse_categorical_"
+                                                                       "crossentropy",
+                                                               .from_logits = true,
+                                                               .metrics = (const char *[]){"acc"},
+                                                               .n_metrics = 1}),
+                     NB_OK);
+    ck_assert(m->from_logits);
+    ck_assert(nb_model_loss_is_fused(m));
+    ck_assert_str_eq(nb_optimizer_name(m->opt), "rmsprop");
+    nb_tensor *x = nb_randn(NB_SHAPE(5, 3));
+    nb_tensor *y = nb_from_array((float[]){0, 3, 1, 2, 2}, NB_SHAPE(5));
+    nb_tensor *pred;
+    nb_tensor *loss = nb_model_forward_loss(m, x, y, false, &pred);
+    ck_assert_msg(loss != NULL, "%s", nb_error());
+    nb_tensor *out = nb_model_forward(m, x, false); /* predict gives the logits, as Keras */
+    NB_ASSERT_CLOSE(nb_item(loss), nb_item(nb_sparse_softmax_crossentropy_logits(out, y)), 1e-6);
+    for (int i = 0; i < 20; i++) NB_ASSERT_CLOSE(nb_get_flat(pred, i), nb_get_flat(out, i), 1e-6);
+    NB_ASSERT_CLOSE(nb_model_metric(m, 0, pred, y), nb_sparse_categorical_accuracy(out, y), 1e-6);
+    nb_model_free(m);
+
+    /* one logit: binary accuracy thresholds it at 0, not at 0.5 */
+    m = nb_sequential(NB_SHAPE(1));
+    add(m, nb_dense(1, NULL));
+    ck_assert_int_eq(
+        nb_model_compile_ex(m, &(nb_compile_opts){.loss = "binary_crossentropy",
+                                                  .from_logits = true,
+                                                  .metrics = (const char *[]){"accuracy"},
+                                                  .n_metrics = 1}),
+        NB_OK);
+    ck_assert_int_eq(m->metrics[0], NB_METRIC_BINARY_ACCURACY);
+    nb_fill(nb_model_weight(m, 0)->t, 1); /* logit = x */
+    x = nb_from_array((float[]){-2, -0.3f, 0.2f, 0.4f, 3}, NB_SHAPE(5, 1));
+    y = nb_from_array((float[]){0, 0, 1, 1, 1}, NB_SHAPE(5));
+    loss = nb_model_forward_loss(m, x, y, false, &pred);
+    NB_ASSERT_CLOSE(nb_item(loss), nb_item(nb_binary_crossentropy(nb_sigmoid(x), y)), 1e-5);
+    NB_ASSERT_CLOSE(nb_model_metric(m, 0, pred, y), 1.0, 1e-6); /* 0.5 would say 0.6 */
+    NB_ASSERT_CLOSE(nb_binary_accuracy_at(x, y, 0), 1.0, 1e-6);
+    NB_ASSERT_CLOSE(nb_binary_accuracy(x, y), 0.6, 1e-6);
+
+    /* mse has no logits; a NULL loss or options are errors */
+    ck_assert_int_ne(nb_model_compile_ex(m, &(nb_compile_opts){.loss = "mse", .from_logits = true}),
+                     NB_OK);
+    NB_ASSERT_ERROR_HAS(
+        "nb_model_compile: from_logits applies to the cross-entropies, not to 'mse'");
+    ck_assert_int_ne(nb_model_compile_ex(m, NULL), NB_OK);
+    NB_ASSERT_ERROR_HAS("nb_model_compile: options are NULL");
+    nb_model_free(m);
+}
+END_TEST
+
+typedef struct {
+    int n;
+    char last[512];
+} warnings;
+
+static void count_warning(const char *message, void *ctx) {
+    warnings *w = ctx;
+    w->n++;
+    snprintf(w->last, sizeof w->last, "%s", message);
+}
+
+/* the warnings a compile of a 3 -> k (activation) model gives */
+static warnings compile_warnings(int64_t k, const char *activation, const char *loss,
+                                 bool from_logits) {
+    warnings w = {0};
+    nb_model *m = nb_sequential(NB_SHAPE(3));
+    add(m, nb_dense(4, "relu"));
+    add(m, nb_dense(k, activation));
+    const char *metrics[] = {"accuracy"};
+    nb_set_warning_handler(count_warning, &w);
+    nb_status s = from_logits ? nb_model_compile_ex(m, &(nb_compile_opts){.loss = loss,
+                                                                          .from_logits = true,
+                                                                          .metrics = metrics,
+                                                                          .n_metrics = 1})
+                              : nb_model_compile(m, loss, NULL, metrics, 1);
+    nb_set_warning_handler(NULL, NULL);
+    ck_assert_msg(s == NB_OK, "%s", nb_error());
+    /* training adds no warning */
+    nb_set_warning_handler(count_warning, &w);
+    nb_tensor *y = nb_from_array((float[]){0, 1}, NB_SHAPE(2));
+    if (!strcmp(loss, "categorical_crossentropy")) y = nb_one_hot(y, k);
+    ck_assert_int_eq(nb_model_train_on_batch(m, nb_randn(NB_SHAPE(2, 3)), y, NULL, NULL), NB_OK);
+    nb_set_warning_handler(NULL, NULL);
+    nb_model_free(m);
+    return w;
+}
+
+START_TEST(test_compile_warns_once_when_the_loss_and_the_output_disagree_on_logits) {
+    /* a probability loss after a linear output: the course's 19% accuracy, said once */
+    warnings w = compile_warnings(3, NULL, "sparse_categorical_crossentropy", false);
+    ck_assert_int_eq(w.n, 1);
+    ck_assert_str_eq(w.last, "nb_model_compile: loss 'sparse_categorical_crossentropy' takes "
+                             "probabilities, but the last layer 'dense_1' (Dense) has activation "
+                             "'linear': give it activation 'softmax', or compile with from_logits "
+                             "(nb_model_compile_ex)");
+    w = compile_warnings(1, "relu", "binary_crossentropy", false);
+    ck_assert_int_eq(w.n, 1);
+    ck_assert_ptr_nonnull(strstr(w.last, "has activation 'relu': give it activation 'sigmoid'"));
+    /* from_logits after an output that already is a probability */
+    w = compile_warnings(3, "softmax", "categorical_crossentropy", true);
+    ck_assert_int_eq(w.n, 1);
+    ck_assert_str_eq(w.last, "nb_model_compile: from_logits is set, but the last layer 'dense_1' "
+                             "(Dense) has activation 'softmax', so its outputs are probabilities "
+                             "already: drop the activation or from_logits");
+    /* the right setups say nothing */
+    ck_assert_int_eq(compile_warnings(3, "softmax", "sparse_categorical_crossentropy", false).n, 0);
+    ck_assert_int_eq(compile_warnings(1, "sigmoid", "binary_crossentropy", false).n, 0);
+    ck_assert_int_eq(compile_warnings(3, NULL, "sparse_categorical_crossentropy", true).n, 0);
+    ck_assert_int_eq(compile_warnings(1, NULL, "binary_crossentropy", true).n, 0);
+    ck_assert_int_eq(compile_warnings(1, NULL, "mse", false).n, 0);
+}
+END_TEST
+
+START_TEST(test_linear_output_with_from_logits_learns_iris) {
+    nb_dataset ds = {0};
+    ck_assert_msg(nb_dataset_load("iris", &ds) == NB_OK, "%s", nb_error());
+    nb_split sp; /* iris is sorted by class: shuffle before splitting */
+    ck_assert_int_eq(nb_train_test_split(ds.x, ds.y, 0.3, true, &sp), NB_OK);
+    nb_scaler sc;
+    ck_assert_int_eq(nb_standard_scaler_fit(sp.x_train, &sc), NB_OK);
+    nb_model *m = nb_sequential(NB_SHAPE(4));
+    add(m, nb_dense(16, "relu"));
+    add(m, nb_dense(3, NULL));
+    ck_assert_int_eq(
+        nb_model_compile_ex(
+            m, &(nb_compile_opts){.loss = "sparse_categorical_"
+                                          "crossentropy",
+                                  .from_logits = true,
+                                  .optimizer = nb_adam(0.01f, 0.9f, 0.999f, 1e-7f, false),
+                                  .metrics = (const char *[]){"acc"},
+                                  .n_metrics = 1}),
+        NB_OK);
+    nb_history *h =
+        nb_model_fit(m, nb_scaler_transform(&sc, sp.x_train), sp.y_train,
+                     &(nb_fit_opts){.epochs = 40, .batch_size = 16, .verbose = NB_SILENT});
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    double v[2];
+    ck_assert_int_eq(nb_model_evaluate(m, nb_scaler_transform(&sc, sp.x_test), sp.y_test, 32, v, 2),
+                     2);
+    ck_assert_msg(v[1] >= 0.88, "test accuracy %.4f", v[1]); /* 0.911-1 over 10 seeds */
+    /* predict gives logits: rows are not distributions */
+    nb_tensor *p = nb_model_predict(m, nb_scaler_transform(&sc, sp.x_test), 32);
+    double row = nb_get_flat(p, 0) + nb_get_flat(p, 1) + nb_get_flat(p, 2);
+    ck_assert_msg(fabs(row - 1) > 1e-3, "row 0 sums to %g", row);
+    nb_history_free(h);
+    nb_model_free(m);
+    nb_dataset_free(&ds);
+}
+END_TEST
+
 /* ---- metrics
  * --------------------------------------------------------------------------------------- */
 START_TEST(test_accuracies_of_known_predictions) {
@@ -698,18 +1030,55 @@ START_TEST(test_confusion_matrix_and_report_match_scikit_learn) {
 }
 END_TEST
 
+START_TEST(test_confusion_matrix_prints_as_a_labelled_integer_table) {
+    nb_tensor *t = nb_from_array((float[]){0, 1, 2, 2, 2, 1, 0, 2, 2, 2, 2, 2}, NB_SHAPE(12));
+    nb_tensor *p = nb_from_array((float[]){0, 0, 2, 2, 1, 1, 0, 2, 2, 2, 2, 2}, NB_SHAPE(12));
+    nb_tensor *cm = nb_confusion_matrix(t, p, 3);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    const char *names[] = {"setosa", "versicolor", "virginica"};
+    ck_assert_int_eq(nb_confusion_matrix_print(f, cm, names), NB_OK);
+    ck_assert_int_eq(nb_confusion_matrix_print(f, cm, NULL), NB_OK);
+    fclose(f);
+    const char *want[] = {
+        "true \\ predicted  setosa  versicolor  virginica",
+        "setosa                 2           0          0",
+        "versicolor             1           1          0",
+        "virginica              0           1          7",
+        "true \\ predicted  0  1  2",
+        "0                 2  0  0",
+        "1                 1  1  0",
+        "2                 0  1  7",
+    };
+    assert_lines(text, want, 8);
+    free(text);
+    /* counts only: a normalized matrix is not one */
+    f = open_memstream(&text, &len);
+    ck_assert_int_ne(nb_confusion_matrix_print(f, nb_mul_scalar(cm, 0.5f), NULL), NB_OK);
+    fclose(f);
+    free(text);
+    NB_ASSERT_ERROR_HAS("nb_confusion_matrix_print: cell [1, 0] = 0.5 is not a count");
+    ck_assert_int_ne(nb_confusion_matrix_print(stdout, nb_ones(NB_SHAPE(2, 3)), NULL), NB_OK);
+    NB_ASSERT_ERROR_HAS(
+        "nb_confusion_matrix_print: the confusion matrix must be [K, K]; got [2, 3]");
+}
+END_TEST
+
 static Suite *nn_suite(void) {
     Suite *s = suite_create("nn");
     TCase *tc = nb_tcase("summary");
     tcase_add_test(tc, test_summary_of_the_course_dense_2_on_3_inputs_shows_8_params);
     tcase_add_test(tc, test_summary_of_the_course_fashion_mlp_shows_79510_params);
     tcase_add_test(tc, test_summary_with_names_flatten_and_a_cnn);
+    tcase_add_test(tc, test_summary_columns_widen_to_fit_a_long_batch_norm_name);
     suite_add_tcase(s, tc);
     tc = nb_tcase("shapes");
     tcase_add_test(tc, test_output_shapes_are_inferred_when_layers_are_added);
     tcase_add_test(tc, test_bad_layer_combinations_name_both_layers_and_shapes);
     tcase_add_test(tc, test_names_are_automatic_unique_and_checked);
     tcase_add_test(tc, test_unknown_names_are_errors_listing_the_known_ones);
+    tcase_add_test(tc, test_a_channels_last_input_to_conv2d_names_the_layout_and_the_permute);
     suite_add_tcase(s, tc);
     tc = nb_tcase("gradients");
     tcase_add_test(tc, test_dense_passes_gradcheck_with_and_without_bias);
@@ -729,9 +1098,20 @@ static Suite *nn_suite(void) {
     tcase_add_test(tc, test_compile_defaults_to_rmsprop_and_registers_the_params);
     tcase_add_test(tc, test_forward_loss_fuses_softmax_and_sigmoid_with_their_cross_entropy);
     suite_add_tcase(s, tc);
+    tc = nb_tcase("binary");
+    tcase_add_test(tc, test_every_metric_takes_targets_n_for_outputs_n_by_1);
+    tcase_add_test(tc, test_sigmoid_output_with_binary_crossentropy_takes_targets_n);
+    tcase_add_test(tc, test_logistic_regression_with_targets_n_learns_breast_cancer);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("from_logits");
+    tcase_add_test(tc, test_from_logits_computes_the_fused_loss_on_the_raw_outputs);
+    tcase_add_test(tc, test_compile_warns_once_when_the_loss_and_the_output_disagree_on_logits);
+    tcase_add_test(tc, test_linear_output_with_from_logits_learns_iris);
+    suite_add_tcase(s, tc);
     tc = nb_tcase("metrics");
     tcase_add_test(tc, test_accuracies_of_known_predictions);
     tcase_add_test(tc, test_confusion_matrix_and_report_match_scikit_learn);
+    tcase_add_test(tc, test_confusion_matrix_prints_as_a_labelled_integer_table);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -114,6 +114,15 @@ nb_status nb_model_summary(const nb_model *m, FILE *f);
  * batch (0-d). Cross-entropies on probabilities clip to [1e-7, 1 - 1e-7] like
  * Keras; the *_logits forms fuse softmax/sigmoid with the cross-entropy in one
  * numerically stable op (finite for logits of +-1e4). */
+/* Keras's rule for targets, the one every loss and metric here follows:
+ * targets have the predictions' shape, or that shape with a trailing axis of
+ * 1 added or dropped ([N] targets for [N, 1] outputs, [N, 1] for [N]); class
+ * labels (labels = true) have the shape of the predictions without their
+ * class axis, with the same freedom ([N] or [N, 1] for [N, K]). */
+bool nb_target_fits(const nb_tensor *pred, const nb_tensor *target, bool labels);
+/* target viewed with the shape the rule reads it as (pred's shape; without
+ * the last axis for labels); an error when it does not fit */
+nb_tensor *nb_target_view(nb_tensor *pred, nb_tensor *target, bool labels);
 nb_tensor *nb_mse_loss(nb_tensor *pred, nb_tensor *target);
 nb_tensor *nb_mae_loss(nb_tensor *pred, nb_tensor *target);
 nb_tensor *nb_binary_crossentropy(nb_tensor *prob, nb_tensor *target);
@@ -123,17 +132,33 @@ nb_tensor *nb_sigmoid_crossentropy_logits(nb_tensor *logits, nb_tensor *target);
 nb_tensor *nb_softmax_crossentropy_logits(nb_tensor *logits, nb_tensor *onehot);
 nb_tensor *nb_sparse_softmax_crossentropy_logits(nb_tensor *logits, nb_tensor *labels);
 /* "mse", "mae", "binary_crossentropy", "categorical_crossentropy",
- * "sparse_categorical_crossentropy" */
+ * "sparse_categorical_crossentropy" (and Keras's "mean_squared_error",
+ * "mean_absolute_error"), on probabilities */
 nb_tensor *nb_loss_by_name(const char *name, nb_tensor *pred, nb_tensor *target);
+typedef struct nb_loss_opts {
+    /* Keras's from_logits: pred are logits (a linear output), and the
+     * cross-entropies apply the sigmoid or softmax themselves, in the fused
+     * *_logits ops. An error for mse and mae, which have no such form. */
+    bool from_logits;
+} nb_loss_opts;
+nb_tensor *nb_loss_by_name_ex(const char *name, nb_tensor *pred, nb_tensor *target,
+                              const nb_loss_opts *opts); /* opts NULL: probabilities */
 
 /* ---- metrics -------------------------------------------------------------------------- */
 /* accuracy: "accuracy" picks binary (threshold 0.5), categorical (argmax vs
  * argmax of one-hot) or sparse (argmax vs label) from the loss, as Keras does. */
 float nb_binary_accuracy(const nb_tensor *prob, const nb_tensor *target);
+/* Keras's threshold: pred > threshold counts as 1 (0 for logits, which a
+ * model compiled with from_logits uses) */
+float nb_binary_accuracy_at(const nb_tensor *pred, const nb_tensor *target, float threshold);
 float nb_categorical_accuracy(const nb_tensor *prob, const nb_tensor *onehot);
 float nb_sparse_categorical_accuracy(const nb_tensor *prob, const nb_tensor *labels);
 /* [K, K] counts, rows = true class, columns = predicted; labels as floats */
 nb_tensor *nb_confusion_matrix(const nb_tensor *labels, const nb_tensor *predicted, int k);
+/* the matrix as a table of counts, rows labelled with the true class and
+ * columns with the predicted one (class_names NULL: 0, 1, ...); an error for
+ * a cell that is not a count */
+nb_status nb_confusion_matrix_print(FILE *f, const nb_tensor *cm, const char *const *class_names);
 /* precision, recall, f1, support per class, accuracy, macro and weighted averages */
 nb_status nb_classification_report(FILE *f, const nb_tensor *confusion,
                                    const char *const *class_names);
@@ -144,6 +169,22 @@ nb_status nb_classification_report(FILE *f, const nb_tensor *confusion,
  * model's parameters are registered with the optimizer. */
 nb_status nb_model_compile(nb_model *m, const char *loss, nb_optimizer *opt,
                            const char *const *metrics, int n_metrics);
+/* compile's arguments by name, with Keras's from_logits:
+ *   nb_model_compile_ex(m, &(nb_compile_opts){.loss = "sparse_categorical_crossentropy",
+ *                                             .from_logits = true});
+ * With from_logits the model's outputs are logits: the cross-entropy takes
+ * them through its fused *_logits op, binary accuracy thresholds a logit at
+ * 0, and predict returns the logits, as Keras. Compile warns (nb_warn) when
+ * a cross-entropy without from_logits follows a last activation that is not
+ * softmax or sigmoid, and when from_logits follows one that is. */
+typedef struct nb_compile_opts {
+    const char *loss;        /* by name, as nb_model_compile */
+    bool from_logits;        /* cross-entropies only */
+    nb_optimizer *optimizer; /* owned by the model from now on, even on failure; NULL = rmsprop */
+    const char *const *metrics;
+    int n_metrics;
+} nb_compile_opts;
+nb_status nb_model_compile_ex(nb_model *m, const nb_compile_opts *opts);
 
 typedef struct nb_history nb_history;
 typedef struct nb_epoch_logs {
