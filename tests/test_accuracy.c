@@ -12,6 +12,8 @@
  * reads the float output y (sigmoid, tanh, exp, sqrt, elu), against the same
  * formula in double on the same x or y.
  *
+ * Softmax and log_softmax get the same treatment row by row (see below).
+ *
  * The bounds asserted are those documented in ops.h; the table printed to
  * stdout is what a change of kernel would be judged by. */
 #include "nb_test.h"
@@ -258,10 +260,80 @@ START_TEST(test_every_elementwise_op_is_within_its_ulp_bound) {
 }
 END_TEST
 
+/* ---- softmax and log_softmax along the last axis ------------------------------------------
+ * Rows of 1, 2, 3, 10, 100 and 1000 logits of scale 1, 10 and 100. The backward
+ * rows measure dx = y (dy - sum(dy y)) and dx = dy - exp(y) sum(dy) from the float
+ * y and dy the kernel reads; the difference there can cancel to nothing, so the
+ * error is in ulp of the terms' size: y (|dy| + sum |dy y|), |dy| + exp(y) sum |dy|. */
+typedef struct {
+    const char *name;
+    bool log;
+    double fwd_bound, fwd_floor, bwd_bound;
+} softmax_row;
+
+static const softmax_row softmaxes[] = {
+    {"softmax", false, 48, TINY, 6}, /* oneDNN sums in float: grows with the row */
+    {"log_softmax", true, 0.5, 0, 6},
+};
+
+static void softmax_ref(const float *x, int64_t len, bool log_, double *y) {
+    double m = -INFINITY, sum = 0;
+    for (int64_t k = 0; k < len; k++) m = fmax(m, x[k]);
+    for (int64_t k = 0; k < len; k++) sum += exp(x[k] - m);
+    for (int64_t k = 0; k < len; k++) y[k] = log_ ? x[k] - m - log(sum) : exp(x[k] - m) / sum;
+}
+
+START_TEST(test_softmax_and_log_softmax_are_within_their_ulp_bounds) {
+    const softmax_row *op = &softmaxes[_i];
+    static const int64_t lens[] = {1, 2, 3, 10, 100, 1000};
+    static const float scales[] = {1, 10, 100};
+    worst fw = {0, 0, 0, 0, 0}, bw = {0, 0, 0, 0, 0};
+    for (int li = 0; li < 6; li++)
+        for (int si = 0; si < 3; si++) {
+            int64_t len = lens[li], rows = (N_POINTS / 18 + len - 1) / len;
+            nb_tensor *x = nb_set_requires_grad(
+                nb_mul_scalar(nb_randn(NB_SHAPE(rows, len)), scales[si]), true);
+            nb_tensor *y = op->log ? nb_log_softmax(x, 1) : nb_softmax(x, 1);
+            nb_tensor *dy = nb_randn(NB_SHAPE(rows, len));
+            ck_assert_msg(y && nb_backward_ex(y, dy, false) == NB_OK, "%s: %s", op->name,
+                          nb_error());
+            const float *px = nb_data(x), *py = nb_data(y), *pd = nb_data(dy);
+            const float *pg = nb_data(nb_grad(x));
+            double want[1000];
+            for (int64_t r = 0; r < rows; r++) {
+                const float *xr = px + r * len, *yr = py + r * len, *dr = pd + r * len;
+                softmax_ref(xr, len, op->log, want);
+                double s = 0, sa = 0;
+                for (int64_t k = 0; k < len; k++) {
+                    note(&fw, xr[k], yr[k], want[k], op->fwd_floor);
+                    s += op->log ? dr[k] : (double)dr[k] * yr[k];
+                    sa += op->log ? fabs(dr[k]) : fabs((double)dr[k] * yr[k]);
+                }
+                for (int64_t k = 0; k < len; k++) {
+                    double e = op->log ? exp(yr[k]) : 0;
+                    double g = op->log ? dr[k] - e * s : yr[k] * (dr[k] - s);
+                    double size = op->log ? fabs(dr[k]) + e * sa : yr[k] * (fabs(dr[k]) + sa);
+                    double err = fabs(pg[r * len + k] - g) / ulp_of(size);
+                    if (!(err <= bw.err)) bw = (worst){err, err, xr[k], pg[r * len + k], g};
+                }
+            }
+        }
+    print_row(op->name, "forward", &fw, op->fwd_floor, op->fwd_bound);
+    print_row(op->name, "backward", &bw, 0, op->bwd_bound);
+    fflush(stdout);
+    ck_assert_msg(fw.floored <= op->fwd_bound, "%s: %.4g ulp (worst plain: %.4g at x = %.9g)",
+                  op->name, fw.floored, fw.err, (double)fw.x);
+    ck_assert_msg(bw.err <= op->bwd_bound, "%s backward: %.4g ulp at x = %.9g", op->name, bw.err,
+                  (double)bw.x);
+}
+END_TEST
+
 static Suite *accuracy_suite(void) {
     Suite *s = suite_create("accuracy");
     TCase *tc = nb_tcase("ulp");
     tcase_add_loop_test(tc, test_every_elementwise_op_is_within_its_ulp_bound, 0, N_OPS);
+    tcase_add_loop_test(tc, test_softmax_and_log_softmax_are_within_their_ulp_bounds, 0,
+                        (int)(sizeof softmaxes / sizeof softmaxes[0]));
     suite_add_tcase(s, tc);
     return s;
 }
