@@ -7,6 +7,7 @@
  * primitive for the same algorithm, recorded as the op <name>_backward. Where
  * f' is cheaper from y (sigmoid: y(1-y), tanh: 1-y^2, exp: y, sqrt: 1/2y,
  * relu/elu), the *_use_dst_for_bwd algorithm lets backward read y instead of x.
+ * log and softplus run their forward as exact loops instead (see exact_forward).
  */
 #include "../core/dnnl_internal.h"
 #include "op.h"
