@@ -359,6 +359,54 @@ START_TEST(test_binary_ops_on_equal_sized_axes_match_a_double_reference) {
 }
 END_TEST
 
+/* ---- matmul: the batch broadcasts, the bias is summed over the rows --------------------------
+ * [1, 2, 2] @ [2, 2, 2] (and the other way round) and x: [3, 3] @ w: [3, 3] + b: [3], so
+ * the batch, row and column axes all have one size. */
+static nb_tensor *apply_matmul(nb_tensor *const *x, int n, void *ctx) {
+    (void)ctx;
+    return weighted(n == 3 ? nb_linear(x[0], x[1], x[2]) : nb_matmul(x[0], x[1]));
+}
+
+/* c[bt, i, j] = sum_k a[bt or 0, i, k] b[bt or 0, k, j] (+ bias[j]) */
+static void reference_matmul(const nb_tensor *a, const nb_tensor *b, const nb_tensor *bias,
+                             int64_t batch, int64_t m, double *c) {
+    bool a1 = nb_ndim(a) == 3 && nb_shape(a)[0] == 1, b1 = nb_ndim(b) == 3 && nb_shape(b)[0] == 1;
+    for (int64_t bt = 0; bt < batch; bt++)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < m; j++) {
+                double s = bias ? nb_get_flat(bias, j) : 0;
+                for (int64_t k = 0; k < m; k++)
+                    s += (double)nb_get_flat(a, (a1 ? 0 : bt) * m * m + i * m + k) *
+                         nb_get_flat(b, (b1 ? 0 : bt) * m * m + k * m + j);
+                c[(bt * m + i) * m + j] = s;
+            }
+}
+
+START_TEST(test_matmul_and_linear_on_equal_sized_axes_match_a_double_reference) {
+    const shape_t s122 = {3, {1, 2, 2}}, s222 = {3, {2, 2, 2}}, s33 = {2, {3, 3}}, s3 = {1, {3}};
+    const shape_t *pairs[][2] = {{&s122, &s222}, {&s222, &s122}, {&s222, &s222}};
+    nb_gradcheck_result r;
+    double want[64];
+    for (int p = 0; p < 3; p++) {
+        nb_tensor *a = distinct(pairs[p][0], 0.0f, true), *b = distinct(pairs[p][1], 0.05f, true);
+        reference_matmul(a, b, NULL, 2, 2, want);
+        nb_tensor *c = nb_matmul(a, b);
+        assert_shape_is(c, &s222, "nb_matmul");
+        assert_values(c, want, 8, "nb_matmul");
+        ck_assert_msg(nb_gradcheck(apply_matmul, (nb_tensor *[]){a, b}, 2, NULL, EPS, TOL, &r) ==
+                          NB_OK,
+                      "nb_matmul pair %d: gradient: %s", p, nb_error());
+    }
+    nb_tensor *x = distinct(&s33, 0.0f, true), *w = distinct(&s33, 0.05f, true);
+    nb_tensor *bias = distinct(&s3, 0.3f, true);
+    reference_matmul(x, w, bias, 1, 3, want);
+    assert_values(nb_linear(x, w, bias), want, 9, "nb_linear");
+    ck_assert_msg(nb_gradcheck(apply_matmul, (nb_tensor *[]){x, w, bias}, 3, NULL, EPS, TOL, &r) ==
+                      NB_OK,
+                  "nb_linear: gradient: %s", nb_error());
+}
+END_TEST
+
 /* The case that was wrong: a column operand times a square matrix */
 START_TEST(test_column_operand_of_a_square_product_gets_row_sums) {
     nb_tensor *a = nb_set_requires_grad(nb_from_array((float[]){0.5f, -1}, NB_SHAPE(2, 1)), true);
@@ -381,6 +429,7 @@ static Suite *broadcast_suite(void) {
                         0, (int)(sizeof targets / sizeof targets[0]));
     tcase_add_loop_test(tc, test_binary_ops_on_equal_sized_axes_match_a_double_reference, 0,
                         (int)(sizeof binaries / sizeof binaries[0]));
+    tcase_add_test(tc, test_matmul_and_linear_on_equal_sized_axes_match_a_double_reference);
     tcase_add_test(tc, test_column_operand_of_a_square_product_gets_row_sums);
     suite_add_tcase(s, tc);
     return s;
