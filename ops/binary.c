@@ -271,10 +271,19 @@ static nb_status sum_rows(nb_node *n, const nb_tensor *x, nb_tensor *out) {
     return nb_k_matmul("nb_sum_to", ones, x, NULL, &row);
 }
 
+/* The target is [M] or [1, M] for x: [N, M], i.e. only axis 0 is summed. The
+ * test is on the target's shape, not its element count: [N, N] -> [N, 1] has
+ * N elements too, and sums axis 1. */
+static bool sums_only_rows(const nb_tensor *x, const nb_tensor *out) {
+    if (x->ndim != 2 || x->shape[0] <= 1) return false;
+    if (out->ndim == 1) return out->shape[0] == x->shape[1];
+    return out->ndim == 2 && out->shape[0] == 1 && out->shape[1] == x->shape[1];
+}
+
 static nb_status sum_to_forward(nb_node *n) {
     const nb_tensor *x = n->in[0];
     nb_tensor *out = n->out;
-    if (x->ndim == 2 && out->numel == x->shape[1] && x->shape[0] > 1) return sum_rows(n, x, out);
+    if (sums_only_rows(x, out)) return sum_rows(n, x, out);
     nb_tensor kept = *out; /* out's storage seen with x's rank: reduced axes of size 1 */
     kept.ndim = x->ndim;
     int pad = x->ndim - out->ndim;

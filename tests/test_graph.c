@@ -497,6 +497,8 @@ static nb_status act_step(void *ctx, nb_tensor *const *in, int n, nb_tensor **ou
 
 START_TEST(test_every_fusable_activation_matches_eager) {
     static const bool reads_output[N_ACTIVATIONS] = {1, 1, 0, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0};
+    /* softplus runs an exact loop, not oneDNN's soft_relu, so it is not a post-op */
+    static const bool fusable[N_ACTIVATIONS] = {1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1};
     for (int mode = 0; mode < 4; mode++) {
         bool conv = mode & 1, train = mode & 2;
         if (!train) nb_no_grad_begin();
@@ -517,7 +519,7 @@ START_TEST(test_every_fusable_activation_matches_eager) {
             ck_assert_msg(g != NULL, "activation %d, mode %d: %s", a, mode, nb_error());
             nb_graph_stats st;
             nb_graph_get_stats(g, &st);
-            ck_assert_msg(st.fused == (!train || reads_output[a]),
+            ck_assert_msg(st.fused == (fusable[a] && (!train || reads_output[a])),
                           "activation %d, mode %d: %d fused", a, mode, st.fused);
             ck_assert_int_eq(nb_graph_run(g, in, 2, out), NB_OK);
             NB_ASSERT_CLOSE(nb_item(out[0]), loss, 1e-5);

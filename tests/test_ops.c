@@ -93,6 +93,26 @@ START_TEST(test_activations_known_values) {
 }
 END_TEST
 
+/* oneDNN's log kernel gave log(1) = -1.43e-6 and log(0.99999f) 14% off, and
+ * softplus(-20) < 0; these are the correctly rounded floats. */
+START_TEST(test_log_and_softplus_are_correctly_rounded_near_their_zeros) {
+    const float x[] = {1, 0.99999f, 1.00001f, 0.9999999f, 2, 1e-30f};
+    nb_tensor *y = nb_log(nb_from_array(x, NB_SHAPE(6)));
+    for (int i = 0; i < 6; i++)
+        ck_assert_msg(nb_get_flat(y, i) == (float)log((double)x[i]),
+                      "log(%.9g) = %.9g, expected %.9g", (double)x[i], (double)nb_get_flat(y, i),
+                      log((double)x[i]));
+    const float z[] = {-20, -88, -1e-7f, 0, 15, 30};
+    nb_tensor *s = nb_softplus(nb_from_array(z, NB_SHAPE(6)));
+    for (int i = 0; i < 6; i++) {
+        double d = z[i], want = d > 0 ? d + log1p(exp(-d)) : log1p(exp(d));
+        ck_assert_msg(nb_get_flat(s, i) == (float)want, "softplus(%.9g) = %.9g, expected %.9g", d,
+                      (double)nb_get_flat(s, i), want);
+    }
+    ck_assert(nb_get_flat(s, 0) > 0);
+}
+END_TEST
+
 START_TEST(test_sigmoid_derivative_at_zero_is_a_quarter) {
     nb_tensor *x = nb_set_requires_grad(nb_scalar(0.0f), true);
     ck_assert_int_eq(nb_backward(nb_sigmoid(x)), NB_OK);
@@ -125,6 +145,8 @@ static const binary_fn binary_ops[] = {nb_add, nb_sub, nb_mul, nb_div, nb_maximu
 static const char *const binary_names[] = {"add", "sub", "mul", "div", "maximum", "minimum"};
 
 /* shapes of a and b: same, b broadcast, a broadcast, both broadcast, scalar */
+/* (these shapes have axes of different sizes, where a wrong axis fails to fit;
+ * tests/test_broadcast.c runs every op again on square and cubic shapes) */
 static const int64_t bshapes[][2][3] = {
     {{2, 3, 4}, {2, 3, 4}}, {{2, 3, 4}, {1, 3, 1}}, {{3, 1}, {2, 3, 4}},
     {{2, 1, 4}, {3, 1}},    {{1}, {2, 3}},
@@ -502,6 +524,7 @@ static Suite *ops_suite(void) {
                         (int)(sizeof unary_cases / sizeof unary_cases[0]));
     tcase_add_test(tc, test_activations_known_values);
     tcase_add_test(tc, test_sigmoid_derivative_at_zero_is_a_quarter);
+    tcase_add_test(tc, test_log_and_softplus_are_correctly_rounded_near_their_zeros);
     tcase_add_test(tc, test_step_records_no_gradient);
     tcase_add_test(tc, test_unary_argument_errors);
     suite_add_tcase(s, tc);

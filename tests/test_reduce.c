@@ -173,6 +173,8 @@ START_TEST(test_argmax_has_no_gradient) {
 END_TEST
 
 /* ---- gradients ------------------------------------------------------------------------------ */
+/* (these shapes have axes of different sizes, where a wrong axis fails to fit;
+ * tests/test_broadcast.c runs every op again on square and cubic shapes) */
 typedef enum { SUM, MEAN, MAX } reduce_kind;
 
 typedef struct {

@@ -163,6 +163,44 @@ START_TEST(test_softmax_keeps_the_first_error_of_a_chain) {
 }
 END_TEST
 
+/* A size-1 axis: x - max - log(exp(0)) is 0 exactly, so a label taken from it
+ * is an integer nb_one_hot accepts. */
+START_TEST(test_log_softmax_over_a_size_one_axis_is_exactly_zero) {
+    nb_tensor *x = nb_from_array((float[]){0.3f, -7, 1e4f, 0}, NB_SHAPE(4, 1));
+    nb_tensor *y = nb_log_softmax(x, 1);
+    NB_ASSERT_TENSOR(y, ((float[]){0, 0, 0, 0}), 4, 0);
+    nb_tensor *h = nb_one_hot(nb_reshape(nb_neg(y), NB_SHAPE(4)), 2);
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    NB_ASSERT_TENSOR(h, ((float[]){1, 0, 1, 0, 1, 0, 1, 0}), 8, 0);
+}
+END_TEST
+
+/* Against the same sum in double: every element is the correctly rounded
+ * float, including the near-zero ones of a dominant logit. */
+START_TEST(test_log_softmax_is_correctly_rounded) {
+    nb_tensor *x = nb_mul_scalar(nb_randn(NB_SHAPE(64, 33)), 6.0f);
+    float *px = nb_data(x);
+    px[0] = 40; /* row 0: one dominant logit, log p close to 0 */
+    for (int axis = 0; axis < 2; axis++) {
+        nb_tensor *y = nb_log_softmax(x, axis);
+        int64_t rows = axis ? 64 : 33, len = axis ? 33 : 64;
+        for (int64_t r = 0; r < rows; r++) {
+            double m = -INFINITY, sum = 0;
+            for (int64_t k = 0; k < len; k++) m = fmax(m, axis ? px[r * 33 + k] : px[k * 33 + r]);
+            for (int64_t k = 0; k < len; k++)
+                sum += exp((axis ? px[r * 33 + k] : px[k * 33 + r]) - m);
+            for (int64_t k = 0; k < len; k++) {
+                int64_t i = axis ? r * 33 + k : k * 33 + r;
+                float want = (float)(px[i] - m - log(sum));
+                ck_assert_msg(nb_get_flat(y, i) == want,
+                              "axis %d element %lld: %.9g, expected %.9g", axis, (long long)i,
+                              (double)nb_get_flat(y, i), (double)want);
+            }
+        }
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("softmax");
     TCase *tc = nb_tcase("values");
@@ -173,6 +211,8 @@ int main(void) {
     tcase_add_test(tc, test_softmax_is_stable_for_large_logits_along_axis_0);
     tcase_add_test(tc, test_negative_axis_counts_from_the_end);
     tcase_add_test(tc, test_softmax_of_a_transposed_view);
+    tcase_add_test(tc, test_log_softmax_over_a_size_one_axis_is_exactly_zero);
+    tcase_add_test(tc, test_log_softmax_is_correctly_rounded);
     suite_add_tcase(s, tc);
 
     tc = nb_tcase("gradients");
