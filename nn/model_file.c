@@ -5,7 +5,7 @@
  *   format = nabla, content = model, model = <model name>, model.version = 1
  *   model.input_shape = [1, 28, 28]           model.layers = N
  *   layer.<i>.class = Dense, layer.<i>.name = dense, layer.<i>.<option> = <value> ...
- *   compile.loss, compile.metrics = M, compile.metric.<j>       (compiled models only)
+ *   compile.loss, compile.from_logits, compile.metrics = M, compile.metric.<j>  (if compiled)
  *   optimizer.<key>: the optimizer's pairs from nb_optimizer_get_state, as checkpoints have them
  *
  * Values are JSON literals written as text (100, 0.99, true, relu, [3, 3]), one option per
@@ -116,6 +116,7 @@ static void add_model(pairs *p, const nb_model *m) {
 /* The loss, the metrics and the optimizer's settings; not its per-param steps and buffers. */
 static void add_compile(pairs *p, const nb_model *m, const nb_optimizer_state *st) {
     add(p, "compile.", "loss", "%s", nb_loss_name(m->loss));
+    add(p, "compile.", "from_logits", "%s", m->from_logits ? "true" : "false");
     add(p, "compile.", "metrics", "%d", m->n_metrics);
     for (int i = 0; i < m->n_metrics; i++) {
         char name[32];

@@ -439,9 +439,18 @@ static nb_status read_compile(const file *f, nb_model *m) {
         snprintf(key, sizeof key, "compile.metric.%d", i);
         if (!(metrics[i] = get(f, key))) return nb_error_code();
     }
+    /* absent in files written before from_logits existed: those were probabilities */
+    bool logits = false;
+    if (nb_safetensors_meta(f->f, "compile.from_logits") &&
+        !get_bool(f, "compile.from_logits", &logits))
+        return nb_error_code();
     nb_optimizer *opt = read_optimizer(f);
     if (!opt) return nb_error_code();
-    nb_status s = nb_model_compile(m, loss, opt, metrics, (int)n);
+    nb_status s = nb_model_compile_ex(m, &(nb_compile_opts){.loss = loss,
+                                                            .from_logits = logits,
+                                                            .optimizer = opt,
+                                                            .metrics = metrics,
+                                                            .n_metrics = (int)n});
     if (s != NB_OK && strncmp(nb_error(), f->ctx, strlen(f->ctx))) {
         char why[1024];
         snprintf(why, sizeof why, "%s", nb_error());

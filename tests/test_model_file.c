@@ -179,6 +179,32 @@ START_TEST(test_a_weights_file_or_checkpoint_is_refused_with_the_call_that_reads
 }
 END_TEST
 
+START_TEST(test_a_from_logits_model_loads_with_from_logits_and_the_same_loss) {
+    char path[40];
+    temp_path(path);
+    nb_model *m = nb_sequential(NB_SHAPE(4));
+    CHECK(nb_model_add(m, nb_dense(3, NULL)));
+    CHECK(nb_model_compile_ex(m, &(nb_compile_opts){.loss = "sparse_categorical_crossentropy",
+                                                    .from_logits = true,
+                                                    .optimizer = nb_optimizer_from_name("adam"),
+                                                    .metrics = (const char *[]){"accuracy"},
+                                                    .n_metrics = 1}));
+    CHECK(nb_model_save(m, path));
+    nb_model *back = nb_load_model(path);
+    ck_assert_msg(back != NULL, "%s", nb_error());
+    nb_tensor *x = nb_from_array((float[]){1, 2, 3, 4, -1, 0, 2, 5}, NB_SHAPE(2, 4));
+    nb_tensor *y = nb_from_array((float[]){2, 0}, NB_SHAPE(2));
+    double a[2], b[2];
+    ck_assert_int_eq(nb_model_evaluate(m, x, y, 2, a, 2), 2);
+    ck_assert_int_eq(nb_model_evaluate(back, x, y, 2, b, 2), 2);
+    /* a loss on probabilities would clip the raw outputs and give another number */
+    ck_assert_msg(a[0] == b[0] && a[1] == b[1], "loss %.9g vs %.9g", a[0], b[0]);
+    nb_model_free(back);
+    nb_model_free(m);
+    unlink(path);
+}
+END_TEST
+
 START_TEST(test_extra_metadata_is_kept_and_the_models_own_keys_are_refused) {
     char path[40];
     temp_path(path);
@@ -482,6 +508,7 @@ int main(void) {
         tc, test_a_model_with_every_layer_kind_predicts_the_same_bits_after_training_and_loading);
     tcase_add_test(tc, test_a_weights_file_or_checkpoint_is_refused_with_the_call_that_reads_it);
     tcase_add_test(tc, test_extra_metadata_is_kept_and_the_models_own_keys_are_refused);
+    tcase_add_test(tc, test_a_from_logits_model_loads_with_from_logits_and_the_same_loss);
     tcase_add_test(tc, test_malformed_model_files_are_errors_naming_the_file_and_the_key);
     tcase_add_test(tc, test_a_huge_input_shape_without_its_weights_allocates_nothing);
     tcase_add_test(tc, test_every_truncation_of_a_model_file_is_an_error);
