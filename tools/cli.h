@@ -86,7 +86,6 @@ void cli_shape_text(const nb_tensor *x, char *buf, size_t n);
 /* Makes dir and its parents and checks that a file can be created in it. */
 bool cli_make_dir(const char *dir);
 /* confusion matrix [K, K] as whole numbers with the class names */
-void cli_print_confusion(FILE *f, const nb_tensor *cm, char *const *names);
 
 /* draws the model's forward (or backward) graph for one sample of zeros; 0 or 1 */
 int cli_draw_model(nb_model *m, const char *path, bool backward, const char *title);
@@ -96,6 +95,7 @@ typedef struct task {
     char loss[64];
     const char *metric; /* "accuracy" or "mae" */
     bool column_y;      /* targets [N, 1] for outputs [N, 1] */
+    bool from_logits;   /* a cross-entropy after a linear output: the outputs are logits */
 } task;
 
 typedef struct setup {
@@ -110,6 +110,8 @@ extern const setup cli_setup_defaults;
 bool cli_is_crossentropy(const char *loss);
 /* The loss the output layer asks for (unless loss names one), checked against the data. */
 bool cli_pick_task(const char *spec, const char *loss, nb_model *m, const cli_data *d, task *t);
+/* compile m with the task's loss (from_logits as the task says), metric and optimizer o */
+nb_status cli_compile(nb_model *m, const task *t, nb_optimizer *o, const char *metric);
 /* y [N] as the loss takes it: [N, 1] for one output unit */
 nb_tensor *cli_targets(const task *t, nb_tensor *y);
 /* The data split as s says, and the model: given (a whole-model file, owned from here on)

@@ -203,21 +203,3 @@ bool cli_make_dir(const char *dir) {
     unlink(probe);
     return true;
 }
-
-void cli_print_confusion(FILE *f, const nb_tensor *cm, char *const *names) {
-    int64_t k = nb_dim(cm, 0);
-    int width = 9;
-    for (int64_t i = 0; names && i < k; i++)
-        if ((int)strlen(names[i]) > width) width = (int)strlen(names[i]);
-    fprintf(f, "confusion matrix (rows: true class, columns: predicted)\n%*s", width, "");
-    for (int64_t j = 0; j < k; j++) fprintf(f, " %6lld", (long long)j);
-    fputc('\n', f);
-    for (int64_t i = 0; i < k; i++) {
-        char id[32];
-        snprintf(id, sizeof id, "%lld", (long long)i);
-        fprintf(f, "%*s", width, names ? names[i] : id);
-        for (int64_t j = 0; j < k; j++)
-            fprintf(f, " %6lld", (long long)llround(nb_get_flat(cm, i * k + j)));
-        fputc('\n', f);
-    }
-}

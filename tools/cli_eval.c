@@ -121,10 +121,18 @@ static nb_model *load_scored(const char *cmd, int argc, char **argv, cli_data *d
         s->input = input_list;
     }
     if (ok) m = cli_prepare(s, given, d, t, input, sizeof input);
+    /* a compiled file says whether its outputs are logits; without a layer list the
+     * last activation is unknown here, and compile warns if the loss does not fit it */
+    if (m && compiled) {
+        const char *logits = nb_safetensors_meta(f, "compile.from_logits");
+        t->from_logits = logits && !strcmp(logits, "true");
+    } else if (m && !s->spec) {
+        t->from_logits = false;
+    }
     const char *metric = f ? nb_safetensors_meta(f, "nabla.metrics") : NULL;
     if (!metric && f) metric = nb_safetensors_meta(f, "compile.metric.0");
     const char *metrics[] = {metric ? metric : t->metric};
-    if (m && !compiled && nb_model_compile(m, t->loss, NULL, metrics, 1) != NB_OK) ok = false;
+    if (m && !compiled && cli_compile(m, t, NULL, metrics[0]) != NB_OK) ok = false;
     if (m && ok && !whole && nb_model_load_weights(m, argv[0]) != NB_OK) ok = false;
     if (m && !ok) {
         fprintf(stderr, "error: %s\n", nb_error());
@@ -137,19 +145,23 @@ static nb_model *load_scored(const char *cmd, int argc, char **argv, cli_data *d
     return m;
 }
 
-/* class ids from the model's outputs: argmax, or p > 0.5 for one sigmoid unit */
-static nb_tensor *class_ids(nb_tensor *p) {
-    if (nb_dim(p, -1) > 1) return nb_argmax(p, 1, false);
+/* class ids from the model's outputs: argmax, or for one unit a probability above 0.5
+ * (a logit above 0) */
+static nb_tensor *class_ids(nb_tensor *p, bool logits) {
+    if (!p || nb_dim(p, -1) > 1) return p ? nb_argmax(p, 1, false) : NULL;
     nb_tensor *c = nb_zeros(NB_SHAPE(nb_dim(p, 0)));
-    for (int64_t i = 0; c && i < nb_dim(p, 0); i++) nb_data(c)[i] = nb_get_flat(p, i) > 0.5f;
+    for (int64_t i = 0; c && i < nb_dim(p, 0); i++)
+        nb_data(c)[i] = nb_get_flat(p, i) > (logits ? 0.0f : 0.5f);
     return c;
 }
 
-static bool report_classes(nb_model *m, const cli_data *d) {
-    nb_tensor *pred = class_ids(nb_model_predict(m, d->x[2], 256));
+static bool report_classes(nb_model *m, const cli_data *d, const task *t) {
+    nb_tensor *pred = class_ids(nb_model_predict(m, d->x[2], 256), t->from_logits);
     nb_tensor *cm = pred ? nb_confusion_matrix(d->y[2], pred, d->all.n_classes) : NULL;
     if (!cm) return fprintf(stderr, "error: %s\n", nb_error()), false;
-    cli_print_confusion(stdout, cm, d->all.class_names);
+    printf("confusion matrix (rows: true class, columns: predicted)\n");
+    if (nb_confusion_matrix_print(stdout, cm, (const char *const *)d->all.class_names) != NB_OK)
+        return fprintf(stderr, "error: %s\n", nb_error()), false;
     return nb_classification_report(stdout, cm, (const char *const *)d->all.class_names) == NB_OK;
 }
 
@@ -170,7 +182,7 @@ int cli_eval(int argc, char **argv) {
         cli_data_describe(&d, stdout);
         printf("test (%lld rows of %s): loss %.4f - %s %.4f\n", (long long)d.n[2], s.data, v[0],
                t.metric, v[1]);
-        if (d.classes && !report_classes(m, &d)) rc = 1;
+        if (d.classes && !report_classes(m, &d, &t)) rc = 1;
     }
     nb_model_free(m);
     cli_data_free(&d);
@@ -182,7 +194,7 @@ int cli_eval(int argc, char **argv) {
 static bool write_predictions(FILE *f, const cli_data *d, const nb_tensor *y, const int64_t *rows,
                               nb_tensor *p) {
     int64_t n = nb_dim(p, 0), k = nb_numel(p) / (n ? n : 1);
-    nb_tensor *ids = d->classes ? class_ids(p) : p;
+    nb_tensor *ids = d->classes ? class_ids(p, false) : p;
     if (!ids) return false;
     fprintf(f, "row,predicted%s", y ? ",label" : "");
     for (int64_t j = 0; d->classes && j < k; j++)
@@ -212,6 +224,8 @@ int cli_predict(int argc, char **argv) {
     /* the test part of the split; d.order lists it after the training and validation rows */
     const int64_t *rows = d.order ? d.order + d.n[0] + d.n[1] : NULL;
     nb_tensor *p = nb_model_predict(m, d.x[2], 256);
+    /* the file gets probabilities, also from a model whose outputs are logits */
+    if (p && t.from_logits) p = nb_dim(p, -1) > 1 ? nb_softmax(p, -1) : nb_sigmoid(p);
     const char *out = cli_option(argc, argv, "-o");
     nb_atomic_file a;
     FILE *f = p && out ? nb_atomic_open(&a, "nabla predict", out) : stdout;

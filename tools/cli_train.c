@@ -65,6 +65,9 @@ bool cli_pick_task(const char *spec, const char *loss, nb_model *m, const cli_da
         snprintf(t->loss, sizeof t->loss, "binary_crossentropy");
     } else if (!strcmp(act, "softmax") && units > 1) {
         snprintf(t->loss, sizeof t->loss, "sparse_categorical_crossentropy");
+    } else if (!strcmp(act, "linear") && (units > 1 || k == 2)) {
+        snprintf(t->loss, sizeof t->loss, "%s",
+                 units > 1 ? "sparse_categorical_crossentropy" : "binary_crossentropy");
     } else {
         fprintf(stderr,
                 "error: %s has %d classes, and the model ends in %lld %s unit%s: end it with "
@@ -94,7 +97,17 @@ bool cli_pick_task(const char *spec, const char *loss, nb_model *m, const cli_da
         return false;
     }
     t->column_y = binary || !d->classes;
+    /* Keras's from_logits: a linear output is not a probability */
+    t->from_logits = d->classes && !strcmp(act, "linear") && cli_is_crossentropy(t->loss);
     return true;
+}
+
+nb_status cli_compile(nb_model *m, const task *t, nb_optimizer *o, const char *metric) {
+    return nb_model_compile_ex(m, &(nb_compile_opts){.loss = t->loss,
+                                                     .from_logits = t->from_logits,
+                                                     .optimizer = o,
+                                                     .metrics = (const char *[]){metric},
+                                                     .n_metrics = 1});
 }
 
 /* y [N] as the loss takes it: [N, 1] for one output unit */
@@ -241,8 +254,7 @@ int cli_train(int argc, char **argv) {
     char input[64];
     nb_model *m = cli_prepare(&s, NULL, &d, &t, input, sizeof input);
     int rc = m ? 0 : 2;
-    const char *metrics[] = {t.metric};
-    if (m && nb_model_compile(m, t.loss, o, metrics, 1) != NB_OK) {
+    if (m && cli_compile(m, &t, o, t.metric) != NB_OK) {
         fprintf(stderr, "error: %s\n", nb_error());
         rc = 2;
     }
@@ -251,7 +263,7 @@ int cli_train(int argc, char **argv) {
     if (rc == 0) {
         nb_model_summary(m, stdout);
         cli_data_describe(&d, stdout);
-        printf("loss: %s, metric: %s\n", t.loss, t.metric);
+        printf("loss: %s%s, metric: %s\n", t.loss, t.from_logits ? " (from_logits)" : "", t.metric);
         /* verbose auto: a bar on a terminal, one line per epoch in a pipe or a log */
         nb_fit_opts fo = {.epochs = (int)epochs,
                           .batch_size = (int)batch,

@@ -149,13 +149,19 @@ int cli_draw_model(nb_model *m, const char *path, bool backward, const char *tit
 
 /* One training step on a batch of 8 zeros (loss, adam), traced and compiled
  * as fit runs it: forward, backward, the gradients and the update. */
-static int draw_step(nb_model *m, const char *path, const char *loss) {
+static int draw_step(nb_model *m, const char *spec, const char *path, const char *loss) {
+    char act[32];
+    cli_output_activation(spec, act, sizeof act);
     nb_scope_begin();
     nb_tensor *x = zeros_batch(m, 8), *y = nb_model_forward(m, x, false), *t = NULL;
     if (y && !loss)
         loss = nb_dim(y, nb_ndim(y) - 1) > 1 ? "sparse_categorical_crossentropy" : "mse";
-    nb_status s =
-        y ? nb_model_compile(m, loss, nb_optimizer_from_name("adam"), NULL, 0) : nb_error_code();
+    /* a linear output under a cross-entropy is logits (Keras's from_logits) */
+    nb_compile_opts co = {.loss = loss,
+                          .from_logits =
+                              !strcmp(act, "linear") && loss && cli_is_crossentropy(loss),
+                          .optimizer = y ? nb_optimizer_from_name("adam") : NULL};
+    nb_status s = y ? nb_model_compile_ex(m, &co) : nb_error_code();
     if (s == NB_OK)
         t = !strcmp(loss, "sparse_categorical_crossentropy") ? nb_zeros(NB_SHAPE(8))
                                                              : nb_zeros_like(y);
@@ -188,7 +194,7 @@ static int dot(int argc, char **argv) {
     if (!m) return 2;
     bool backward = cli_flag(argc, argv, "--backward");
     int rc = cli_flag(argc, argv, "--step")
-                 ? draw_step(m, out, cli_option(argc, argv, "--loss"))
+                 ? draw_step(m, argv[0], out, cli_option(argc, argv, "--loss"))
                  : cli_draw_model(m, out, backward, backward ? "backward graph" : "forward graph");
     nb_model_free(m);
     return rc;

@@ -69,6 +69,15 @@ check "wine: validation accuracy above chance" above wine val_accuracy: 0.40
 train_eval breast_cancer breast_cancer "dense 16 relu, dense 1 sigmoid" 0.63 --epochs 10 --batch 16
 check "breast_cancer: 1 sigmoid unit picks binary cross-entropy" has breast_cancer "loss: binary_crossentropy"
 check "breast_cancer: validation accuracy above chance" above breast_cancer val_accuracy: 0.63
+# a linear output on classes trains on logits (Keras's from_logits), without a warning
+train_eval iris_logits iris "dense 16 relu, dense 3" 0.34 --epochs 40 --batch 8
+check "iris, linear output: the loss takes logits" has iris_logits "sparse_categorical_crossentropy (from_logits)"
+check "iris, linear output: no warning" bash -c '! grep -q warning iris_logits.err iris_logits_eval.err'
+train_eval breast_logits breast_cancer "dense 16 relu, dense 1" 0.63 --epochs 10 --batch 16
+check "breast_cancer, linear output: binary cross-entropy on logits" has breast_logits "binary_crossentropy (from_logits)"
+run breast_logits_predict predict runs/breast_logits/a/b/model.safetensors -o runs/breast_logits/pred.csv
+check "breast_cancer, linear output: predict writes probabilities in [0, 1]" \
+    awk -F, 'NR > 1 && ($4 < 0 || $4 > 1) { bad = 1 } END { exit bad }' runs/breast_logits/pred.csv
 train_eval xor xor "dense 8 tanh, dense 1 sigmoid" 0.5 --epochs 400 --batch 4 --optimizer adam
 train_eval fashion fashion-mnist "flatten, dense 64 relu, dense 10 softmax" 0.1 --subset 3000 --epochs 2
 check "fashion-mnist: eval scores its 10000-row test file" has fashion_eval "test (10000 rows of fashion-mnist)"
@@ -120,7 +129,7 @@ bad epochs_huge "from 1 to 100000" train --data iris --model "dense 3 softmax" -
 bad split_word "from 0 to 0.9" train --data iris --model "dense 3 softmax" --validation-split abc --out runs/bad
 bad input_cut "expected sizes joined by x" summary "dense 3" --input 28x
 bad channels_last "1x28x28" summary "conv 8 3 relu, flatten, dense 10 softmax" --input 28x28x1
-bad linear_classes "softmax" train --data iris --model "dense 3" --out runs/bad
+bad one_unit_three_classes "dense 3 softmax" train --data iris --model "dense 1" --out runs/bad
 
 # ---- a save that fails at the end keeps the model in a path the message names
 mkdir -p runs/blocked/model.safetensors
