@@ -139,10 +139,9 @@ static nb_status add_layer(nb_model *m, nb_layer *l) {
     memcpy(l->in_shape, prev ? prev->out_shape : m->in_shape, sizeof l->in_shape);
     l->sees_model_input = l->in_ndim == m->in_ndim &&
                           !memcmp(l->in_shape, m->in_shape, sizeof(int64_t) * (size_t)m->in_ndim);
-    if (l->ops->build(l) != NB_OK) {
-        if (nb_error_code() == NB_ERR_MEMORY) return NB_ERR_MEMORY;
-        return build_error(m, l);
-    }
+    nb_status built = l->ops->build(l);
+    if (built == NB_ERR_MEMORY) return built;
+    if (built != NB_OK) return build_error(m, l);
     if (!nb_grow((void **)&m->layers, &m->cap_layers, m->n_layers + 1, sizeof(nb_layer *)))
         return nb_failc(NB_ERR_MEMORY, "nb_model_add: out of memory");
     l->built = l->in_model = true;
