@@ -54,7 +54,7 @@ START_TEST(test_deep_nesting_is_an_error_not_a_crash) {
 }
 END_TEST
 
-START_TEST(test_30000_nested_parentheses_stop_at_depth_64) {
+START_TEST(test_nested_parentheses_stop_after_exactly_64_levels) {
     int n = 30000;
     char *text = malloc(2 * (size_t)n + 2);
     memset(text, '(', (size_t)n);
@@ -67,12 +67,24 @@ START_TEST(test_30000_nested_parentheses_stop_at_depth_64) {
     ck_assert_int_eq(col, 64); /* the 65th parenthesis */
     ASSERT_ERROR_IS("column 64: expression nested too deeply (more than 64 levels of parentheses, "
                     "functions, minus signs and powers)");
-    /* 64 levels are fine */
-    n = 63;
+    /* exactly 64 levels are fine, 65 are one too many */
+    n = 64;
     memset(text, '(', (size_t)n);
     text[n] = 'x';
     memset(text + n + 1, ')', (size_t)n);
     text[2 * n + 1] = '\0';
+    ck_assert_msg(nb_expr_parse(text, &e, &col) == NB_OK, "%s", nb_error());
+    n = 65;
+    memset(text, '(', (size_t)n);
+    text[n] = 'x';
+    memset(text + n + 1, ')', (size_t)n);
+    text[2 * n + 1] = '\0';
+    ck_assert_int_eq(nb_expr_parse(text, &e, &col), NB_ERR_FORMAT);
+    ck_assert_int_eq(col, 64);
+    /* minus signs count like parentheses: 64 of them are fine */
+    memset(text, '-', 64);
+    text[64] = 'x';
+    text[65] = '\0';
     ck_assert_msg(nb_expr_parse(text, &e, &col) == NB_OK, "%s", nb_error());
     free(text);
 }
@@ -212,7 +224,7 @@ static Suite *expr_suite(void) {
     TCase *tc = nb_tcase("expr");
     tcase_add_test(tc, test_parse_errors_point_at_the_column);
     tcase_add_test(tc, test_deep_nesting_is_an_error_not_a_crash);
-    tcase_add_test(tc, test_30000_nested_parentheses_stop_at_depth_64);
+    tcase_add_test(tc, test_nested_parentheses_stop_after_exactly_64_levels);
     tcase_add_test(tc, test_an_expression_longer_than_64_kib_is_refused_before_parsing);
     tcase_add_loop_test(tc, test_chain_rule_autograd_and_finite_differences_agree, 0,
                         (int)(sizeof cases / sizeof cases[0]));

@@ -126,8 +126,13 @@ static int power(parser *p) {
 }
 
 static int unary(parser *p) {
+    /* The expression itself is level 0; each parenthesis, function, minus sign and power
+     * opens one more. The error points at the token that opens one too many, just read. */
+    if (++p->depth > NB_EXPR_MAX_DEPTH + 1) {
+        if (p->pos > 0) p->pos--;
+        return fail(p, too_deep);
+    }
     skip_space(p);
-    if (++p->depth > NB_EXPR_MAX_DEPTH) return fail(p, too_deep);
     int r;
     if (p->s[p->pos] == '-') {
         p->pos++;
