@@ -285,10 +285,9 @@ nb_status nb_classification_report(FILE *f, const nb_tensor *confusion,
                                    const char *const *class_names) {
     const char *fn = "nb_classification_report";
     if (!f || !confusion) return nb_failc(NB_ERR_NULL, "%s: file or confusion matrix is NULL", fn);
-    if (confusion->ndim != 2 || confusion->shape[0] != confusion->shape[1] ||
-        confusion->shape[0] < 1)
-        return nb_failc(NB_ERR_SHAPE, "%s: the confusion matrix must be [K, K]; got %s", fn,
-                        nb_shape_s(confusion));
+    /* a NaN or negative cell would print a support of -9223372036854775808 */
+    nb_status ok = check_counts(fn, confusion);
+    if (ok != NB_OK) return ok;
     int64_t k = confusion->shape[0];
     int width = (int)strlen("weighted avg");
     for (int64_t c = 0; class_names && c < k; c++)

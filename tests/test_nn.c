@@ -1065,6 +1065,23 @@ START_TEST(test_confusion_matrix_prints_as_a_labelled_integer_table) {
 }
 END_TEST
 
+START_TEST(test_classification_report_refuses_cells_that_are_not_counts) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    float cells[][4] = {{NAN, 0, 0, 1}, {-1, 0, 0, 1}, {0.5f, 0, 0, 1}};
+    for (int i = 0; i < 3; i++) {
+        nb_tensor *cm = nb_from_array(cells[i], NB_SHAPE(2, 2));
+        ck_assert_int_eq(nb_classification_report(f, cm, NULL), NB_ERR_ARG);
+        NB_ASSERT_ERROR_HAS("nb_classification_report: cell [0, 0] = ");
+        NB_ASSERT_ERROR_HAS("is not a count");
+    }
+    fclose(f);
+    ck_assert_msg(!strstr(text, "-9223372036854775808"), "a NaN count was printed: %s", text);
+    free(text);
+}
+END_TEST
+
 static Suite *nn_suite(void) {
     Suite *s = suite_create("nn");
     TCase *tc = nb_tcase("summary");
@@ -1111,6 +1128,7 @@ static Suite *nn_suite(void) {
     tc = nb_tcase("metrics");
     tcase_add_test(tc, test_accuracies_of_known_predictions);
     tcase_add_test(tc, test_confusion_matrix_and_report_match_scikit_learn);
+    tcase_add_test(tc, test_classification_report_refuses_cells_that_are_not_counts);
     tcase_add_test(tc, test_confusion_matrix_prints_as_a_labelled_integer_table);
     suite_add_tcase(s, tc);
     return s;
