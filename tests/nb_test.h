@@ -4,6 +4,9 @@
 #define NB_TEST_H
 
 #include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <sys/types.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +55,21 @@ static inline void nb_test_teardown(void) {
 #define NB_ASSERT_ERROR_HAS(needle)                                                                \
     ck_assert_msg(strstr(nb_error(), (needle)) != NULL, "error \"%s\" does not mention \"%s\"",    \
                   nb_error(), (needle))
+
+/* the temp file a save by pid is writing (or was, when killed) in d, its path
+ * into out; false when there is none (the atomic writer's names: .nb-PID-...) */
+static inline bool nb_test_temp_file_of(const char *d, pid_t pid, char *out, size_t size) {
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, ".nb-%ld-", (long)pid);
+    DIR *dp = opendir(d);
+    struct dirent *e;
+    bool found = false;
+    while (dp && !found && (e = readdir(dp)))
+        if (!strncmp(e->d_name, prefix, strlen(prefix)))
+            found = snprintf(out, size, "%s/%s", d, e->d_name) < (int)size;
+    if (dp) closedir(dp);
+    return found;
+}
 
 static inline int nb_test_run(Suite *s) {
     SRunner *sr = srunner_create(s);

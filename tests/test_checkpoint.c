@@ -16,21 +16,6 @@
 #define STOP   3 /* the interrupted run stops after this many epochs */
 #define MAX_W  512
 
-/* the temp file a save by pid is writing (or was, when killed) in d, its path
- * into out; false when there is none */
-static bool temp_file_of(const char *d, pid_t pid, char *out, size_t size) {
-    char prefix[32];
-    snprintf(prefix, sizeof prefix, ".nb-%ld-", (long)pid);
-    DIR *dp = opendir(d);
-    struct dirent *e;
-    bool found = false;
-    while (dp && !found && (e = readdir(dp)))
-        if (!strncmp(e->d_name, prefix, strlen(prefix)))
-            found = snprintf(out, size, "%s/%s", d, e->d_name) < (int)size;
-    if (dp) closedir(dp);
-    return found;
-}
-
 /* a fresh temporary file name in path[32] */
 static void temp_path(char *path) {
     snprintf(path, 32, "/tmp/nabla_ckpt_XXXXXX");
@@ -574,8 +559,8 @@ START_TEST(test_a_checkpoint_killed_at_any_moment_is_one_whole_version) {
          * child has begun writing a save (how much of the loop is saving depends on
          * the machine and the build, slower under the sanitizers) */
         struct timespec poll = {0, 100000}; /* 0.1 ms */
-        for (int waited = 0;
-             round % 2 == 0 && !temp_file_of("/tmp", child, tmp, sizeof tmp) && waited < 2000;
+        for (int waited = 0; round % 2 == 0 &&
+                             !nb_test_temp_file_of("/tmp", child, tmp, sizeof tmp) && waited < 2000;
              waited++)
             nanosleep(&poll, NULL);
         long ms = round % 2 ? 40 : 2;
@@ -583,7 +568,8 @@ START_TEST(test_a_checkpoint_killed_at_any_moment_is_one_whole_version) {
         nanosleep(&nap, NULL);
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
-        if (temp_file_of("/tmp", child, tmp, sizeof tmp)) { /* killed in the middle of a save */
+        if (nb_test_temp_file_of("/tmp", child, tmp,
+                                 sizeof tmp)) { /* killed in the middle of a save */
             interrupted++;
             remove(tmp);
         }

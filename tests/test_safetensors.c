@@ -12,21 +12,6 @@
 
 static char dir[64], path[128];
 
-/* the temp file a save by pid is writing (or was, when killed) in d, its path
- * into out; false when there is none */
-static bool temp_file_of(const char *d, pid_t pid, char *out, size_t size) {
-    char prefix[32];
-    snprintf(prefix, sizeof prefix, ".nb-%ld-", (long)pid);
-    DIR *dp = opendir(d);
-    struct dirent *e;
-    bool found = false;
-    while (dp && !found && (e = readdir(dp)))
-        if (!strncmp(e->d_name, prefix, strlen(prefix)))
-            found = snprintf(out, size, "%s/%s", d, e->d_name) < (int)size;
-    if (dp) closedir(dp);
-    return found;
-}
-
 static void make_dir(void) {
     snprintf(dir, sizeof dir, "/tmp/nabla_st_XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -77,7 +62,7 @@ START_TEST(test_save_then_load_round_trips_with_metadata) {
     nb_safetensors_free(f);
     /* no temporary file is left next to it */
     char tmp[256];
-    ck_assert(!temp_file_of(dir, getpid(), tmp, sizeof tmp));
+    ck_assert(!nb_test_temp_file_of(dir, getpid(), tmp, sizeof tmp));
     remove_dir();
 }
 END_TEST
@@ -230,7 +215,8 @@ START_TEST(test_a_save_killed_at_any_moment_leaves_a_whole_file) {
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
         char tmp[256];
-        if (temp_file_of(dir, child, tmp, sizeof tmp)) { /* killed in the middle of a save */
+        if (nb_test_temp_file_of(dir, child, tmp,
+                                 sizeof tmp)) { /* killed in the middle of a save */
             interrupted++;
             remove(tmp);
         }

@@ -1,6 +1,7 @@
 /* The data a nabla command trains or scores on: a named set or a CSV file,
  * split into train / validation / test the same way every time for a seed. */
 #include "cli.h"
+#include "data_internal.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -8,24 +9,14 @@
 #include <string.h>
 #include <zlib.h>
 
-/* case-insensitive, '-' equal to '_', as nb_dataset_load compares names */
-static bool same_name(const char *a, const char *b) {
-    for (; *a && *b; a++, b++) {
-        char x = *a == '-' ? '_' : (char)tolower((unsigned char)*a);
-        char y = *b == '-' ? '_' : (char)tolower((unsigned char)*b);
-        if (x != y) return false;
-    }
-    return *a == *b;
-}
-
 static bool is_named_set(const char *name) {
     for (const char *const *n = nb_dataset_names(); *n; n++)
-        if (same_name(name, *n)) return true;
+        if (nb_dataset_same_name(name, *n)) return true;
     return false;
 }
 
 static bool is_fashion(const cli_data *d) {
-    return same_name(d->name, "fashion-mnist");
+    return nb_dataset_same_name(d->name, "fashion-mnist");
 }
 
 /* the cells of the CSV's first line (gzip or plain), at most max of them */

@@ -334,8 +334,7 @@ const char *const *nb_dataset_names(void) {
     return names;
 }
 
-/* case-insensitive, '-' equal to '_' */
-static bool same_name(const char *a, const char *b) {
+bool nb_dataset_same_name(const char *a, const char *b) {
     for (; *a && *b; a++, b++) {
         char x = *a == '-' ? '_' : (char)tolower((unsigned char)*a);
         char y = *b == '-' ? '_' : (char)tolower((unsigned char)*b);
@@ -346,7 +345,7 @@ static bool same_name(const char *a, const char *b) {
 
 static const named *lookup(const char *name) {
     for (int i = 0; name && i < N_NAMED; i++)
-        if (same_name(name, registry[i].name)) return &registry[i];
+        if (nb_dataset_same_name(name, registry[i].name)) return &registry[i];
     return NULL;
 }
 
