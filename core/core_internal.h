@@ -68,9 +68,23 @@ void *nb_fail_null(const char *fn);
 /* a uniform integer in [0, bound), bound >= 1, without modulo bias (rng.c) */
 uint64_t nb_rng_below(uint64_t bound);
 
+/* ---- checked size arithmetic ----------------------------------------------------
+ * Every sum or product of user-supplied sizes goes through these: false when
+ * the exact result does not fit an int64_t (*r is then unspecified), so a
+ * caller reports an error before it uses the value. */
+static inline bool nb_add_ok(int64_t a, int64_t b, int64_t *r) {
+    return !__builtin_add_overflow(a, b, r);
+}
+static inline bool nb_mul_ok(int64_t a, int64_t b, int64_t *r) {
+    return !__builtin_mul_overflow(a, b, r);
+}
+
 /* ---- tensors (core/tensor.c) ------------------------------------------------ */
 /* Checked shape product: false (with an error naming fn) on bad or overflowing sizes. */
 bool nb_shape_numel(const char *fn, const int64_t *shape, int ndim, int64_t *numel);
+/* Row-major strides (zero sizes taken as 1). A shape whose strides would not
+ * fit an int64_t gets strides that stop growing at INT64_MAX: no tensor of it
+ * can be allocated (nb_shape_numel refuses it), the layout is only reported. */
 void nb_contiguous_strides(const int64_t *shape, int ndim, int64_t *strides);
 /* A new contiguous tensor in the current scope. */
 nb_tensor *nb_tensor_new(const char *fn, const int64_t *shape, int ndim);
