@@ -20,8 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define N_SAMPLES 32
-#define OLD       "an old checkpoint, which a failed save must leave whole\n"
+#define OLD "an old checkpoint, which a failed save must leave whole\n"
 
 static const char *kind_name[NB_FAULT_KINDS] = {"allocation", "write", "fsync"};
 
@@ -70,37 +69,67 @@ static int strays(const place *p) {
     return n;
 }
 
-/* The run under test: everything from the data to the saved checkpoint. The
+/* The runs under test: everything from the data to the saved checkpoint. The
  * first failing call's status; every return value is checked, as a careful
- * caller would (compile's NULL optimizer would quietly mean rmsprop). */
+ * caller would (compile's NULL optimizer would quietly mean rmsprop).
+ * Scenario 0: a 4-8-3 MLP, two traced epochs. Scenario 1 (NB_FAULT_SCENARIO=all):
+ * a CNN with dropout, a validation split, one traced epoch then one eager. */
+static int scenario;
+
+static nb_status add(nb_model *m, nb_layer *l) {
+    return l ? nb_model_add(m, l) : NB_ERR_MEMORY;
+}
+
 static nb_status train_and_save(const char *path) {
-    float xs[N_SAMPLES * 4], ys[N_SAMPLES];
-    for (int i = 0; i < N_SAMPLES; i++) {
+    enum { N = 24 };
+    float xs[N * 36], ys[N];
+    int per = scenario ? 36 : 4;
+    for (int i = 0; i < N; i++) {
         ys[i] = (float)(i % 3);
-        for (int j = 0; j < 4; j++) xs[i * 4 + j] = (float)((i * 7 + j * 3) % 11) / 11 + ys[i];
+        for (int j = 0; j < per; j++) xs[i * per + j] = (float)((i * 7 + j * 3) % 11) / 11 + ys[i];
     }
     nb_status s = NB_ERR_MEMORY;
-    nb_history *h = NULL;
-    nb_tensor *x = nb_from_array(xs, NB_SHAPE(N_SAMPLES, 4));
-    nb_tensor *y = nb_from_array(ys, NB_SHAPE(N_SAMPLES));
-    nb_model *m = x && y ? nb_sequential(NB_SHAPE(4)) : NULL;
+    nb_history *h = NULL, *h2 = NULL;
+    nb_tensor *x =
+        scenario ? nb_from_array(xs, NB_SHAPE(N, 1, 6, 6)) : nb_from_array(xs, NB_SHAPE(N, 4));
+    nb_tensor *y = nb_from_array(ys, NB_SHAPE(N));
+    nb_model *m = !x || !y   ? NULL
+                  : scenario ? nb_sequential(NB_SHAPE(1, 6, 6))
+                             : nb_sequential(NB_SHAPE(4));
     if (!m) goto done;
-    nb_layer *l = nb_dense(8, "relu");
-    if (!l || (s = nb_model_add(m, l)) != NB_OK) goto done;
-    if (!(l = nb_dense(3, "softmax")) || (s = nb_model_add(m, l)) != NB_OK) goto done;
-    nb_optimizer *opt = nb_adam(0.01f, 0.9f, 0.999f, 1e-7f, false);
-    if (!opt) goto done;
-    s = nb_model_compile(m, "sparse_categorical_crossentropy", opt, NULL, 0);
-    if (s != NB_OK) goto done;
-    h = nb_model_fit(m, x, y, &(nb_fit_opts){.epochs = 2, .batch_size = 16, .verbose = NB_SILENT});
-    if (!h) {
-        s = nb_error_code() ? nb_error_code() : NB_ERR_MEMORY;
+    if (scenario) {
+        if ((s = add(m, nb_conv2d_layer(4, 3, "relu"))) ||
+            (s = add(m, nb_max_pool2d_layer(2, 0))) || (s = add(m, nb_flatten_layer())) ||
+            (s = add(m, nb_dropout_layer(0.25f))) || (s = add(m, nb_dense(3, "softmax"))))
+            goto done;
+    } else if ((s = add(m, nb_dense(8, "relu"))) || (s = add(m, nb_dense(3, "softmax")))) {
         goto done;
     }
+    s = NB_ERR_MEMORY;
+    nb_optimizer *opt = nb_adam(0.01f, 0.9f, 0.999f, 1e-7f, false);
+    if (!opt) goto done;
+    s = nb_model_compile(m, "sparse_categorical_crossentropy", opt, (const char *[]){"accuracy"},
+                         scenario);
+    if (s != NB_OK) goto done;
+    nb_fit_opts o = {.epochs = scenario ? 1 : 2,
+                     .batch_size = 8,
+                     .verbose = NB_SILENT,
+                     .validation_split = scenario ? 0.25f : 0};
+    if (!(h = nb_model_fit(m, x, y, &o))) goto fit_failed;
+    if (scenario) {
+        o.initial_epoch = 1;
+        o.epochs = 2;
+        o.eager = true;
+        if (!(h2 = nb_model_fit(m, x, y, &o))) goto fit_failed;
+    }
     s = nb_model_save_checkpoint(m, path, 2);
+    goto done;
+fit_failed:
+    s = nb_error_code() ? nb_error_code() : NB_ERR_MEMORY;
 done:
     if (s == NB_OK && !(x && y && m && h)) s = NB_ERR_MEMORY;
     nb_history_free(h);
+    nb_history_free(h2);
     nb_model_free(m);
     return s;
 }
@@ -173,7 +202,8 @@ static const char *check_run(const place *p, nb_fault_kind kind, int64_t n, char
     return why;
 }
 
-static void sweep(nb_fault_kind kind) {
+/* the count of injected failures that misbehaved */
+static int64_t sweep(nb_fault_kind kind) {
     place p;
     make_place(&p);
     int64_t calls = calls_of(&p, kind), tried = 0, bad = 0, step = env_int("NB_FAULT_STRIDE", 1);
@@ -185,25 +215,35 @@ static void sweep(nb_fault_kind kind) {
             fprintf(stderr, "%s %lld of %lld: %s\n", kind_name[kind], (long long)n,
                     (long long)calls, why);
     }
-    printf("fault injection: %lld of %lld %s calls failed in turn, %lld misbehaved\n",
-           (long long)tried, (long long)calls, kind_name[kind], (long long)bad);
+    printf("fault injection, scenario %d: %lld of %lld %s calls failed in turn, %lld misbehaved\n",
+           scenario, (long long)tried, (long long)calls, kind_name[kind], (long long)bad);
     remove_place(&p);
-    ck_assert_msg(bad == 0, "%lld of %lld injected %s failures misbehaved", (long long)bad,
-                  (long long)tried, kind_name[kind]);
+    return bad;
+}
+
+/* each kind on scenario 0, and on scenario 1 too with NB_FAULT_SCENARIO=all */
+static void sweeps(nb_fault_kind kind) {
+    const char *all = getenv("NB_FAULT_SCENARIO");
+    int last = all && !strcmp(all, "all") ? 1 : 0;
+    int64_t bad = 0;
+    for (scenario = 0; scenario <= last; scenario++) bad += sweep(kind);
+    scenario = 0;
+    ck_assert_msg(bad == 0, "%lld injected %s failures misbehaved", (long long)bad,
+                  kind_name[kind]);
 }
 
 START_TEST(test_every_failed_allocation_while_training_and_saving_is_an_error) {
-    sweep(NB_FAULT_ALLOC);
+    sweeps(NB_FAULT_ALLOC);
 }
 END_TEST
 
 START_TEST(test_every_failed_write_of_a_checkpoint_is_an_error_and_keeps_the_old_file) {
-    sweep(NB_FAULT_WRITE);
+    sweeps(NB_FAULT_WRITE);
 }
 END_TEST
 
 START_TEST(test_every_failed_fsync_of_a_checkpoint_is_an_error) {
-    sweep(NB_FAULT_SYNC);
+    sweeps(NB_FAULT_SYNC);
 }
 END_TEST
 
