@@ -273,7 +273,7 @@ static const nb_op_def *fused_form(const nb_op_def *def) {
 /* An activation reading a linear or conv2d output that nothing else reads
  * becomes that op's post-op; the activation's output is the op's output. */
 static bool fuse(variant *v) {
-    int *readers = malloc((size_t)(v->nvals ? v->nvals : 1) * sizeof *readers);
+    int *readers = nb_malloc((size_t)(v->nvals ? v->nvals : 1) * sizeof *readers);
     if (!readers) return false;
     count_readers(v, readers);
     for (int i = 0; i < v->nnodes; i++) {
@@ -337,7 +337,7 @@ static int later_reader(const variant *v, int id, int after) {
 }
 
 static bool bind_grads(variant *v) {
-    if (!(v->bindings = calloc((size_t)v->nnodes + 1, sizeof *v->bindings))) return false;
+    if (!(v->bindings = nb_calloc((size_t)v->nnodes + 1, sizeof *v->bindings))) return false;
     for (int i = 0; i < v->nnodes; i++) {
         gnode *s = &v->nodes[i];
         if (!s->live || !is_effect(s, "set_grad")) continue;
@@ -439,8 +439,8 @@ static bool can_overwrite(const variant *v, const gnode *g, int64_t at) {
 
 static bool plan_memory(variant *v, const nb_graph_opts *o) {
     lifetimes(v);
-    block *free_blocks = malloc((size_t)(v->nvals + 1) * sizeof *free_blocks);
-    bool *donated = calloc((size_t)v->nvals + 1, sizeof *donated);
+    block *free_blocks = nb_malloc((size_t)(v->nvals + 1) * sizeof *free_blocks);
+    bool *donated = nb_calloc((size_t)v->nvals + 1, sizeof *donated);
     if (!free_blocks || !donated) {
         free(free_blocks);
         free(donated);
@@ -484,8 +484,8 @@ static bool plan_memory(variant *v, const nb_graph_opts *o) {
 static bool materialize(variant *v) {
     int roots = 0;
     for (int i = 0; i < v->nvals; i++) roots += v->vals[i].kind == V_PRODUCED;
-    v->stor = calloc((size_t)roots + 1, sizeof *v->stor);
-    v->arena = aligned_alloc(ALIGN, v->st.arena_bytes ? (size_t)v->st.arena_bytes : ALIGN);
+    v->stor = nb_calloc((size_t)roots + 1, sizeof *v->stor);
+    v->arena = nb_aligned_alloc(ALIGN, v->st.arena_bytes ? (size_t)v->st.arena_bytes : ALIGN);
     if (!v->stor || !v->arena) return false;
     memset(v->arena, 0, v->st.arena_bytes ? (size_t)v->st.arena_bytes : ALIGN);
     int s = 0;
@@ -512,7 +512,7 @@ static bool materialize(variant *v) {
         l.storage = v->vals[g->root].t->storage;
         if (!(g->t = own_header(&l, false))) return false;
     }
-    v->order = malloc((size_t)(v->nnodes + 1) * sizeof *v->order);
+    v->order = nb_malloc((size_t)(v->nnodes + 1) * sizeof *v->order);
     if (!v->order) return false;
     for (int i = 0; i < v->nnodes; i++) {
         gnode *g = &v->nodes[i];
@@ -602,7 +602,7 @@ static nb_status keep_outputs(variant *v, nb_tensor *const *outs) {
 static variant *trace(const char *fn_name, nb_graph *g, nb_tensor *const *in, int n) {
     if (tracing)
         return nb_fail(NB_ERR_STATE, "%s: a trace is already running on this thread", fn_name);
-    variant *v = calloc(1, sizeof *v);
+    variant *v = nb_calloc(1, sizeof *v);
     if (!v) return nb_fail(NB_ERR_MEMORY, "%s: out of memory", fn_name);
     v->gen = atomic_fetch_add(&generation, 1) + 1;
     v->n_in = n;
@@ -650,7 +650,7 @@ nb_graph *nb_trace_ex(nb_trace_fn fn, void *ctx, nb_tensor *const *inputs, int n
                       const nb_graph_opts *opts) {
     if (!fn) return nb_fail(NB_ERR_NULL, "nb_trace: fn is NULL");
     if (check_inputs("nb_trace", inputs, n_inputs) != NB_OK) return NULL;
-    nb_graph *g = calloc(1, sizeof *g);
+    nb_graph *g = nb_calloc(1, sizeof *g);
     if (!g) return nb_fail(NB_ERR_MEMORY, "nb_trace: out of memory");
     g->fn = fn;
     g->ctx = ctx;
@@ -897,8 +897,8 @@ char *nb_graph_dot(const nb_graph *g) {
     if (!g) return nb_fail(NB_ERR_NULL, "nb_graph_dot: graph is NULL");
     const variant *v = g->v[g->last];
     nb_text t = {0};
-    bool *drawn = calloc((size_t)v->nvals + 1, 1), *updated = calloc((size_t)v->nvals + 1, 1);
-    bool *declared = calloc((size_t)v->nnodes + 1, 1);
+    bool *drawn = nb_calloc((size_t)v->nvals + 1, 1), *updated = nb_calloc((size_t)v->nvals + 1, 1);
+    bool *declared = nb_calloc((size_t)v->nnodes + 1, 1);
     if (!drawn || !updated || !declared) {
         free(drawn);
         free(updated);

@@ -28,14 +28,64 @@ uint64_t nb_alloc_count(void) {
     return heap_allocs;
 }
 
+/* ---- fault injection -------------------------------------------------------------------- */
+#ifdef NB_FAULT_INJECTION
+#include <stdatomic.h>
+
+static _Atomic int64_t fault_calls[NB_FAULT_KINDS], fault_at[NB_FAULT_KINDS];
+static _Atomic bool fault_fired[NB_FAULT_KINDS];
+
+bool nb_fault_hit(nb_fault_kind kind) {
+    int64_t call = atomic_fetch_add(&fault_calls[kind], 1) + 1;
+    if (call != atomic_load(&fault_at[kind])) return false;
+    atomic_store(&fault_fired[kind], true);
+    return true;
+}
+
+void nb_fault_inject(nb_fault_kind kind, int64_t n) {
+    atomic_store(&fault_at[kind], n);
+    atomic_store(&fault_calls[kind], 0);
+    atomic_store(&fault_fired[kind], false);
+}
+
+int64_t nb_fault_calls(nb_fault_kind kind) {
+    return atomic_load(&fault_calls[kind]);
+}
+
+bool nb_fault_fired(nb_fault_kind kind) {
+    return atomic_load(&fault_fired[kind]);
+}
+#endif
+
+/* ---- the one door to the heap ------------------------------------------------------------ */
+void *nb_malloc(size_t n) {
+    return nb_fault_hit(NB_FAULT_ALLOC) ? NULL : malloc(n ? n : 1);
+}
+
+void *nb_calloc(size_t n, size_t size) {
+    if (nb_fault_hit(NB_FAULT_ALLOC)) return NULL;
+    return n && size ? calloc(n, size) : calloc(1, 1);
+}
+
+void *nb_realloc(void *p, size_t n) {
+    return nb_fault_hit(NB_FAULT_ALLOC) ? NULL : realloc(p, n ? n : 1);
+}
+
+void *nb_aligned_alloc(size_t align, size_t n) {
+    if (nb_fault_hit(NB_FAULT_ALLOC)) return NULL;
+    size_t rounded = (n + align - 1) / align * align;
+    if (rounded < n) return NULL; /* n within align of SIZE_MAX */
+    return aligned_alloc(align, rounded ? rounded : align);
+}
+
 void *nb_heap_alloc(size_t n) {
     heap_allocs++;
-    return malloc(n ? n : 1);
+    return nb_malloc(n);
 }
 
 void *nb_heap_realloc(void *p, size_t n) {
     heap_allocs++;
-    return realloc(p, n ? n : 1);
+    return nb_realloc(p, n);
 }
 
 /* The bucket of a size, or NULL. Zero-byte storages have none: a size of 0
@@ -69,9 +119,8 @@ nb_storage *nb_storage_get(size_t nbytes) {
     }
     nb_storage *s = nb_heap_alloc(sizeof *s);
     if (!s) return nb_fail(NB_ERR_MEMORY, "out of memory allocating a storage header");
-    size_t rounded = (nbytes + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
     heap_allocs++;
-    s->data = aligned_alloc(NB_ALIGN, rounded ? rounded : NB_ALIGN);
+    s->data = nb_aligned_alloc(NB_ALIGN, nbytes);
     if (!s->data) {
         free(s);
         return nb_fail(NB_ERR_MEMORY, "out of memory allocating %zu bytes", nbytes);

@@ -129,6 +129,10 @@ static uint64_t random_bits(void) {
 
 /* a new temp file in dir, its path in a->tmp; -1 with errno when none can be made */
 static int create_temp(nb_atomic_file *a, const char *dir) {
+    if (nb_fault_hit(NB_FAULT_WRITE)) {
+        errno = ENOSPC;
+        return -1;
+    }
     for (int i = 0; i < CREATE_RETRIES; i++) {
         unsigned long long r = random_bits() & ((1ull << (4 * TEMP_HEX)) - 1);
         snprintf(a->tmp, sizeof a->tmp, "%s/" TEMP_PREFIX "%ld-%0*llx", dir, (long)getpid(),
@@ -141,6 +145,39 @@ static int create_temp(nb_atomic_file *a, const char *dir) {
 }
 
 /* ---- writing ------------------------------------------------------------------------------- */
+#ifdef NB_FAULT_INJECTION
+/* The fault-injection build writes through a stream of its own so that each
+ * write(2) of the data can be made to fail, whatever the caller writes with. */
+static ssize_t fault_write(void *cookie, const char *buf, size_t n) {
+    if (nb_fault_hit(NB_FAULT_WRITE)) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return write((int)(intptr_t)cookie, buf, n);
+}
+
+static int fault_close(void *cookie) {
+    return close((int)(intptr_t)cookie);
+}
+
+static FILE *stream_of(int fd) {
+    return fopencookie((void *)(intptr_t)fd, "wb",
+                       (cookie_io_functions_t){.write = fault_write, .close = fault_close});
+}
+#else
+static FILE *stream_of(int fd) {
+    return fdopen(fd, "wb");
+}
+#endif
+
+static int sync_fd(int fd) {
+    if (nb_fault_hit(NB_FAULT_SYNC)) {
+        errno = EIO;
+        return -1;
+    }
+    return fsync(fd);
+}
+
 FILE *nb_atomic_open(nb_atomic_file *a, const char *fn, const char *path) {
     a->f = NULL;
     a->fn = fn;
@@ -159,7 +196,8 @@ FILE *nb_atomic_open(nb_atomic_file *a, const char *fn, const char *path) {
         a->tmp[0] = '\0';
         return nb_fail(NB_ERR_IO, "%s: cannot write %s: %s", fn, path, strerror(e));
     }
-    a->f = fdopen(fd, "wb");
+    a->fd = fd;
+    a->f = stream_of(fd);
     if (!a->f) {
         close(fd);
         unlink(a->tmp);
@@ -168,21 +206,25 @@ FILE *nb_atomic_open(nb_atomic_file *a, const char *fn, const char *path) {
     return a->f;
 }
 
-/* the directory entry of a rename is durable only once the directory is synced */
-static void sync_dir(const char *path) {
+/* The directory entry of a rename is durable only once the directory is
+ * synced: 0, or the errno of a failed fsync. A directory that cannot be opened
+ * for reading, or a file system that cannot sync one (EINVAL), is not an error. */
+static int sync_dir(const char *path) {
     char dir[sizeof((nb_atomic_file *)0)->path];
     dir_of(path, dir, sizeof dir);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), e = 0;
     if (fd >= 0) {
-        fsync(fd);
+        if (sync_fd(fd) != 0 && errno != EINVAL) e = errno;
         close(fd);
     }
+    return e;
 }
 
 nb_status nb_atomic_commit(nb_atomic_file *a) {
     if (!a->f) return nb_error_code() ? nb_error_code() : NB_ERR_IO;
     int e = 0;
-    if (ferror(a->f) || fflush(a->f) != 0 || fsync(fileno(a->f)) != 0) e = errno ? errno : EIO;
+    errno = 0;
+    if (ferror(a->f) || fflush(a->f) != 0 || sync_fd(a->fd) != 0) e = errno ? errno : EIO;
     if (fclose(a->f) != 0 && !e) e = errno;
     a->f = NULL;
     /* checked again: something may have been made at the target while we wrote */
@@ -190,12 +232,16 @@ nb_status nb_atomic_commit(nb_atomic_file *a) {
         unlink(a->tmp);
         return nb_error_code();
     }
+    if (!e && nb_fault_hit(NB_FAULT_WRITE)) e = EIO; /* as a failed rename */
     if (!e && rename(a->tmp, a->path) != 0) e = errno;
     if (e) {
         unlink(a->tmp);
         return nb_failc(NB_ERR_IO, "%s: writing %s failed: %s", a->fn, a->path, strerror(e));
     }
-    sync_dir(a->path);
+    /* the new file is complete at path, but may not survive a crash */
+    if ((e = sync_dir(a->path)))
+        return nb_failc(NB_ERR_IO, "%s: %s is written but its directory could not be synced: %s",
+                        a->fn, a->path, strerror(e));
     return NB_OK;
 }
 

@@ -85,9 +85,23 @@ void *nb_fail_null(const char *fn);
 /* a uniform integer in [0, bound), bound >= 1, without modulo bias (rng.c) */
 uint64_t nb_rng_below(uint64_t bound);
 
+/* ---- checked size arithmetic ----------------------------------------------------
+ * Every sum or product of user-supplied sizes goes through these: false when
+ * the exact result does not fit an int64_t (*r is then unspecified), so a
+ * caller reports an error before it uses the value. */
+static inline bool nb_add_ok(int64_t a, int64_t b, int64_t *r) {
+    return !__builtin_add_overflow(a, b, r);
+}
+static inline bool nb_mul_ok(int64_t a, int64_t b, int64_t *r) {
+    return !__builtin_mul_overflow(a, b, r);
+}
+
 /* ---- tensors (core/tensor.c) ------------------------------------------------ */
 /* Checked shape product: false (with an error naming fn) on bad or overflowing sizes. */
 bool nb_shape_numel(const char *fn, const int64_t *shape, int ndim, int64_t *numel);
+/* Row-major strides (zero sizes taken as 1). A shape whose strides would not
+ * fit an int64_t gets strides that stop growing at INT64_MAX: no tensor of it
+ * can be allocated (nb_shape_numel refuses it), the layout is only reported. */
 void nb_contiguous_strides(const int64_t *shape, int ndim, int64_t *strides);
 /* A new contiguous tensor in the current scope. */
 nb_tensor *nb_tensor_new(const char *fn, const int64_t *shape, int ndim);
@@ -130,6 +144,7 @@ bool nb_axis(const char *fn, int axis, int ndim, int *out);
  * Errors name fn and the path. Every file nabla writes goes through here. */
 typedef struct nb_atomic_file {
     FILE *f;
+    int fd; /* f's descriptor (a fault-injection build's f has no fileno) */
     const char *fn;
     char path[4096], tmp[4096 + 32];
 } nb_atomic_file;
@@ -151,6 +166,35 @@ void nb_node_put(nb_node *n);
 void *nb_heap_alloc(size_t n); /* counted in nb_alloc_count() */
 void *nb_heap_realloc(void *p, size_t n);
 void nb_pools_free(void);
+/* Every other heap block nabla's own code takes (core, ops, autograd, optim)
+ * comes from these, so the fault-injection build can fail any of them; they
+ * are released with free(). nb_malloc(0) returns a 1-byte block, not NULL;
+ * nb_calloc checks n * size for overflow. */
+void *nb_malloc(size_t n);
+void *nb_calloc(size_t n, size_t size);
+void *nb_realloc(void *p, size_t n);
+void *nb_aligned_alloc(size_t align, size_t n); /* n rounded up to a multiple of align */
+
+/* ---- fault injection (core/alloc.c; built with -Dfault_injection=true) --------
+ * SQLite's habit: the N-th call of a kind fails as the system call would
+ * (NULL from an allocation, ENOSPC from a write, EIO from an fsync), once, so
+ * a test can walk N over every call a clean run makes. Allocations: the
+ * pools' and every nb_malloc family block. Writes: creating the temp file,
+ * each write(2) of its data, the rename. Syncs: the file's fsync, the
+ * directory's. Without the option nb_fault_hit is a constant false. */
+typedef enum { NB_FAULT_ALLOC, NB_FAULT_WRITE, NB_FAULT_SYNC, NB_FAULT_KINDS } nb_fault_kind;
+#ifdef NB_FAULT_INJECTION
+bool nb_fault_hit(nb_fault_kind kind); /* counts the call; true: make it fail */
+/* From now, fail the n-th call of kind (n = 0: none) and count the calls anew. */
+void nb_fault_inject(nb_fault_kind kind, int64_t n);
+int64_t nb_fault_calls(nb_fault_kind kind); /* calls of kind since its nb_fault_inject */
+bool nb_fault_fired(nb_fault_kind kind);    /* the injected failure happened */
+#else
+static inline bool nb_fault_hit(nb_fault_kind kind) {
+    (void)kind;
+    return false;
+}
+#endif
 
 /* ---- scopes and tape (core/scope.c) ------------------------------------------ */
 void nb_scope_adopt(nb_tensor *t); /* register t with the innermost scope */

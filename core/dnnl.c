@@ -34,9 +34,21 @@ static dnnl_stream_t stream;
 static nb_prim *cache[NB_CACHE_SLOTS];
 
 /* ---- engine and threads ---------------------------------------------------------- */
+/* libgomp creates a team's threads at its first parallel region of that size
+ * and calls exit(1) when pthread_create fails (under a memory limit, say). One
+ * empty region when the engine is made, and one when the thread count is set,
+ * make the pool then, before any training step; later regions of that size
+ * reuse it, so such a failure cannot end a run in its middle. */
+static void start_thread_pool(int n) {
+#pragma omp parallel num_threads(n)
+    { __asm__ volatile("" ::: "memory"); /* a region the compiler keeps */ }
+}
+
 dnnl_engine_t nb_engine(void) {
+    bool created = false;
     pthread_mutex_lock(&lock);
     if (!engine) {
+        created = true;
         if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success)
             engine = NULL;
         else if (dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) {
@@ -45,12 +57,15 @@ dnnl_engine_t nb_engine(void) {
         }
     }
     pthread_mutex_unlock(&lock);
-    if (!engine) nb_fail(NB_ERR_BACKEND, "oneDNN: could not create the CPU engine");
+    if (!engine) return nb_fail(NB_ERR_BACKEND, "oneDNN: could not create the CPU engine");
+    if (created) start_thread_pool(omp_get_max_threads());
     return engine;
 }
 
 void nb_set_num_threads(int n) {
-    if (n >= 1) omp_set_num_threads(n);
+    if (n < 1) return;
+    omp_set_num_threads(n);
+    start_thread_pool(n);
 }
 
 int nb_get_num_threads(void) {
@@ -126,13 +141,13 @@ static void prim_destroy(nb_prim *p) {
 }
 
 nb_prim *nb_prim_add(const nb_key *k, dnnl_primitive_desc_t pd, const char *fn, const char *what) {
-    nb_prim *p = calloc(1, sizeof *p);
+    nb_prim *p = nb_calloc(1, sizeof *p);
     if (!p) {
         dnnl_primitive_desc_destroy(pd);
         return nb_fail(NB_ERR_MEMORY, "%s: out of memory caching a %s", fn, what);
     }
     p->pd = pd;
-    p->key = malloc(k->n ? k->n : 1);
+    p->key = nb_malloc(k->n ? k->n : 1);
     if (!p->key || nb_dnnl_check(dnnl_primitive_create(&p->prim, pd), fn, what) != NB_OK) {
         if (!p->key) nb_fail(NB_ERR_MEMORY, "%s: out of memory caching a %s", fn, what);
         prim_destroy(p);

@@ -60,7 +60,7 @@ static void write_header(nb_text *b, const char *const *names, nb_tensor *const 
         nb_text_put(b, "}");
     }
     nb_text_put(b, "}");
-    while (b->len % 8) nb_text_put(b, " ");
+    while (b->len % 8 && !b->oom) nb_text_put(b, " "); /* out of memory: no progress */
 }
 
 static bool write_tensor(FILE *f, const nb_tensor *t) {
@@ -428,7 +428,7 @@ static nb_status load_file(const char *path, loaded *f) {
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | len[i];
     size_t head = n <= MAX_HEADER && n <= f->size - 8 ? 8 + (size_t)n : 8; /* parse reports */
-    f->owned = malloc(head);
+    f->owned = nb_malloc(head);
     if (!f->owned)
         return nb_failc(NB_ERR_MEMORY, "nb_safetensors: %s: out of memory for a %zu-byte header",
                         path, head);
@@ -522,11 +522,11 @@ nb_status nb_safetensors_load_mem(const void *data, size_t size, const char *nam
 /* Every tensor and the metadata of a parsed file (status s) as a new nb_safetensors. */
 static nb_safetensors *read_all(loaded *f, nb_status s, const char *fn) {
     nb_safetensors *out = NULL;
-    if (s == NB_OK && (out = calloc(1, sizeof *out))) {
+    if (s == NB_OK && (out = nb_calloc(1, sizeof *out))) {
         int n = f->r.n_entries;
-        out->names = calloc((size_t)n + 1, sizeof *out->names);
-        out->tensors = calloc((size_t)n + 1, sizeof *out->tensors);
-        out->meta = calloc((size_t)f->r.n_meta + 1, sizeof *out->meta);
+        out->names = nb_calloc((size_t)n + 1, sizeof *out->names);
+        out->tensors = nb_calloc((size_t)n + 1, sizeof *out->tensors);
+        out->meta = nb_calloc((size_t)f->r.n_meta + 1, sizeof *out->meta);
         bool ok = out->names && out->tensors && out->meta;
         for (int i = 0; ok && i < n; i++) {
             const entry *e = &f->r.entries[i];

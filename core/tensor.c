@@ -40,7 +40,7 @@ void nb_contiguous_strides(const int64_t *shape, int ndim, int64_t *strides) {
     int64_t s = 1;
     for (int i = ndim - 1; i >= 0; i--) {
         strides[i] = s;
-        s *= shape[i] > 0 ? shape[i] : 1;
+        if (!nb_mul_ok(s, shape[i] > 0 ? shape[i] : 1, &s)) s = INT64_MAX;
     }
 }
 
@@ -100,20 +100,34 @@ static nb_tensor *header(const int64_t *shape, int ndim, int64_t numel) {
 static nb_tensor *new_unowned(const char *fn, const int64_t *shape, int ndim) {
     int64_t numel;
     if (!nb_shape_numel(fn, shape, ndim, &numel)) return NULL;
+    /* the pools know only a byte count: the message names the op and shape */
+    size_t nbytes = (size_t)numel * sizeof(float);
     nb_tensor *t = header(shape, ndim, numel);
-    if (!t) return NULL;
-    t->storage = nb_storage_get((size_t)numel * sizeof(float));
+    if (!t)
+        return nb_fail(NB_ERR_MEMORY, "%s: out of memory allocating the header of a %s tensor", fn,
+                       nb_dims_s(shape, ndim));
+    t->storage = nb_storage_get(nbytes);
     if (!t->storage) {
         nb_tensor_header_put(t);
-        return NULL;
+        return nb_fail(NB_ERR_MEMORY, "%s: out of memory allocating %zu bytes for a %s tensor", fn,
+                       nbytes, nb_dims_s(shape, ndim));
     }
     return t;
 }
 
+/* A scope out of room for t leaves it owned by nobody (scope -1): a result
+ * nothing would free, so that is the op's failure too. */
+static nb_tensor *adopted(const char *fn, nb_tensor *t) {
+    nb_scope_adopt(t);
+    if (t->scope != -1) return t;
+    nb_tensor_release(t);
+    return nb_fail(NB_ERR_MEMORY, "%s: out of memory recording a %s tensor in its scope", fn,
+                   nb_dims_s(t->shape, t->ndim));
+}
+
 nb_tensor *nb_tensor_new(const char *fn, const int64_t *shape, int ndim) {
     nb_tensor *t = new_unowned(fn, shape, ndim);
-    if (t) nb_scope_adopt(t);
-    return t;
+    return t ? adopted(fn, t) : NULL;
 }
 
 nb_tensor *nb_tensor_new_owned(const char *fn, const int64_t *shape, int ndim) {
@@ -130,8 +144,7 @@ nb_tensor *nb_view_new(nb_tensor *base, const int64_t *shape, const int64_t *str
     t->offset = offset;
     t->storage = base->storage;
     t->storage->refs++;
-    nb_scope_adopt(t);
-    return t;
+    return adopted("a view", t);
 }
 
 bool nb_live_slow(const char *fn) {

@@ -17,7 +17,7 @@ void nb_text_put(nb_text *t, const char *fmt, ...) {
             return;
         }
         size_t cap = (t->cap + (size_t)n + 1) * 2;
-        char *s = realloc(t->s, cap);
+        char *s = nb_realloc(t->s, cap);
         if (!s) {
             t->oom = true;
             return;
@@ -35,7 +35,7 @@ bool nb_grow(void **items, int *cap, int need, size_t size) {
     if (need <= *cap) return true;
     int c = *cap ? *cap * 2 : 16;
     while (c < need) c *= 2;
-    void *p = realloc(*items, (size_t)c * size);
+    void *p = nb_realloc(*items, (size_t)c * size);
     if (!p) return false;
     *items = p;
     *cap = c;

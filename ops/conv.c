@@ -26,8 +26,10 @@ _Static_assert(sizeof(conv_attrs) <= NB_MAX_ATTRS - sizeof(nb_post_op),
 /* output size along one axis; < 1 when the kernel does not fit */
 static int64_t out_size(int64_t in, int64_t k, int64_t stride, int64_t dilate, int64_t pl,
                         int64_t pr) {
-    int64_t span = (dilate + 1) * (k - 1) + 1;
-    return in + pl + pr < span ? 0 : (in + pl + pr - span) / stride + 1;
+    int64_t span, padded;
+    if (!nb_mul_ok(dilate + 1, k - 1, &span) || !nb_add_ok(span, 1, &span)) return 0;
+    if (!nb_add_ok(in, pl, &padded) || !nb_add_ok(padded, pr, &padded)) return 0;
+    return padded < span ? 0 : (padded - span) / stride + 1;
 }
 
 /* a zero channel count, image side, filter count or kernel side (an empty batch is fine) */
@@ -197,8 +199,11 @@ static const nb_op_def conv2d_def = {
 /* Keras "same": output = ceil(in / stride); the odd pixel of padding goes last */
 static void same_padding(int64_t in, int64_t k, int64_t stride, int64_t dil, int64_t *pl,
                          int64_t *pr) {
-    int64_t out = (in + stride - 1) / stride;
-    int64_t total = (out - 1) * stride + dil * (k - 1) + 1 - in;
+    int64_t out = (in + stride - 1) / stride, reach, total;
+    /* a dilated kernel too large to measure gets no padding: out_size then
+     * finds that it does not fit */
+    if (!nb_mul_ok(dil, k - 1, &reach) || !nb_add_ok((out - 1) * stride + 1 - in, reach, &total))
+        total = 0;
     if (total < 0) total = 0;
     *pl = total / 2;
     *pr = total - *pl;

@@ -108,7 +108,7 @@ static nb_tensor *pool(const nb_op_def *def, int alg, nb_tensor *x, int kh, int 
                        "%s: window %dx%d, stride %dx%d must be positive and padding "
                        "%dx%d not negative",
                        fn, kh, kw, sh, sw, ph, pw);
-    if (ph * 2 > kh || pw * 2 > kw)
+    if ((int64_t)ph * 2 > kh || (int64_t)pw * 2 > kw) /* an int's double may not fit an int */
         return nb_fail(NB_ERR_ARG, "%s: padding %dx%d is more than half the window %dx%d", fn, ph,
                        pw, kh, kw);
     pool_attrs a = {.g = {.alg = alg,

@@ -148,8 +148,9 @@ static bool resolve_shape(const nb_tensor *x, const int64_t *shape, int ndim, sh
     }
     if (infer >= 0) a->shape[infer] = known ? x->numel / known : 0;
     a->ndim = ndim;
-    int64_t total = 1;
-    for (int i = 0; i < ndim; i++) total *= a->shape[i];
+    /* checked with zeros taken as 1: an empty shape's strides must fit too */
+    int64_t total;
+    if (!nb_shape_numel("nb_reshape", a->shape, ndim, &total)) return false;
     if (total != x->numel) {
         nb_fail(NB_ERR_SHAPE, "nb_reshape: cannot reshape %s (%lld elements) to %s", nb_shape_s(x),
                 (long long)x->numel, nb_dims_s(shape, ndim));
@@ -264,7 +265,9 @@ static nb_status slice_shape(const nb_node *n, nb_layout *l) {
         l->strides[i] = x->strides[i];
     }
     l->shape[a->axis] = a->len;
-    l->strides[a->axis] = x->strides[a->axis] * a->step;
+    /* with one element (or none) the step is never taken: its stride times a
+     * huge step need not fit, and with two or more it stays inside x */
+    if (a->len > 1) l->strides[a->axis] = x->strides[a->axis] * a->step;
     l->offset = x->offset + a->start * x->strides[a->axis];
     return NB_OK;
 }
@@ -288,7 +291,7 @@ static nb_status scatter_forward(nb_node *n) {
     memset(nb_ptr(out), 0, (size_t)out->numel * sizeof(float));
     nb_tensor window = *out; /* the slice of out that gy fills */
     window.shape[a->s.axis] = a->s.len;
-    window.strides[a->s.axis] *= a->s.step;
+    if (a->s.len > 1) window.strides[a->s.axis] *= a->s.step;
     window.offset += a->s.start * out->strides[a->s.axis];
     window.numel = n->in[0]->numel;
     return copy_layout("nb_slice", n->in[0], &window);
@@ -312,8 +315,9 @@ static nb_status slice_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
 
 static int print_slice(const nb_node *n, char *buf, size_t size) {
     const slice_attrs *a = NB_ATTRS(n, slice_attrs);
+    int64_t stop = a->len ? a->start + (a->len - 1) * a->step + 1 : a->start; /* within x */
     return snprintf(buf, size, "axis=%d %lld:%lld:%lld", a->axis, (long long)a->start,
-                    (long long)(a->start + a->len * a->step), (long long)a->step);
+                    (long long)stop, (long long)a->step);
 }
 
 static const nb_op_def slice_def = {
@@ -339,7 +343,7 @@ nb_tensor *nb_slice(nb_tensor *x, int axis, int64_t start, int64_t stop, int64_t
     int64_t n = x->shape[a.axis];
     a.start = clamp_index(start, n);
     int64_t end = clamp_index(stop, n);
-    a.len = end > a.start ? (end - a.start + step - 1) / step : 0;
+    a.len = end > a.start ? (end - a.start - 1) / step + 1 : 0; /* ceil without overflow */
     a.step = step;
     if (a.len == 0) a.start = 0;
     return nb_apply(&slice_def, &x, 1, &a, sizeof a);
@@ -364,7 +368,10 @@ static nb_status concat_shape(const nb_node *n, nb_layout *l) {
                             "nb_concat: tensor %d has shape %s, tensor 0 has %s; all axes but %d "
                             "must match",
                             i, nb_shape_s(x), nb_shape_s(x0), axis);
-        shape[axis] += x->shape[axis];
+        if (!nb_add_ok(shape[axis], x->shape[axis], &shape[axis]))
+            return nb_failc(NB_ERR_SHAPE,
+                            "nb_concat: the sizes along axis %d overflow (tensor %d is %s)", axis,
+                            i, nb_shape_s(x));
     }
     nb_layout_contiguous(l, shape, x0->ndim);
     return NB_OK;

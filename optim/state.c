@@ -182,12 +182,12 @@ nb_status nb_optimizer_get_state(const nb_optimizer *opt, const char *const *par
     if (!opt) return nb_fail_null(fn), nb_error_code();
     size_t max_tensors = (size_t)NB_OPTIM_MAX_STATE * (size_t)opt->n_slots + 1;
     size_t max_pairs = (size_t)N_SETTINGS + 2 + (size_t)opt->n_slots;
-    text_rows t = {calloc(max_tensors + 2 * max_pairs, TEXT_LEN), 0};
+    text_rows t = {nb_calloc(max_tensors + 2 * max_pairs, TEXT_LEN), 0};
     out->text = t.rows;
-    out->names = calloc(max_tensors, sizeof *out->names);
-    out->tensors = calloc(max_tensors, sizeof *out->tensors);
-    out->keys = calloc(max_pairs, sizeof *out->keys);
-    out->values = calloc(max_pairs, sizeof *out->values);
+    out->names = nb_calloc(max_tensors, sizeof *out->names);
+    out->tensors = nb_calloc(max_tensors, sizeof *out->tensors);
+    out->keys = nb_calloc(max_pairs, sizeof *out->keys);
+    out->values = nb_calloc(max_pairs, sizeof *out->values);
     nb_status s = NB_OK;
     if (!t.rows || !out->names || !out->tensors || !out->keys || !out->values)
         s = nb_failc(NB_ERR_MEMORY, "%s: out of memory", fn);
@@ -322,7 +322,7 @@ static nb_status check_all(const nb_optimizer *opt, const char *const *param_nam
     if (!saved || strcmp(saved, count))
         return nb_failc(NB_ERR_ARG, "%s: the saved state has %s params, the optimizer %d", ctx,
                         saved ? saved : "no count of", opt->n_slots);
-    bool *used = calloc((size_t)s->n_tensors + 1, sizeof *used);
+    bool *used = nb_calloc((size_t)s->n_tensors + 1, sizeof *used);
     if (!used) return nb_failc(NB_ERR_MEMORY, "%s: out of memory", ctx);
     for (int i = 0; i < opt->n_slots && st == NB_OK; i++)
         st = find_param_state(opt, i, param_names, s, used, &r[i], ctx);
@@ -343,7 +343,7 @@ nb_status nb_optimizer_set_state(nb_optimizer *opt, const char *const *param_nam
     if (!s || (s->n_tensors > 0 && (!s->names || !s->tensors)) ||
         (s->n_pairs > 0 && (!s->keys || !s->values)) || s->n_tensors < 0 || s->n_pairs < 0)
         return nb_failc(NB_ERR_NULL, "%s: NULL or malformed state", ctx);
-    restore *r = calloc((size_t)opt->n_slots + 1, sizeof *r);
+    restore *r = nb_calloc((size_t)opt->n_slots + 1, sizeof *r);
     if (!r) return nb_failc(NB_ERR_MEMORY, "%s: out of memory", ctx);
     float lr[2];
     nb_status st = check_all(opt, param_names, s, ctx, lr, r);

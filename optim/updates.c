@@ -15,8 +15,9 @@
 
 /* Each update is compiled for AVX-512, AVX2 and plain x86-64, picked at load
  * time: the loops are vectorized, element by element as written (no
- * reassociation, no fused multiply-add), so every variant gives the same bits. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+ * reassociation, no fused multiply-add), so every variant gives the same bits.
+ * -Dclones=false (implied by -Db_sanitize=thread) keeps the plain one only. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(NB_NO_CLONES)
 #define NB_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define NB_VECTOR_CLONES

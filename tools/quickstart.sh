@@ -5,7 +5,12 @@
 #   tools/quickstart.sh test   install what is missing, build, run every test:
 #                              once in the release build, once under ASan +
 #                              UBSan with leak checking (any report fails the
-#                              run), then each fuzzer for NABLA_FUZZ_SECONDS (60)
+#                              run), the fault-injection suite (build-fault/),
+#                              then each fuzzer for NABLA_FUZZ_SECONDS (60)
+#   tools/quickstart.sh fault-sweep
+#                              the fault-injection suite alone, on its larger
+#                              scenario too (a CNN, validation, a checkpoint
+#                              every epoch)
 #
 # Works on a fresh Debian 12 / Ubuntu machine: missing packages are installed
 # with apt-get, as root directly or else through sudo.
@@ -13,13 +18,19 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: tools/quickstart.sh demo|test
+usage: tools/quickstart.sh demo|test|fault-sweep
 
   demo    install missing packages, build build/, run the examples
   test    install missing packages, build build/ and build-asan/, run the
           test suite in both (the second under AddressSanitizer, UBSan and
-          LeakSanitizer), then fuzz each file reader for NABLA_FUZZ_SECONDS
-          seconds (default 60)
+          LeakSanitizer), build build-fault/ (ASan, -Dfault_injection=true)
+          and fail every allocation, file write and fsync of a small
+          training run and checkpoint in turn, then fuzz each file reader
+          for NABLA_FUZZ_SECONDS seconds (default 60)
+  fault-sweep
+          build build-fault/ and run the fault-injection sweep on the
+          small run and on a larger one (a CNN, a validation split, a
+          checkpoint every epoch), printing the count of injection points
   --help  show this message
 
 Exits non-zero if anything fails.
@@ -207,6 +218,9 @@ test_all() {
         -Db_sanitize=address,undefined -Db_lundef=false \
         -Dc_args=-fno-sanitize-recover=all || ok=0
 
+    say "building build-fault/ (fault injection, AddressSanitizer + UBSan)"
+    fault_suite || ok=0
+
     local seconds=${NABLA_FUZZ_SECONDS:-60}
     say "fuzzing each file reader for ${seconds}s (libFuzzer, ASan + UBSan)"
     if tests/fuzz/run.sh "$seconds"; then
@@ -219,7 +233,7 @@ test_all() {
     say "summary"
     printf '%s\n' "${summary[@]}"
     if [ "$ok" -eq 1 ]; then
-        echo "all tests passed: release build, sanitizer build, fuzzers"
+        echo "all tests passed: release build, sanitizer build, fault injection, fuzzers"
     else
         echo "SOME TESTS FAILED: see above"
     fi
@@ -228,9 +242,34 @@ test_all() {
     [ "$ok" -eq 1 ]
 }
 
+# The fault-injection build: the library with nb_fault_inject compiled in,
+# under ASan + UBSan + LSan, and only its own suite (tests/test_fault.c). The
+# sweep's counts go to build-fault/meson-logs/quickstart.txt. Run by test_all
+# (which sets test_env, test_args and summary) and by fault_sweep.
+fault_suite() {
+    test_env=(CK_FORK=no
+        ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:fast_unwind_on_malloc=0
+        LSAN_OPTIONS=suppressions="$root/tests/lsan.supp":print_suppressions=0
+        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$@")
+    test_args=(--timeout-multiplier 3 --verbose fault)
+    run_suite build-fault -Dbuildtype=debugoptimized -Dwerror=true -Dfault_injection=true \
+        -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dc_args=-fno-sanitize-recover=all
+}
+
+fault_sweep() {
+    install_missing "${build_packages[@]}"
+    local ok=1 total_passed=0 total_failed=0 summary=() test_env test_args
+    say "fault injection in build-fault/, the small run and the larger one"
+    fault_suite NB_FAULT_SCENARIO=all || ok=0
+    printf '%s\n' "${summary[@]}"
+    [ "$ok" -eq 1 ]
+}
+
 case "${1:-}" in
     demo) demo ;;
     test) test_all ;;
+    fault-sweep) fault_sweep ;;
     -h | --help) usage ;;
     *)
         usage >&2
