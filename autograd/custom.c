@@ -90,6 +90,5 @@ nb_tensor *nb_custom_op(const char *name, nb_tensor *const *x, int n, nb_custom_
     a->backward = backward;
     a->ctx = ctx;
     snprintf(a->name, sizeof a->name, "%s", name);
-    nb_record(&tmp, out);
-    return out;
+    return nb_record(&tmp, out) ? out : NULL;
 }

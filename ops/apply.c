@@ -97,19 +97,23 @@ static void nb_node_hold(nb_node *n) {
     }
 }
 
-void nb_record(nb_node *tmp, nb_tensor *out) {
-    if (!mark_needs_grad(tmp)) return;
+bool nb_record(nb_node *tmp, nb_tensor *out) {
+    if (!mark_needs_grad(tmp)) return true;
     nb_node *n = nb_node_get();
-    if (!n) return;
-    *n = *tmp;
-    n->out = out;
-    nb_node_hold(n);
-    if (!nb_tape_push(n)) {
+    if (n) {
+        *n = *tmp;
+        n->out = out;
+        nb_node_hold(n);
+        if (nb_tape_push(n)) {
+            out->node = n;
+            out->requires_grad = true;
+            return true;
+        }
         nb_node_put(n);
-        return;
     }
-    out->node = n;
-    out->requires_grad = true;
+    /* an op without its tape node would train without that gradient, silently */
+    nb_fail(NB_ERR_MEMORY, "nb_%s: out of memory recording the op on the tape", tmp->def->name);
+    return false;
 }
 
 /* Anomaly mode: the first NaN or Inf in an op's output is an error that says
@@ -168,6 +172,5 @@ nb_tensor *nb_apply(const nb_op_def *def, nb_tensor *const *in, int n_in, const 
     if (def->forward && def->forward(&tmp) != NB_OK) return NULL;
     if (nb_anomaly_mode() && !check_finite(&tmp)) return NULL;
     if (nb_tracing()) nb_trace_op(&tmp);
-    nb_record(&tmp, out);
-    return out;
+    return nb_record(&tmp, out) ? out : NULL;
 }

@@ -50,8 +50,9 @@ nb_tensor *nb_apply(const nb_op_def *def, nb_tensor *const *in, int n_in, const 
                     size_t attrs_size);
 
 /* Put a filled-in node on the tape as the producer of out, if grad mode is on
- * and an input requires grad (used by nb_apply and by custom ops). */
-void nb_record(nb_node *tmp, nb_tensor *out);
+ * and an input requires grad (used by nb_apply and by custom ops); false with an
+ * error when the tape has no room. */
+bool nb_record(nb_node *tmp, nb_tensor *out);
 
 /* Tensor k of what a node holds for backward (in[0..n_in), out, saved[]; see
  * NB_HELD in core_internal.h), or NULL. */
