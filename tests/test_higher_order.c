@@ -398,6 +398,144 @@ START_TEST(test_hessian_refuses_a_large_input) {
 }
 END_TEST
 
+/* ---- Newton's method: logistic regression on iris --------------------------------------
+ * versicolor against virginica (they overlap, so the optimum is finite) from
+ * three standardized measurements and a bias; loss = mean sigmoid
+ * cross-entropy + 1e-3/2 |w|^2, strictly convex. Each step solves H d = g
+ * with the Hessian from nb_hessian. */
+#define NEWTON_ROWS 100
+#define NEWTON_W    4
+
+static void iris_two_classes(float *x, float *y) {
+    nb_dataset ds = {0};
+    ck_assert_msg(nb_dataset_load("iris", &ds) == NB_OK, "%s", nb_error());
+    int r = 0;
+    for (int64_t i = 0; i < nb_shape(ds.x)[0] && r < NEWTON_ROWS; i++) {
+        int c = (int)nb_get_flat(ds.y, i);
+        if (c == 0) continue;
+        for (int f = 0; f < 3; f++) x[r * NEWTON_W + f] = nb_get_flat(ds.x, i * 4 + f);
+        x[r * NEWTON_W + 3] = 1.0f;
+        y[r++] = c == 2;
+    }
+    ck_assert_int_eq(r, NEWTON_ROWS);
+    for (int f = 0; f < 3; f++) { /* standardize */
+        double m = 0, v = 0;
+        for (int i = 0; i < r; i++) m += x[i * NEWTON_W + f] / r;
+        for (int i = 0; i < r; i++) v += pow(x[i * NEWTON_W + f] - m, 2) / r;
+        for (int i = 0; i < r; i++)
+            x[i * NEWTON_W + f] = (float)((x[i * NEWTON_W + f] - m) / sqrt(v));
+    }
+    nb_dataset_free(&ds);
+}
+
+/* solve h d = g (n x n, symmetric positive definite) by Gaussian elimination */
+static void solve(double *h, double *g, int n) {
+    for (int c = 0; c < n; c++)
+        for (int r = c + 1; r < n; r++) {
+            double f = h[r * n + c] / h[c * n + c];
+            for (int k = c; k < n; k++) h[r * n + k] -= f * h[c * n + k];
+            g[r] -= f * g[c];
+        }
+    for (int r = n - 1; r >= 0; r--) {
+        for (int k = r + 1; k < n; k++) g[r] -= h[r * n + k] * g[k];
+        g[r] /= h[r * n + r];
+    }
+}
+
+START_TEST(test_newton_on_logistic_regression_converges_in_a_handful_of_steps) {
+    static float xs[NEWTON_ROWS * NEWTON_W], ys[NEWTON_ROWS];
+    iris_two_classes(xs, ys);
+    nb_tensor *x = nb_from_array(xs, NB_SHAPE(NEWTON_ROWS, NEWTON_W));
+    nb_tensor *y = nb_from_array(ys, NB_SHAPE(NEWTON_ROWS, 1));
+    nb_tensor *w = nb_set_requires_grad(nb_zeros(NB_SHAPE(NEWTON_W)), true);
+    double norm[9];
+    int steps = 0;
+    for (; steps < 9; steps++) {
+        nb_scope_begin();
+        nb_tensor *logits = nb_matmul(x, nb_reshape(w, NB_SHAPE(NEWTON_W, 1)));
+        nb_tensor *loss = nb_add(nb_sigmoid_crossentropy_logits(logits, y),
+                                 nb_mul_scalar(nb_sum_all(nb_mul(w, w)), 0.5e-3f));
+        nb_tensor *h, *g;
+        ck_assert_msg(nb_hessian(loss, w, &h) == NB_OK, "%s", nb_error());
+        ck_assert_msg(nb_grad_of(&loss, 1, &w, 1, NULL, NULL, &g) == NB_OK, "%s", nb_error());
+        double hd[NEWTON_W * NEWTON_W], d[NEWTON_W], n2 = 0;
+        for (int i = 0; i < NEWTON_W * NEWTON_W; i++) hd[i] = nb_get_flat(h, i);
+        for (int i = 0; i < NEWTON_W; i++) n2 += pow(d[i] = nb_get_flat(g, i), 2);
+        norm[steps] = sqrt(n2);
+        nb_scope_end();
+        if (norm[steps] < 1e-5) break;
+        solve(hd, d, NEWTON_W);
+        for (int i = 0; i < NEWTON_W; i++) nb_data(w)[i] -= (float)d[i];
+        nb_mark_modified(w);
+    }
+    for (int i = 0; i <= steps && i < 9; i++)
+        fprintf(stderr, "newton step %d: |grad| %.3g\n", i, norm[i]);
+    ck_assert_msg(steps <= 8, "|grad| still %.3g after 8 Newton steps", norm[8]);
+    ck_assert_int_ge(steps, 3); /* it did start far from the optimum */
+}
+END_TEST
+
+/* ---- a gradient penalty (WGAN-GP) --------------------------------------------------------
+ * critic D(x) = tanh(x W + b) v, x [4, 2], W [2, 3], b [3], v [3, 1];
+ * penalty = mean_i (|dD/dx_i| - 1)^2 at the points x, the gradient taken with
+ * create_graph so that the penalty can be trained. */
+static nb_tensor *critic(nb_tensor *x, nb_tensor *const *p) {
+    return nb_matmul(nb_tanh(nb_linear(x, p[0], p[1])), p[2]);
+}
+
+static nb_tensor *gradient_penalty(nb_tensor *x, nb_tensor *const *p) {
+    nb_tensor *d = nb_sum_all(critic(x, p)), *g;
+    if (nb_grad_of(&d, 1, &x, 1, NULL, &(nb_grad_opts){.create_graph = true}, &g) != NB_OK)
+        return NULL;
+    nb_tensor *len = nb_sqrt(nb_add_scalar(nb_sum(nb_mul(g, g), (int[]){1}, 1, false), 1e-12f));
+    nb_tensor *dev = nb_sub_scalar(len, 1.0f);
+    return nb_mean_all(nb_mul(dev, dev));
+}
+
+static nb_tensor *penalty_of_params(nb_tensor *const *p, int n, void *ctx) {
+    (void)n;
+    bool was =
+        nb_set_grad_enabled(true); /* the penalty needs a gradient, even when only evaluated */
+    nb_tensor *r = gradient_penalty(ctx, p);
+    nb_set_grad_enabled(was);
+    return r;
+}
+
+START_TEST(test_gradient_penalty_trains_and_its_gradient_matches_finite_differences) {
+    nb_tensor *x = nb_set_requires_grad(
+        nb_from_array((float[]){0.5f, -0.2f, 1.0f, 0.3f, -0.7f, 0.8f, 0.1f, -1.1f}, NB_SHAPE(4, 2)),
+        true);
+    nb_tensor *p[3] = {
+        nb_set_requires_grad(
+            nb_from_array((float[]){1.5f, -2.0f, 0.7f, 2.2f, 1.0f, -1.3f}, NB_SHAPE(2, 3)), true),
+        nb_set_requires_grad(nb_from_array((float[]){0.1f, -0.2f, 0.3f}, NB_SHAPE(3)), true),
+        nb_set_requires_grad(nb_from_array((float[]){1.2f, -0.8f, 1.5f}, NB_SHAPE(3, 1)), true),
+    };
+    NB_ASSERT_GRADCHECK(penalty_of_params, p, 3, x, 1e-3, 2e-2);
+    /* a few steps of gradient descent on the penalty alone, through nb_backward */
+    double first = 0, last = 0;
+    for (int step = 0; step < 30; step++) {
+        nb_scope_begin();
+        nb_tensor *pen = gradient_penalty(x, p);
+        ck_assert_msg(pen != NULL, "%s", nb_error());
+        double v = nb_get_flat(pen, 0);
+        if (step == 0) first = v;
+        last = v;
+        for (int k = 0; k < 3; k++) nb_zero_grad(p[k]);
+        ck_assert_msg(nb_backward(pen) == NB_OK, "%s", nb_error());
+        for (int k = 0; k < 3; k++) {
+            for (int64_t i = 0; i < nb_numel(p[k]); i++)
+                nb_data(p[k])[i] -= 0.05f * nb_get_flat(nb_grad(p[k]), i);
+            nb_mark_modified(p[k]);
+        }
+        nb_scope_end();
+    }
+    fprintf(stderr, "gradient penalty: %.4g -> %.4g in 30 steps\n", first, last);
+    ck_assert_msg(first > 0.5, "the penalty starts at %g", first);
+    ck_assert_msg(last < 0.1 * first, "the penalty went from %g to %g", first, last);
+}
+END_TEST
+
 Suite *higher_order_suite(void) {
     Suite *s = suite_create("higher_order");
     TCase *tc = nb_tcase("grad_of");
@@ -411,6 +549,10 @@ Suite *higher_order_suite(void) {
     tc = nb_tcase("hessian");
     tcase_add_test(tc, test_hessian_and_hvp_match_the_closed_form);
     tcase_add_test(tc, test_hessian_refuses_a_large_input);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("uses");
+    tcase_add_test(tc, test_newton_on_logistic_regression_converges_in_a_handful_of_steps);
+    tcase_add_test(tc, test_gradient_penalty_trains_and_its_gradient_matches_finite_differences);
     suite_add_tcase(s, tc);
     tc = nb_tcase("second_order");
     tcase_add_test(tc, test_every_op_passes_the_second_order_gradcheck);
