@@ -206,7 +206,8 @@ static nb_status check_held(const nb_node *n) {
  * of its own yet: recording their backward would drop the dependence of the
  * gradient on the op's inputs, a silently wrong second derivative. */
 static bool backward_is_differentiable(const nb_node *n) {
-    static const char *const not_yet[] = {"conv2d", "max_pool2d", "avg_pool2d", "batch_norm"};
+    static const char *const not_yet[] = {"conv2d", "max_pool2d", "avg_pool2d", "batch_norm",
+                                          "slice"};
     for (size_t i = 0; i < sizeof not_yet / sizeof *not_yet; i++)
         if (strcmp(n->def->name, not_yet[i]) == 0) return false;
     return true;

@@ -14,11 +14,15 @@ static nb_tensor *call_fn(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx) 
 }
 
 /* "nb_gradcheck: fn returned NULL at ...: <fn's own error, if it recorded one>" */
-static nb_status fn_failed(const char *where) {
+static nb_status fn_failed_in(const char *check, const char *where) {
     nb_status code = nb_error_code() != NB_OK ? nb_error_code() : NB_ERR_ARG;
     char why[512];
     snprintf(why, sizeof why, "%s", nb_error_code() != NB_OK ? nb_error() : "it recorded no error");
-    return nb_failc(code, "nb_gradcheck: fn returned NULL at %s: %s", where, why);
+    return nb_failc(code, "%s: fn returned NULL at %s: %s", check, where, why);
+}
+
+static nb_status fn_failed(const char *where) {
+    return fn_failed_in("nb_gradcheck", where);
 }
 
 /* sum(fn(x)) in double, without recording */
@@ -201,7 +205,9 @@ static nb_status first_gradients(nb_grad_fn fn, nb_tensor *const *x, int n, void
     int which[NB_MAX_INPUTS * 4];
     int m = grad_inputs(x, n, in, which);
     nb_tensor *y = call_fn(fn, x, n, ctx);
-    if (!y) return fn_failed(create_graph ? "the given inputs" : "an input moved by eps");
+    if (!y)
+        return fn_failed_in("nb_gradgradcheck",
+                            create_graph ? "the given inputs" : "an input moved by eps");
     nb_tensor *s = nb_sum_all(y);
     if (!s) return nb_error_code();
     nb_status st = nb_grad_of(

@@ -42,6 +42,27 @@ static nb_tensor *f_maximum(nb_tensor *const *x, int n, void *c) {
     nb_tensor *m = nb_maximum(x[0], x[1]);
     return nb_mul(m, m);
 }
+static nb_tensor *f_minimum(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *m = nb_minimum(x[0], x[1]);
+    return nb_mul(m, m);
+}
+static nb_tensor *f_broadcast_to(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *b = nb_broadcast_to(x[0], (int64_t[]){3, 3, 3}, 3);
+    return nb_mul(b, b);
+}
+static nb_tensor *f_permute(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *p = nb_contiguous(nb_permute(x[0], (int[]){1, 0}, 2));
+    return nb_mul(nb_flatten(p), nb_flatten(p));
+}
+static nb_tensor *f_dropout(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_manual_seed(7); /* the same mask on every call */
+    nb_tensor *d = nb_dropout(x[0], 0.5f, true);
+    return nb_mul(d, d);
+}
 static nb_tensor *f_matmul(nb_tensor *const *x, int n, void *c) {
     (void)n, (void)c;
     nb_tensor *y = nb_matmul(x[0], x[1]);
@@ -126,6 +147,10 @@ static const op_case cases[] = {
     {"div", f_div, 2, S2(3, 3), true, false, false},
     {"mul (broadcast [3, 1])", f_broadcast_mul, 2, {{3, 3}, {3, 1}}, false, false, false},
     {"maximum", f_maximum, 2, S2(3, 3), false, false, false},
+    {"minimum", f_minimum, 2, S2(3, 3), false, false, false},
+    {"broadcast_to", f_broadcast_to, 1, S2(3, 3), false, false, false},
+    {"permute, contiguous, flatten", f_permute, 1, S2(3, 3), false, false, false},
+    {"dropout", f_dropout, 1, S2(3, 3), false, false, false},
     {"matmul", f_matmul, 2, S2(3, 3), false, false, false},
     {"linear", f_linear, 3, {{3, 3}, {3, 3}, {3, 0}}, false, false, false},
     {"sum (axis)", f_sum_axis, 1, S2(3, 3), false, false, false},

@@ -28,9 +28,9 @@ nb_status nb_backward_ex(nb_tensor *t, nb_tensor *seed, bool retain_graph);
  * gradients it makes are recorded like any op result and can be
  * differentiated again (a leaf's .grad then carries a tape node; it is still
  * owned by the leaf, and its history ends with the scope the backward ran
- * in). create_graph implies retain_graph, as in PyTorch. The backward ops of conv2d, the pools and
- * batch_norm have no rules of their own yet: create_graph through those ops is refused with an
- * error naming the op. Not available while tracing. */
+ * in). create_graph implies retain_graph, as in PyTorch. The backward ops of conv2d, the pools,
+ * batch_norm and slice have no rules of their own yet: create_graph through those ops is refused
+ * with an error naming the op. Not available while tracing. */
 typedef struct nb_backward_opts {
     bool retain_graph;
     bool create_graph;
