@@ -561,6 +561,73 @@ START_TEST(test_gradient_penalty_trains_and_its_gradient_matches_finite_differen
 }
 END_TEST
 
+/* ---- graph mode --------------------------------------------------------------------------- */
+/* The points x are a leaf that lives across steps, like the parameters (a
+ * graph borrows both); each step loads new points into it. */
+typedef struct gp_state {
+    nb_tensor *p[3], *x;
+    nb_optimizer *opt;
+} gp_state;
+
+static nb_status gp_step(void *ctx, nb_tensor *const *in, int n_in, nb_tensor **out, int *n_out) {
+    (void)in, (void)n_in;
+    gp_state *st = ctx;
+    nb_tensor *pen = gradient_penalty(st->x, st->p);
+    if (!pen) return nb_error_code();
+    nb_optimizer_zero_grad(st->opt);
+    nb_zero_grad(st->x);
+    nb_status s = nb_backward(pen);
+    if (s == NB_OK) s = nb_optimizer_step(st->opt);
+    out[0] = pen;
+    *n_out = 1;
+    return s;
+}
+
+static void gp_init(gp_state *st) {
+    st->p[0] = nb_set_requires_grad(
+        nb_from_array((float[]){1.5f, -2.0f, 0.7f, 2.2f, 1.0f, -1.3f}, NB_SHAPE(2, 3)), true);
+    st->p[1] = nb_set_requires_grad(nb_from_array((float[]){0.1f, -0.2f, 0.3f}, NB_SHAPE(3)), true);
+    st->p[2] =
+        nb_set_requires_grad(nb_from_array((float[]){1.2f, -0.8f, 1.5f}, NB_SHAPE(3, 1)), true);
+    st->x = nb_set_requires_grad(nb_zeros(NB_SHAPE(4, 2)), true);
+    st->opt = nb_sgd(0.05f, 0.0f, false, 0.0f);
+    ck_assert_int_eq(nb_optimizer_add_params(st->opt, st->p, 3), NB_OK);
+}
+
+START_TEST(test_a_traced_gradient_penalty_step_replays_with_the_eager_numbers) {
+    const float xs[3][8] = {{0.5f, -0.2f, 1.0f, 0.3f, -0.7f, 0.8f, 0.1f, -1.1f},
+                            {0.2f, 0.4f, -0.9f, 0.6f, 1.2f, -0.3f, -0.5f, 0.7f},
+                            {-0.8f, 0.1f, 0.3f, -1.0f, 0.9f, 0.5f, 0.6f, 0.2f}};
+    gp_state eager, traced;
+    gp_init(&eager);
+    gp_init(&traced);
+    nb_graph *g = NULL;
+    for (int step = 0; step < 3; step++) {
+        nb_scope_begin();
+        nb_tensor *x = nb_from_array(xs[step], NB_SHAPE(4, 2));
+        ck_assert_int_eq(nb_copy_from(eager.x, xs[step], 8), NB_OK);
+        ck_assert_int_eq(nb_copy_from(traced.x, xs[step], 8), NB_OK);
+        nb_tensor *e = NULL, *t = NULL;
+        ck_assert_msg(gp_step(&eager, &x, 1, &e, &(int){0}) == NB_OK, "%s", nb_error());
+        if (!g) {
+            g = nb_trace_ex(gp_step, &traced, &x, 1, &(nb_graph_opts){.quiet = true});
+            ck_assert_msg(g != NULL, "%s", nb_error());
+            ck_assert_int_eq(nb_graph_outputs(g, &t), 1);
+        } else {
+            ck_assert_msg(nb_graph_run(g, &x, 1, &t) == NB_OK, "%s", nb_error());
+        }
+        NB_ASSERT_CLOSE(nb_get_flat(t, 0), nb_get_flat(e, 0), 1e-6);
+        nb_scope_end();
+    }
+    for (int k = 0; k < 3; k++)
+        for (int64_t i = 0; i < nb_numel(eager.p[k]); i++)
+            NB_ASSERT_CLOSE(nb_get_flat(traced.p[k], i), nb_get_flat(eager.p[k], i), 1e-6);
+    nb_graph_free(g);
+    nb_optimizer_free(eager.opt);
+    nb_optimizer_free(traced.opt);
+}
+END_TEST
+
 Suite *higher_order_suite(void) {
     Suite *s = suite_create("higher_order");
     TCase *tc = nb_tcase("grad_of");
@@ -578,6 +645,7 @@ Suite *higher_order_suite(void) {
     tc = nb_tcase("uses");
     tcase_add_test(tc, test_newton_on_logistic_regression_converges_in_a_handful_of_steps);
     tcase_add_test(tc, test_gradient_penalty_trains_and_its_gradient_matches_finite_differences);
+    tcase_add_test(tc, test_a_traced_gradient_penalty_step_replays_with_the_eager_numbers);
     suite_add_tcase(s, tc);
     tc = nb_tcase("second_order");
     tcase_add_test(tc, test_every_op_passes_the_second_order_gradcheck);

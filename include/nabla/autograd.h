@@ -44,7 +44,8 @@ nb_status nb_backward_opt(nb_tensor *t, nb_tensor *seed, const nb_backward_opts 
  * or intermediate results, and must require grad. An input that no output
  * depends on is an error naming it, or NULL in grads[k] with allow_unused; an
  * input that is used but gets no gradient (all paths through zero rules) gets
- * zeros. create_graph implies retain_graph. On failure every grads[k] is NULL. */
+ * zeros. create_graph implies retain_graph. On failure every grads[k] is NULL.
+ * It may be traced (graph mode): it makes only ops, no side effects. */
 typedef struct nb_grad_opts {
     bool retain_graph;
     bool create_graph;
