@@ -110,7 +110,7 @@ static nb_status set_leaf_grad_with_history(nb_tensor *leaf, nb_tensor *g) {
         return s;
     }
     nb_record(&tmp, owned);
-    if (old) nb_scope_adopt(old);
+    if (old && old->scope != NB_SCOPE_GRAPH) nb_scope_adopt(old); /* a graph keeps its own */
     leaf->grad = owned;
     return NB_OK;
 }
