@@ -11,6 +11,7 @@
 #include "../ops/op.h"
 #include "nabla/autograd.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 nb_tensor *nb_set_requires_grad(nb_tensor *t, bool on) {
@@ -42,6 +43,8 @@ static nb_status drop_grad(void *leaf, nb_tensor *const *in, int n) {
     (void)in, (void)n;
     nb_tensor *t = leaf;
     if (t->grad) {
+        nb_node *made = t->grad->node; /* create_graph: the node "grad" made it */
+        if (made && made->out == t->grad) made->out = NULL;
         nb_tensor_release(t->grad); /* a no-op for a graph's buffer */
         t->grad = NULL;
     }
@@ -72,22 +75,89 @@ static nb_status add_to_leaf(void *ctx, nb_tensor *const *in, int n) {
     return nb_k_binary("nb_backward", dnnl_binary_add, leaf->grad, g, leaf->grad);
 }
 
+/* ---- create_graph: a leaf's .grad that carries history --------------------------
+ * The leaf owns its .grad, but an op result belongs to a scope. So the sum is
+ * computed with ops (recorded), and copied into a tensor the leaf owns by the
+ * op "grad", whose node makes that owned tensor the sum's continuation on the
+ * tape. The old .grad, an input of the sum, is handed to the current scope,
+ * which outlives the node that holds it. */
+static nb_status grad_copy_forward(nb_node *n) {
+    return nb_k_reorder("nb_backward", n->in[0], n->out);
+}
+
+static nb_status grad_copy_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
+    (void)n;
+    gx[0] = gy;
+    return NB_OK;
+}
+
+static const nb_op_def grad_copy_def = {
+    .name = "grad",
+    .forward = grad_copy_forward,
+    .backward = grad_copy_backward,
+};
+
+static nb_status set_leaf_grad_with_history(nb_tensor *leaf, nb_tensor *g) {
+    nb_tensor *old = leaf->grad;
+    nb_tensor *sum = old ? nb_add(old, g) : g;
+    if (!sum) return nb_error_code();
+    nb_tensor *owned = nb_tensor_new_owned("nb_backward", leaf->shape, leaf->ndim);
+    if (!owned) return nb_error_code();
+    nb_node tmp = {.def = &grad_copy_def, .n_in = 1, .in = {sum}};
+    nb_status s = grad_copy_forward(&(nb_node){.in = {sum}, .out = owned});
+    if (s != NB_OK) {
+        nb_tensor_release(owned);
+        return s;
+    }
+    nb_record(&tmp, owned);
+    if (old && old->scope != NB_SCOPE_GRAPH) nb_scope_adopt(old); /* a graph keeps its own */
+    leaf->grad = owned;
+    return NB_OK;
+}
+
+/* What one backward walk does with the gradients it finds. */
+typedef struct walk {
+    bool retain_graph, create_graph;
+    /* nb_grad_of: the gradients of these tensors are collected in got[] and no
+     * .grad is touched; NULL for nb_backward */
+    nb_tensor *const *targets;
+    int n_targets;
+    nb_tensor **got;
+    const bool *live; /* nb_grad_of: the nodes on a path to a target, by seq */
+} walk;
+
+static int target_index(const walk *w, const nb_tensor *x) {
+    for (int k = 0; k < w->n_targets; k++)
+        if (w->targets[k] == x) return k;
+    return -1;
+}
+
+static nb_status collect(walk *w, int k, nb_tensor *g) {
+    w->got[k] = w->got[k] ? nb_add(w->got[k], g) : g;
+    return w->got[k] ? NB_OK : nb_error_code();
+}
+
 /* A graph records which of the two it was: the first gradient a leaf gets in
  * a step ("set_grad") may become the graph's own buffer, with no copy. */
-static nb_status accumulate_leaf(nb_tensor *leaf, nb_tensor *g) {
+static nb_status accumulate_leaf(walk *w, nb_tensor *leaf, nb_tensor *g) {
+    if (w->targets) {
+        int k = target_index(w, leaf);
+        return k >= 0 ? collect(w, k, g) : NB_OK;
+    }
+    if (w->create_graph) return set_leaf_grad_with_history(leaf, g);
     if (nb_tracing())
         nb_trace_effect(leaf->grad ? "accumulate_grad" : "set_grad", add_to_leaf, leaf, &g, 1);
     return add_to_leaf(leaf, &g, 1);
 }
 
 /* Hand gradient g for input x of a node on to x's producer or into x.grad. */
-static nb_status pass_on(const nb_node *n, nb_tensor *x, nb_tensor *g) {
+static nb_status pass_on(walk *w, const nb_node *n, nb_tensor *x, nb_tensor *g) {
     if (!nb_same_shape(x, g))
         return nb_failc(NB_ERR_SHAPE,
                         "nb_backward: the backward rule of '%s' gave a gradient of shape %s for "
                         "an input of shape %s",
                         n->def->name, nb_shape_s(g), nb_shape_s(x));
-    if (!x->node) return x->requires_grad ? accumulate_leaf(x, g) : NB_OK;
+    if (!x->node) return x->requires_grad ? accumulate_leaf(w, x, g) : NB_OK;
     nb_node *p = x->node;
     if (!p->grad) {
         p->grad = g;
@@ -132,7 +202,23 @@ static nb_status check_held(const nb_node *n) {
     return NB_OK;
 }
 
-static nb_status run_node(nb_node *n, bool retain_graph) {
+/* Ops whose backward rule runs a oneDNN backward primitive that has no rule
+ * of its own yet: recording their backward would drop the dependence of the
+ * gradient on the op's inputs, a silently wrong second derivative. */
+static bool backward_is_differentiable(const nb_node *n) {
+    static const char *const not_yet[] = {"conv2d", "max_pool2d", "avg_pool2d", "batch_norm",
+                                          "slice"};
+    for (size_t i = 0; i < sizeof not_yet / sizeof *not_yet; i++)
+        if (strcmp(n->def->name, not_yet[i]) == 0) return false;
+    return true;
+}
+
+static nb_status run_node(walk *w, nb_node *n) {
+    if (w->create_graph && !backward_is_differentiable(n))
+        return nb_failc(NB_ERR_STATE,
+                        "nb_backward: create_graph: the backward of op '%s' is not differentiable "
+                        "(its backward kernel has no gradient rule of its own)",
+                        n->def->name);
     if (n->consumed)
         return nb_failc(NB_ERR_STATE,
                         "nb_backward: the graph through op '%s' was already used by a backward "
@@ -143,7 +229,7 @@ static nb_status run_node(nb_node *n, bool retain_graph) {
     nb_tensor *gx[NB_MAX_INPUTS] = {0};
     nb_tensor *gy = n->grad;
     n->grad = NULL;
-    if (!retain_graph) n->consumed = true;
+    if (!w->retain_graph) n->consumed = true;
     nb_set_backward_node(n);
     s = n->def->backward(n, gy, gx);
     nb_set_backward_node(NULL);
@@ -152,7 +238,7 @@ static nb_status run_node(nb_node *n, bool retain_graph) {
         /* a rule that succeeded and left gx[i] NULL says the input has no
          * gradient (class indices) */
         if (!n->needs_grad[i] || !gx[i]) continue;
-        s = pass_on(n, n->in[i], gx[i]);
+        s = pass_on(w, n, n->in[i], gx[i]);
         if (s != NB_OK) return s;
     }
     return NB_OK;
@@ -173,36 +259,217 @@ static nb_tensor *make_seed(nb_tensor *t, nb_tensor *seed) {
     return nb_ones(t->shape, t->ndim);
 }
 
-nb_status nb_backward_ex(nb_tensor *t, nb_tensor *seed, bool retain_graph) {
-    if (!t) return (nb_fail_null("nb_backward"), nb_error_code());
-    if (!nb_live("nb_backward", t) || (seed && !nb_live("nb_backward", seed))) return NB_ERR_STATE;
+/* The checks every output of a backward pass gets. */
+static nb_status check_output(const char *fn, nb_tensor *t) {
+    if (!t) return (nb_fail_null(fn), nb_error_code());
+    if (!nb_live(fn, t)) return NB_ERR_STATE;
     if (t->dropped_op)
         return nb_failc(NB_ERR_STATE,
-                        "nb_backward: tensor %s has no history: the tape node of op '%s' that "
-                        "made it was dropped when its scope ended (nb_keep keeps a result, not "
-                        "its graph); call nb_backward before nb_scope_end",
-                        nb_shape_s(t), t->dropped_op->name);
+                        "%s: tensor %s has no history: the tape node of op '%s' that made it was "
+                        "dropped when its scope ended (nb_keep keeps a result, not its graph); "
+                        "call %s before nb_scope_end",
+                        fn, nb_shape_s(t), t->dropped_op->name, fn);
     if (!t->requires_grad)
         return nb_failc(NB_ERR_STATE,
-                        "nb_backward: tensor %s does not require grad: no input of the ops that "
-                        "made it has nb_set_requires_grad (or grad mode was off)",
-                        nb_shape_s(t));
-    nb_tensor *g = make_seed(t, seed);
-    if (!g) return nb_error_code();
-    if (!t->node) return accumulate_leaf(t, g);
+                        "%s: tensor %s does not require grad: no input of the ops that made it "
+                        "has nb_set_requires_grad (or grad mode was off)",
+                        fn, nb_shape_s(t));
+    return NB_OK;
+}
 
-    bool was = nb_set_grad_enabled(false); /* the backward ops are not recorded */
+/* Walk the tape down from node seq `top`, every node that holds a gradient
+ * running its rule. With create_graph the rules run in grad mode, so their ops
+ * are recorded after `top` and are not walked now. */
+static nb_status run_walk(walk *w, int64_t top) {
+    bool was = nb_set_grad_enabled(w->create_graph);
     nb_status s = NB_OK;
-    t->node->grad = g;
-    for (int64_t i = t->node->seq; i >= 0 && s == NB_OK; i--) {
+    for (int64_t i = top; i >= 0 && s == NB_OK; i--) {
         nb_node *n = nb_tape_at(i);
-        if (n->grad) s = run_node(n, retain_graph);
+        if (n->grad && (!w->live || w->live[i])) s = run_node(w, n);
     }
-    for (int64_t i = t->node->seq; i >= 0; i--) nb_tape_at(i)->grad = NULL; /* after errors */
+    for (int64_t i = top; i >= 0; i--) nb_tape_at(i)->grad = NULL; /* after errors */
     nb_set_grad_enabled(was);
     return s;
 }
 
+nb_status nb_backward_opt(nb_tensor *t, nb_tensor *seed, const nb_backward_opts *opts) {
+    nb_backward_opts o = opts ? *opts : (nb_backward_opts){0};
+    nb_status s = check_output("nb_backward", t);
+    if (s != NB_OK) return s;
+    if (seed && !nb_live("nb_backward", seed)) return NB_ERR_STATE;
+    if (o.create_graph && nb_tracing())
+        return nb_failc(NB_ERR_STATE, "nb_backward: create_graph is not supported while tracing");
+    nb_tensor *g = make_seed(t, seed);
+    if (!g) return nb_error_code();
+    walk w = {.retain_graph = o.retain_graph || o.create_graph, .create_graph = o.create_graph};
+    if (!t->node) {
+        bool was = nb_set_grad_enabled(o.create_graph);
+        s = accumulate_leaf(&w, t, g);
+        nb_set_grad_enabled(was);
+        return s;
+    }
+    t->node->grad = g;
+    return run_walk(&w, t->node->seq);
+}
+
+nb_status nb_backward_ex(nb_tensor *t, nb_tensor *seed, bool retain_graph) {
+    return nb_backward_opt(t, seed, &(nb_backward_opts){.retain_graph = retain_graph});
+}
+
 nb_status nb_backward(nb_tensor *t) {
     return nb_backward_ex(t, NULL, false);
+}
+
+/* ---- nb_grad_of ----------------------------------------------------------------- */
+/* Mark the nodes that lie on a path from an output down to an input, and the
+ * inputs that such a path reaches: the walk runs only those nodes, and an
+ * input no path reaches is "unused". */
+static void mark_paths(nb_tensor *const *out, int n_out, nb_tensor *const *in, int n_in,
+                       int64_t top, bool *live, bool *reached) {
+    bool *down = live; /* first pass: nodes reachable from an output */
+    for (int j = 0; j < n_out; j++)
+        if (out[j]->node) down[out[j]->node->seq] = true;
+    bool *leads = nb_heap_alloc((size_t)(top + 1));
+    if (!leads) { /* fall back to walking every reachable node */
+        for (int k = 0; k < n_in; k++) reached[k] = true;
+        return;
+    }
+    for (int64_t i = 0; i <= top; i++) leads[i] = false;
+    for (int64_t i = top; i >= 0; i--) {
+        const nb_node *n = nb_tape_at(i);
+        if (!down[i]) continue;
+        for (int a = 0; a < n->n_in; a++)
+            if (n->needs_grad[a] && n->in[a]->node) down[n->in[a]->node->seq] = true;
+    }
+    /* second pass, upwards: a node leads to an input if the input is its
+     * output or one of its gradient-taking inputs, or leads to one */
+    for (int64_t i = 0; i <= top; i++) {
+        const nb_node *n = nb_tape_at(i);
+        if (!down[i]) continue;
+        for (int k = 0; k < n_in; k++)
+            if (in[k]->node == n) leads[i] = true;
+        for (int a = 0; a < n->n_in; a++) {
+            if (!n->needs_grad[a]) continue;
+            const nb_tensor *x = n->in[a];
+            for (int k = 0; k < n_in; k++)
+                if (in[k] == x) leads[i] = reached[k] = true;
+            if (x->node && leads[x->node->seq]) leads[i] = true;
+        }
+        for (int k = 0; k < n_in; k++)
+            if (in[k]->node == n) reached[k] = true;
+    }
+    for (int64_t i = 0; i <= top; i++) live[i] = down[i] && leads[i];
+    free(leads);
+    for (int j = 0; j < n_out; j++)
+        for (int k = 0; k < n_in; k++)
+            if (out[j] == in[k]) reached[k] = true;
+}
+
+static nb_status check_grad_of_args(nb_tensor *const *out, int n_out, nb_tensor *const *in,
+                                    int n_in, nb_tensor *const *seeds, nb_tensor **grads) {
+    if (!out || !in || !grads || n_out < 1 || n_in < 1)
+        return nb_failc(NB_ERR_NULL, "nb_grad_of: %d outputs and %d inputs, and no result array",
+                        n_out, n_in);
+    for (int j = 0; j < n_out; j++) {
+        nb_status s = check_output("nb_grad_of", out[j]);
+        if (s != NB_OK) return s;
+        if (seeds && seeds[j] && !nb_live("nb_grad_of", seeds[j])) return NB_ERR_STATE;
+    }
+    for (int k = 0; k < n_in; k++) {
+        if (!in[k]) return (nb_fail_null("nb_grad_of"), nb_error_code());
+        if (!nb_live("nb_grad_of", in[k])) return NB_ERR_STATE;
+        if (!in[k]->requires_grad)
+            return nb_failc(NB_ERR_STATE, "nb_grad_of: input %d %s does not require grad", k,
+                            nb_shape_s(in[k]));
+    }
+    return NB_OK;
+}
+
+/* Seed each output's node (an output that is a leaf input gets its seed
+ * directly); *top is the highest seq seeded, -1 if none. */
+static nb_status seed_outputs(walk *w, nb_tensor *const *out, int n_out, nb_tensor *const *seeds,
+                              int64_t *top) {
+    *top = -1;
+    for (int j = 0; j < n_out; j++) {
+        nb_tensor *g = make_seed(out[j], seeds ? seeds[j] : NULL);
+        if (!g) return nb_error_code();
+        if (!out[j]->node) {
+            int k = target_index(w, out[j]);
+            nb_status s = k >= 0 ? collect(w, k, g) : NB_OK;
+            if (s != NB_OK) return s;
+            continue;
+        }
+        nb_node *n = out[j]->node;
+        n->grad = n->grad ? nb_add(n->grad, g) : g;
+        if (!n->grad) return nb_error_code();
+        if (n->seq > *top) *top = n->seq;
+    }
+    return NB_OK;
+}
+
+/* An intermediate input's gradient is its node's, once every use has added to it. */
+static nb_status run_grad_of_walk(walk *w, int64_t top) {
+    bool was = nb_set_grad_enabled(w->create_graph);
+    nb_status s = NB_OK;
+    for (int64_t i = top; i >= 0 && s == NB_OK; i--) {
+        nb_node *n = nb_tape_at(i);
+        if (!n->grad || !w->live[i]) continue;
+        for (int k = 0; k < w->n_targets && s == NB_OK; k++)
+            if (w->targets[k]->node == n) s = collect(w, k, n->grad);
+        if (s == NB_OK) s = run_node(w, n);
+    }
+    for (int64_t i = top; i >= 0; i--) nb_tape_at(i)->grad = NULL;
+    nb_set_grad_enabled(was);
+    return s;
+}
+
+nb_status nb_grad_of(nb_tensor *const *outputs, int n_out, nb_tensor *const *inputs, int n_in,
+                     nb_tensor *const *grad_outputs, const nb_grad_opts *opts, nb_tensor **grads) {
+    nb_grad_opts o = opts ? *opts : (nb_grad_opts){0};
+    nb_status s = check_grad_of_args(outputs, n_out, inputs, n_in, grad_outputs, grads);
+    if (s != NB_OK) return s;
+    for (int k = 0; k < n_in; k++) grads[k] = NULL;
+    int64_t top = -1;
+    for (int j = 0; j < n_out; j++)
+        if (outputs[j]->node && outputs[j]->node->seq > top) top = outputs[j]->node->seq;
+    bool *live = nb_heap_alloc((size_t)(top + 2));
+    bool *reached = nb_heap_alloc((size_t)n_in);
+    if (!live || !reached) {
+        free(live);
+        free(reached);
+        return nb_failc(NB_ERR_MEMORY, "nb_grad_of: out of memory");
+    }
+    for (int64_t i = 0; i <= top; i++) live[i] = false;
+    for (int k = 0; k < n_in; k++) reached[k] = false;
+    mark_paths(outputs, n_out, inputs, n_in, top, live, reached);
+    walk w = {.retain_graph = o.retain_graph || o.create_graph,
+              .create_graph = o.create_graph,
+              .targets = inputs,
+              .n_targets = n_in,
+              .got = grads,
+              .live = live};
+    for (int k = 0; k < n_in && s == NB_OK; k++)
+        if (!reached[k] && !o.allow_unused)
+            s = nb_failc(NB_ERR_ARG,
+                         "nb_grad_of: input %d %s%s%s%s is not used to compute the outputs; pass "
+                         "allow_unused to get NULL for it",
+                         k, inputs[k]->name[0] ? "'" : "", inputs[k]->name,
+                         inputs[k]->name[0] ? "' " : "", nb_shape_s(inputs[k]));
+    if (s == NB_OK) {
+        bool was = nb_set_grad_enabled(o.create_graph);
+        s = seed_outputs(&w, outputs, n_out, grad_outputs, &top);
+        nb_set_grad_enabled(was);
+    }
+    if (s == NB_OK && top >= 0) s = run_grad_of_walk(&w, top);
+    /* a reached input whose every path had a zero rule (a NULL gradient) gets zeros */
+    for (int k = 0; k < n_in && s == NB_OK; k++)
+        if (reached[k] && !grads[k]) {
+            grads[k] = nb_zeros(inputs[k]->shape, inputs[k]->ndim);
+            if (!grads[k]) s = nb_error_code();
+        }
+    free(live);
+    free(reached);
+    if (s != NB_OK)
+        for (int k = 0; k < n_in; k++) grads[k] = NULL;
+    return s;
 }

@@ -44,11 +44,74 @@ static nb_status eltwise_backward_forward(nb_node *n) {
     return nb_k_eltwise_bwd(nb_op_fn(n), a->alg, a->alpha, a->beta, n->in[1], n->in[0], n->out);
 }
 
+/* ---- second order: the backward op's own backward ----------------------------------
+ * dx = f'(d) * dy, d the data the algorithm reads (x, or y for the *_use_dst
+ * forms, where f'(x) is written h(y)). Given g = d(loss)/d(dx):
+ *   d/d(dy) = f'(d) * g: the same backward op, on g
+ *   d/d(d)  = f''(x) * dy * g, or h'(y) * dy * g when d is y (y's own
+ *             dependence on x is y's node's business)
+ * second_factor gives f''(x) or h'(y) with ops, or NULL (no error) where it
+ * is 0 (piecewise-linear functions). */
+static nb_tensor *second_factor(const eltwise_attrs *a, nb_tensor *d, bool *zero) {
+    const float inv_sqrt_2pi = 0.3989422804f;
+    *zero = false;
+    switch (a->alg) {
+    case dnnl_eltwise_exp_use_dst_for_bwd:
+        return nb_ones(d->shape, d->ndim); /* h(y) = y */
+    case dnnl_eltwise_log:
+        return nb_neg(nb_div(nb_ones(d->shape, d->ndim), nb_square(d)));
+    case dnnl_eltwise_sqrt_use_dst_for_bwd: /* h(y) = 1 / 2y */
+        return nb_div(nb_affine(nb_ones(d->shape, d->ndim), 0.0f, -0.5f), nb_square(d));
+    case dnnl_eltwise_square:
+        return nb_affine(nb_ones(d->shape, d->ndim), 0.0f, 2.0f);
+    case dnnl_eltwise_pow: /* alpha x^beta */
+        if (a->beta == 0.0f || a->beta == 1.0f) break;
+        return nb_mul_scalar(nb_pow_scalar(d, a->beta - 2.0f), a->alpha * a->beta * (a->beta - 1));
+    case dnnl_eltwise_logistic_use_dst_for_bwd:
+        return nb_affine(d, -2.0f, 1.0f); /* y(1 - y) */
+    case dnnl_eltwise_tanh_use_dst_for_bwd:
+        return nb_affine(d, -2.0f, 0.0f);  /* 1 - y^2 */
+    case dnnl_eltwise_elu_use_dst_for_bwd: /* h(y) = y + alpha where y <= 0 */
+        return nb_rsub_scalar(nb_step(d), 1.0f);
+    case dnnl_eltwise_elu: /* alpha e^x where x <= 0 */
+        return nb_mul(nb_rsub_scalar(nb_step(d), 1.0f), nb_mul_scalar(nb_exp(d), a->alpha));
+    case dnnl_eltwise_gelu_erf: /* x Phi(x): phi(x) (2 - x^2) */
+        return nb_mul(nb_mul_scalar(nb_exp(nb_mul_scalar(nb_square(d), -0.5f)), inv_sqrt_2pi),
+                      nb_rsub_scalar(nb_square(d), 2.0f));
+    case dnnl_eltwise_soft_relu: { /* sigmoid(x) (1 - sigmoid(x)) */
+        nb_tensor *s = nb_sigmoid(d);
+        return nb_mul(s, nb_rsub_scalar(s, 1.0f));
+    }
+    default:
+        break; /* relu, leaky_relu, abs, clip, affine: piecewise linear */
+    }
+    *zero = true;
+    return NULL;
+}
+
+static const nb_op_def eltwise_backward_def;
+
+/* in: [dy, d] */
+static nb_status eltwise_double_backward(nb_node *n, nb_tensor *g, nb_tensor **gx) {
+    const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
+    nb_tensor *dy = n->in[0], *d = n->in[1];
+    if (n->needs_grad[0] &&
+        !(gx[0] = nb_apply(&eltwise_backward_def, (nb_tensor *[]){g, d}, 2, a, sizeof *a)))
+        return nb_error_code();
+    if (!n->needs_grad[1]) return NB_OK;
+    bool zero;
+    nb_tensor *f2 = second_factor(a, d, &zero);
+    if (zero) return NB_OK; /* no gradient: zero */
+    gx[1] = nb_mul(nb_mul(dy, g), f2);
+    return gx[1] ? NB_OK : nb_error_code();
+}
+
 static const nb_op_def eltwise_backward_def = {
     .name = "eltwise_backward",
     .flags = NB_OP_CONTIGUOUS,
     .shape = same_shape,
     .forward = eltwise_backward_forward,
+    .backward = eltwise_double_backward,
     .print_attrs = print_alpha_beta,
 };
 

@@ -166,12 +166,30 @@ static const nb_op_def ce_backward_def = {
     .forward = ce_backward_forward,
 };
 
+/* When the backward pass is itself recorded (create_graph), the saved
+ * probabilities are no use: they carry no history back to x. dx is then
+ * written with differentiable ops, gy * (softmax(x) * sum_k t - t) / N, with
+ * t the one-hot of the labels for the sparse form. */
+static nb_tensor *ce_dx_with_ops(nb_node *n, nb_tensor *gy) {
+    nb_tensor *x = n->in[0], *t = n->in[1];
+    int64_t rows = x->shape[0], k = x->shape[1];
+    nb_tensor *p = nb_softmax(x, 1), *dx;
+    if (NB_ATTRS(n, ce_attrs)->sparse)
+        dx = nb_sub(p, nb_one_hot(nb_reshape(t, (int64_t[]){rows}, 1), k));
+    else
+        dx = nb_sub(nb_mul(p, nb_sum(t, (int[]){1}, 1, true)), t);
+    return nb_mul(nb_mul_scalar(dx, 1.0f / (float)rows), gy);
+}
+
 /* dx from the saved probabilities; a soft target's gradient is -log_softmax(x) / N */
 static nb_status ce_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     const ce_attrs *a = NB_ATTRS(n, ce_attrs);
     nb_tensor *x = n->in[0], *t = n->in[1];
-    if (n->needs_grad[0] &&
-        !(gx[0] = nb_apply(&ce_backward_def, (nb_tensor *[]){gy, n->saved[0], t}, 3, a, sizeof *a)))
+    if (n->needs_grad[0] && nb_grad_mode()) {
+        if (!(gx[0] = ce_dx_with_ops(n, gy))) return nb_error_code();
+    } else if (n->needs_grad[0] &&
+               !(gx[0] = nb_apply(&ce_backward_def, (nb_tensor *[]){gy, n->saved[0], t}, 3, a,
+                                  sizeof *a)))
         return nb_error_code();
     if (n->needs_grad[1] && !a->sparse) {
         nb_tensor *g = nb_mul_scalar(nb_log_softmax(x, 1), -1.0f / (float)x->shape[0]);
@@ -268,8 +286,12 @@ static const nb_op_def sigmoid_ce_backward_def = {
 /* dz = -x / M (targets rarely need it, but it is the derivative) */
 static nb_status sigmoid_ce_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     nb_tensor *x = n->in[0], *z = n->in[1];
-    if (n->needs_grad[0] &&
-        !(gx[0] = nb_apply(&sigmoid_ce_backward_def, (nb_tensor *[]){gy, x, z}, 3, NULL, 0)))
+    float inv_m = 1.0f / (float)x->numel;
+    if (n->needs_grad[0] && nb_grad_mode()) { /* recorded: with differentiable ops */
+        if (!(gx[0] = nb_mul(nb_mul_scalar(nb_sub(nb_sigmoid(x), z), inv_m), gy)))
+            return nb_error_code();
+    } else if (n->needs_grad[0] &&
+               !(gx[0] = nb_apply(&sigmoid_ce_backward_def, (nb_tensor *[]){gy, x, z}, 3, NULL, 0)))
         return nb_error_code();
     if (n->needs_grad[1] && !(gx[1] = nb_mul(nb_mul_scalar(x, -1.0f / (float)x->numel), gy)))
         return nb_error_code();

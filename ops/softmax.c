@@ -95,11 +95,49 @@ static nb_status backward_forward(nb_node *n) {
     return nb_k_softmax_bwd(nb_op_fn(n), a->log, axis_of(n), n->in[1], n->in[0], n->out);
 }
 
+/* ---- second order: in [dy, y], g = d(loss)/d(dx); sums along the axis, kept ----------
+ *   softmax:      dx = y * (dy - sum(dy * y))
+ *                 d/d(dy) = y * (g - sum(g * y))           (softmax_backward of g)
+ *                 d/d(y)  = g * (dy - sum(dy * y)) - dy * sum(g * y)
+ *   log_softmax:  dx = dy - exp(y) * sum(dy)
+ *                 d/d(dy) = g - sum(g * exp(y))
+ *                 d/d(y)  = -g * exp(y) * sum(dy)
+ */
+static nb_tensor *axis_sum(const nb_node *n, nb_tensor *t) {
+    int axis = axis_of(n);
+    return nb_sum(t, &axis, 1, true);
+}
+
+static const nb_op_def softmax_backward_def;
+
+static nb_status softmax_double_backward(nb_node *n, nb_tensor *g, nb_tensor **gx) {
+    const softmax_attrs *a = NB_ATTRS(n, softmax_attrs);
+    nb_tensor *dy = n->in[0], *y = n->in[1];
+    if (n->needs_grad[0] &&
+        !(gx[0] = nb_apply(&softmax_backward_def, (nb_tensor *[]){g, y}, 2, a, sizeof *a)))
+        return nb_error_code();
+    if (n->needs_grad[1]) {
+        nb_tensor *s_dy = axis_sum(n, nb_mul(dy, y)), *s_g = axis_sum(n, nb_mul(g, y));
+        gx[1] = nb_sub(nb_mul(g, nb_sub(dy, s_dy)), nb_mul(dy, s_g));
+        if (!gx[1]) return nb_error_code();
+    }
+    return NB_OK;
+}
+
+static nb_status log_softmax_double_backward(nb_node *n, nb_tensor *g, nb_tensor **gx) {
+    nb_tensor *dy = n->in[0], *p = nb_exp(n->in[1]);
+    if (n->needs_grad[0] && !(gx[0] = nb_sub(g, axis_sum(n, nb_mul(g, p))))) return nb_error_code();
+    if (n->needs_grad[1] && !(gx[1] = nb_neg(nb_mul(nb_mul(g, p), axis_sum(n, dy)))))
+        return nb_error_code();
+    return NB_OK;
+}
+
 static const nb_op_def softmax_backward_def = {
     .name = "softmax_backward",
     .flags = NB_OP_CONTIGUOUS,
     .shape = backward_shape,
     .forward = backward_forward,
+    .backward = softmax_double_backward,
     .print_attrs = print_axis,
 };
 
@@ -108,6 +146,7 @@ static const nb_op_def log_softmax_backward_def = {
     .flags = NB_OP_CONTIGUOUS,
     .shape = backward_shape,
     .forward = backward_forward,
+    .backward = log_softmax_double_backward,
     .print_attrs = print_axis,
 };
 

@@ -1,0 +1,660 @@
+/* Higher-order gradients: create_graph, nb_grad_of, Hessian-vector products,
+ * the full Hessian, and a second-order gradient check of every op. */
+#include "nb_test.h"
+
+/* ---- the second-order table --------------------------------------------------------
+ * Each row is one op under a function of its inputs; inputs are filled with
+ * values away from the op's kinks (|x| >= 0.15) and, for ops defined on x > 0,
+ * shifted into it. */
+typedef struct op_case {
+    const char *name;
+    nb_grad_fn fn;
+    int n_in;
+    int64_t shape[3][2];
+    bool positive;   /* the op needs x > 0 */
+    bool constant_1; /* input 1 is data (labels, targets): no gradient */
+    bool not_yet;    /* its backward op has no rule of its own yet (another file's) */
+} op_case;
+
+static nb_tensor *f_add(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    return nb_mul(nb_add(x[0], x[1]), nb_add(x[0], x[1])); /* add is linear: square it */
+}
+static nb_tensor *f_sub(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *d = nb_sub(x[0], x[1]);
+    return nb_mul(d, d);
+}
+static nb_tensor *f_mul(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    return nb_mul(nb_mul(x[0], x[1]), x[0]);
+}
+static nb_tensor *f_div(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    return nb_div(x[0], x[1]);
+}
+static nb_tensor *f_broadcast_mul(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    return nb_mul(nb_mul(x[0], x[1]), x[1]); /* x[1] is [3, 1] against [3, 3] */
+}
+static nb_tensor *f_maximum(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *m = nb_maximum(x[0], x[1]);
+    return nb_mul(m, m);
+}
+static nb_tensor *f_minimum(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *m = nb_minimum(x[0], x[1]);
+    return nb_mul(m, m);
+}
+static nb_tensor *f_broadcast_to(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *b = nb_broadcast_to(x[0], (int64_t[]){3, 3, 3}, 3);
+    return nb_mul(b, b);
+}
+static nb_tensor *f_permute(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *p = nb_contiguous(nb_permute(x[0], (int[]){1, 0}, 2));
+    return nb_mul(nb_flatten(p), nb_flatten(p));
+}
+static nb_tensor *f_dropout(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_manual_seed(7); /* the same mask on every call */
+    nb_tensor *d = nb_dropout(x[0], 0.5f, true);
+    return nb_mul(d, d);
+}
+static nb_tensor *f_matmul(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *y = nb_matmul(x[0], x[1]);
+    return nb_mul(y, y);
+}
+static nb_tensor *f_linear(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *y = nb_linear(x[0], x[1], x[2]);
+    return nb_mul(y, y);
+}
+static nb_tensor *f_sum_axis(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *s = nb_sum(x[0], (int[]){1}, 1, true);
+    return nb_mul(s, s);
+}
+static nb_tensor *f_mean(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *s = nb_mean(x[0], (int[]){0}, 1, false);
+    return nb_mul(s, s);
+}
+static nb_tensor *f_max(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *s = nb_max(x[0], (int[]){1}, 1, true);
+    return nb_mul(nb_mul(s, s), x[0]);
+}
+static nb_tensor *f_transpose(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    return nb_mul(nb_transpose(x[0], 0, 1), nb_transpose(x[0], 0, 1));
+}
+static nb_tensor *f_reshape(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *r = nb_reshape(x[0], (int64_t[]){9}, 1);
+    return nb_mul(r, nb_exp(r));
+}
+static nb_tensor *f_slice(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *s = nb_slice(x[0], 1, 0, 2, 1);
+    return nb_mul(s, s);
+}
+static nb_tensor *f_concat(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *s = nb_concat(x, 2, 0);
+    return nb_mul(s, s);
+}
+#define UNARY(op, expr)                                                                            \
+    static nb_tensor *f_##op(nb_tensor *const *x, int n, void *c) {                                \
+        (void)n, (void)c;                                                                          \
+        return expr;                                                                               \
+    }
+UNARY(exp, nb_exp(x[0]))
+UNARY(log, nb_log(x[0]))
+UNARY(sqrt, nb_sqrt(x[0]))
+UNARY(square, nb_square(x[0]))
+UNARY(pow, nb_pow_scalar(x[0], 2.5f))
+UNARY(abs, nb_mul(nb_abs(x[0]), x[0]))
+UNARY(clip, nb_mul(nb_clip(x[0], -0.5f, 0.5f), x[0]))
+UNARY(relu, nb_mul(nb_relu(x[0]), x[0]))
+UNARY(leaky_relu, nb_mul(nb_leaky_relu(x[0], 0.1f), x[0]))
+UNARY(sigmoid, nb_sigmoid(x[0]))
+UNARY(tanh, nb_tanh(x[0]))
+UNARY(elu, nb_elu(x[0], 1.0f))
+UNARY(gelu, nb_gelu(x[0]))
+UNARY(softplus, nb_softplus(x[0]))
+UNARY(affine, nb_mul(nb_affine(x[0], 2.0f, 1.0f), x[0]))
+UNARY(softmax, nb_mul(nb_softmax(x[0], 1), x[0]))
+UNARY(log_softmax, nb_mul(nb_log_softmax(x[0], 1), x[0]))
+UNARY(mse, nb_mse_loss(x[0], x[1]))
+UNARY(softmax_ce, nb_softmax_crossentropy_logits(x[0], x[1]))
+UNARY(sparse_softmax_ce, nb_sparse_softmax_crossentropy_logits(x[0], x[1]))
+UNARY(sigmoid_ce, nb_sigmoid_crossentropy_logits(x[0], x[1]))
+
+#define S2(a, b)                                                                                   \
+    {                                                                                              \
+        {a, b}, {                                                                                  \
+            a, b                                                                                   \
+        }                                                                                          \
+    }
+static const op_case cases[] = {
+    {"add", f_add, 2, S2(3, 3), false, false, false},
+    {"sub", f_sub, 2, S2(3, 3), false, false, false},
+    {"mul", f_mul, 2, S2(3, 3), false, false, false},
+    {"div", f_div, 2, S2(3, 3), true, false, false},
+    {"mul (broadcast [3, 1])", f_broadcast_mul, 2, {{3, 3}, {3, 1}}, false, false, false},
+    {"maximum", f_maximum, 2, S2(3, 3), false, false, false},
+    {"minimum", f_minimum, 2, S2(3, 3), false, false, false},
+    {"broadcast_to", f_broadcast_to, 1, S2(3, 3), false, false, false},
+    {"permute, contiguous, flatten", f_permute, 1, S2(3, 3), false, false, false},
+    {"dropout", f_dropout, 1, S2(3, 3), false, false, false},
+    {"matmul", f_matmul, 2, S2(3, 3), false, false, false},
+    {"linear", f_linear, 3, {{3, 3}, {3, 3}, {3, 0}}, false, false, false},
+    {"sum (axis)", f_sum_axis, 1, S2(3, 3), false, false, false},
+    {"mean (axis)", f_mean, 1, S2(3, 3), false, false, false},
+    {"max (axis)", f_max, 1, S2(3, 3), false, false, false},
+    {"transpose", f_transpose, 1, S2(3, 3), false, false, false},
+    {"reshape", f_reshape, 1, S2(3, 3), false, false, false},
+    {"slice", f_slice, 1, S2(3, 3), false, false, true},
+    {"concat", f_concat, 2, S2(3, 3), false, false, false},
+    {"exp", f_exp, 1, S2(3, 3), false, false, false},
+    {"log", f_log, 1, S2(3, 3), true, false, false},
+    {"sqrt", f_sqrt, 1, S2(3, 3), true, false, false},
+    {"square", f_square, 1, S2(3, 3), false, false, false},
+    {"pow", f_pow, 1, S2(3, 3), true, false, false},
+    {"abs", f_abs, 1, S2(3, 3), false, false, false},
+    {"clip", f_clip, 1, S2(3, 3), false, false, false},
+    {"relu", f_relu, 1, S2(3, 3), false, false, false},
+    {"leaky_relu", f_leaky_relu, 1, S2(3, 3), false, false, false},
+    {"sigmoid", f_sigmoid, 1, S2(3, 3), false, false, false},
+    {"tanh", f_tanh, 1, S2(3, 3), false, false, false},
+    {"elu", f_elu, 1, S2(3, 3), false, false, false},
+    {"gelu", f_gelu, 1, S2(3, 3), false, false, false},
+    {"softplus", f_softplus, 1, S2(3, 3), false, false, false},
+    {"affine", f_affine, 1, S2(3, 3), false, false, false},
+    {"softmax", f_softmax, 1, S2(3, 3), false, false, false},
+    {"log_softmax", f_log_softmax, 1, S2(3, 3), false, false, false},
+    {"mse_loss", f_mse, 2, S2(3, 3), false, true, false},
+    {"softmax_crossentropy_logits", f_softmax_ce, 2, S2(3, 3), false, true, false},
+    {"sparse_softmax_crossentropy_logits",
+     f_sparse_softmax_ce,
+     2,
+     {{3, 3}, {3, 0}},
+     false,
+     true,
+     false},
+    {"sigmoid_crossentropy_logits", f_sigmoid_ce, 2, S2(3, 3), false, true, false},
+};
+#define N_CASES ((int)(sizeof cases / sizeof *cases))
+
+/* values in +-[0.15, 0.95], no two alike */
+static float value(int k, int64_t i, bool positive) {
+    float v = 0.15f + 0.8f * (float)((i * 7 + k * 5 + 3) % 17) / 17.0f;
+    if (positive) return v + 0.35f;
+    return (i * 5 + k) % 3 == 0 ? -v : v;
+}
+
+static nb_tensor *case_input(const op_case *c, int k) {
+    int ndim = c->shape[k][1] ? 2 : 1;
+    nb_tensor *t = nb_empty(c->shape[k], ndim);
+    float *p = nb_data(t);
+    int64_t n = nb_numel(t);
+    bool data = k == 1 && c->constant_1;
+    for (int64_t i = 0; i < n; i++) p[i] = value(k, i, c->positive);
+    if (data && ndim == 1) /* class labels */
+        for (int64_t i = 0; i < n; i++) p[i] = (float)((i * 2 + 1) % c->shape[0][1]);
+    if (data && ndim == 2 && strstr(c->name, "softmax")) /* one-hot rows */
+        for (int64_t i = 0; i < n; i++) p[i] = (i % c->shape[k][1]) == (i / c->shape[k][1]) % 3;
+    if (data && ndim == 2 && !strstr(c->name, "softmax")) /* probabilities */
+        for (int64_t i = 0; i < n; i++) p[i] = 0.1f + 0.8f * (float)(i % 5) / 5.0f;
+    return data ? t : nb_set_requires_grad(t, true);
+}
+
+static bool run_case(const op_case *c, double *err) {
+    nb_tensor *x[3];
+    for (int k = 0; k < c->n_in; k++) x[k] = case_input(c, k);
+    nb_gradcheck_result r = {0};
+    nb_status s = nb_gradgradcheck(c->fn, x, c->n_in, NULL, 5e-3, 2e-2, &r);
+    *err = r.max_error;
+    if (s != NB_OK) fprintf(stderr, "second order, %s: %s\n", c->name, nb_error());
+    return s == NB_OK;
+}
+
+/* The table also keeps the README honest: an op listed as not yet twice
+ * differentiable must really fail, so the day it gets a rule the test says so. */
+START_TEST(test_every_op_passes_the_second_order_gradcheck) {
+    int wrong = 0;
+    for (int i = 0; i < N_CASES; i++) {
+        double err = 0;
+        bool ok = run_case(&cases[i], &err);
+        fprintf(stderr, "%-36s %s  (max error %.2g)\n", cases[i].name, ok ? "yes" : "no ", err);
+        if (ok == cases[i].not_yet) {
+            fprintf(stderr, "  ^ the table says %s\n", cases[i].not_yet ? "no" : "yes");
+            wrong++;
+        }
+    }
+    ck_assert_msg(wrong == 0, "%d ops disagree with the table", wrong);
+}
+END_TEST
+
+static nb_tensor *conv_then_square(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_tensor *y = nb_conv2d(x[0], x[1], NULL, NULL);
+    return nb_mul(y, y);
+}
+
+START_TEST(test_create_graph_through_conv2d_is_refused_naming_the_op) {
+    nb_tensor *x = nb_set_requires_grad(nb_ones(NB_SHAPE(1, 1, 3, 3)), true);
+    nb_tensor *w = nb_set_requires_grad(nb_ones(NB_SHAPE(1, 1, 2, 2)), true);
+    nb_tensor *y = nb_sum_all(conv_then_square((nb_tensor *[]){x, w}, 2, NULL)), *g[2];
+    ck_assert_int_ne(
+        nb_grad_of(&y, 1, (nb_tensor *[]){x, w}, 2, NULL, &(nb_grad_opts){.create_graph = true}, g),
+        NB_OK);
+    NB_ASSERT_ERROR_HAS("'conv2d' is not differentiable");
+    /* first order is untouched */
+    ck_assert_int_eq(nb_grad_of(&y, 1, (nb_tensor *[]){x, w}, 2, NULL, NULL, g), NB_OK);
+    NB_ASSERT_CLOSE(nb_get_flat(g[1], 0), 2 * 4 * 4, 1e-6); /* 4 windows, each y = 4 */
+}
+END_TEST
+
+/* ---- the checker itself ------------------------------------------------------------- */
+/* x^3 with a backward that says 3x^2 by hand, as constants: right first order,
+ * but the first gradient carries no history, so its second order is 0 not 6x */
+static nb_tensor *cube_forward(nb_tensor *const *x, int n, void *ctx) {
+    (void)n, (void)ctx;
+    return nb_mul(nb_mul(x[0], x[0]), x[0]);
+}
+static nb_status cube_backward(nb_tensor *const *x, int n, nb_tensor *y, nb_tensor *gy,
+                               nb_tensor **gx, void *ctx) {
+    (void)n, (void)y, (void)ctx;
+    nb_tensor *d = nb_mul_scalar(nb_detach(nb_mul(x[0], x[0])), 3.0f);
+    gx[0] = nb_mul(nb_detach(gy), d);
+    return gx[0] ? NB_OK : nb_error_code();
+}
+static nb_tensor *f_cube(nb_tensor *const *x, int n, void *c) {
+    return nb_custom_op("cube", x, n, cube_forward, cube_backward, c);
+}
+
+START_TEST(test_gradgradcheck_catches_a_backward_that_is_not_differentiable) {
+    nb_tensor *x =
+        nb_set_requires_grad(nb_from_array((float[]){0.5f, -1.0f, 2.0f}, NB_SHAPE(3)), true);
+    ck_assert_int_eq(nb_gradcheck(f_cube, &x, 1, NULL, 1e-3, 1e-2, NULL), NB_OK);
+    nb_gradcheck_result r;
+    ck_assert_int_ne(nb_gradgradcheck(f_cube, &x, 1, NULL, 1e-3, 1e-2, &r), NB_OK);
+    ck_assert(!r.ok);
+    NB_ASSERT_ERROR_HAS("nb_gradgradcheck");
+    NB_ASSERT_CLOSE(r.analytic, 0.0, 1e-6); /* the recorded part says 0 */
+}
+END_TEST
+
+/* ---- create_graph and nb_grad_of ---------------------------------------------------------- */
+START_TEST(test_create_graph_makes_the_gradient_differentiable) {
+    /* y = x^3: dy/dx = 3x^2 = 12 at x = 2, and d(dy/dx)/dx = 6x = 12 */
+    nb_tensor *x = nb_set_requires_grad(nb_from_array((float[]){2.0f}, NB_SHAPE(1)), true);
+    nb_tensor *y = nb_sum_all(nb_mul(nb_mul(x, x), x));
+    ck_assert_int_eq(nb_backward_opt(y, NULL, &(nb_backward_opts){.create_graph = true}), NB_OK);
+    nb_tensor *g = nb_grad(x);
+    NB_ASSERT_CLOSE(nb_get_flat(g, 0), 12.0, 1e-6);
+    ck_assert(nb_requires_grad(g));
+    nb_tensor *gg;
+    nb_tensor *gs = nb_sum_all(g);
+    ck_assert_int_eq(nb_grad_of(&gs, 1, &x, 1, NULL, NULL, &gg), NB_OK);
+    NB_ASSERT_CLOSE(nb_get_flat(gg, 0), 12.0, 1e-6);
+    /* without create_graph the gradient is a plain tensor, as before */
+    nb_zero_grad(x);
+    y = nb_sum_all(nb_mul(nb_mul(x, x), x));
+    ck_assert_int_eq(nb_backward(y), NB_OK);
+    ck_assert(!nb_requires_grad(nb_grad(x)));
+}
+END_TEST
+
+START_TEST(test_create_graph_accumulates_into_grad_with_history) {
+    nb_tensor *x = nb_set_requires_grad(nb_from_array((float[]){3.0f}, NB_SHAPE(1)), true);
+    nb_backward_opts o = {.create_graph = true};
+    /* x^2 then x^3: grad = 2x + 3x^2 = 33, its derivative 2 + 6x = 20 */
+    ck_assert_int_eq(nb_backward_opt(nb_sum_all(nb_mul(x, x)), NULL, &o), NB_OK);
+    ck_assert_int_eq(nb_backward_opt(nb_sum_all(nb_mul(nb_mul(x, x), x)), NULL, &o), NB_OK);
+    NB_ASSERT_CLOSE(nb_get_flat(nb_grad(x), 0), 33.0, 1e-6);
+    nb_tensor *gs = nb_sum_all(nb_grad(x)), *gg;
+    ck_assert_int_eq(nb_grad_of(&gs, 1, &x, 1, NULL, NULL, &gg), NB_OK);
+    NB_ASSERT_CLOSE(nb_get_flat(gg, 0), 20.0, 1e-6);
+}
+END_TEST
+
+START_TEST(test_grad_of_leaves_grad_untouched_and_handles_intermediates) {
+    nb_tensor *x = nb_set_requires_grad(nb_from_array((float[]){1, 2}, NB_SHAPE(2)), true);
+    nb_tensor *h = nb_mul(x, x);             /* h = x^2 */
+    nb_tensor *y = nb_sum_all(nb_mul(h, x)); /* y = sum x^3 */
+    nb_tensor *in[] = {x, h}, *g[2];
+    ck_assert_int_eq(nb_grad_of(&y, 1, in, 2, NULL, NULL, g), NB_OK);
+    NB_ASSERT_TENSOR(g[0], ((float[]){3, 12}), 2, 1e-6); /* 3x^2 */
+    NB_ASSERT_TENSOR(g[1], ((float[]){1, 2}), 2, 1e-6);  /* dy/dh = x */
+    ck_assert_ptr_null(nb_grad(x));
+    /* the graph was not retained: a second walk is refused */
+    ck_assert_int_ne(nb_grad_of(&y, 1, in, 2, NULL, NULL, g), NB_OK);
+    ck_assert_ptr_null(g[0]);
+}
+END_TEST
+
+START_TEST(test_grad_of_names_an_unused_input_unless_allow_unused) {
+    nb_tensor *x = nb_set_requires_grad(nb_from_array((float[]){1, 2}, NB_SHAPE(2)), true);
+    nb_tensor *z =
+        nb_set_name(nb_set_requires_grad(nb_from_array((float[]){5}, NB_SHAPE(1)), true), "z");
+    nb_tensor *y = nb_sum_all(nb_exp(x));
+    nb_tensor *in[] = {x, z}, *g[2];
+    ck_assert_int_ne(nb_grad_of(&y, 1, in, 2, NULL, &(nb_grad_opts){.retain_graph = true}, g),
+                     NB_OK);
+    NB_ASSERT_ERROR_HAS("input 1 'z'");
+    ck_assert_int_eq(nb_grad_of(&y, 1, in, 2, NULL, &(nb_grad_opts){.allow_unused = true}, g),
+                     NB_OK);
+    NB_ASSERT_TENSOR(g[0], ((float[]){expf(1), expf(2)}), 2, 1e-6);
+    ck_assert_ptr_null(g[1]);
+}
+END_TEST
+
+START_TEST(test_grad_of_weights_outputs_by_grad_outputs) {
+    nb_tensor *x = nb_set_requires_grad(nb_from_array((float[]){1, 2}, NB_SHAPE(2)), true);
+    nb_tensor *y1 = nb_mul(x, x), *y2 = nb_sum_all(x);
+    nb_tensor *outs[] = {y1, y2}, *seeds[] = {nb_from_array((float[]){1, 10}, NB_SHAPE(2)), NULL};
+    nb_tensor *g;
+    ck_assert_int_eq(nb_grad_of(outs, 2, &x, 1, seeds, NULL, &g), NB_OK);
+    NB_ASSERT_TENSOR(g, ((float[]){2 * 1 * 1 + 1, 2 * 2 * 10 + 1}), 2, 1e-6);
+}
+END_TEST
+
+START_TEST(test_a_tensor_saved_for_double_backward_then_written_in_place_is_refused) {
+    nb_tensor *x = nb_set_requires_grad(nb_from_array((float[]){0.5f, 1.5f}, NB_SHAPE(2)), true);
+    nb_tensor *y = nb_sum_all(nb_tanh(x));
+    nb_tensor *g;
+    ck_assert_int_eq(nb_grad_of(&y, 1, &x, 1, NULL, &(nb_grad_opts){.create_graph = true}, &g),
+                     NB_OK);
+    nb_tensor *gs = nb_sum_all(g), *gg;
+    nb_fill(x, 0.0f); /* bumps x's version: tanh and its backward saved it */
+    ck_assert_int_ne(nb_grad_of(&gs, 1, &x, 1, NULL, NULL, &gg), NB_OK);
+    NB_ASSERT_ERROR_HAS("modified by an in-place operation");
+}
+END_TEST
+
+/* ---- Hessians --------------------------------------------------------------------------- */
+/* f(x) = sum softplus(A x) + 0.5 |x|^2, A = [[1, 2], [-1, 1]]:
+ * H = A^T diag(s(1 - s)) A + I, s = sigmoid(A x) */
+static nb_tensor *softplus_quadratic(nb_tensor *x) {
+    nb_tensor *a = nb_from_array((float[]){1, 2, -1, 1}, NB_SHAPE(2, 2));
+    nb_tensor *ax = nb_matmul(a, nb_reshape(x, NB_SHAPE(2, 1)));
+    return nb_add(nb_sum_all(nb_softplus(ax)), nb_mul_scalar(nb_sum_all(nb_mul(x, x)), 0.5f));
+}
+
+static void softplus_quadratic_hessian(const float *x, double h[4]) {
+    double a[4] = {1, 2, -1, 1}, d[2];
+    for (int i = 0; i < 2; i++) {
+        double z = a[2 * i] * x[0] + a[2 * i + 1] * x[1], s = 1 / (1 + exp(-z));
+        d[i] = s * (1 - s);
+    }
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < 2; c++)
+            h[2 * r + c] = a[r] * d[0] * a[c] + a[2 + r] * d[1] * a[2 + c] + (r == c);
+}
+
+START_TEST(test_hessian_and_hvp_match_the_closed_form) {
+    float xv[2] = {0.3f, -0.7f};
+    nb_tensor *x = nb_set_requires_grad(nb_from_array(xv, NB_SHAPE(2)), true);
+    nb_tensor *y = softplus_quadratic(x);
+    nb_tensor *h;
+    ck_assert_int_eq(nb_hessian(y, x, &h), NB_OK);
+    double want[4];
+    softplus_quadratic_hessian(xv, want);
+    NB_ASSERT_TENSOR(h, want, 4, 1e-5);
+    nb_tensor *v = nb_from_array((float[]){1, -2}, NB_SHAPE(2)), *hv;
+    ck_assert_int_eq(nb_hvp(y, x, v, &hv), NB_OK);
+    double want_hv[2] = {want[0] - 2 * want[1], want[2] - 2 * want[3]};
+    NB_ASSERT_TENSOR(hv, want_hv, 2, 1e-5);
+}
+END_TEST
+
+START_TEST(test_hessian_refuses_a_large_input) {
+    nb_tensor *x = nb_set_requires_grad(nb_zeros(NB_SHAPE(NB_HESSIAN_MAX + 1)), true);
+    nb_tensor *y = nb_sum_all(nb_mul(x, x)), *h = NULL;
+    ck_assert_int_ne(nb_hessian(y, x, &h), NB_OK);
+    ck_assert_ptr_null(h);
+    NB_ASSERT_ERROR_HAS("nb_hessian: x [1025]");
+}
+END_TEST
+
+/* ---- Newton's method: logistic regression on iris --------------------------------------
+ * versicolor against virginica (they overlap, so the optimum is finite) from
+ * three standardized measurements and a bias; loss = mean sigmoid
+ * cross-entropy + 1e-3/2 |w|^2, strictly convex. Each step solves H d = g
+ * with the Hessian from nb_hessian. */
+#define NEWTON_ROWS 100
+#define NEWTON_W    4
+
+static void iris_two_classes(float *x, float *y) {
+    nb_dataset ds = {0};
+    ck_assert_msg(nb_dataset_load("iris", &ds) == NB_OK, "%s", nb_error());
+    int r = 0;
+    for (int64_t i = 0; i < nb_shape(ds.x)[0] && r < NEWTON_ROWS; i++) {
+        int c = (int)nb_get_flat(ds.y, i);
+        if (c == 0) continue;
+        for (int f = 0; f < 3; f++) x[r * NEWTON_W + f] = nb_get_flat(ds.x, i * 4 + f);
+        x[r * NEWTON_W + 3] = 1.0f;
+        y[r++] = c == 2;
+    }
+    ck_assert_int_eq(r, NEWTON_ROWS);
+    for (int f = 0; f < 3; f++) { /* standardize */
+        double m = 0, v = 0;
+        for (int i = 0; i < r; i++) m += x[i * NEWTON_W + f] / r;
+        for (int i = 0; i < r; i++) v += pow(x[i * NEWTON_W + f] - m, 2) / r;
+        for (int i = 0; i < r; i++)
+            x[i * NEWTON_W + f] = (float)((x[i * NEWTON_W + f] - m) / sqrt(v));
+    }
+    nb_dataset_free(&ds);
+}
+
+/* solve h d = g (n x n, symmetric positive definite) by Gaussian elimination */
+static void solve(double *h, double *g, int n) {
+    for (int c = 0; c < n; c++)
+        for (int r = c + 1; r < n; r++) {
+            double f = h[r * n + c] / h[c * n + c];
+            for (int k = c; k < n; k++) h[r * n + k] -= f * h[c * n + k];
+            g[r] -= f * g[c];
+        }
+    for (int r = n - 1; r >= 0; r--) {
+        for (int k = r + 1; k < n; k++) g[r] -= h[r * n + k] * g[k];
+        g[r] /= h[r * n + r];
+    }
+}
+
+START_TEST(test_newton_on_logistic_regression_converges_in_a_handful_of_steps) {
+    static float xs[NEWTON_ROWS * NEWTON_W], ys[NEWTON_ROWS];
+    iris_two_classes(xs, ys);
+    nb_tensor *x = nb_from_array(xs, NB_SHAPE(NEWTON_ROWS, NEWTON_W));
+    nb_tensor *y = nb_from_array(ys, NB_SHAPE(NEWTON_ROWS, 1));
+    nb_tensor *w = nb_set_requires_grad(nb_zeros(NB_SHAPE(NEWTON_W)), true);
+    double norm[9];
+    int steps = 0;
+    for (; steps < 9; steps++) {
+        nb_scope_begin();
+        nb_tensor *logits = nb_matmul(x, nb_reshape(w, NB_SHAPE(NEWTON_W, 1)));
+        nb_tensor *loss = nb_add(nb_sigmoid_crossentropy_logits(logits, y),
+                                 nb_mul_scalar(nb_sum_all(nb_mul(w, w)), 0.5e-3f));
+        nb_tensor *h, *g;
+        ck_assert_msg(nb_hessian(loss, w, &h) == NB_OK, "%s", nb_error());
+        ck_assert_msg(nb_grad_of(&loss, 1, &w, 1, NULL, NULL, &g) == NB_OK, "%s", nb_error());
+        double hd[NEWTON_W * NEWTON_W], d[NEWTON_W], n2 = 0;
+        for (int i = 0; i < NEWTON_W * NEWTON_W; i++) hd[i] = nb_get_flat(h, i);
+        for (int i = 0; i < NEWTON_W; i++) n2 += pow(d[i] = nb_get_flat(g, i), 2);
+        norm[steps] = sqrt(n2);
+        nb_scope_end();
+        if (norm[steps] < 1e-5) break;
+        solve(hd, d, NEWTON_W);
+        for (int i = 0; i < NEWTON_W; i++) nb_data(w)[i] -= (float)d[i];
+        nb_mark_modified(w);
+    }
+    for (int i = 0; i <= steps && i < 9; i++)
+        fprintf(stderr, "newton step %d: |grad| %.3g\n", i, norm[i]);
+    ck_assert_msg(steps <= 8, "|grad| still %.3g after 8 Newton steps", norm[8]);
+    ck_assert_int_ge(steps, 3); /* it did start far from the optimum */
+}
+END_TEST
+
+/* ---- a gradient penalty (WGAN-GP) --------------------------------------------------------
+ * critic D(x) = tanh(x W + b) v, x [4, 2], W [2, 3], b [3], v [3, 1];
+ * penalty = mean_i (|dD/dx_i| - 1)^2 at the points x, the gradient taken with
+ * create_graph so that the penalty can be trained. */
+static nb_tensor *critic(nb_tensor *x, nb_tensor *const *p) {
+    return nb_matmul(nb_tanh(nb_linear(x, p[0], p[1])), p[2]);
+}
+
+static nb_tensor *gradient_penalty(nb_tensor *x, nb_tensor *const *p) {
+    nb_tensor *d = nb_sum_all(critic(x, p)), *g;
+    if (nb_grad_of(&d, 1, &x, 1, NULL, &(nb_grad_opts){.create_graph = true}, &g) != NB_OK)
+        return NULL;
+    nb_tensor *len = nb_sqrt(nb_add_scalar(nb_sum(nb_mul(g, g), (int[]){1}, 1, false), 1e-12f));
+    nb_tensor *dev = nb_sub_scalar(len, 1.0f);
+    return nb_mean_all(nb_mul(dev, dev));
+}
+
+static nb_tensor *penalty_of_params(nb_tensor *const *p, int n, void *ctx) {
+    (void)n;
+    bool was =
+        nb_set_grad_enabled(true); /* the penalty needs a gradient, even when only evaluated */
+    nb_tensor *r = gradient_penalty(ctx, p);
+    nb_set_grad_enabled(was);
+    return r;
+}
+
+START_TEST(test_gradient_penalty_trains_and_its_gradient_matches_finite_differences) {
+    nb_tensor *x = nb_set_requires_grad(
+        nb_from_array((float[]){0.5f, -0.2f, 1.0f, 0.3f, -0.7f, 0.8f, 0.1f, -1.1f}, NB_SHAPE(4, 2)),
+        true);
+    nb_tensor *p[3] = {
+        nb_set_requires_grad(
+            nb_from_array((float[]){1.5f, -2.0f, 0.7f, 2.2f, 1.0f, -1.3f}, NB_SHAPE(2, 3)), true),
+        nb_set_requires_grad(nb_from_array((float[]){0.1f, -0.2f, 0.3f}, NB_SHAPE(3)), true),
+        nb_set_requires_grad(nb_from_array((float[]){1.2f, -0.8f, 1.5f}, NB_SHAPE(3, 1)), true),
+    };
+    NB_ASSERT_GRADCHECK(penalty_of_params, p, 3, x, 1e-3, 2e-2);
+    /* a few steps of gradient descent on the penalty alone, through nb_backward */
+    double first = 0, last = 0;
+    for (int step = 0; step < 30; step++) {
+        nb_scope_begin();
+        nb_tensor *pen = gradient_penalty(x, p);
+        ck_assert_msg(pen != NULL, "%s", nb_error());
+        double v = nb_get_flat(pen, 0);
+        if (step == 0) first = v;
+        last = v;
+        for (int k = 0; k < 3; k++) nb_zero_grad(p[k]);
+        ck_assert_msg(nb_backward(pen) == NB_OK, "%s", nb_error());
+        for (int k = 0; k < 3; k++) {
+            for (int64_t i = 0; i < nb_numel(p[k]); i++)
+                nb_data(p[k])[i] -= 0.05f * nb_get_flat(nb_grad(p[k]), i);
+            nb_mark_modified(p[k]);
+        }
+        nb_scope_end();
+    }
+    fprintf(stderr, "gradient penalty: %.4g -> %.4g in 30 steps\n", first, last);
+    ck_assert_msg(first > 0.5, "the penalty starts at %g", first);
+    ck_assert_msg(last < 0.1 * first, "the penalty went from %g to %g", first, last);
+}
+END_TEST
+
+/* ---- graph mode --------------------------------------------------------------------------- */
+/* The points x are a leaf that lives across steps, like the parameters (a
+ * graph borrows both); each step loads new points into it. */
+typedef struct gp_state {
+    nb_tensor *p[3], *x;
+    nb_optimizer *opt;
+} gp_state;
+
+static nb_status gp_step(void *ctx, nb_tensor *const *in, int n_in, nb_tensor **out, int *n_out) {
+    (void)in, (void)n_in;
+    gp_state *st = ctx;
+    nb_tensor *pen = gradient_penalty(st->x, st->p);
+    if (!pen) return nb_error_code();
+    nb_optimizer_zero_grad(st->opt);
+    nb_zero_grad(st->x);
+    nb_status s = nb_backward(pen);
+    if (s == NB_OK) s = nb_optimizer_step(st->opt);
+    out[0] = pen;
+    *n_out = 1;
+    return s;
+}
+
+static void gp_init(gp_state *st) {
+    st->p[0] = nb_set_requires_grad(
+        nb_from_array((float[]){1.5f, -2.0f, 0.7f, 2.2f, 1.0f, -1.3f}, NB_SHAPE(2, 3)), true);
+    st->p[1] = nb_set_requires_grad(nb_from_array((float[]){0.1f, -0.2f, 0.3f}, NB_SHAPE(3)), true);
+    st->p[2] =
+        nb_set_requires_grad(nb_from_array((float[]){1.2f, -0.8f, 1.5f}, NB_SHAPE(3, 1)), true);
+    st->x = nb_set_requires_grad(nb_zeros(NB_SHAPE(4, 2)), true);
+    st->opt = nb_sgd(0.05f, 0.0f, false, 0.0f);
+    ck_assert_int_eq(nb_optimizer_add_params(st->opt, st->p, 3), NB_OK);
+}
+
+START_TEST(test_a_traced_gradient_penalty_step_replays_with_the_eager_numbers) {
+    const float xs[3][8] = {{0.5f, -0.2f, 1.0f, 0.3f, -0.7f, 0.8f, 0.1f, -1.1f},
+                            {0.2f, 0.4f, -0.9f, 0.6f, 1.2f, -0.3f, -0.5f, 0.7f},
+                            {-0.8f, 0.1f, 0.3f, -1.0f, 0.9f, 0.5f, 0.6f, 0.2f}};
+    gp_state eager, traced;
+    gp_init(&eager);
+    gp_init(&traced);
+    nb_graph *g = NULL;
+    for (int step = 0; step < 3; step++) {
+        nb_scope_begin();
+        nb_tensor *x = nb_from_array(xs[step], NB_SHAPE(4, 2));
+        ck_assert_int_eq(nb_copy_from(eager.x, xs[step], 8), NB_OK);
+        ck_assert_int_eq(nb_copy_from(traced.x, xs[step], 8), NB_OK);
+        nb_tensor *e = NULL, *t = NULL;
+        ck_assert_msg(gp_step(&eager, &x, 1, &e, &(int){0}) == NB_OK, "%s", nb_error());
+        if (!g) {
+            g = nb_trace_ex(gp_step, &traced, &x, 1, &(nb_graph_opts){.quiet = true});
+            ck_assert_msg(g != NULL, "%s", nb_error());
+            ck_assert_int_eq(nb_graph_outputs(g, &t), 1);
+        } else {
+            ck_assert_msg(nb_graph_run(g, &x, 1, &t) == NB_OK, "%s", nb_error());
+        }
+        NB_ASSERT_CLOSE(nb_get_flat(t, 0), nb_get_flat(e, 0), 1e-6);
+        nb_scope_end();
+    }
+    for (int k = 0; k < 3; k++)
+        for (int64_t i = 0; i < nb_numel(eager.p[k]); i++)
+            NB_ASSERT_CLOSE(nb_get_flat(traced.p[k], i), nb_get_flat(eager.p[k], i), 1e-6);
+    nb_graph_free(g);
+    nb_optimizer_free(eager.opt);
+    nb_optimizer_free(traced.opt);
+}
+END_TEST
+
+Suite *higher_order_suite(void) {
+    Suite *s = suite_create("higher_order");
+    TCase *tc = nb_tcase("grad_of");
+    tcase_add_test(tc, test_create_graph_makes_the_gradient_differentiable);
+    tcase_add_test(tc, test_create_graph_accumulates_into_grad_with_history);
+    tcase_add_test(tc, test_grad_of_leaves_grad_untouched_and_handles_intermediates);
+    tcase_add_test(tc, test_grad_of_names_an_unused_input_unless_allow_unused);
+    tcase_add_test(tc, test_grad_of_weights_outputs_by_grad_outputs);
+    tcase_add_test(tc, test_a_tensor_saved_for_double_backward_then_written_in_place_is_refused);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("hessian");
+    tcase_add_test(tc, test_hessian_and_hvp_match_the_closed_form);
+    tcase_add_test(tc, test_hessian_refuses_a_large_input);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("uses");
+    tcase_add_test(tc, test_newton_on_logistic_regression_converges_in_a_handful_of_steps);
+    tcase_add_test(tc, test_gradient_penalty_trains_and_its_gradient_matches_finite_differences);
+    tcase_add_test(tc, test_a_traced_gradient_penalty_step_replays_with_the_eager_numbers);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("second_order");
+    tcase_add_test(tc, test_every_op_passes_the_second_order_gradcheck);
+    tcase_add_test(tc, test_gradgradcheck_catches_a_backward_that_is_not_differentiable);
+    tcase_add_test(tc, test_create_graph_through_conv2d_is_refused_naming_the_op);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    return nb_test_run(higher_order_suite());
+}
