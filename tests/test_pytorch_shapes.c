@@ -176,6 +176,90 @@ START_TEST(test_batch_norm_refuses_one_of_gamma_and_beta) {
 }
 END_TEST
 
+/* ---- max pooling with dilation and ceil_mode ----------------------------------------- */
+/* PyTorch's documented output size of MaxPool2d along one axis */
+static int64_t torch_pool_out(int64_t in, int k, int s, int p, int d, bool ceil_mode) {
+    int64_t num = in + 2 * p - d * (k - 1) - 1;
+    int64_t out = (ceil_mode ? (num + s - 1) / s : num / s) + 1;
+    if (ceil_mode && (out - 1) * s >= in + p) out--;
+    return out;
+}
+
+/* x [C, H, W] (planes) -> y [C, Ho, Wo]: the max over each window's pixels inside x */
+static void max_pool_ref(const float *x, int64_t c, int64_t h, int64_t w, int k, int s, int p,
+                         int d, int64_t ho, int64_t wo, double *y) {
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t i = 0; i < ho; i++)
+            for (int64_t j = 0; j < wo; j++) {
+                double m = -INFINITY;
+                for (int u = 0; u < k; u++)
+                    for (int v = 0; v < k; v++) {
+                        int64_t yi = i * s - p + u * d, xj = j * s - p + v * d;
+                        if (yi >= 0 && yi < h && xj >= 0 && xj < w)
+                            m = fmax(m, x[(ci * h + yi) * w + xj]);
+                    }
+                y[(ci * ho + i) * wo + j] = m;
+            }
+}
+
+typedef struct {
+    int64_t h, w;
+    int k, s, p, d;
+    bool ceil_mode;
+} pool_case;
+
+static nb_tensor *apply_pool(nb_tensor *const *x, int n, void *ctx) {
+    (void)n;
+    const pool_case *c = ctx;
+    nb_max_pool2d_opts o = {c->s, c->s, c->p, c->p, c->d, c->d, c->ceil_mode};
+    return weighted(nb_max_pool2d_ex(x[0], c->k, c->k, &o));
+}
+
+START_TEST(test_max_pool_with_dilation_and_ceil_mode_matches_pytorch_sizes_and_a_reference) {
+    static const pool_case cases[] = {
+        {5, 5, 2, 2, 1, 1, true},  /* the 4th window would start at 5 = H: dropped, 3 left */
+        {6, 7, 3, 2, 0, 1, true},  /* ceil adds a window reading past the end: 3 x 3 */
+        {6, 7, 3, 2, 0, 1, false}, /* the same floored: 2 x 3 */
+        {7, 7, 3, 1, 1, 2, false}, /* dilation 2: span 5 */
+        {8, 9, 2, 3, 1, 3, true},  /* dilation and ceil together */
+        {4, 4, 2, 2, 0, 1, true},  /* ceil on an exact fit changes nothing */
+    };
+    for (int t = 0; t < (int)(sizeof cases / sizeof cases[0]); t++) {
+        const pool_case *c = &cases[t];
+        int64_t n = 2 * c->h * c->w;
+        float vals[2 * 9 * 9];
+        for (int64_t i = 0; i < n; i++) /* distinct, 0.1 apart: no ties within eps */
+            vals[i] = 0.1f * (float)((i * 37) % n) - 3;
+        nb_tensor *x =
+            nb_set_requires_grad(nb_from_array(vals, (int64_t[]){1, 2, c->h, c->w}, 4), true);
+        int64_t ho = torch_pool_out(c->h, c->k, c->s, c->p, c->d, c->ceil_mode);
+        int64_t wo = torch_pool_out(c->w, c->k, c->s, c->p, c->d, c->ceil_mode);
+        nb_max_pool2d_opts o = {c->s, c->s, c->p, c->p, c->d, c->d, c->ceil_mode};
+        nb_tensor *y = nb_max_pool2d_ex(x, c->k, c->k, &o);
+        ck_assert_msg(y != NULL, "case %d: %s", t, nb_error());
+        ck_assert_msg(nb_dim(y, 2) == ho && nb_dim(y, 3) == wo,
+                      "case %d: y is %lldx%lld, PyTorch's size is %lldx%lld", t,
+                      (long long)nb_dim(y, 2), (long long)nb_dim(y, 3), (long long)ho,
+                      (long long)wo);
+        double want[2 * 9 * 9];
+        max_pool_ref(vals, 2, c->h, c->w, c->k, c->s, c->p, c->d, ho, wo, want);
+        NB_ASSERT_TENSOR(y, want, 2 * ho * wo, 0);
+        NB_ASSERT_GRADCHECK(apply_pool, &x, 1, (void *)c, EPS, TOL);
+    }
+}
+END_TEST
+
+START_TEST(test_max_pool_ex_refuses_bad_options_by_name) {
+    nb_tensor *x = nb_ones(NB_SHAPE(1, 1, 5, 5));
+    ck_assert_ptr_null(nb_max_pool2d_ex(x, 2, 2, &(nb_max_pool2d_opts){.dilation_h = -1}));
+    NB_ASSERT_ERROR_HAS("nb_max_pool2d: window 2x2, stride 2x2, dilation -1x1");
+    ck_assert_ptr_null(nb_max_pool2d_ex(x, 3, 3, &(nb_max_pool2d_opts){.dilation_h = 3}));
+    NB_ASSERT_ERROR_HAS("window 3x3 is larger than the padded input 5x5 (once dilated)");
+    ck_assert_ptr_null(nb_max_pool2d_ex(x, 2, 2, &(nb_max_pool2d_opts){.pad_h = 2}));
+    NB_ASSERT_ERROR_HAS("padding 2x0 is more than half the window 2x2");
+}
+END_TEST
+
 /* ---- cross-entropy on [K] and [N, K, d1, ...] --------------------------------------- */
 /* x [N, K, D] (D positions per sample) -> the mean over N D of -log softmax_k(x)[label] */
 static double ce_ref(const float *x, int64_t n, int64_t k, int64_t d, const float *labels,
@@ -268,6 +352,9 @@ static Suite *pytorch_shapes_suite(void) {
     tcase_add_test(tc, test_batch_norm_on_n_c_l_matches_a_double_reference);
     tcase_add_test(tc, test_batch_norm_without_gamma_and_beta_normalizes_only);
     tcase_add_test(tc, test_batch_norm_refuses_one_of_gamma_and_beta);
+    tcase_add_test(tc,
+                   test_max_pool_with_dilation_and_ceil_mode_matches_pytorch_sizes_and_a_reference);
+    tcase_add_test(tc, test_max_pool_ex_refuses_bad_options_by_name);
     tcase_add_test(tc, test_cross_entropy_of_one_sample_matches_a_double_reference);
     tcase_add_test(tc, test_cross_entropy_with_classes_on_axis_1_matches_a_double_reference);
     tcase_add_test(tc, test_cross_entropy_refuses_labels_that_keep_the_class_axis);

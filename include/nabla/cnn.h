@@ -34,6 +34,20 @@ nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_o
  * counts padded zeros when count_include_pad. */
 nb_tensor *nb_max_pool2d(nb_tensor *x, int kh, int kw, int stride_h, int stride_w, int pad_h,
                          int pad_w);
+/* Max pooling with PyTorch's MaxPool2d options: window kh x kw, stride (0 =
+ * the window), padding on both sides (at most half the window), dilation (0
+ * = 1; the window reads every dilation-th pixel) and ceil_mode:
+ *   H' = floor_or_ceil((H + 2 pad - dilation (kh - 1) - 1) / stride) + 1,
+ * and with ceil_mode one less when the last window would start at or past
+ * H + pad (every window starts inside the input or its left padding).
+ * opts NULL = nb_max_pool2d's defaults. */
+typedef struct nb_max_pool2d_opts {
+    int stride_h, stride_w;
+    int pad_h, pad_w;
+    int dilation_h, dilation_w;
+    bool ceil_mode;
+} nb_max_pool2d_opts;
+nb_tensor *nb_max_pool2d_ex(nb_tensor *x, int kh, int kw, const nb_max_pool2d_opts *opts);
 nb_tensor *nb_avg_pool2d(nb_tensor *x, int kh, int kw, int stride_h, int stride_w, int pad_h,
                          int pad_w, bool count_include_pad);
 /* [N, C, H, W] -> [N, C], the mean over each channel's map (as Keras) */
