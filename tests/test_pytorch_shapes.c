@@ -343,6 +343,19 @@ START_TEST(test_cross_entropy_refuses_labels_that_keep_the_class_axis) {
 }
 END_TEST
 
+START_TEST(test_model_losses_on_logits_keep_classes_last) {
+    /* [3, 3, 3] logits with [3, 3] labels fit PyTorch's axis-1 rule; a model's outputs
+     * mean classes last (Keras), so the losses by name refuse rather than guess */
+    nb_tensor *x = nb_randn(NB_SHAPE(3, 3, 3)), *labels = nb_zeros(NB_SHAPE(3, 3));
+    nb_loss_opts logits = {.from_logits = true};
+    ck_assert_ptr_null(nb_loss_by_name_ex("sparse_categorical_crossentropy", x, labels, &logits));
+    NB_ASSERT_ERROR_HAS("sparse_categorical_crossentropy with from_logits takes [N, K] outputs");
+    ck_assert_ptr_null(nb_loss_by_name_ex("categorical_crossentropy", x, x, &logits));
+    NB_ASSERT_ERROR_HAS("nb_softmax_crossentropy_logits");
+    ck_assert_ptr_nonnull(nb_sparse_softmax_crossentropy_logits(x, labels));
+}
+END_TEST
+
 static Suite *pytorch_shapes_suite(void) {
     Suite *s = suite_create("pytorch_shapes");
     TCase *tc = nb_tcase("forms");
@@ -358,6 +371,7 @@ static Suite *pytorch_shapes_suite(void) {
     tcase_add_test(tc, test_cross_entropy_of_one_sample_matches_a_double_reference);
     tcase_add_test(tc, test_cross_entropy_with_classes_on_axis_1_matches_a_double_reference);
     tcase_add_test(tc, test_cross_entropy_refuses_labels_that_keep_the_class_axis);
+    tcase_add_test(tc, test_model_losses_on_logits_keep_classes_last);
     suite_add_tcase(s, tc);
     return s;
 }
