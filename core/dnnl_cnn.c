@@ -32,7 +32,7 @@ static spatial pool_spatial(const nb_pool_geom *g) {
     dims2(s.kernel, g->kernel);
     dims2(s.pad_l, g->pad_l);
     dims2(s.pad_r, g->pad_r);
-    memset(s.dilate, 0, sizeof s.dilate);
+    dims2(s.dilate, g->dilate);
     return s;
 }
 
@@ -54,6 +54,7 @@ static void key_pool(nb_key *k, const nb_pool_geom *g) {
     key_pairs(k, g->stride, 2);
     key_pairs(k, g->pad_l, 2);
     key_pairs(k, g->pad_r, 2);
+    key_pairs(k, g->dilate, 2);
 }
 
 /* [K, C/G, R, S] seen as oneDNN's grouped weights [G, K/G, C/G, R, S] */
@@ -273,12 +274,13 @@ nb_status nb_k_conv_bwd_weights(const char *fn, const nb_conv_geom *g, const nb_
 static nb_status pool_fwd_pd(dnnl_primitive_desc_t *pd, const char *fn, const nb_pool_geom *g,
                              const nb_tensor *x, const nb_tensor *y) {
     dnnl_memory_desc_t xm, ym;
-    dnnl_pooling_desc_t d;
+    dnnl_pooling_v2_desc_t d; /* v2: the one with dilation */
     nb_md_of(&xm, x, 4);
     nb_md_of(&ym, y, 4);
     spatial sp = pool_spatial(g);
-    if (nb_dnnl_check(dnnl_pooling_forward_desc_init(&d, dnnl_forward_training, g->alg, &xm, &ym,
-                                                     sp.stride, sp.kernel, sp.pad_l, sp.pad_r),
+    if (nb_dnnl_check(dnnl_pooling_v2_forward_desc_init(&d, dnnl_forward_training, g->alg, &xm, &ym,
+                                                        sp.stride, sp.kernel, sp.dilate, sp.pad_l,
+                                                        sp.pad_r),
                       fn, "pooling descriptor"))
         return nb_error_code();
     return pd_create(pd, &d, NULL, fn, "pooling primitive");
@@ -326,14 +328,15 @@ nb_status nb_k_pool_bwd(const char *fn, const nb_pool_geom *g, const nb_tensor *
     if (!p) {
         dnnl_primitive_desc_t fwd, pd;
         dnnl_memory_desc_t xm, ym;
-        dnnl_pooling_desc_t d;
+        dnnl_pooling_v2_desc_t d;
         if (pool_fwd_pd(&fwd, fn, g, gx, gy)) return nb_error_code();
         nb_md_of(&xm, gx, 4);
         nb_md_of(&ym, gy, 4);
         spatial sp = pool_spatial(g);
-        nb_status s = nb_dnnl_check(dnnl_pooling_backward_desc_init(&d, g->alg, &xm, &ym, sp.stride,
-                                                                    sp.kernel, sp.pad_l, sp.pad_r),
-                                    fn, "pooling backward descriptor");
+        nb_status s = nb_dnnl_check(
+            dnnl_pooling_v2_backward_desc_init(&d, g->alg, &xm, &ym, sp.stride, sp.kernel,
+                                               sp.dilate, sp.pad_l, sp.pad_r),
+            fn, "pooling backward descriptor");
         if (s == NB_OK) s = pd_create(&pd, &d, fwd, fn, "pooling backward primitive");
         dnnl_primitive_desc_destroy(fwd);
         if (s != NB_OK || !(p = nb_prim_add(&k, pd, fn, "pooling backward primitive")))

@@ -33,6 +33,7 @@ nb_status nb_k_conv_bwd_weights(const char *fn, const nb_conv_geom *g, const nb_
 typedef struct nb_pool_geom {
     int alg; /* dnnl_pooling_max, dnnl_pooling_avg_include_padding, ..._exclude_padding */
     int64_t kernel[2], stride[2], pad_l[2], pad_r[2];
+    int64_t dilate[2]; /* as nb_conv_geom's: 0 = dense */
 } nb_pool_geom;
 /* y = pool(x); for max pooling *workspace receives oneDNN's record of where
  * each maximum came from: the tensor *workspace held if it has the right size,

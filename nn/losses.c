@@ -121,8 +121,18 @@ bool nb_loss_check_logits(const char *fn, const char *name, nb_loss_kind k, bool
     return false;
 }
 
-/* on logits the cross-entropies are the fused ops, which take the same targets */
+/* on logits the cross-entropies are the fused ops, which take the same targets.
+ * The fused softmax forms also take PyTorch's layouts ([K], and [N, K, d1, ...]
+ * with the classes on axis 1); a model's outputs keep Keras's meaning, classes
+ * last, so only [N, K] goes through, as for the probability forms */
 static nb_tensor *loss_on_logits(nb_loss_kind k, nb_tensor *logits, nb_tensor *target) {
+    if (logits && logits->ndim != 2 &&
+        (k == NB_LOSS_CATEGORICAL_CE || k == NB_LOSS_SPARSE_CATEGORICAL_CE))
+        return nb_fail(NB_ERR_SHAPE,
+                       "nb_loss_apply: %s with from_logits takes [N, K] outputs; got %s (for "
+                       "PyTorch's classes on axis 1 call nb_softmax_crossentropy_logits or "
+                       "nb_sparse_softmax_crossentropy_logits)",
+                       nb_loss_name(k), nb_shape_s(logits));
     switch (k) {
     case NB_LOSS_BINARY_CE:
         return nb_sigmoid_crossentropy_logits(logits, target);

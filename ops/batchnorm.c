@@ -1,6 +1,6 @@
 /* Batch normalization over the channel axis, on oneDNN's batch-norm primitives.
  *
- *   x: [N, C] or [N, C, H, W]; gamma, beta: [C]
+ *   x: [N, C], [N, C, L] or [N, C, H, W]; gamma, beta: [C] (or both NULL: 1 and 0)
  *   y = gamma * (x - mean) / sqrt(var + eps) + beta
  *
  * Training uses the batch's mean and (biased) variance and updates the running
@@ -21,12 +21,13 @@ typedef struct {
     nb_tensor *running_mean, *running_var; /* may be NULL in training */
 } bn_attrs;
 
-/* x's header seen as [N, C, H, W] (a [N, C] input gets H = W = 1) */
+/* x's header seen as [N, C, H, W] ([N, C] gets H = W = 1, [N, C, L] H = L, W = 1) */
 static nb_tensor as_4d(const nb_tensor *x) {
     nb_tensor v = *x;
-    if (x->ndim == 2) {
+    if (x->ndim < 4) {
+        if (x->ndim == 2) v.shape[2] = 1;
         v.ndim = 4;
-        v.shape[2] = v.shape[3] = 1;
+        v.shape[3] = 1;
         nb_contiguous_strides(v.shape, 4, v.strides);
     }
     return v;
@@ -39,8 +40,9 @@ static bool is_channel_vector(const nb_tensor *t, int64_t c) {
 static nb_status bn_shape(const nb_node *n, nb_layout *l) {
     const bn_attrs *a = NB_ATTRS(n, bn_attrs);
     const nb_tensor *x = n->in[0];
-    if (x->ndim != 2 && x->ndim != 4)
-        return nb_failc(NB_ERR_SHAPE, "nb_batch_norm: x must be [N, C] or [N, C, H, W]; got %s",
+    if (x->ndim < 2 || x->ndim > 4)
+        return nb_failc(NB_ERR_SHAPE,
+                        "nb_batch_norm: x must be [N, C], [N, C, L] or [N, C, H, W]; got %s",
                         nb_shape_s(x));
     int64_t c = x->shape[1];
     if (!is_channel_vector(n->in[1], c) || !is_channel_vector(n->in[2], c) ||
@@ -133,8 +135,8 @@ static nb_status inference_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     nb_tensor *x = n->in[0];
     int64_t c = x->shape[1];
     int64_t cshape[4] = {1, c, 1, 1};
-    int axes[] = {0, 2, 3};
-    int nd = x->ndim, naxes = nd == 4 ? 3 : 1;
+    int axes[] = {0, 2, 3}; /* every axis but the channels' */
+    int nd = x->ndim, naxes = nd - 1;
     nb_tensor *inv_std =
         nb_reshape(nb_pow_scalar(nb_add_scalar(a->running_var, a->eps), -0.5f), cshape, nd);
     nb_tensor *mean = nb_reshape(a->running_mean, cshape, nd);
@@ -167,7 +169,7 @@ static const nb_op_def batch_norm_def = {
 
 nb_tensor *nb_batch_norm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_tensor *running_mean,
                          nb_tensor *running_var, float momentum, float eps, bool training) {
-    if (!x || !gamma || !beta) return nb_fail_null("nb_batch_norm");
+    if (!x || !gamma != !beta) return nb_fail_null("nb_batch_norm");
     if (!(eps > 0) || !(momentum >= 0 && momentum <= 1))
         return nb_fail(NB_ERR_ARG, "nb_batch_norm: eps %g must be > 0 and momentum %g in [0, 1]",
                        eps, momentum);
@@ -177,5 +179,11 @@ nb_tensor *nb_batch_norm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_ten
     if ((running_mean && !nb_is_contiguous(running_mean)) ||
         (running_var && !nb_is_contiguous(running_var)))
         return nb_fail(NB_ERR_ARG, "nb_batch_norm: running statistics must be contiguous");
+    if (!gamma) {                                   /* affine off: the identity scale and shift */
+        int64_t c = x->ndim >= 2 ? x->shape[1] : 1; /* a bad x is for the shape rule to name */
+        gamma = nb_ones(&c, 1);
+        beta = nb_zeros(&c, 1);
+        if (!gamma || !beta) return NULL;
+    }
     return nb_apply(&batch_norm_def, (nb_tensor *[]){x, gamma, beta}, 3, &a, sizeof a);
 }

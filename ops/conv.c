@@ -56,7 +56,7 @@ static nb_status conv_shape(const nb_node *n, nb_layout *l) {
     const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL;
     if (x->ndim != 4 || w->ndim != 4)
         return nb_failc(NB_ERR_SHAPE,
-                        "nb_conv2d: x must be [N, C, H, W] and w [K, C, R, S]; got "
+                        "nb_conv2d: x must be [N, C, H, W] or [C, H, W] and w [K, C, R, S]; got "
                         "x %s, w %s",
                         nb_shape_s(x), nb_shape_s(w));
     if (has_empty_size(x, w))
@@ -209,7 +209,8 @@ static void same_padding(int64_t in, int64_t k, int64_t stride, int64_t dil, int
     *pr = total - *pl;
 }
 
-nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *opts) {
+static nb_tensor *conv2d_batched(nb_tensor *x, nb_tensor *w, nb_tensor *b,
+                                 const nb_conv2d_opts *opts) {
     nb_conv2d_opts o = opts ? *opts : (nb_conv2d_opts){.padding = NB_PAD_VALID};
     if (!x || !w) return nb_fail_null("nb_conv2d");
     int sh = o.stride_h ? o.stride_h : 1, sw = o.stride_w ? o.stride_w : 1;
@@ -235,6 +236,15 @@ nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_o
     }
     nb_tensor *in[] = {x, w, b};
     return nb_apply(&conv2d_def, in, b ? 3 : 2, &a, sizeof a);
+}
+
+/* PyTorch's unbatched form: x [C, H, W] -> [K, H', W'], a batch of one seen
+ * through reshapes, so its gradients are the batched ones */
+nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *opts) {
+    if (!x || x->ndim != 3) return conv2d_batched(x, w, b, opts);
+    int64_t batched[4] = {1, x->shape[0], x->shape[1], x->shape[2]};
+    nb_tensor *y = conv2d_batched(nb_reshape(x, batched, 4), w, b, opts);
+    return y ? nb_reshape(y, y->shape + 1, 3) : NULL;
 }
 
 const nb_op_def *nb_fused_conv(const nb_op_def *def) {

@@ -220,16 +220,67 @@ static nb_tensor *as_read(nb_tensor *x, nb_tensor *t, bool labels) {
     return nb_target_fits(x, t, labels) ? nb_target_view(x, t, labels) : t;
 }
 
+/* PyTorch's layouts seen as the [rows, K] the kernels read, with views and
+ * reshapes (recorded ops, so gradients flow back through them):
+ *   [K] (one sample)                 -> [1, K]
+ *   [N, K, d1, ...] (class axis 1)   -> [N d1 ..., K], the class axis moved last
+ * Its labels [N, d1, ...] (or [] for [K]) become [N d1 ...]; soft targets are
+ * moved like the logits. The row mean is then PyTorch's mean over N d1 .... */
+static nb_tensor *class_rows(nb_tensor *x) {
+    if (x->ndim == 1) return nb_reshape(x, (int64_t[]){1, x->shape[0]}, 2);
+    int perm[NB_MAX_DIMS], nd = x->ndim;
+    perm[0] = 0;
+    for (int i = 1; i + 1 < nd; i++) perm[i] = i + 1;
+    perm[nd - 1] = 1;
+    return nb_reshape(nb_contiguous(nb_permute(x, perm, nd)), (int64_t[]){-1, x->shape[1]}, 2);
+}
+
+static bool pytorch_layout(const nb_tensor *logits) {
+    return logits->ndim == 1 || logits->ndim > 2;
+}
+
+/* labels for logits [K] or [N, K, d1, ...]: the logits' shape without the
+ * class axis ([] for [K]), or that with a trailing 1; NULL (error set) otherwise */
+static nb_tensor *label_rows(const char *fn, nb_tensor *logits, nb_tensor *labels) {
+    int64_t want[NB_MAX_DIMS];
+    int n = 0, class_axis = logits->ndim == 1 ? 0 : 1;
+    for (int i = 0; i < logits->ndim; i++)
+        if (i != class_axis) want[n++] = logits->shape[i];
+    bool fits = labels->ndim == n || (labels->ndim == n + 1 && labels->shape[n] == 1);
+    for (int i = 0; fits && i < n; i++) fits = labels->shape[i] == want[i];
+    if (!fits)
+        return nb_fail(NB_ERR_SHAPE,
+                       "%s: labels %s do not fit logits %s: they must have the logits' shape "
+                       "without the class axis 1 ([] for [K] logits)",
+                       fn, nb_shape_s(labels), nb_shape_s(logits));
+    return nb_reshape(labels, (int64_t[]){-1}, 1);
+}
+
 nb_tensor *nb_softmax_crossentropy_logits(nb_tensor *logits, nb_tensor *onehot) {
     ce_attrs a = {.sparse = false};
     if (!logits || !onehot) return nb_fail_null("nb_softmax_crossentropy_logits");
+    if (pytorch_layout(logits)) {
+        if (!nb_same_shape(logits, onehot))
+            return nb_fail(NB_ERR_SHAPE,
+                           "nb_softmax_crossentropy_logits: logits %s and targets %s differ in "
+                           "shape",
+                           nb_shape_s(logits), nb_shape_s(onehot));
+        nb_tensor *x = class_rows(logits), *t = class_rows(onehot);
+        return x && t ? nb_apply(&softmax_ce_def, (nb_tensor *[]){x, t}, 2, &a, sizeof a) : NULL;
+    }
     nb_tensor *t = as_read(logits, onehot, false);
     return t ? nb_apply(&softmax_ce_def, (nb_tensor *[]){logits, t}, 2, &a, sizeof a) : NULL;
 }
 
 nb_tensor *nb_sparse_softmax_crossentropy_logits(nb_tensor *logits, nb_tensor *labels) {
+    static const char fn[] = "nb_sparse_softmax_crossentropy_logits";
     ce_attrs a = {.sparse = true};
-    if (!logits || !labels) return nb_fail_null("nb_sparse_softmax_crossentropy_logits");
+    if (!logits || !labels) return nb_fail_null(fn);
+    if (pytorch_layout(logits)) {
+        nb_tensor *t = label_rows(fn, logits, labels);
+        nb_tensor *x = t ? class_rows(logits) : NULL;
+        return x ? nb_apply(&sparse_softmax_ce_def, (nb_tensor *[]){x, t}, 2, &a, sizeof a) : NULL;
+    }
     return nb_apply(&sparse_softmax_ce_def, (nb_tensor *[]){logits, labels}, 2, &a, sizeof a);
 }
 

@@ -1,6 +1,8 @@
 /* Max and average pooling on oneDNN's pooling primitives.
  *
- *   x: [N, C, H, W] -> y: [N, C, H', W'],  H' = (H + 2 pad - k) / stride + 1
+ *   x: [N, C, H, W] -> y: [N, C, H', W'],  H' = (H + 2 pad - span) / stride + 1,
+ *   span = dilation (k - 1) + 1 (max pooling; 1 for average pooling); ceil_mode
+ *   rounds up instead, by padding the end (PyTorch's rule, ceil_pad_end)
  *
  * Max pooling in training keeps oneDNN's workspace (where each maximum came
  * from) for the backward pass, which routes dy to those positions; average
@@ -28,13 +30,15 @@ static nb_status pool_shape(const nb_node *n, nb_layout *l) {
     int64_t out[2];
     for (int i = 0; i < 2; i++) {
         int64_t padded = x->shape[2 + i] + g->pad_l[i] + g->pad_r[i];
-        if (g->kernel[i] > padded)
+        int64_t span = (g->kernel[i] - 1) * (g->dilate[i] + 1) + 1; /* the dilated window */
+        if (span > padded)
             return nb_failc(NB_ERR_SHAPE,
-                            "nb_%s: window %lldx%lld is larger than the padded input %lldx%lld", fn,
-                            (long long)g->kernel[0], (long long)g->kernel[1],
+                            "nb_%s: window %lldx%lld is larger than the padded input %lldx%lld%s",
+                            fn, (long long)g->kernel[0], (long long)g->kernel[1],
                             (long long)(x->shape[2] + g->pad_l[0] + g->pad_r[0]),
-                            (long long)(x->shape[3] + g->pad_l[1] + g->pad_r[1]));
-        out[i] = (padded - g->kernel[i]) / g->stride[i] + 1;
+                            (long long)(x->shape[3] + g->pad_l[1] + g->pad_r[1]),
+                            g->dilate[0] || g->dilate[1] ? " (once dilated)" : "");
+        out[i] = (padded - span) / g->stride[i] + 1;
     }
     nb_layout_contiguous(l, (int64_t[]){x->shape[0], x->shape[1], out[0], out[1]}, 4);
     return NB_OK;
@@ -57,9 +61,16 @@ static nb_status pool_backward_forward(nb_node *n) {
 
 static int print_pool(const nb_node *n, char *buf, size_t size) {
     const nb_pool_geom *g = &NB_ATTRS(n, pool_attrs)->g;
-    return snprintf(buf, size, "kernel=%lldx%lld stride=%lldx%lld pad=%lldx%lld",
-                    (long long)g->kernel[0], (long long)g->kernel[1], (long long)g->stride[0],
-                    (long long)g->stride[1], (long long)g->pad_l[0], (long long)g->pad_l[1]);
+    int k = snprintf(buf, size, "kernel=%lldx%lld stride=%lldx%lld pad=%lldx%lld",
+                     (long long)g->kernel[0], (long long)g->kernel[1], (long long)g->stride[0],
+                     (long long)g->stride[1], (long long)g->pad_l[0], (long long)g->pad_l[1]);
+    if (k >= 0 && (size_t)k < size && (g->dilate[0] || g->dilate[1]))
+        k += snprintf(buf + k, size - (size_t)k, " dilation=%lldx%lld", (long long)g->dilate[0] + 1,
+                      (long long)g->dilate[1] + 1);
+    if (k >= 0 && (size_t)k < size && (g->pad_r[0] != g->pad_l[0] || g->pad_r[1] != g->pad_l[1]))
+        k += snprintf(buf + k, size - (size_t)k, " pad_end=%lldx%lld", (long long)g->pad_r[0],
+                      (long long)g->pad_r[1]);
+    return k;
 }
 
 static const nb_op_def pool_backward_def = {
@@ -96,18 +107,31 @@ static const nb_op_def avg_pool2d_def = {
     .print_attrs = print_pool,
 };
 
-static nb_tensor *pool(const nb_op_def *def, int alg, nb_tensor *x, int kh, int kw, int sh, int sw,
-                       int ph, int pw) {
+/* PyTorch's ceil_mode: H' = ceil((H + 2 pad - span) / stride) + 1, less one
+ * when the last window would start past the input and its left padding; the
+ * windows it adds past the end are read through extra padding on the right
+ * (max pooling never picks a padded element) */
+static int64_t ceil_pad_end(int64_t in, int64_t span, int64_t stride, int64_t pad) {
+    if (in + 2 * pad < span) return pad; /* the shape rule names it */
+    int64_t out = (in + 2 * pad - span + stride - 1) / stride + 1;
+    if ((out - 1) * stride >= in + pad) out--;
+    int64_t end = (out - 1) * stride + span - in - pad;
+    return end > pad ? end : pad;
+}
+
+static nb_tensor *pool(const nb_op_def *def, int alg, nb_tensor *x, int kh, int kw,
+                       const nb_max_pool2d_opts *o) {
     char fn[32];
     snprintf(fn, sizeof fn, "nb_%s", def->name);
     if (!x) return nb_fail_null(fn);
-    if (!sh) sh = kh;
-    if (!sw) sw = kw;
-    if (kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0)
+    int sh = o->stride_h ? o->stride_h : kh, sw = o->stride_w ? o->stride_w : kw;
+    int dh = o->dilation_h ? o->dilation_h : 1, dw = o->dilation_w ? o->dilation_w : 1;
+    int ph = o->pad_h, pw = o->pad_w;
+    if (kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0 || dh < 1 || dw < 1)
         return nb_fail(NB_ERR_ARG,
-                       "%s: window %dx%d, stride %dx%d must be positive and padding "
-                       "%dx%d not negative",
-                       fn, kh, kw, sh, sw, ph, pw);
+                       "%s: window %dx%d, stride %dx%d, dilation %dx%d must be positive and "
+                       "padding %dx%d not negative",
+                       fn, kh, kw, sh, sw, dh, dw, ph, pw);
     if ((int64_t)ph * 2 > kh || (int64_t)pw * 2 > kw) /* an int's double may not fit an int */
         return nb_fail(NB_ERR_ARG, "%s: padding %dx%d is more than half the window %dx%d", fn, ph,
                        pw, kh, kw);
@@ -115,20 +139,35 @@ static nb_tensor *pool(const nb_op_def *def, int alg, nb_tensor *x, int kh, int 
                           .kernel = {kh, kw},
                           .stride = {sh, sw},
                           .pad_l = {ph, pw},
-                          .pad_r = {ph, pw}}};
+                          .pad_r = {ph, pw},
+                          .dilate = {dh - 1, dw - 1}}};
+    if (o->ceil_mode && x->ndim == 4)
+        for (int i = 0; i < 2; i++) {
+            int64_t span = (a.g.kernel[i] - 1) * (a.g.dilate[i] + 1) + 1;
+            a.g.pad_r[i] = ceil_pad_end(x->shape[2 + i], span, a.g.stride[i], a.g.pad_l[i]);
+        }
     return nb_apply(def, &x, 1, &a, sizeof a);
 }
 
 nb_tensor *nb_max_pool2d(nb_tensor *x, int kh, int kw, int stride_h, int stride_w, int pad_h,
                          int pad_w) {
-    return pool(&max_pool2d_def, dnnl_pooling_max, x, kh, kw, stride_h, stride_w, pad_h, pad_w);
+    nb_max_pool2d_opts o = {
+        .stride_h = stride_h, .stride_w = stride_w, .pad_h = pad_h, .pad_w = pad_w};
+    return pool(&max_pool2d_def, dnnl_pooling_max, x, kh, kw, &o);
+}
+
+nb_tensor *nb_max_pool2d_ex(nb_tensor *x, int kh, int kw, const nb_max_pool2d_opts *opts) {
+    nb_max_pool2d_opts o = opts ? *opts : (nb_max_pool2d_opts){0};
+    return pool(&max_pool2d_def, dnnl_pooling_max, x, kh, kw, &o);
 }
 
 nb_tensor *nb_avg_pool2d(nb_tensor *x, int kh, int kw, int stride_h, int stride_w, int pad_h,
                          int pad_w, bool count_include_pad) {
     int alg =
         count_include_pad ? dnnl_pooling_avg_include_padding : dnnl_pooling_avg_exclude_padding;
-    return pool(&avg_pool2d_def, alg, x, kh, kw, stride_h, stride_w, pad_h, pad_w);
+    nb_max_pool2d_opts o = {
+        .stride_h = stride_h, .stride_w = stride_w, .pad_h = pad_h, .pad_w = pad_w};
+    return pool(&avg_pool2d_def, alg, x, kh, kw, &o);
 }
 
 nb_tensor *nb_global_avg_pool(nb_tensor *x) {

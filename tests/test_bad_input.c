@@ -80,7 +80,7 @@ static nb_graph_stats graph_stats;
     X("nb_conv2d: an input tensor is NULL", nb_conv2d(NULL, w_conv, NULL, NULL))                   \
     X("nb_max_pool2d: an input tensor is NULL", nb_max_pool2d(NULL, 2, 2, 0, 0, 0, 0))             \
     X("nb_batch_norm: an input tensor is NULL",                                                    \
-      nb_batch_norm(img, NULL, NULL, NULL, NULL, 0.1f, 1e-5f, true))                               \
+      nb_batch_norm(NULL, NULL, NULL, NULL, NULL, 0.1f, 1e-5f, true))                              \
     X("nb_dropout: an input tensor is NULL", nb_dropout(NULL, 0.5f, true))                         \
     X("nb_from_array: the data pointer is NULL", nb_from_array(NULL, NB_SHAPE(2)))                 \
     X("nb_zeros: the shape array is NULL", nb_zeros(NULL, 2))                                      \
@@ -93,7 +93,7 @@ static nb_graph_stats graph_stats;
     X("nb_matmul: operands must be 2-D or 3-D: a is [4]", nb_matmul(v4, m32))                      \
     X("nb_conv2d: x must be [N, C, H, W]", nb_conv2d(m23, w_conv, NULL, NULL))                     \
     X("nb_max_pool2d: x must be [N, C, H, W]; got [2, 3]", nb_max_pool2d(m23, 2, 2, 0, 0, 0, 0))   \
-    X("nb_batch_norm: x must be [N, C] or [N, C, H, W]; got [4]",                                  \
+    X("nb_batch_norm: x must be [N, C], [N, C, L] or [N, C, H, W]; got [4]",                       \
       nb_batch_norm(v4, v4, v4, NULL, NULL, 0.1f, 1e-5f, true))                                    \
     X("nb_global_avg_pool: x must be [N, C, H, W]", nb_global_avg_pool(v4))                        \
     X("nb_flatten: needs a batch axis", nb_flatten(s0))                                            \

@@ -257,8 +257,9 @@ START_TEST(test_cnn_errors_are_clear) {
     ck_assert_ptr_null(nb_conv2d(x, nb_ones(NB_SHAPE(4, 3, 3, 3)), nb_ones(NB_SHAPE(3)), NULL));
     NB_ASSERT_ERROR_HAS("nb_conv2d: bias [3] does not match 4 filters");
     ck_assert_ptr_null(
-        nb_conv2d(nb_ones(NB_SHAPE(3, 5, 5)), nb_ones(NB_SHAPE(4, 3, 3, 3)), NULL, NULL));
-    NB_ASSERT_ERROR_HAS("nb_conv2d: x must be [N, C, H, W] and w [K, C, R, S]; got x [3, 5, 5]");
+        nb_conv2d(nb_ones(NB_SHAPE(5, 5)), nb_ones(NB_SHAPE(4, 3, 3, 3)), NULL, NULL));
+    NB_ASSERT_ERROR_HAS(
+        "nb_conv2d: x must be [N, C, H, W] or [C, H, W] and w [K, C, R, S]; got x [5, 5]");
     ck_assert_ptr_null(nb_max_pool2d(x, 7, 7, 1, 1, 0, 0));
     NB_ASSERT_ERROR_HAS("nb_max_pool2d: window 7x7 is larger than the padded input 5x5");
     ck_assert_ptr_null(nb_avg_pool2d(x, -2, 2, 0, 0, 0, 0, true));

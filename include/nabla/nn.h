@@ -129,6 +129,10 @@ nb_tensor *nb_binary_crossentropy(nb_tensor *prob, nb_tensor *target);
 nb_tensor *nb_categorical_crossentropy(nb_tensor *prob, nb_tensor *onehot);
 nb_tensor *nb_sparse_categorical_crossentropy(nb_tensor *prob, nb_tensor *labels);
 nb_tensor *nb_sigmoid_crossentropy_logits(nb_tensor *logits, nb_tensor *target);
+/* The softmax forms take logits [N, K] (targets by the rule above), and
+ * PyTorch's layouts too: one sample [K] (labels 0-d, soft targets [K]) and
+ * [N, K, d1, ...] with the classes on axis 1 (labels [N, d1, ...], soft
+ * targets the logits' shape); the loss is the mean over N d1 ... positions. */
 nb_tensor *nb_softmax_crossentropy_logits(nb_tensor *logits, nb_tensor *onehot);
 nb_tensor *nb_sparse_softmax_crossentropy_logits(nb_tensor *logits, nb_tensor *labels);
 /* "mse", "mae", "binary_crossentropy", "categorical_crossentropy",
