@@ -14,13 +14,17 @@ extern "C" {
 #endif
 
 /* ---- linear algebra ------------------------------------------------------ */
-/* a: [M, K] @ b: [K, N] -> [M, N]; 3-D operands are batched: [B, M, K] @ [B, K, N]
- * (a batch of 1 broadcasts). */
+/* a: [M, K] @ b: [K, N] -> [M, N], with torch.matmul's rules for other ranks:
+ * [..., M, K] @ [..., K, N] -> [..., M, N] with the batch axes broadcast (a
+ * missing leading axis counts as 1); a vector a: [K] is the row [1, K] and b: [K]
+ * the column [K, 1], the added axis dropped from the result ([K] @ [K] -> 0-d). */
 nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b);
-/* matmul with either operand transposed (its last two axes swapped) first. */
+/* matmul with either operand transposed (its last two axes swapped) first; a
+ * vector's flag changes nothing. */
 nb_tensor *nb_matmul_t(nb_tensor *a, nb_tensor *b, bool trans_a, bool trans_b);
-/* x: [N, IN] @ w: [IN, OUT] + b: [OUT] -> [N, OUT], one fused kernel; b may be NULL
- * only through nb_matmul. */
+/* x: [N, IN] @ w: [IN, OUT] + b: [OUT] -> [N, OUT], one fused kernel; x: [..., IN]
+ * -> [..., OUT] and x: [IN] -> [OUT] as PyTorch's linear. b == NULL is no bias
+ * (a NULL bias from a failed call is not told apart from it: check b first). */
 nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b);
 
 /* ---- elementwise arithmetic with broadcasting ------------------------------ */
