@@ -265,6 +265,71 @@ START_TEST(test_linear_refusals_name_the_shapes) {
 }
 END_TEST
 
+/* ---- concat of any number of tensors ------------------------------------------------ */
+/* xs[i]: [2, len_i, 2] around axis 1 (or its square/cubic cousins): y is the
+ * rows of each x in turn, for every outer index */
+static void ref_concat(nb_tensor *const *xs, int n, int axis, double *y) {
+    int64_t outer = 1, inner = 1, total = 0;
+    for (int d = 0; d < axis; d++) outer *= nb_dim(xs[0], d);
+    for (int d = axis + 1; d < nb_ndim(xs[0]); d++) inner *= nb_dim(xs[0], d);
+    for (int i = 0; i < n; i++) total += nb_dim(xs[i], axis);
+    for (int64_t o = 0, at = 0; o < outer; o++, at = 0)
+        for (int i = 0; i < n; i++) {
+            int64_t len = nb_dim(xs[i], axis);
+            for (int64_t k = 0; k < len * inner; k++)
+                y[(o * total + at) * inner + k] = nb_get_flat(xs[i], o * len * inner + k);
+            at += len;
+        }
+}
+
+static nb_tensor *weighted_concat(nb_tensor *const *x, int n, void *ctx) {
+    const int *axis = ctx;
+    nb_tensor *y = nb_concat(x, n, axis[0]);
+    return nb_mul(y, nb_reshape(nb_arange(0, (float)nb_numel(y), 1), nb_shape(y), nb_ndim(y)));
+}
+
+/* n cubic [2, 2, 2] tensors (every third one [2, 1, 2] when uneven) along axis */
+static void check_concat(int n, int axis, bool uneven) {
+    nb_tensor *xs[80];
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t shape[3] = {2, 2, 2};
+        if (uneven && i % 3 == 0) shape[axis] = 1;
+        xs[i] = param(shape, 3);
+        total += shape[axis];
+    }
+    nb_tensor *y = nb_concat(xs, n, axis);
+    int64_t want_shape[3] = {2, 2, 2};
+    want_shape[axis] = total;
+    assert_shape(y, want_shape, 3);
+    static double want[4096];
+    ref_concat(xs, n, axis, want);
+    assert_values(y, want, 4 * total);
+    int ax[1] = {axis};
+    NB_ASSERT_GRADCHECK(weighted_concat, xs, n, ax, EPS, TOL);
+}
+
+START_TEST(test_concat_takes_more_tensors_than_a_node_holds) {
+    for (int axis = 0; axis < 3; axis++) {
+        check_concat(3, axis, false);
+        check_concat(9, axis, false);
+        check_concat(20, axis, true);
+    }
+    /* more than 8 groups of 8: the groups are concatenated in groups again */
+    check_concat(70, 1, true);
+}
+END_TEST
+
+START_TEST(test_concat_of_many_names_the_misfit_by_its_place) {
+    nb_tensor *xs[12];
+    for (int i = 0; i < 12; i++) xs[i] = nb_ones(NB_SHAPE(2, 2));
+    xs[10] = nb_ones(NB_SHAPE(3, 3));
+    ck_assert_ptr_null(nb_concat(xs, 12, 1));
+    NB_ASSERT_ERROR_HAS("nb_concat: tensor 10 has shape [3, 3], tensor 0 has [2, 2]; all axes but "
+                        "1 must match");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("pytorch_ops");
     TCase *tc = nb_tcase("matmul");
@@ -281,6 +346,11 @@ int main(void) {
     tcase_add_test(tc, test_linear_of_n_d_input_maps_the_last_axis);
     tcase_add_test(tc, test_linear_without_a_bias_is_x_times_w);
     tcase_add_test(tc, test_linear_refusals_name_the_shapes);
+    suite_add_tcase(s, tc);
+
+    tc = nb_tcase("concat");
+    tcase_add_test(tc, test_concat_takes_more_tensors_than_a_node_holds);
+    tcase_add_test(tc, test_concat_of_many_names_the_misfit_by_its_place);
     suite_add_tcase(s, tc);
     return nb_test_run(s);
 }
