@@ -330,6 +330,90 @@ START_TEST(test_concat_of_many_names_the_misfit_by_its_place) {
 }
 END_TEST
 
+/* ---- min: the reduction, and the conventions at ties ----------------------------------- */
+START_TEST(test_min_reduces_over_axes_and_splits_the_gradient_among_ties) {
+    /* [[1, 1, 3],
+     *  [2, 0, 5],
+     *  [4, 4, 4]]: square, so the wrong axis would give a plausible answer */
+    nb_tensor *x = nb_set_requires_grad(
+        nb_from_array((float[]){1, 1, 3, 2, 0, 5, 4, 4, 4}, NB_SHAPE(3, 3)), true);
+    nb_tensor *rows = nb_min(x, (int[]){1}, 1, false), *cols = nb_min(x, (int[]){0}, 1, true);
+    assert_shape(rows, NB_SHAPE(3));
+    assert_shape(cols, NB_SHAPE(1, 3));
+    NB_ASSERT_TENSOR(rows, ((float[]){1, 0, 4}), 3, 0);
+    NB_ASSERT_TENSOR(cols, ((float[]){1, 0, 3}), 3, 0);
+    NB_ASSERT_CLOSE(nb_item(nb_min(x, NULL, 0, false)), 0, 0);
+    /* d sum(rows * [1, 2, 3]) / dx: a tie of two takes 1/2 each, of three 1/3 each */
+    nb_tensor *w = nb_from_array((float[]){1, 2, 3}, NB_SHAPE(3));
+    ck_assert_int_eq(nb_backward(nb_sum_all(nb_mul(rows, w))), NB_OK);
+    NB_ASSERT_TENSOR(nb_grad(x), ((float[]){0.5f, 0.5f, 0, 0, 2, 0, 1, 1, 1}), 9, 1e-6);
+    nb_zero_grad(x);
+    ck_assert_int_eq(nb_backward(nb_sum_all(nb_mul(cols, w))), NB_OK);
+    NB_ASSERT_TENSOR(nb_grad(x), ((float[]){1, 0, 3, 0, 2, 0, 0, 0, 0}), 9, 1e-6);
+}
+END_TEST
+
+START_TEST(test_min_of_an_empty_axis_is_refused) {
+    ck_assert_ptr_null(nb_min(nb_ones(NB_SHAPE(2, 0)), (int[]){1}, 1, false));
+    NB_ASSERT_ERROR_HAS("nb_min: cannot take the min over an empty axis of [2, 0]");
+}
+END_TEST
+
+/* grad of sum(f(a, b) * w) for a, b, w of three elements */
+static void binary_grads(nb_tensor *(*f)(nb_tensor *, nb_tensor *), const float *a, const float *b,
+                         const float *want_a, const float *want_b) {
+    nb_tensor *ta = nb_set_requires_grad(nb_from_array(a, NB_SHAPE(3)), true);
+    nb_tensor *tb = nb_set_requires_grad(nb_from_array(b, NB_SHAPE(3)), true);
+    nb_tensor *w = nb_from_array((float[]){1, 2, 4}, NB_SHAPE(3));
+    ck_assert_int_eq(nb_backward(nb_sum_all(nb_mul(f(ta, tb), w))), NB_OK);
+    NB_ASSERT_TENSOR(nb_grad(ta), want_a, 3, 1e-6);
+    NB_ASSERT_TENSOR(nb_grad(tb), want_b, 3, 1e-6);
+}
+
+START_TEST(test_maximum_and_minimum_split_a_tie_evenly) {
+    /* a = [1, 2, 3], b = [1, 3, 2]: a tie, b larger, a larger; weights [1, 2, 4] */
+    const float a[3] = {1, 2, 3}, b[3] = {1, 3, 2};
+    binary_grads(nb_maximum, a, b, (float[]){0.5f, 0, 4}, (float[]){0.5f, 2, 0});
+    binary_grads(nb_minimum, a, b, (float[]){0.5f, 2, 0}, (float[]){0.5f, 0, 4});
+    /* a broadcast operand collects its halves: max([[1, 2], [1, 1]], [1]) */
+    nb_tensor *m = nb_set_requires_grad(nb_from_array((float[]){1, 2, 1, 1}, NB_SHAPE(2, 2)), true);
+    nb_tensor *one = nb_set_requires_grad(nb_ones(NB_SHAPE(1)), true);
+    ck_assert_int_eq(nb_backward(nb_sum_all(nb_maximum(m, one))), NB_OK);
+    NB_ASSERT_TENSOR(nb_grad(m), ((float[]){0.5f, 1, 0.5f, 0.5f}), 4, 1e-6);
+    NB_ASSERT_TENSOR(nb_grad(one), ((float[]){1.5f}), 1, 1e-6);
+}
+END_TEST
+
+/* ---- clip at its bounds, division by zero ------------------------------------------------ */
+START_TEST(test_clip_passes_the_gradient_at_both_bounds) {
+    /* d clip(x, 0, 1) / dx is 1 on [0, 1], bounds included, and 0 outside */
+    nb_tensor *x =
+        nb_set_requires_grad(nb_from_array((float[]){-1, 0, 0.5f, 1, 2}, NB_SHAPE(5)), true);
+    nb_tensor *y = nb_clip(x, 0, 1);
+    NB_ASSERT_TENSOR(y, ((float[]){0, 0, 0.5f, 1, 1}), 5, 0);
+    ck_assert_int_eq(nb_backward(nb_sum_all(y)), NB_OK);
+    NB_ASSERT_TENSOR(nb_grad(x), ((float[]){0, 1, 1, 1, 0}), 5, 0);
+    /* low == high: the one point passes it too */
+    nb_tensor *z = nb_set_requires_grad(nb_from_array((float[]){-1, 2, 3}, NB_SHAPE(3)), true);
+    ck_assert_int_eq(nb_backward(nb_sum_all(nb_clip(z, 2, 2))), NB_OK);
+    NB_ASSERT_TENSOR(nb_grad(z), ((float[]){0, 1, 0}), 3, 0);
+}
+END_TEST
+
+START_TEST(test_division_by_a_zero_scalar_is_refused_by_a_zero_tensor_is_ieee) {
+    nb_tensor *x = nb_from_array((float[]){1, -1, 0}, NB_SHAPE(3));
+    ck_assert_ptr_null(nb_div_scalar(x, 0.0f));
+    NB_ASSERT_ERROR_HAS("nb_div_scalar: division by zero");
+    ck_assert_ptr_null(nb_div_scalar(x, -0.0f));
+    NB_ASSERT_ERROR_HAS("nb_div_scalar: division by zero");
+    nb_tensor *q = nb_div(x, nb_zeros(NB_SHAPE(3)));
+    ck_assert_ptr_nonnull(q);
+    ck_assert(isinf(nb_get_flat(q, 0)) && nb_get_flat(q, 0) > 0);
+    ck_assert(isinf(nb_get_flat(q, 1)) && nb_get_flat(q, 1) < 0);
+    ck_assert(isnan(nb_get_flat(q, 2)));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("pytorch_ops");
     TCase *tc = nb_tcase("matmul");
@@ -351,6 +435,14 @@ int main(void) {
     tc = nb_tcase("concat");
     tcase_add_test(tc, test_concat_takes_more_tensors_than_a_node_holds);
     tcase_add_test(tc, test_concat_of_many_names_the_misfit_by_its_place);
+    suite_add_tcase(s, tc);
+
+    tc = nb_tcase("conventions");
+    tcase_add_test(tc, test_min_reduces_over_axes_and_splits_the_gradient_among_ties);
+    tcase_add_test(tc, test_min_of_an_empty_axis_is_refused);
+    tcase_add_test(tc, test_maximum_and_minimum_split_a_tie_evenly);
+    tcase_add_test(tc, test_clip_passes_the_gradient_at_both_bounds);
+    tcase_add_test(tc, test_division_by_a_zero_scalar_is_refused_by_a_zero_tensor_is_ieee);
     suite_add_tcase(s, tc);
     return nb_test_run(s);
 }
