@@ -104,17 +104,22 @@ static nb_status div_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     return set_grads(n, gx, ga, gb);
 }
 
-/* c = max(a, b): the gradient goes to the larger input (to a on ties) */
+/* a's share of the gradient when a wins over b: 1, 1/2 on a tie, 0
+ * ((a > b) + (a >= b)) / 2 */
+static nb_tensor *share(nb_tensor *a, nb_tensor *b) {
+    return nb_mul_scalar(nb_add(nb_gt(a, b), nb_ge(a, b)), 0.5f);
+}
+
+/* c = max(a, b): the gradient goes to the larger input; a tie splits it evenly
+ * (as PyTorch, and as nb_max over the pair) */
 static nb_status max_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
-    nb_tensor *a_wins = nb_ge(n->in[0], n->in[1]);
-    nb_tensor *ga = nb_mul(gy, a_wins);
+    nb_tensor *ga = nb_mul(gy, share(n->in[0], n->in[1]));
     return set_grads(n, gx, ga, nb_sub(gy, ga));
 }
 
-/* c = min(a, b): the gradient goes to the smaller input (to a on ties) */
+/* c = min(a, b): the gradient goes to the smaller input; a tie splits it evenly */
 static nb_status min_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
-    nb_tensor *a_wins = nb_ge(n->in[1], n->in[0]);
-    nb_tensor *ga = nb_mul(gy, a_wins);
+    nb_tensor *ga = nb_mul(gy, share(n->in[1], n->in[0]));
     return set_grads(n, gx, ga, nb_sub(gy, ga));
 }
 

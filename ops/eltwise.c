@@ -8,6 +8,7 @@
  * f' is cheaper from y (sigmoid: y(1-y), tanh: 1-y^2, exp: y, sqrt: 1/2y,
  * relu/elu), the *_use_dst_for_bwd algorithm lets backward read y instead of x.
  * log and softplus run their forward as exact loops instead (see exact_forward).
+ * clip's backward is a mask written with ops instead (see clip_backward).
  */
 #include "../core/dnnl_internal.h"
 #include "op.h"
@@ -179,7 +180,6 @@ ELTWISE_DEF(sqrt);
 ELTWISE_DEF(square);
 ELTWISE_DEF(pow);
 ELTWISE_DEF(abs);
-ELTWISE_DEF(clip);
 ELTWISE_DEF(relu);
 ELTWISE_DEF(leaky_relu);
 ELTWISE_DEF(sigmoid);
@@ -226,6 +226,25 @@ nb_tensor *nb_pow_scalar(nb_tensor *x, float p) {
 nb_tensor *nb_abs(nb_tensor *x) {
     return eltwise(&abs_def, x, dnnl_eltwise_abs, 0, 0);
 }
+
+/* y = clip(x, low, high): dx = dy where low <= x <= high, bounds included (as
+ * PyTorch's clamp; oneDNN's clip backward drops x == low), else 0. The mask is
+ * where clipping left x as it was, so the rule is written with ops. */
+static nb_status clip_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
+    const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
+    nb_tensor *x = n->in[0];
+    gx[0] = nb_mul(gy, nb_eq(nb_clip(x, a->alpha, a->beta), x));
+    return gx[0] ? NB_OK : nb_error_code();
+}
+
+static const nb_op_def clip_def = {
+    .name = "clip",
+    .flags = NB_OP_CONTIGUOUS | NB_OP_INPLACE,
+    .shape = same_shape,
+    .forward = eltwise_forward,
+    .backward = clip_backward,
+    .print_attrs = print_alpha_beta,
+};
 
 nb_tensor *nb_clip(nb_tensor *x, float low, float high) {
     if (!(low <= high))

@@ -1,9 +1,11 @@
 /* Matrix products on oneDNN's matmul primitive.
  *
- *   matmul:  a: [M, K]    @ b: [K, N]    -> c: [M, N]
- *            a: [B, M, K] @ b: [B, K, N] -> c: [B, M, N]
- *            a batch of 1, or a 2-D operand next to a 3-D one, broadcasts
- *   linear:  x: [N, IN] @ w: [IN, OUT] + b: [OUT] -> y: [N, OUT], one fused kernel
+ *   matmul:  a: [M, K]      @ b: [K, N]      -> c: [M, N]
+ *            a: [..., M, K] @ b: [..., K, N] -> c: [..., M, N]
+ *            the batch axes broadcast (numpy's rules); a vector a: [K] is a
+ *            row, b: [K] a column, and that axis is dropped from c
+ *   linear:  x: [N, IN] @ w: [IN, OUT] + b: [OUT] -> y: [N, OUT], one fused kernel;
+ *            x: [..., IN] is seen as rows [N, IN]
  *
  * nb_matmul_t multiplies op(a) @ op(b), where op swaps the last two axes when
  * its flag is set. The swap is only a change of strides: oneDNN's matmul reads
@@ -18,6 +20,8 @@
  */
 #include "../core/dnnl_internal.h"
 #include "op.h"
+
+#include <string.h>
 
 typedef struct {
     bool ta, tb;
@@ -54,36 +58,38 @@ static int64_t cols(const nb_tensor *t) {
     return t->shape[t->ndim - 1];
 }
 
-static int64_t batch(const nb_tensor *t) {
-    return t->ndim == 3 ? t->shape[0] : 1;
-}
-
 /* ---- matmul ------------------------------------------------------------------------ */
-/* op(a): [B?, M, K] @ op(b): [B?, K, N] -> [B, M, N]. Errors show the shapes as
- * the user passed them, marking a transposed operand ("a^T is [4, 3]"). */
+/* op(a): [..., M, K] @ op(b): [..., K, N] -> [..., M, N]: the batch axes (all
+ * but the last two) broadcast as numpy's, a missing leading axis counting as 1.
+ * Errors show the shapes as the user passed them, marking a transposed operand
+ * ("a^T is [4, 3]"). */
 static nb_status matmul_shape(const nb_node *n, nb_layout *l) {
     const matmul_attrs *at = NB_ATTRS(n, matmul_attrs);
     const nb_tensor *a = n->in[0], *b = n->in[1];
     const char *fn = at->ta || at->tb ? "nb_matmul_t" : "nb_matmul";
     const char *an = at->ta ? "a^T" : "a", *bn = at->tb ? "b^T" : "b";
-    if (a->ndim < 2 || a->ndim > 3 || b->ndim < 2 || b->ndim > 3)
-        return nb_failc(NB_ERR_SHAPE, "%s: operands must be 2-D or 3-D: a is %s, b is %s%s", fn,
-                        nb_shape_s(a), nb_shape_s(b),
-                        a->ndim == 1 || b->ndim == 1
-                            ? " (nb_reshape a vector to a [1, K] row or a [K, 1] column)"
-                            : "");
+    if (a->ndim < 2 || b->ndim < 2) /* nb_matmul_t turns vectors into matrices first */
+        return nb_failc(NB_ERR_SHAPE, "%s: operands must be 2-D or more: a is %s, b is %s", fn,
+                        nb_shape_s(a), nb_shape_s(b));
     nb_tensor oa = swapped(a, at->ta), ob = swapped(b, at->tb);
     if (cols(&oa) != rows(&ob))
         return nb_failc(NB_ERR_SHAPE, "%s: inner dimensions differ: %s is %s, %s is %s", fn, an,
                         nb_shape_s(&oa), bn, nb_shape_s(&ob));
-    int64_t ba = batch(a), bb = batch(b);
-    if (ba != bb && ba != 1 && bb != 1)
-        return nb_failc(NB_ERR_SHAPE, "%s: batch sizes differ: a is %s, b is %s", fn, nb_shape_s(a),
-                        nb_shape_s(b));
-    if (a->ndim == 3 || b->ndim == 3)
-        nb_layout_contiguous(l, (int64_t[]){ba > bb ? ba : bb, rows(&oa), cols(&ob)}, 3);
-    else
-        nb_layout_contiguous(l, (int64_t[]){rows(&oa), cols(&ob)}, 2);
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    int64_t shape[NB_MAX_DIMS];
+    for (int i = 0; i < nd - 2; i++) {
+        int ia = i - (nd - a->ndim), ib = i - (nd - b->ndim);
+        int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            return nb_failc(NB_ERR_SHAPE,
+                            "%s: batch axes do not broadcast: a is %s, b is %s (axis %d: %lld vs "
+                            "%lld)",
+                            fn, nb_shape_s(a), nb_shape_s(b), i, (long long)da, (long long)db);
+        shape[i] = da == 1 ? db : da;
+    }
+    shape[nd - 2] = rows(&oa);
+    shape[nd - 1] = cols(&ob);
+    nb_layout_contiguous(l, shape, nd);
     return NB_OK;
 }
 
@@ -128,10 +134,48 @@ static const nb_op_def matmul_def = {
     .print_attrs = print_transposes,
 };
 
+/* A vector operand is a matrix for the product, as in numpy and PyTorch: a: [K]
+ * is the row [1, K], b: [K] the column [K, 1], and the added axis is dropped
+ * from the result (vector @ vector is the 0-d dot product). A vector is its own
+ * transpose: its flag changes nothing. */
+static nb_tensor *as_matrix(nb_tensor *v, bool row) {
+    int64_t k = v->shape[0];
+    return nb_reshape(v, row ? (int64_t[]){1, k} : (int64_t[]){k, 1}, 2);
+}
+
+/* c without the axes as_matrix added */
+static nb_tensor *drop_vector_axes(nb_tensor *c, bool va, bool vb) {
+    int64_t shape[NB_MAX_DIMS];
+    int nd = 0;
+    for (int i = 0; i < c->ndim; i++)
+        if (!(va && i == c->ndim - 2) && !(vb && i == c->ndim - 1)) shape[nd++] = c->shape[i];
+    return nb_reshape(c, shape, nd);
+}
+
+/* the inner (K) size op(t) brings to the product; t is a, or b when !is_a */
+static int64_t inner_size(const nb_tensor *t, bool trans, bool is_a) {
+    if (t->ndim == 1) return t->shape[0];
+    bool last = is_a != trans; /* a's K is its last axis, b's the one before */
+    return t->shape[t->ndim - (last ? 1 : 2)];
+}
+
 nb_tensor *nb_matmul_t(nb_tensor *a, nb_tensor *b, bool trans_a, bool trans_b) {
-    matmul_attrs at = {trans_a, trans_b};
-    if (!a || !b) return nb_fail_null(trans_a || trans_b ? "nb_matmul_t" : "nb_matmul");
-    return nb_apply(&matmul_def, (nb_tensor *[]){plain(a), plain(b)}, 2, &at, sizeof at);
+    const char *fn = trans_a || trans_b ? "nb_matmul_t" : "nb_matmul";
+    if (!a || !b) return nb_fail_null(fn);
+    if (a->ndim == 0 || b->ndim == 0)
+        return nb_fail(NB_ERR_SHAPE, "%s: operands must be 1-D or more: a is %s, b is %s", fn,
+                       nb_shape_s(a), nb_shape_s(b));
+    bool va = a->ndim == 1, vb = b->ndim == 1;
+    matmul_attrs at = {trans_a && !va, trans_b && !vb};
+    if ((va || vb) && inner_size(a, trans_a, true) != inner_size(b, trans_b, false)) {
+        nb_tensor oa = swapped(a, at.ta), ob = swapped(b, at.tb);
+        return nb_fail(NB_ERR_SHAPE, "%s: inner dimensions differ: %s is %s, %s is %s", fn,
+                       at.ta ? "a^T" : "a", nb_shape_s(&oa), at.tb ? "b^T" : "b", nb_shape_s(&ob));
+    }
+    nb_tensor *ma = va ? as_matrix(a, true) : plain(a), *mb = vb ? as_matrix(b, false) : plain(b);
+    if (!ma || !mb) return NULL;
+    nb_tensor *c = nb_apply(&matmul_def, (nb_tensor *[]){ma, mb}, 2, &at, sizeof at);
+    return c && (va || vb) ? drop_vector_axes(c, va, vb) : c;
 }
 
 nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b) {
@@ -182,13 +226,29 @@ static const nb_op_def linear_def = {
     .print_attrs = NULL, /* no attributes: the shapes say it all */
 };
 
-/* x and w may be transposed views (w^T of a [OUT, IN] weight, as PyTorch
- * stores it): they go to the kernel as they are. */
+/* x: [..., IN] or [IN] -> y: [..., OUT] or [OUT], as PyTorch's linear: the
+ * fused kernel sees x as the rows [N, IN]. b == NULL is no bias (a NULL bias
+ * from a failed call is not told apart: check it). x and w may be transposed
+ * views (w^T of a [OUT, IN] weight, as PyTorch stores it): a 2-D x goes to the
+ * kernel as it is. */
 nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
-    if (!x || !w || !b) {
-        if (x && w && nb_error_code() == NB_OK)
-            return nb_fail(NB_ERR_NULL, "nb_linear: bias is NULL (use nb_matmul for no bias)");
-        return nb_fail_null("nb_linear");
+    if (!x || !w) return nb_fail_null("nb_linear");
+    bool ok = x->ndim >= 1 && w->ndim == 2 && x->shape[x->ndim - 1] == w->shape[0] &&
+              (!b || (b->ndim == 1 && b->shape[0] == w->shape[1]));
+    if (!ok)
+        return nb_fail(NB_ERR_SHAPE,
+                       "nb_linear: expected x [..., IN], w [IN, OUT], b [OUT] or NULL; got x %s, w "
+                       "%s, b %s",
+                       nb_shape_s(x), nb_shape_s(w), b ? nb_shape_s(b) : "NULL");
+    if (!b) return nb_matmul(x, w);
+    if (x->ndim != 2) {
+        int64_t shape[NB_MAX_DIMS];
+        memcpy(shape, x->shape, sizeof shape);
+        shape[x->ndim - 1] = w->shape[1];
+        int64_t n = 1; /* a product of dims, not numel / IN: IN may be 0 */
+        for (int i = 0; i < x->ndim - 1; i++) n *= x->shape[i];
+        nb_tensor *rows = nb_reshape(x, (int64_t[]){n, w->shape[0]}, 2);
+        return nb_reshape(nb_linear(rows, w, b), shape, x->ndim);
     }
     nb_tensor *bc = nb_is_contiguous(b) ? b : nb_contiguous(b);
     return nb_apply(&linear_def, (nb_tensor *[]){plain(x), plain(w), bc}, 3, NULL, 0);

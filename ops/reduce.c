@@ -1,4 +1,4 @@
-/* Reductions: sum, mean, max over axes (oneDNN reduction), argmax.
+/* Reductions: sum, mean, max, min over axes (oneDNN reduction), argmax.
  *
  *   x: [a, b, c], axes {1} -> y: [a, c] (or [a, 1, c] with keepdim)
  *
@@ -33,9 +33,10 @@ static nb_status reduce_shape(const nb_node *n, nb_layout *l) {
             shape[nd++] = x->shape[i];
         else if (a->keepdim)
             shape[nd++] = 1;
-        if (a->reduced[i] && x->shape[i] == 0 && a->alg == dnnl_reduction_max)
-            return nb_failc(NB_ERR_SHAPE, "nb_max: cannot take the max over an empty axis of %s",
-                            nb_shape_s(x));
+        if (a->reduced[i] && x->shape[i] == 0 &&
+            (a->alg == dnnl_reduction_max || a->alg == dnnl_reduction_min))
+            return nb_failc(NB_ERR_SHAPE, "%s: cannot take the %s over an empty axis of %s",
+                            nb_op_fn(n), n->def->name, nb_shape_s(x));
     }
     nb_layout_contiguous(l, shape, nd);
     return NB_OK;
@@ -71,16 +72,17 @@ static nb_status mean_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     return gx[0] ? NB_OK : nb_error_code();
 }
 
-/* y = max x: dy goes to the maximal elements, split evenly among ties */
-static nb_status max_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
+/* y = max x (or min x): dy goes to the elements equal to y, split evenly
+ * among ties */
+static nb_status extreme_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     const reduce_attrs *a = NB_ATTRS(n, reduce_attrs);
     nb_tensor *x = n->in[0];
-    nb_tensor *is_max = nb_eq(x, spread(n, n->out));
+    nb_tensor *is_y = nb_eq(x, spread(n, n->out));
     int axes[NB_MAX_DIMS], na = 0;
     for (int i = 0; i < x->ndim; i++)
         if (a->reduced[i]) axes[na++] = i;
-    nb_tensor *ties = nb_sum(is_max, axes, na, a->keepdim);
-    gx[0] = nb_mul(is_max, spread(n, nb_div(gy, ties)));
+    nb_tensor *ties = nb_sum(is_y, axes, na, a->keepdim);
+    gx[0] = nb_mul(is_y, spread(n, nb_div(gy, ties)));
     return gx[0] ? NB_OK : nb_error_code();
 }
 
@@ -105,7 +107,8 @@ static int print_axes(const nb_node *n, char *buf, size_t size) {
 
 REDUCE_DEF(sum, sum_backward);
 REDUCE_DEF(mean, mean_backward);
-REDUCE_DEF(max, max_backward);
+REDUCE_DEF(max, extreme_backward);
+REDUCE_DEF(min, extreme_backward);
 
 static nb_tensor *reduce(const nb_op_def *def, int alg, nb_tensor *x, const int *axes, int n_axes,
                          bool keepdim) {
@@ -136,6 +139,10 @@ nb_tensor *nb_mean(nb_tensor *x, const int *axes, int n_axes, bool keepdim) {
 
 nb_tensor *nb_max(nb_tensor *x, const int *axes, int n_axes, bool keepdim) {
     return reduce(&max_def, dnnl_reduction_max, x, axes, n_axes, keepdim);
+}
+
+nb_tensor *nb_min(nb_tensor *x, const int *axes, int n_axes, bool keepdim) {
+    return reduce(&min_def, dnnl_reduction_min, x, axes, n_axes, keepdim);
 }
 
 nb_tensor *nb_sum_all(nb_tensor *x) {

@@ -9,6 +9,7 @@
 #include "op.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static nb_status same_layout(const nb_node *n, nb_layout *l) {
@@ -354,26 +355,37 @@ typedef struct {
     int axis;
 } axis_attrs;
 
+/* the first of xs[1..n) whose shape differs from xs[0]'s off the axis, or 0 */
+static int concat_misfit(const nb_tensor *const *xs, int n, int axis) {
+    for (int i = 1; i < n; i++) {
+        bool ok = xs[i]->ndim == xs[0]->ndim;
+        for (int d = 0; ok && d < xs[0]->ndim; d++)
+            ok = d == axis || xs[i]->shape[d] == xs[0]->shape[d];
+        if (!ok) return i;
+    }
+    return 0;
+}
+
+static nb_status concat_misfit_error(const nb_tensor *const *xs, int i, int axis) {
+    return nb_failc(
+        NB_ERR_SHAPE,
+        "nb_concat: tensor %d has shape %s, tensor 0 has %s; all axes but %d must match", i,
+        nb_shape_s(xs[i]), nb_shape_s(xs[0]), axis);
+}
+
 static nb_status concat_shape(const nb_node *n, nb_layout *l) {
     int axis = NB_ATTRS(n, axis_attrs)->axis;
-    const nb_tensor *x0 = n->in[0];
+    const nb_tensor *const *xs = (const nb_tensor *const *)n->in;
+    int bad = concat_misfit(xs, n->n_in, axis);
+    if (bad) return concat_misfit_error(xs, bad, axis);
     int64_t shape[NB_MAX_DIMS];
-    memcpy(shape, x0->shape, sizeof shape);
-    for (int i = 1; i < n->n_in; i++) {
-        const nb_tensor *x = n->in[i];
-        bool ok = x->ndim == x0->ndim;
-        for (int d = 0; ok && d < x0->ndim; d++) ok = d == axis || x->shape[d] == x0->shape[d];
-        if (!ok)
-            return nb_failc(NB_ERR_SHAPE,
-                            "nb_concat: tensor %d has shape %s, tensor 0 has %s; all axes but %d "
-                            "must match",
-                            i, nb_shape_s(x), nb_shape_s(x0), axis);
-        if (!nb_add_ok(shape[axis], x->shape[axis], &shape[axis]))
+    memcpy(shape, xs[0]->shape, sizeof shape);
+    for (int i = 1; i < n->n_in; i++)
+        if (!nb_add_ok(shape[axis], xs[i]->shape[axis], &shape[axis]))
             return nb_failc(NB_ERR_SHAPE,
                             "nb_concat: the sizes along axis %d overflow (tensor %d is %s)", axis,
-                            i, nb_shape_s(x));
-    }
-    nb_layout_contiguous(l, shape, x0->ndim);
+                            i, nb_shape_s(xs[i]));
+    nb_layout_contiguous(l, shape, xs[0]->ndim);
     return NB_OK;
 }
 
@@ -407,17 +419,37 @@ static const nb_op_def concat_def = {
     .print_attrs = print_axis,
 };
 
+/* A node holds at most NB_MAX_INPUTS inputs, so more tensors are concatenated
+ * in groups of that many, then the groups' results (recursively); the
+ * gradient is split back through both levels. */
+static nb_tensor *concat_groups(nb_tensor *const *xs, int n, int axis) {
+    axis_attrs a = {axis};
+    if (n <= NB_MAX_INPUTS) return n == 1 ? xs[0] : nb_apply(&concat_def, xs, n, &a, sizeof a);
+    int groups = (n + NB_MAX_INPUTS - 1) / NB_MAX_INPUTS;
+    nb_tensor **parts = malloc((size_t)groups * sizeof *parts);
+    if (!parts) return nb_fail(NB_ERR_MEMORY, "nb_concat: out of memory for %d tensors", n);
+    nb_tensor *y = NULL;
+    for (int g = 0; g < groups; g++) {
+        int at = g * NB_MAX_INPUTS, len = n - at < NB_MAX_INPUTS ? n - at : NB_MAX_INPUTS;
+        if (!(parts[g] = concat_groups(xs + at, len, axis))) goto done;
+    }
+    y = concat_groups(parts, groups, axis);
+done:
+    free(parts);
+    return y;
+}
+
 nb_tensor *nb_concat(nb_tensor *const *xs, int n, int axis) {
     axis_attrs a;
-    if (!xs || n < 1 || n > NB_MAX_INPUTS)
-        return nb_fail(NB_ERR_ARG, "nb_concat: %d tensors; between 1 and %d at once", xs ? n : 0,
-                       NB_MAX_INPUTS);
+    if (!xs || n < 1) return nb_fail(NB_ERR_ARG, "nb_concat: %d tensors; 1 or more", xs ? n : 0);
     for (int i = 0; i < n; i++)
         if (!xs[i]) return nb_fail_null("nb_concat");
     if (xs[0]->ndim == 0) return nb_fail(NB_ERR_SHAPE, "nb_concat: cannot concatenate 0-d tensors");
     if (!nb_axis("nb_concat", axis, xs[0]->ndim, &a.axis)) return NULL;
-    if (n == 1) return xs[0];
-    return nb_apply(&concat_def, xs, n, &a, sizeof a);
+    /* checked whole here so that an error names the tensor's place in xs, not in its group */
+    int bad = concat_misfit((const nb_tensor *const *)xs, n, a.axis);
+    if (bad) return concat_misfit_error((const nb_tensor *const *)xs, bad, a.axis), NULL;
+    return concat_groups(xs, n, a.axis);
 }
 
 /* ---- one_hot: indices [...] -> [..., num_classes]; no gradient -------------------- */

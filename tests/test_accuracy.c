@@ -156,7 +156,7 @@ DREF(d_pow_half, 0.5 / sqrt(x))
 DREF(d_pow_m1, -1 / (x * x))
 DREF(d_pow_2_5, 2.5 * pow(x, 1.5))
 DREF(d_abs, x > 0 ? 1 : x < 0 ? -1 : 0)
-DREF(d_clip, x > -0.5 && x <= 0.5 ? 1 : 0) /* oneDNN: 0 at low, 1 at high */
+DREF(d_clip, x >= -0.5 && x <= 0.5 ? 1 : 0) /* both bounds pass the gradient (ops.h) */
 DREF(d_relu, y > 0 ? 1 : 0)
 DREF(d_leaky, y > 0 ? 1 : (double)0.1f)
 DREF(d_sigmoid, y *(1 - y))

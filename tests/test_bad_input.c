@@ -90,7 +90,7 @@ static nb_graph_stats graph_stats;
     X("nb_safetensors_load: NULL path", nb_safetensors_load(NULL, NULL, NULL, 1))                  \
     X("nb_load_idx", nb_load_idx(NULL, false))                                                     \
     /* wrong ranks */                                                                              \
-    X("nb_matmul: operands must be 2-D or 3-D: a is [4]", nb_matmul(v4, m32))                      \
+    X("nb_matmul: operands must be 1-D or more: a is []", nb_matmul(s0, m32))                      \
     X("nb_conv2d: x must be [N, C, H, W]", nb_conv2d(m23, w_conv, NULL, NULL))                     \
     X("nb_max_pool2d: x must be [N, C, H, W]; got [2, 3]", nb_max_pool2d(m23, 2, 2, 0, 0, 0, 0))   \
     X("nb_batch_norm: x must be [N, C], [N, C, L] or [N, C, H, W]; got [4]",                       \
@@ -103,7 +103,7 @@ static nb_graph_stats graph_stats;
     X("nb_add: shapes [2, 3] and [4] do not broadcast", nb_add(m23, v4))                           \
     X("nb_div: shapes [2, 3] and [3, 2] do not broadcast", nb_div(m23, m32))                       \
     X("nb_matmul: inner dimensions differ: a is [2, 3], b is [2, 3]", nb_matmul(m23, m23))         \
-    X("nb_linear: expected x [N, IN], w [IN, OUT], b [OUT]", nb_linear(m23, m32, v4))              \
+    X("nb_linear: expected x [..., IN], w [IN, OUT], b [OUT] or NULL", nb_linear(m23, m32, v4))    \
     X("nb_conv2d: channel mismatch", nb_conv2d(img, nb_ones(NB_SHAPE(4, 2, 3, 3)), NULL, NULL))    \
     X("nb_conv2d: bias [4] does not match 2 filters",                                              \
       nb_conv2d(img, nb_ones(NB_SHAPE(2, 3, 3, 3)), v4, NULL))                                     \

@@ -131,6 +131,11 @@ static double ref_max(const double *v, int n) {
     for (int i = 1; i < n; i++) m = v[i] > m ? v[i] : m;
     return m;
 }
+static double ref_min(const double *v, int n) {
+    double m = v[0];
+    for (int i = 1; i < n; i++) m = v[i] < m ? v[i] : m;
+    return m;
+}
 
 typedef nb_tensor *(*reduce_fn)(nb_tensor *, const int *, int, bool);
 static const struct {
@@ -141,6 +146,7 @@ static const struct {
     {"sum", nb_sum, ref_sum},
     {"mean", nb_mean, ref_mean},
     {"max", nb_max, ref_max},
+    {"min", nb_min, ref_min},
 };
 
 typedef struct {

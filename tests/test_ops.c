@@ -285,10 +285,10 @@ END_TEST
 START_TEST(test_matmul_shape_errors) {
     ck_assert_ptr_null(nb_matmul(nb_ones(NB_SHAPE(32, 784)), nb_ones(NB_SHAPE(100, 10))));
     NB_ASSERT_ERROR_HAS("nb_matmul: inner dimensions differ: a is [32, 784], b is [100, 10]");
-    ck_assert_ptr_null(nb_matmul(nb_ones(NB_SHAPE(3)), nb_ones(NB_SHAPE(3, 2))));
-    NB_ASSERT_ERROR_HAS("nb_matmul: operands must be 2-D or 3-D: a is [3], b is [3, 2]");
+    ck_assert_ptr_null(nb_matmul(nb_ones(NB_SHAPE(4)), nb_ones(NB_SHAPE(3, 2))));
+    NB_ASSERT_ERROR_HAS("nb_matmul: inner dimensions differ: a is [4], b is [3, 2]");
     ck_assert_ptr_null(nb_matmul(nb_ones(NB_SHAPE(2, 3, 4)), nb_ones(NB_SHAPE(3, 4, 5))));
-    NB_ASSERT_ERROR_HAS("nb_matmul: batch sizes differ: a is [2, 3, 4], b is [3, 4, 5]");
+    NB_ASSERT_ERROR_HAS("nb_matmul: batch axes do not broadcast: a is [2, 3, 4], b is [3, 4, 5]");
 }
 END_TEST
 
@@ -306,11 +306,8 @@ START_TEST(test_linear_is_matmul_plus_bias) {
     nb_tensor *px = param(NB_SHAPE(5, 4)), *pw = param(NB_SHAPE(4, 3)), *pb = param(NB_SHAPE(3));
     NB_ASSERT_GRADCHECK(apply_linear, ((nb_tensor *[]){px, pw, pb}), 3, NULL, EPS, TOL);
     ck_assert_ptr_null(nb_linear(x, w, nb_ones(NB_SHAPE(2))));
-    NB_ASSERT_ERROR_HAS("nb_linear: expected x [N, IN], w [IN, OUT], b [OUT]; got x [2, 2], "
-                        "w [2, 3], b [2]");
-    nb_clear_error();
-    ck_assert_ptr_null(nb_linear(x, w, NULL));
-    NB_ASSERT_ERROR_HAS("nb_linear: bias is NULL");
+    NB_ASSERT_ERROR_HAS("nb_linear: expected x [..., IN], w [IN, OUT], b [OUT] or NULL; got "
+                        "x [2, 2], w [2, 3], b [2]");
 }
 END_TEST
 

@@ -442,10 +442,7 @@ START_TEST(test_concat_errors) {
     ck_assert_ptr_null(nb_concat((nb_tensor *[]){x, x}, 2, 2));
     NB_ASSERT_ERROR_HAS("nb_concat: axis 2 is out of range for a tensor with 2 dimensions");
     ck_assert_ptr_null(nb_concat((nb_tensor *[]){x}, 0, 0));
-    NB_ASSERT_ERROR_HAS("nb_concat: 0 tensors; between 1 and 8 at once");
-    nb_tensor *nine[9] = {x, x, x, x, x, x, x, x, x};
-    ck_assert_ptr_null(nb_concat(nine, 9, 0));
-    NB_ASSERT_ERROR_HAS("nb_concat: 9 tensors; between 1 and 8 at once");
+    NB_ASSERT_ERROR_HAS("nb_concat: 0 tensors; 1 or more");
     ck_assert_ptr_null(nb_concat((nb_tensor *[]){nb_scalar(1), nb_scalar(2)}, 2, 0));
     NB_ASSERT_ERROR_HAS("nb_concat: cannot concatenate 0-d tensors");
 }

@@ -14,20 +14,27 @@ extern "C" {
 #endif
 
 /* ---- linear algebra ------------------------------------------------------ */
-/* a: [M, K] @ b: [K, N] -> [M, N]; 3-D operands are batched: [B, M, K] @ [B, K, N]
- * (a batch of 1 broadcasts). */
+/* a: [M, K] @ b: [K, N] -> [M, N], with torch.matmul's rules for other ranks:
+ * [..., M, K] @ [..., K, N] -> [..., M, N] with the batch axes broadcast (a
+ * missing leading axis counts as 1); a vector a: [K] is the row [1, K] and b: [K]
+ * the column [K, 1], the added axis dropped from the result ([K] @ [K] -> 0-d). */
 nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b);
-/* matmul with either operand transposed (its last two axes swapped) first. */
+/* matmul with either operand transposed (its last two axes swapped) first; a
+ * vector's flag changes nothing. */
 nb_tensor *nb_matmul_t(nb_tensor *a, nb_tensor *b, bool trans_a, bool trans_b);
-/* x: [N, IN] @ w: [IN, OUT] + b: [OUT] -> [N, OUT], one fused kernel; b may be NULL
- * only through nb_matmul. */
+/* x: [N, IN] @ w: [IN, OUT] + b: [OUT] -> [N, OUT], one fused kernel; x: [..., IN]
+ * -> [..., OUT] and x: [IN] -> [OUT] as PyTorch's linear. b == NULL is no bias
+ * (a NULL bias from a failed call is not told apart from it: check b first). */
 nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b);
 
 /* ---- elementwise arithmetic with broadcasting ------------------------------ */
 nb_tensor *nb_add(nb_tensor *a, nb_tensor *b);
 nb_tensor *nb_sub(nb_tensor *a, nb_tensor *b);
 nb_tensor *nb_mul(nb_tensor *a, nb_tensor *b);
+/* a / 0 follows IEEE (inf, -inf, NaN for 0 / 0), as PyTorch */
 nb_tensor *nb_div(nb_tensor *a, nb_tensor *b);
+/* The gradient goes to the larger (smaller) input; where a == b it is split
+ * evenly, half to each (as PyTorch, and as nb_max over the pair). */
 nb_tensor *nb_maximum(nb_tensor *a, nb_tensor *b);
 nb_tensor *nb_minimum(nb_tensor *a, nb_tensor *b);
 /* comparisons give 1.0 / 0.0 and carry no gradient */
@@ -36,6 +43,8 @@ nb_tensor *nb_ge(nb_tensor *a, nb_tensor *b);
 nb_tensor *nb_eq(nb_tensor *a, nb_tensor *b);
 
 nb_tensor *nb_neg(nb_tensor *x);
+/* nb_div_scalar refuses s == 0 (and -0) with an error where PyTorch gives
+ * inf/NaN: a zero divisor written as a number is a bug, not data (nb_div keeps IEEE). */
 nb_tensor *nb_add_scalar(nb_tensor *x, float s);             /* x + s */
 nb_tensor *nb_sub_scalar(nb_tensor *x, float s);             /* x - s */
 nb_tensor *nb_rsub_scalar(nb_tensor *x, float s);            /* s - x */
@@ -70,6 +79,8 @@ nb_tensor *nb_sqrt(nb_tensor *x);
 nb_tensor *nb_square(nb_tensor *x);
 nb_tensor *nb_pow_scalar(nb_tensor *x, float p); /* x^p */
 nb_tensor *nb_abs(nb_tensor *x);
+/* min(max(x, low), high); the gradient is 1 on [low, high], both bounds
+ * included (as PyTorch's clamp), and 0 outside. */
 nb_tensor *nb_clip(nb_tensor *x, float low, float high);
 
 /* ---- activations ---------------------------------------------------------- */
@@ -89,7 +100,10 @@ nb_tensor *nb_log_softmax(nb_tensor *x, int axis);
  * keepdim keeps reduced axes with size 1. */
 nb_tensor *nb_sum(nb_tensor *x, const int *axes, int n_axes, bool keepdim);
 nb_tensor *nb_mean(nb_tensor *x, const int *axes, int n_axes, bool keepdim);
+/* max and min: the gradient is split evenly among the elements equal to the
+ * result (PyTorch's amax/amin; its max(dim)/min(dim) give it all to one index). */
 nb_tensor *nb_max(nb_tensor *x, const int *axes, int n_axes, bool keepdim);
+nb_tensor *nb_min(nb_tensor *x, const int *axes, int n_axes, bool keepdim);
 nb_tensor *nb_sum_all(nb_tensor *x);                        /* 0-d */
 nb_tensor *nb_mean_all(nb_tensor *x);                       /* 0-d */
 nb_tensor *nb_argmax(nb_tensor *x, int axis, bool keepdim); /* indices as floats */
@@ -105,6 +119,7 @@ nb_tensor *nb_transpose(nb_tensor *x, int axis0, int axis1);
 nb_tensor *nb_permute(nb_tensor *x, const int *perm, int n);
 /* elements start, start + step, ... below stop along axis (step >= 1) */
 nb_tensor *nb_slice(nb_tensor *x, int axis, int64_t start, int64_t stop, int64_t step);
+/* xs[0..n) along axis, any n >= 1; all other axes must match */
 nb_tensor *nb_concat(nb_tensor *const *xs, int n, int axis);
 /* indices: any shape of integral floats in [0, num_classes) -> shape + [num_classes] */
 nb_tensor *nb_one_hot(nb_tensor *indices, int64_t num_classes);
