@@ -35,7 +35,7 @@ static nb_prim *cache[NB_CACHE_SLOTS];
 
 /* ---- engine and threads ---------------------------------------------------------- */
 /* libgomp creates a team's threads at its first parallel region of that size
- * and calls exit(1) when pthread_create fails (under a memory limit, say). One
+ * and ends the process (exit status 1) when pthread_create fails (under a memory limit, say). One
  * empty region when the engine is made, and one when the thread count is set,
  * make the pool then, before any training step; later regions of that size
  * reuse it, so such a failure cannot end a run in its middle. */
