@@ -81,6 +81,20 @@ static nb_status check_input(nb_grad_fn fn, nb_tensor *const *x, int n, void *ct
     return NB_OK;
 }
 
+/* the worst element against tol: the result for the caller and the error naming it */
+static nb_status verdict(const char *check, nb_gradcheck_result r, double tol,
+                         nb_gradcheck_result *result) {
+    r.ok = r.worst_input < 0 || r.max_error <= tol;
+    if (result) *result = r;
+    if (!r.ok)
+        return nb_failc(NB_ERR_ARG,
+                        "%s: input %d element %lld: analytic %.6g vs numeric %.6g "
+                        "(error %.3g > tol %.3g)",
+                        check, r.worst_input, (long long)r.worst_index, r.analytic, r.numeric,
+                        r.max_error, tol);
+    return NB_OK;
+}
+
 nb_status nb_gradcheck(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx, double eps, double tol,
                        nb_gradcheck_result *result) {
     nb_gradcheck_result r = {.ok = false, .worst_input = -1, .max_error = 0};
@@ -97,15 +111,7 @@ nb_status nb_gradcheck(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx, dou
         if (x[k]->requires_grad) s = check_input(fn, x, n, ctx, k, eps, &r);
     for (int i = 0; i < n; i++) nb_zero_grad(x[i]);
     if (s != NB_OK) return s;
-    r.ok = r.worst_input < 0 || r.max_error <= tol;
-    if (result) *result = r;
-    if (!r.ok)
-        return nb_failc(NB_ERR_ARG,
-                        "nb_gradcheck: input %d element %lld: analytic %.6g vs numeric %.6g "
-                        "(error %.3g > tol %.3g)",
-                        r.worst_input, (long long)r.worst_index, r.analytic, r.numeric, r.max_error,
-                        tol);
-    return NB_OK;
+    return verdict("nb_gradcheck", r, tol, result);
 }
 
 /* ---- second order ------------------------------------------------------------------ */
@@ -300,13 +306,5 @@ nb_status nb_gradgradcheck(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx,
         if (x[i]->requires_grad) s = second_numeric(fn, x, n, ctx, i, h[m++], eps, &r);
     nb_scope_end();
     if (s != NB_OK) return s;
-    r.ok = r.worst_input < 0 || r.max_error <= tol;
-    if (result) *result = r;
-    if (!r.ok)
-        return nb_failc(NB_ERR_ARG,
-                        "nb_gradgradcheck: input %d element %lld: analytic %.6g vs numeric %.6g "
-                        "(error %.3g > tol %.3g)",
-                        r.worst_input, (long long)r.worst_index, r.analytic, r.numeric, r.max_error,
-                        tol);
-    return NB_OK;
+    return verdict("nb_gradgradcheck", r, tol, result);
 }
