@@ -178,6 +178,19 @@ static int sync_fd(int fd) {
     return fsync(fd);
 }
 
+/* A file turns stale an hour after its last write, so a directory scanned a minute
+ * ago has nothing new to clean: a run that checkpoints every epoch (or every few
+ * steps) into one directory scans it once a minute, not once per save. */
+static bool scanned_lately(const char *dir) {
+    static _Thread_local char last[4096];
+    static _Thread_local time_t when;
+    time_t now = time(NULL);
+    if (!strcmp(last, dir) && now - when < 60) return true;
+    snprintf(last, sizeof last, "%s", dir);
+    when = now;
+    return false;
+}
+
 FILE *nb_atomic_open(nb_atomic_file *a, const char *fn, const char *path) {
     a->f = NULL;
     a->fn = fn;
@@ -189,7 +202,7 @@ FILE *nb_atomic_open(nb_atomic_file *a, const char *fn, const char *path) {
     if (!target_ok(fn, path)) return NULL;
     char dir[sizeof a->path];
     dir_of(path, dir, sizeof dir);
-    remove_stale_temps(dir);
+    if (!scanned_lately(dir)) remove_stale_temps(dir);
     int fd = create_temp(a, dir);
     if (fd < 0) {
         int e = errno;
