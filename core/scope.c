@@ -6,7 +6,7 @@
  * truncates the tape to where it stood at nb_scope_begin().
  */
 #include "core_internal.h"
-#include "nabla/autograd.h"
+#include "nabla/tape.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

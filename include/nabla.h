@@ -17,6 +17,7 @@
 
 #include "nabla/core.h"
 #include "nabla/ops.h"
+#include "nabla/tape.h"
 #include "nabla/autograd.h"
 #include "nabla/graph.h"
 #include "nabla/cnn.h"

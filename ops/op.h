@@ -11,7 +11,7 @@
 #define NB_OP_H
 
 #include "../core/core_internal.h"
-#include "nabla/autograd.h"
+#include "nabla/tape.h"
 #include "nabla/ops.h"
 
 /* The output layout a shape rule computes. For view ops, strides and offset

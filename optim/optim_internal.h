@@ -5,6 +5,7 @@
 #define NB_OPTIM_INTERNAL_H
 
 #include "../core/core_internal.h"
+#include "nabla/autograd.h"
 #include "nabla/optim.h"
 
 typedef enum nb_optim_kind {

@@ -5,7 +5,7 @@
  * build runs the same table. */
 #include "nb_test.h"
 
-#include "../tools/model_spec.h"
+#include "tools/cli/model_spec.h"
 
 #include <math.h>
 #include <stdio.h>

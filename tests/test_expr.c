@@ -2,7 +2,7 @@
  * the chain rule, nabla's autograd and central differences agree. */
 #include "nb_test.h"
 
-#include "../tools/expr.h"
+#include "tools/cli/expr.h"
 
 /* the exact last error */
 #define ASSERT_ERROR_IS(want)                                                                      \

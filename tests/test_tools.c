@@ -2,7 +2,7 @@
  * exit codes and outputs. */
 #include "nb_test.h"
 
-#include "../tools/model_spec.h"
+#include "tools/cli/model_spec.h"
 #include "nabla/plot.h"
 
 #include <expat.h>

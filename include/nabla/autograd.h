@@ -1,8 +1,10 @@
-/* nabla autograd: the tape, backward, grad mode, custom ops, gradient checking. */
+/* nabla autograd: backward, higher-order gradients, custom ops, gradient checking
+ * (grad mode and the tape are in tape.h). */
 #ifndef NABLA_AUTOGRAD_H
 #define NABLA_AUTOGRAD_H
 
 #include "core.h"
+#include "tape.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,28 +67,6 @@ nb_status nb_grad_of(nb_tensor *const *outputs, int n_out, nb_tensor *const *inp
 #define NB_HESSIAN_MAX 1024
 nb_status nb_hvp(nb_tensor *y, nb_tensor *x, nb_tensor *v, nb_tensor **hv);
 nb_status nb_hessian(nb_tensor *y, nb_tensor *x, nb_tensor **h);
-
-/* ---- grad mode ---------------------------------------------------------------- */
-bool nb_grad_enabled(void);
-bool nb_set_grad_enabled(bool on); /* returns the previous mode */
-void nb_no_grad_begin(void);       /* nestable region without recording */
-void nb_no_grad_end(void);
-
-/* ---- debugging ------------------------------------------------------------------
- * Anomaly detection: after every forward kernel and every backward rule, look
- * for NaN and Inf; the first one found is an error naming the op, its name
- * scope (the layer) and whether forward or backward produced it. Slower;
- * returns the previous setting. */
-bool nb_set_anomaly_detection(bool on);
-/* Name scopes label the ops run inside them ("dense_1"), in anomaly messages
- * and graphs; nn layers open one around their forward pass. Nestable; name
- * must outlive the ops' tape nodes. */
-void nb_name_scope_begin(const char *name);
-void nb_name_scope_end(void);
-const char *nb_name_scope(void); /* the innermost, "" outside any */
-
-/* Number of nodes on this thread's tape (all open scopes). */
-int64_t nb_tape_size(void);
 
 /* ---- custom ops ---------------------------------------------------------------
  * A user op is two C callbacks. forward computes the output from the inputs

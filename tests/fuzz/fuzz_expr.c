@@ -1,6 +1,6 @@
 /* libFuzzer harness: the `nabla grad` expression parser, evaluator and
  * walk-through on arbitrary text (any variables set to 0.5). */
-#include "../../tools/expr.h"
+#include "tools/cli/expr.h"
 
 #include "fuzz_common.h"
 

@@ -1,6 +1,6 @@
 /* libFuzzer harness: the nabla command's layer lists and input shapes
  * ("flatten, dense 100 relu, ..." and "28x28"); the first line is the shape. */
-#include "../../tools/model_spec.h"
+#include "tools/cli/model_spec.h"
 
 #include "fuzz_common.h"
 

@@ -4,7 +4,7 @@
  * precision, so the same history gives the same file. */
 #include "nabla/plot.h"
 
-#include "../core/core_internal.h"
+#include "core/core_internal.h"
 
 #include <math.h>
 #include <stdio.h>

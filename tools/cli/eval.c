@@ -2,7 +2,7 @@
  * the rows training never saw, found again from the file's metadata. */
 #include "cli.h"
 
-#include "../core/core_internal.h"
+#include "core/core_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

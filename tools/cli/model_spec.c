@@ -1,7 +1,7 @@
 /* The layer-list parser behind `nabla summary/dot/train`. */
 #include "model_spec.h"
 
-#include "../core/core_internal.h"
+#include "core/core_internal.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* The data a nabla command trains or scores on: a named set or a CSV file,
  * split into train / validation / test the same way every time for a seed. */
 #include "cli.h"
-#include "data_internal.h"
+#include "tools/data/data_internal.h"
 
 #include <ctype.h>
 #include <math.h>

@@ -7,12 +7,14 @@
  * fed by the gradient of its output and feeding the gradients of its inputs;
  * a tensor used by several ops gets a "+" node where its gradients are summed.
  */
-#include "../core/core_internal.h"
-#include "../ops/op.h"
+#include "core/core_internal.h"
+#include "ops/op.h"
 #include "nabla/dot.h"
 
 #include <errno.h>
+#ifdef NB_HAVE_GRAPHVIZ
 #include <graphviz/gvc.h>
+#endif
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,6 +259,7 @@ static const char *check_format(const char *fn, const char *path) {
     return format;
 }
 
+#ifdef NB_HAVE_GRAPHVIZ
 /* One Graphviz context for the whole process, never freed: Graphviz 2.43
  * reads freed memory (its text-size font cache) when a second context is
  * created after the first is freed, which AddressSanitizer reports. */
@@ -295,6 +298,18 @@ static nb_status render(const char *fn, const char *dot_text, const char *format
     if (g) agclose(g);
     return s;
 }
+#else
+/* Built without Graphviz (-Dgraphviz=disabled, or libgvc missing): the DOT
+ * text is always available, pictures are not. */
+static nb_status render(const char *fn, const char *dot_text, const char *format, FILE *f,
+                        const char *path) {
+    (void)dot_text, (void)f;
+    return nb_failc(NB_ERR_ARG,
+                    "%s: %s: this nabla was built without Graphviz, so it writes .dot only "
+                    "(install libgraphviz-dev and rebuild, or render with `dot -T%s`)",
+                    fn, path, format);
+}
+#endif
 
 nb_status nb_dot_text_save(const char *fn, const char *dot_text, const char *path) {
     const char *format = check_format(fn, path);

@@ -5,7 +5,7 @@
  * nb_backward, and both are checked against central differences. */
 #include "expr.h"
 
-#include "../core/core_internal.h"
+#include "core/core_internal.h"
 #include "nabla/autograd.h"
 #include "nabla/ops.h"
 
