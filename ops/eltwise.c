@@ -129,7 +129,7 @@ static nb_status eltwise_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
  * 14% off; soft_relu (softplus) is built on it and goes negative for x < -15.
  * These loops compute in double and round once, so each result is the
  * correctly rounded float whatever the machine (the bounds are in ops.h,
- * tests/test_accuracy.c measures them). Their backward stays oneDNN's
+ * tests/ops/test_accuracy.c measures them). Their backward stays oneDNN's
  * (1/x and sigmoid(x), both accurate). */
 static float log_exact(float x) {
     return (float)log((double)x);

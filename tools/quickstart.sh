@@ -243,7 +243,7 @@ test_all() {
 }
 
 # The fault-injection build: the library with nb_fault_inject compiled in,
-# under ASan + UBSan + LSan, and only its own suite (tests/test_fault.c). The
+# under ASan + UBSan + LSan, and only its own suite (tests/core/test_fault.c). The
 # sweep's counts go to build-fault/meson-logs/quickstart.txt. Run by test_all
 # (which sets test_env, test_args and summary) and by fault_sweep.
 fault_suite() {

@@ -52,7 +52,7 @@ nb_tensor *nb_mul_scalar(nb_tensor *x, float s);             /* x * s */
 nb_tensor *nb_div_scalar(nb_tensor *x, float s);             /* x / s */
 nb_tensor *nb_affine(nb_tensor *x, float alpha, float beta); /* alpha * x + beta */
 
-/* ---- accuracy (float32; tests/test_accuracy.c measures and asserts these) ------------
+/* ---- accuracy (float32; tests/ops/test_accuracy.c measures and asserts these) ------------
  * Max error in ulp of the exact value, on 10^5 points across each domain, with
  * oneDNN 2.6 on AVX-512 and AVX2 alike. "below F" means results smaller than F
  * in magnitude are held to the bound in ulp of F (an absolute bound): oneDNN's

@@ -146,7 +146,7 @@ static const char *const binary_names[] = {"add", "sub", "mul", "div", "maximum"
 
 /* shapes of a and b: same, b broadcast, a broadcast, both broadcast, scalar */
 /* (these shapes have axes of different sizes, where a wrong axis fails to fit;
- * tests/test_broadcast.c runs every op again on square and cubic shapes) */
+ * tests/ops/test_broadcast.c runs every op again on square and cubic shapes) */
 static const int64_t bshapes[][2][3] = {
     {{2, 3, 4}, {2, 3, 4}}, {{2, 3, 4}, {1, 3, 1}}, {{3, 1}, {2, 3, 4}},
     {{2, 1, 4}, {3, 1}},    {{1}, {2, 3}},

@@ -174,7 +174,7 @@ END_TEST
 
 /* ---- gradients ------------------------------------------------------------------------------ */
 /* (these shapes have axes of different sizes, where a wrong axis fails to fit;
- * tests/test_broadcast.c runs every op again on square and cubic shapes) */
+ * tests/ops/test_broadcast.c runs every op again on square and cubic shapes) */
 typedef enum { SUM, MEAN, MAX } reduce_kind;
 
 typedef struct {

@@ -1,7 +1,7 @@
 /* core/: creation, element access, RNG, printing, scopes and memory reuse. */
 #include "nb_test.h"
 
-#include "../core/core_internal.h" /* the storages behind tensors */
+#include "core/core_internal.h" /* the storages behind tensors */
 
 START_TEST(test_creation_functions_fill_as_named) {
     float src[] = {1, 2, 3, 4, 5, 6};
