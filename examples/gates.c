@@ -29,7 +29,7 @@ static void print_table(const char *name, nb_tensor *out) {
 static int fixed_gate(const char *name, float w1, float w2, float b) {
     nb_tensor *w = nb_from_array((float[]){w1, w2}, NB_SHAPE(2, 1));
     nb_tensor *s = nb_add(nb_matmul(truth_inputs(), w), nb_scalar(b));
-    nb_tensor *y = nb_step(s);
+    nb_tensor *y = nb_heaviside(s);
     if (!y) return 1;
     printf("%s with w = (%.1f, %.1f), b = %.1f\n", name, w1, w2, b);
     printf("  x1 x2 |    S | y = step(S)\n");
@@ -63,7 +63,7 @@ static int learn_gate(const char *name, const float *target, bool verbose) {
         nb_zero_grad(b);
         nb_scope_end();
     }
-    nb_tensor *out = nb_step(nb_add(nb_matmul(x, w), b));
+    nb_tensor *out = nb_heaviside(nb_add(nb_matmul(x, w), b));
     int right = 0;
     for (int i = 0; i < 4; i++) right += nb_get_flat(out, i) == target[i];
     if (verbose) {

@@ -38,7 +38,7 @@ static const struct {
     [NB_ACT_ELU] = {"elu", elu_keras},
     [NB_ACT_GELU] = {"gelu", nb_gelu},
     [NB_ACT_SOFTPLUS] = {"softplus", nb_softplus},
-    [NB_ACT_STEP] = {"step", nb_step},
+    [NB_ACT_STEP] = {"step", nb_heaviside},
 };
 #define N_ACTS ((int)(sizeof table / sizeof table[0]))
 

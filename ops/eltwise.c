@@ -73,9 +73,9 @@ static nb_tensor *second_factor(const eltwise_attrs *a, nb_tensor *d, bool *zero
     case dnnl_eltwise_tanh_use_dst_for_bwd:
         return nb_affine(d, -2.0f, 0.0f);  /* 1 - y^2 */
     case dnnl_eltwise_elu_use_dst_for_bwd: /* h(y) = y + alpha where y <= 0 */
-        return nb_rsub_scalar(nb_step(d), 1.0f);
+        return nb_rsub_scalar(nb_heaviside(d), 1.0f);
     case dnnl_eltwise_elu: /* alpha e^x where x <= 0 */
-        return nb_mul(nb_rsub_scalar(nb_step(d), 1.0f), nb_mul_scalar(nb_exp(d), a->alpha));
+        return nb_mul(nb_rsub_scalar(nb_heaviside(d), 1.0f), nb_mul_scalar(nb_exp(d), a->alpha));
     case dnnl_eltwise_gelu_erf: /* x Phi(x): phi(x) (2 - x^2) */
         return nb_mul(nb_mul_scalar(nb_exp(nb_mul_scalar(nb_square(d), -0.5f)), inv_sqrt_2pi),
                       nb_rsub_scalar(nb_square(d), 2.0f));
@@ -318,22 +318,22 @@ nb_tensor *nb_div_scalar(nb_tensor *x, float s) {
     return nb_affine(x, 1.0f / s, 0.0f);
 }
 
-/* ---- step: the perceptron's Heaviside function. oneDNN has no step, and its
+/* ---- heaviside: the perceptron's step function. oneDNN has no step, and its
  * derivative is zero almost everywhere, so it records no gradient. ---------- */
-static nb_status step_forward(nb_node *n) {
+static nb_status heaviside_forward(nb_node *n) {
     const float *x = nb_ptr(n->in[0]);
     float *y = nb_ptr(n->out);
     for (int64_t i = 0; i < n->out->numel; i++) y[i] = x[i] > 0.0f ? 1.0f : 0.0f;
     return NB_OK;
 }
 
-static const nb_op_def step_def = {
-    .name = "step",
+static const nb_op_def heaviside_def = {
+    .name = "heaviside",
     .flags = NB_OP_CONTIGUOUS,
     .shape = same_shape,
-    .forward = step_forward,
+    .forward = heaviside_forward,
 };
 
-nb_tensor *nb_step(nb_tensor *x) {
-    return nb_apply(&step_def, &x, 1, NULL, 0);
+nb_tensor *nb_heaviside(nb_tensor *x) {
+    return nb_apply(&heaviside_def, &x, 1, NULL, 0);
 }

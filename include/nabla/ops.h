@@ -91,7 +91,7 @@ nb_tensor *nb_tanh(nb_tensor *x);
 nb_tensor *nb_elu(nb_tensor *x, float alpha);
 nb_tensor *nb_gelu(nb_tensor *x); /* exact (erf) form */
 nb_tensor *nb_softplus(nb_tensor *x);
-nb_tensor *nb_step(nb_tensor *x); /* Heaviside: 1 where x > 0 else 0; no gradient */
+nb_tensor *nb_heaviside(nb_tensor *x); /* Heaviside: 1 where x > 0 else 0; no gradient */
 nb_tensor *nb_softmax(nb_tensor *x, int axis);
 nb_tensor *nb_log_softmax(nb_tensor *x, int axis);
 

@@ -209,7 +209,7 @@ START_TEST(test_or_gate_weights_from_the_course) {
     nb_tensor *w = nb_from_array((float[]){1, 1}, NB_SHAPE(2, 1));
     nb_tensor *s = nb_add_scalar(nb_matmul(x, w), -0.5f);
     NB_ASSERT_TENSOR(s, ((float[]){-0.5f, 0.5f, 0.5f, 1.5f}), 4, 0);
-    NB_ASSERT_TENSOR(nb_step(s), ((float[]){0, 1, 1, 1}), 4, 0);
+    NB_ASSERT_TENSOR(nb_heaviside(s), ((float[]){0, 1, 1, 1}), 4, 0);
 }
 END_TEST
 

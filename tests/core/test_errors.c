@@ -200,7 +200,7 @@ END_TEST
 typedef nb_tensor *(*unary_fn)(nb_tensor *);
 static const unary_fn unary[] = {
     nb_exp,  nb_log,      nb_sqrt, nb_square, nb_abs,     nb_relu,       nb_sigmoid, nb_tanh,
-    nb_gelu, nb_softplus, nb_step, nb_neg,    nb_flatten, nb_contiguous, nb_sum_all, nb_mean_all};
+    nb_gelu, nb_softplus, nb_heaviside, nb_neg,    nb_flatten, nb_contiguous, nb_sum_all, nb_mean_all};
 
 START_TEST(test_every_op_returns_null_for_null_input) {
     nb_clear_error();

@@ -86,7 +86,7 @@ START_TEST(test_activations_known_values) {
                      5, 1e-4);
     NB_ASSERT_TENSOR(nb_softplus(x),
                      ((float[]){0.126928f, 0.474077f, 0.693147f, 0.974077f, 2.126928f}), 5, 1e-5);
-    NB_ASSERT_TENSOR(nb_step(x), ((float[]){0, 0, 0, 1, 1}), 5, 0);
+    NB_ASSERT_TENSOR(nb_heaviside(x), ((float[]){0, 0, 0, 1, 1}), 5, 0);
     NB_ASSERT_TENSOR(nb_clip(x, -1, 1), ((float[]){-1, -0.5f, 0, 0.5f, 1}), 5, 0);
     NB_ASSERT_TENSOR(nb_abs(x), ((float[]){2, 0.5f, 0, 0.5f, 2}), 5, 0);
     NB_ASSERT_TENSOR(nb_pow_scalar(x, 2), ((float[]){4, 0.25f, 0, 0.25f, 4}), 5, 1e-6);
@@ -122,7 +122,7 @@ END_TEST
 
 START_TEST(test_step_records_no_gradient) {
     nb_tensor *x = nb_set_requires_grad(nb_randn(NB_SHAPE(4)), true);
-    ck_assert(!nb_requires_grad(nb_step(x)));
+    ck_assert(!nb_requires_grad(nb_heaviside(x)));
 }
 END_TEST
 
