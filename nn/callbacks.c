@@ -110,29 +110,40 @@ nb_callback nb_early_stopping(const char *monitor, int patience, bool restore_be
 typedef struct {
     char path[4096];
     nb_history h;
-    double values[1024 * NB_FIT_MAX_LOGS];
+    bool warned; /* a failed write is said once, not every epoch */
 } csv_logger;
+
+static void csv_train_begin(nb_model *m, void *ctx) {
+    (void)m;
+    csv_logger *c = ctx;
+    c->h.epochs = 0; /* each fit writes its own file, as Keras's CSVLogger(append=False) */
+}
 
 static bool csv_epoch_end(nb_model *m, const nb_epoch_logs *l, void *ctx) {
     (void)m;
     csv_logger *c = ctx;
     if (c->h.epochs == 0) {
-        c->h.n_keys = l->n;
-        for (int k = 0; k < l->n; k++)
+        c->h.n_keys = l->n < NB_FIT_MAX_LOGS ? l->n : NB_FIT_MAX_LOGS;
+        for (int k = 0; k < c->h.n_keys; k++)
             snprintf(c->h.keys[k], sizeof c->h.keys[0], "%s", l->names[k]);
+        c->h.first_epoch = l->epoch;
     }
-    if (c->h.epochs < 1024) {
-        memcpy(c->values + (size_t)c->h.epochs * (size_t)l->n, l->values,
-               (size_t)l->n * sizeof(double));
-        c->h.epochs++;
+    const char *why = NULL;
+    if (!nb_history_add(&c->h, l->values))
+        why = "out of memory";
+    else if (nb_history_write_csv("nb_csv_logger", &c->h, c->path) != NB_OK)
+        why = nb_error();
+    if (why && !c->warned) { /* training goes on: the log is not the model */
+        c->warned = true;
+        nb_warn("nb_csv_logger: %s: the log is not written: %s", c->path, why);
     }
-    c->h.values = c->values;
-    nb_history_write_csv("nb_csv_logger", &c->h, c->path);
     return false;
 }
 
 static void csv_free(void *ctx) {
-    free(ctx);
+    csv_logger *c = ctx;
+    free(c->h.values);
+    free(c);
 }
 
 nb_callback nb_csv_logger(const char *path) {
@@ -142,7 +153,10 @@ nb_callback nb_csv_logger(const char *path) {
         return (nb_callback){0};
     }
     snprintf(c->path, sizeof c->path, "%s", path);
-    return (nb_callback){.on_epoch_end = csv_epoch_end, .free = csv_free, .ctx = c};
+    return (nb_callback){.on_train_begin = csv_train_begin,
+                         .on_epoch_end = csv_epoch_end,
+                         .free = csv_free,
+                         .ctx = c};
 }
 
 /* ---- callbacks: LearningRateScheduler ---------------------------------------------------- */

@@ -322,6 +322,7 @@ nb_history *nb_model_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_o
     if (split_data(x, y, &o, &d) != NB_OK) return NULL;
     nb_fit_check_classes(m, d.y, d.vy, o.val_x ? 0.0f : o.validation_split);
     nb_history *h = nb_history_new(m, d.vx != NULL);
+    if (h) h->first_epoch = first;
     int64_t *order = malloc((size_t)d.x->shape[0] * sizeof *order);
     if (!h || !order) {
         nb_history_free(h);

@@ -16,6 +16,7 @@
 
 struct nb_history {
     int epochs, cap, n_keys;
+    int first_epoch; /* 0-based number of row 0's epoch: initial_epoch, or a resumed run's */
     char keys[NB_FIT_MAX_LOGS][48];
     double *values; /* epochs x n_keys */
 };

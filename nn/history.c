@@ -41,6 +41,10 @@ int nb_history_epochs(const nb_history *h) {
     return h ? h->epochs : 0;
 }
 
+int nb_history_epoch(const nb_history *h, int i) {
+    return h && i >= 0 && i < h->epochs ? h->first_epoch + i : -1;
+}
+
 int nb_history_num_keys(const nb_history *h) {
     return h ? h->n_keys : 0;
 }
@@ -65,7 +69,7 @@ nb_status nb_history_write_csv(const char *fn, const nb_history *h, const char *
     for (int k = 0; k < h->n_keys; k++) fprintf(f, ",%s", h->keys[k]);
     fprintf(f, "\n");
     for (int e = 0; e < h->epochs; e++) {
-        fprintf(f, "%d", e + 1);
+        fprintf(f, "%d", h->first_epoch + e + 1); /* 1-based, as the progress lines */
         for (int k = 0; k < h->n_keys; k++)
             fprintf(f, ",%.6g", h->values[(size_t)e * (size_t)h->n_keys + (size_t)k]);
         fprintf(f, "\n");

@@ -300,6 +300,11 @@ nb_tensor *nb_model_predict(nb_model *m, nb_tensor *x, int batch_size);
 nb_optimizer *nb_model_optimizer(nb_model *m);
 
 int nb_history_epochs(const nb_history *h);
+/* The 0-based epoch row i was trained in (Keras's history.epoch): i plus the
+ * epoch the run started at (initial_epoch, or where a checkpoint stopped);
+ * -1 for a row it does not have. Rows, and nb_history_get's epoch, count from
+ * 0 in every run; the CSV's epoch column is this number plus 1. */
+int nb_history_epoch(const nb_history *h, int i);
 int nb_history_num_keys(const nb_history *h);
 const char *nb_history_key(const nb_history *h, int i); /* "loss", "val_accuracy", ... */
 /* value of "loss", "val_accuracy", ... at epoch; NaN if absent */

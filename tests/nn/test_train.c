@@ -91,6 +91,57 @@ START_TEST(test_history_evaluate_and_predict_agree) {
 }
 END_TEST
 
+/* the first column of every row of a CSV file after its header */
+static int csv_epochs(const char *path, int *epochs, int max) {
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    int n = 0;
+    while (n < max && fgets(line, sizeof line, f)) epochs[n++] = atoi(line);
+    fclose(f);
+    return n;
+}
+
+/* A run resumed at initial_epoch 3 of 5 trains epochs 4 and 5 (1-based, as the
+ * progress lines count): its History and the CSV logger say so, not 1 and 2. */
+START_TEST(test_history_and_csv_logger_number_epochs_from_initial_epoch) {
+    nb_manual_seed(3);
+    nb_tensor *x = nb_randn(NB_SHAPE(64, 4));
+    nb_tensor *y = nb_randn(NB_SHAPE(64, 1));
+    nb_model *m = nb_sequential(NB_SHAPE(4));
+    nb_model_add(m, nb_dense(1, NULL));
+    ck_assert_int_eq(nb_model_compile(m, "mse", nb_sgd(0.01f, 0, false, 0), NULL, 0), NB_OK);
+    char hist[] = "/tmp/nabla_hist_XXXXXX", logged[] = "/tmp/nabla_csvlog_XXXXXX";
+    close(mkstemp(hist));
+    close(mkstemp(logged));
+    nb_callback cb = nb_csv_logger(logged);
+    nb_history *h = nb_model_fit(m, x, y,
+                                 &(nb_fit_opts){.epochs = 5,
+                                                .initial_epoch = 3,
+                                                .batch_size = 16,
+                                                .verbose = NB_SILENT,
+                                                .callbacks = &cb,
+                                                .n_callbacks = 1});
+    ck_assert_ptr_nonnull(h);
+    ck_assert_int_eq(nb_history_epochs(h), 2);
+    ck_assert_int_eq(nb_history_epoch(h, 0), 3); /* 0-based, as Keras's history.epoch */
+    ck_assert_int_eq(nb_history_epoch(h, 1), 4);
+    ck_assert_int_eq(nb_history_save_csv(h, hist), NB_OK);
+    int e[8];
+    ck_assert_int_eq(csv_epochs(hist, e, 8), 2);
+    ck_assert_int_eq(e[0], 4);
+    ck_assert_int_eq(e[1], 5);
+    ck_assert_int_eq(csv_epochs(logged, e, 8), 2);
+    ck_assert_int_eq(e[0], 4);
+    ck_assert_int_eq(e[1], 5);
+    remove(hist);
+    remove(logged);
+    nb_history_free(h);
+    nb_model_free(m);
+}
+END_TEST
+
 /* a monitor that never improves: early stopping ends training after patience epochs */
 static bool count_epochs(nb_model *m, const nb_epoch_logs *l, void *ctx) {
     (void)m;
@@ -196,6 +247,7 @@ static Suite *train_suite(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_one_epoch_on_10k_fashion_mnist_images_reaches_0_80);
     tcase_add_test(tc, test_history_evaluate_and_predict_agree);
+    tcase_add_test(tc, test_history_and_csv_logger_number_epochs_from_initial_epoch);
     tcase_add_test(tc, test_early_stopping_stops_and_restores_the_best_weights);
     tcase_add_test(tc, test_weights_survive_save_and_load_and_mismatches_are_named);
     tcase_add_test(tc, test_fit_errors_are_clear);
