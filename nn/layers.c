@@ -238,6 +238,28 @@ nb_layer *nb_dropout_layer(float rate) {
     return l;
 }
 
+/* ---- Rescaling: x -> x * scale + offset, no weights ---------------------------------- */
+static nb_tensor *rescaling_forward(nb_layer *l, nb_tensor *x, bool training) {
+    (void)training;
+    return nb_affine(x, l->cfg.rescaling.scale, l->cfg.rescaling.offset);
+}
+
+static const nb_layer_ops rescaling_ops = {
+    .type = "Rescaling",
+    .base_name = "rescaling",
+    .build = same_shape_build,
+    .forward = rescaling_forward,
+};
+
+nb_layer *nb_rescaling_layer(float scale, float offset) {
+    if (!isfinite(scale) || !isfinite(offset))
+        return nb_fail(NB_ERR_ARG, "nb_rescaling_layer: scale %g and offset %g must be finite",
+                       scale, offset);
+    nb_layer *l = nb_layer_alloc("nb_rescaling_layer", &rescaling_ops);
+    if (l) l->cfg.rescaling.scale = scale, l->cfg.rescaling.offset = offset;
+    return l;
+}
+
 /* ---- names after creation ------------------------------------------------------------ */
 nb_layer *nb_layer_set_name(nb_layer *layer, const char *name) {
     if (!layer) return nb_fail_null("nb_layer_set_name");

@@ -92,6 +92,9 @@ static void add_layer(pairs *p, int i, const nb_layer *l) {
     } else if (!strcmp(type, "BatchNormalization")) {
         add_float(p, pre, "momentum", l->cfg.bn.momentum);
         add_float(p, pre, "epsilon", l->cfg.bn.eps);
+    } else if (!strcmp(type, "Rescaling")) {
+        add_float(p, pre, "scale", l->cfg.rescaling.scale);
+        add_float(p, pre, "offset", l->cfg.rescaling.offset);
     } else if (!strcmp(type, "Activation")) {
         add(p, pre, "activation", "%s", nb_act_name(l->act));
     }

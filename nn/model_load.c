@@ -206,6 +206,17 @@ static nb_layer *read_batch_norm(const file *f, const char *pre) {
     return nb_batch_norm_layer(momentum, eps);
 }
 
+static nb_layer *read_rescaling(const file *f, const char *pre) {
+    char k[TEXT_LEN], k2[TEXT_LEN];
+    float scale, offset;
+    if (!get_float(f, key_of(k, pre, "scale"), &scale) ||
+        !get_float(f, key_of(k2, pre, "offset"), &offset))
+        return NULL;
+    if (!isfinite(scale)) return bad(f, k, get(f, k), "a finite number"), NULL;
+    if (!isfinite(offset)) return bad(f, k2, get(f, k2), "a finite number"), NULL;
+    return nb_rescaling_layer(scale, offset);
+}
+
 static nb_layer *read_activation(const file *f, const char *pre) {
     char k[TEXT_LEN];
     const char *name;
@@ -234,10 +245,12 @@ static nb_layer *read_layer(const file *f, int i) {
         l = read_batch_norm(f, pre);
     else if (!strcmp(cls, "Activation"))
         l = read_activation(f, pre);
+    else if (!strcmp(cls, "Rescaling"))
+        l = read_rescaling(f, pre);
     else
         return bad(f, key_of(k, pre, "class"), cls,
                    "a layer class: Dense, Conv2D, MaxPooling2D, AveragePooling2D, Flatten, "
-                   "Dropout, BatchNormalization or Activation"),
+                   "Dropout, BatchNormalization, Activation or Rescaling"),
                NULL;
     if (l && !named) l = nb_layer_set_name(l, name);
     if (!l && strncmp(nb_error(), f->ctx, strlen(f->ctx))) {

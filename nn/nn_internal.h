@@ -137,6 +137,9 @@ struct nb_layer {
         struct {
             float momentum, eps; /* Keras's meaning: moving = m * moving + (1 - m) * batch */
         } bn;
+        struct {
+            float scale, offset;
+        } rescaling;
     } cfg;
 };
 

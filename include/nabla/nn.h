@@ -75,6 +75,10 @@ nb_layer *nb_flatten_layer(void);
 nb_layer *nb_dropout_layer(float rate);
 nb_layer *nb_batch_norm_layer(float momentum, float eps); /* 0, 0 = Keras's 0.99, 1e-3 */
 nb_layer *nb_activation_layer(const char *name);
+/* Keras's Rescaling: x * scale + offset, no weights; rescales pixels
+ * (1/255, 0), or maps a model trained on standardized targets back to their
+ * units (deviation, mean): what `nabla train` appends on a regression. */
+nb_layer *nb_rescaling_layer(float scale, float offset);
 /* Name a layer before adding it (Keras's name=...); returns layer. On failure
  * the layer is freed, so nb_model_add(m, nb_layer_set_name(l, "hidden")) is safe. */
 nb_layer *nb_layer_set_name(nb_layer *layer, const char *name);

@@ -157,6 +157,43 @@ START_TEST(test_a_model_with_every_layer_kind_predicts_the_same_bits_after_train
 }
 END_TEST
 
+START_TEST(test_a_rescaling_layer_maps_exactly_has_no_weights_and_survives_a_file) {
+    char path[40];
+    temp_path(path);
+    nb_model *m = nb_sequential(NB_SHAPE(3));
+    CHECK(nb_model_add(m, nb_dense(2, NULL)));
+    CHECK(nb_model_add(m, nb_rescaling_layer(76.5f, 152.25f)));
+    ck_assert_int_eq(nb_model_param_count(m), 3 * 2 + 2);
+    nb_tensor *x = nb_randn(NB_SHAPE(5, 3));
+    nb_tensor *z = nb_model_forward(m, x, false);
+    ck_assert_msg(z, "%s", nb_error());
+    nb_tensor **params;
+    ck_assert_int_eq(nb_model_parameters(m, &params), 2); /* the dense's kernel and bias */
+    nb_tensor *dense_only = nb_add(nb_matmul(x, params[0]), params[1]);
+    for (int64_t i = 0; i < nb_numel(z); i++) {
+        float want = nb_get_flat(dense_only, i) * 76.5f + 152.25f;
+        ck_assert_msg(fabsf(nb_get_flat(z, i) - want) <= 1e-5f * fabsf(want), "%lld: %g vs %g",
+                      (long long)i, nb_get_flat(z, i), want);
+    }
+    CHECK(nb_model_compile(m, "mse", nb_adam(0.01f, 0.9f, 0.999f, 1e-7f, false), NULL, 0));
+    CHECK(nb_model_save(m, path));
+    nb_safetensors *f = nb_safetensors_read(path);
+    ck_assert_msg(f, "%s", nb_error());
+    ck_assert_str_eq(nb_safetensors_meta(f, "layer.1.class"), "Rescaling");
+    ck_assert_str_eq(nb_safetensors_meta(f, "layer.1.scale"), "76.5");
+    ck_assert_str_eq(nb_safetensors_meta(f, "layer.1.offset"), "152.25");
+    nb_safetensors_free(f);
+    nb_model *back = nb_load_model(path);
+    ck_assert_msg(back, "%s", nb_error());
+    assert_same_bits(nb_model_predict(m, x, 5), nb_model_predict(back, x, 5));
+    ck_assert_ptr_null(nb_rescaling_layer(NAN, 0));
+    NB_ASSERT_ERROR_HAS("nb_rescaling_layer: scale nan and offset 0 must be finite");
+    nb_model_free(m);
+    nb_model_free(back);
+    unlink(path);
+}
+END_TEST
+
 START_TEST(test_a_weights_file_or_checkpoint_is_refused_with_the_call_that_reads_it) {
     char path[40];
     temp_path(path);
@@ -507,6 +544,7 @@ int main(void) {
     tcase_add_test(
         tc, test_a_model_with_every_layer_kind_predicts_the_same_bits_after_training_and_loading);
     tcase_add_test(tc, test_a_weights_file_or_checkpoint_is_refused_with_the_call_that_reads_it);
+    tcase_add_test(tc, test_a_rescaling_layer_maps_exactly_has_no_weights_and_survives_a_file);
     tcase_add_test(tc, test_extra_metadata_is_kept_and_the_models_own_keys_are_refused);
     tcase_add_test(tc, test_a_from_logits_model_loads_with_from_logits_and_the_same_loss);
     tcase_add_test(tc, test_malformed_model_files_are_errors_naming_the_file_and_the_key);

@@ -59,6 +59,7 @@ typedef struct cli_data {
     int64_t *order;   /* the split's rows of all, part after part (NULL: in order) */
     nb_scaler scaler; /* fit on the training part when standardized */
     bool standardized;
+    double target_mean, target_deviation; /* a regression's, when standardized (else 0) */
 } cli_data;
 
 /* Reads name (a data set or a .csv file with label, NULL = the last column);

@@ -192,6 +192,11 @@ void cli_data_describe(const cli_data *d, FILE *f) {
         fprintf(f, " (%s, seed %llu, fractions %.2f/%.2f/%.2f)\n",
                 d->classes ? "stratified" : "shuffled", (unsigned long long)d->seed,
                 d->fractions[0], d->fractions[1], d->fractions[2]);
+    if (d->target_deviation > 0)
+        fprintf(f,
+                "targets: mean %.4g, deviation %.4g in the training part; the model learns them "
+                "standardized and its last layer (rescaling) maps back to their units\n",
+                d->target_mean, d->target_deviation);
 }
 
 void cli_data_free(cli_data *d) {

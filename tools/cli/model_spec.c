@@ -76,6 +76,18 @@ static nb_layer *layer_of(const words *w, int *column) {
                    NULL;
         return nb_dropout_layer((float)r);
     }
+    if (!strcmp(kind, "rescaling") && (w->n == 2 || w->n == 3)) {
+        double v[2] = {1, 0};
+        for (int i = 1; i < w->n; i++) {
+            char *end;
+            v[i - 1] = strtod(w->text[i], &end);
+            if (*end || !isfinite(v[i - 1]) || fabs(v[i - 1]) > 3.4e38)
+                return fail_at(column, w->column[i], "column %d: '%s' is not a finite number",
+                               w->text[i]),
+                       NULL;
+        }
+        return nb_rescaling_layer((float)v[0], (float)v[1]);
+    }
     if ((!strcmp(kind, "maxpool") || !strcmp(kind, "avgpool")) && w->n <= 3) {
         if (!integer(w, 1, &a, column) || (w->n == 3 && !integer(w, 2, &b, column))) return NULL;
         return kind[0] == 'm' ? nb_max_pool2d_layer((int)a, (int)b)
@@ -99,7 +111,8 @@ static nb_layer *layer_of(const words *w, int *column) {
     }
     return fail_at(column, w->column[0],
                    "column %d: '%s': expected dense N [act], conv F K [act] [same|valid], "
-                   "maxpool K [S], avgpool K [S], flatten, dropout R, batchnorm or an activation",
+                   "maxpool K [S], avgpool K [S], flatten, dropout R, batchnorm, rescaling S [O] "
+                   "or an activation",
                    kind),
            NULL;
 }

@@ -7,6 +7,7 @@
 
 #include "nabla/plot.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -34,14 +35,14 @@ static const char train_usage[] =
     "  --validation-split F, --test-split F   0 to 0.9 each (default 0.2 each)\n"
     "  --seed N            of the split, the initial weights and the shuffles (default 42)\n"
     "  --subset N          train on the first N training rows only (a quick try)\n"
-    "  --no-standardize    keep the features as read\n"
+    "  --no-standardize    keep the features (and a regression's targets) as read\n"
     "  --out DIR           made if missing (default out): model.safetensors, history.csv,\n"
     "                      curves.svg, graph_forward.svg, graph_backward.svg\n\n";
 
 static const char model_help[] =
     "MODEL is a layer list, e.g. \"flatten, dense 100 relu, dropout 0.3, dense 10 softmax\":\n"
     "  dense UNITS [ACT]   conv FILTERS KERNEL [ACT] [same|valid]   maxpool K [S]\n"
-    "  avgpool K [S]   flatten   dropout RATE   batchnorm   ACT\n"
+    "  avgpool K [S]   flatten   dropout RATE   batchnorm   rescaling SCALE [OFFSET]   ACT\n"
     "ACT: linear relu sigmoid tanh softmax leaky_relu elu gelu softplus\n";
 
 /* ---- what the model is trained for ---------------------------------------------------- */
@@ -177,6 +178,33 @@ static bool is_conv_first(const char *spec) {
     return !strncmp(spec, "conv", 4);
 }
 
+/* A regression's targets, standardized like its features: the spec as given plus
+ * a last layer "rescaling DEVIATION MEAN" that maps the model's standardized
+ * output back to the targets' units, so that the loss, the metrics, eval and
+ * predict all speak in those units while the layers below learn numbers near
+ * 0 and 1 (diabetes' targets run from 25 to 346). */
+static bool regression_spec(const setup *s, cli_data *d, char *spec, size_t n) {
+    int64_t rows = d->y[0] ? nb_numel(d->y[0]) : 0;
+    if (!s->standardize || d->classes || rows < 2 || nb_numel(d->y[0]) != d->n[0]) {
+        if (strlen(s->spec) >= n) return fprintf(stderr, "error: --model is too long\n"), false;
+        snprintf(spec, n, "%s", s->spec);
+        return true;
+    }
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < rows; i++) sum += nb_get_flat(d->y[0], i);
+    double mean = sum / (double)rows;
+    for (int64_t i = 0; i < rows; i++) {
+        double e = nb_get_flat(d->y[0], i) - mean;
+        sq += e * e;
+    }
+    double dev = sqrt(sq / (double)rows);
+    if (!(dev > 0)) dev = 1; /* constant targets: only the offset */
+    if ((size_t)snprintf(spec, n, "%s, rescaling %.9g %.9g", s->spec, dev, mean) >= n)
+        return fprintf(stderr, "error: --model is too long\n"), false;
+    d->target_mean = mean, d->target_deviation = dev;
+    return true;
+}
+
 /* The data split as s says and the model: given (a whole-model file, owned from
  * here on) or built from s->spec. */
 nb_model *cli_prepare(const setup *s, nb_model *given, cli_data *d, task *t, char *input,
@@ -197,7 +225,9 @@ nb_model *cli_prepare(const setup *s, nb_model *given, cli_data *d, task *t, cha
         snprintf(input, n, "%s", s->input);
     else if (ok)
         cli_shape_text(d->x[0], input, n);
-    nb_model *m = given ? given : ok ? cli_model_text(s->spec, input) : NULL;
+    char spec[4096];
+    if (ok && !given) ok = regression_spec(s, d, spec, sizeof spec);
+    nb_model *m = given ? given : ok ? cli_model_text(spec, input) : NULL;
     if (m && (!ok || !cli_pick_task(s->spec ? s->spec : "", s->loss, m, d, t))) {
         nb_model_free(m);
         return NULL;
