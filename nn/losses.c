@@ -12,9 +12,23 @@
  * *_logits forms in ops/loss.c need no clipping: they are exact and stable,
  * and they are what the cross-entropies mean with Keras's from_logits.
  * Targets follow nb_target_fits: [N] targets for [N, 1] outputs.
+ *
+ * Keras's other losses, each the mean over samples of a per-sample value
+ * (the mean over the last axis for the elementwise ones, so the mean over all
+ * elements):
+ *   huber (delta 1)  1/2 e^2 where |e| <= 1, |e| - 1/2 beyond     e = pred - target
+ *   log_cosh         log cosh e = e + softplus(-2e) - log 2 (no overflow)
+ *   hinge            max(1 - t p, 0)      t in {-1, 1}; 0/1 targets are mapped to it
+ *   squared_hinge    max(1 - t p, 0)^2    likewise
+ *   categorical_hinge  max(max_k (1 - t) p - sum_k t p + 1, 0)   one-hot t, [N, K]
+ *   kl_divergence    sum_k t log(t / p), t and p clipped to [1e-7, 1]
+ *   poisson          p - t log(p + 1e-7)
+ *   cosine_similarity  -sum_k t p / (|t| |p|), norms at least 1e-6 (Keras's sign:
+ *                      -1 is the best value, so that less is better, as for a loss)
  */
 #include "nn_internal.h"
 
+#include <math.h>
 #include <string.h>
 
 #define PROB_EPS 1e-7f
@@ -79,6 +93,119 @@ nb_tensor *nb_sparse_categorical_crossentropy(nb_tensor *prob, nb_tensor *labels
     return nb_categorical_crossentropy(prob, onehot);
 }
 
+/* The mean over samples of a per-sample sum over the last axis: [.., K] -> 0-d */
+static nb_tensor *mean_of_row_sums(nb_tensor *x) {
+    if (!x) return NULL;
+    if (x->ndim == 0) return x;
+    int last = x->ndim - 1;
+    nb_tensor *rows = nb_sum(x, &last, 1, false);
+    return rows ? nb_mean_all(rows) : NULL;
+}
+
+nb_tensor *nb_huber_loss(nb_tensor *pred, nb_tensor *target, float delta) {
+    const char *fn = "nb_huber_loss";
+    if (!(delta > 0) || !isfinite(delta))
+        return nb_fail(NB_ERR_ARG, "%s: delta %g must be a positive number", fn, delta);
+    nb_tensor *t = match_target(fn, pred, target);
+    if (!t) return NULL;
+    /* with a = |e| and q = min(a, delta): 1/2 q^2 + delta (a - q) is 1/2 e^2 inside and
+     * delta |e| - 1/2 delta^2 outside, one expression with the right slope on both sides */
+    nb_tensor *a = nb_abs(nb_sub(pred, t));
+    nb_tensor *q = nb_clip(a, 0.0f, delta);
+    return nb_mean_all(
+        nb_add(nb_mul_scalar(nb_square(q), 0.5f), nb_mul_scalar(nb_sub(a, q), delta)));
+}
+
+nb_tensor *nb_log_cosh_loss(nb_tensor *pred, nb_tensor *target) {
+    nb_tensor *t = match_target("nb_log_cosh_loss", pred, target);
+    if (!t) return NULL;
+    nb_tensor *e = nb_sub(pred, t);
+    nb_tensor *v = nb_add(e, nb_softplus(nb_mul_scalar(e, -2.0f)));
+    return nb_mean_all(nb_sub_scalar(v, (float)M_LN2));
+}
+
+/* Keras's hinge targets: -1 / 1, or 0 / 1 read as -1 / 1 (all values must be one kind) */
+static nb_tensor *signed_targets(const char *fn, nb_tensor *t) {
+    bool zero_one = true, signs = true;
+    for (int64_t i = 0; i < nb_numel(t); i++) {
+        float v = nb_get_flat(t, i);
+        zero_one = zero_one && (v == 0 || v == 1);
+        signs = signs && (v == -1 || v == 1);
+    }
+    if (signs) return t;
+    if (zero_one) return nb_affine(t, 2.0f, -1.0f);
+    return nb_fail(NB_ERR_ARG,
+                   "%s: targets must be -1 and 1 (or 0 and 1); got %s with other values", fn,
+                   nb_shape_s(t));
+}
+
+static nb_tensor *hinge_margin(const char *fn, nb_tensor *pred, nb_tensor *target) {
+    nb_tensor *t = match_target(fn, pred, target);
+    t = t ? signed_targets(fn, t) : NULL;
+    return t ? nb_relu(nb_rsub_scalar(nb_mul(t, pred), 1.0f)) : NULL;
+}
+
+nb_tensor *nb_hinge_loss(nb_tensor *pred, nb_tensor *target) {
+    nb_tensor *m = hinge_margin("nb_hinge_loss", pred, target);
+    return m ? nb_mean_all(m) : NULL;
+}
+
+nb_tensor *nb_squared_hinge_loss(nb_tensor *pred, nb_tensor *target) {
+    nb_tensor *m = hinge_margin("nb_squared_hinge_loss", pred, target);
+    return m ? nb_mean_all(nb_square(m)) : NULL;
+}
+
+/* pred, onehot: [N, K] */
+static bool rows_of_classes(const char *fn, nb_tensor *pred, nb_tensor *target) {
+    if (!pred || !target) return nb_fail_null(fn), false;
+    if (pred->ndim == 2 && nb_target_fits(pred, target, false) && pred->shape[0] >= 1) return true;
+    nb_fail(NB_ERR_SHAPE,
+            "%s: predictions and targets must both be [N, K] with N >= 1; got %s and %s", fn,
+            nb_shape_s(pred), nb_shape_s(target));
+    return false;
+}
+
+nb_tensor *nb_categorical_hinge_loss(nb_tensor *pred, nb_tensor *onehot) {
+    const char *fn = "nb_categorical_hinge_loss";
+    if (!rows_of_classes(fn, pred, onehot)) return NULL;
+    nb_tensor *t = nb_target_view(pred, onehot, false);
+    int axis = 1;
+    nb_tensor *pos = nb_sum(nb_mul(t, pred), &axis, 1, false);
+    nb_tensor *neg = nb_max(nb_mul(nb_rsub_scalar(t, 1.0f), pred), &axis, 1, false);
+    return nb_mean_all(nb_relu(nb_add_scalar(nb_sub(neg, pos), 1.0f)));
+}
+
+nb_tensor *nb_kl_divergence_loss(nb_tensor *pred, nb_tensor *target) {
+    const char *fn = "nb_kl_divergence_loss";
+    if (!rows_of_classes(fn, pred, target)) return NULL;
+    nb_tensor *t = nb_clip(nb_target_view(pred, target, false), PROB_EPS, 1.0f);
+    nb_tensor *p = nb_clip(pred, PROB_EPS, 1.0f);
+    return mean_of_row_sums(nb_mul(t, nb_sub(nb_log(t), nb_log(p))));
+}
+
+nb_tensor *nb_poisson_loss(nb_tensor *pred, nb_tensor *target) {
+    nb_tensor *t = match_target("nb_poisson_loss", pred, target);
+    if (!t) return NULL;
+    return nb_mean_all(nb_sub(pred, nb_mul(t, nb_log(nb_add_scalar(pred, PROB_EPS)))));
+}
+
+/* x / max(|x|, 1e-6) along the last axis */
+static nb_tensor *unit_rows(nb_tensor *x) {
+    int last = x->ndim - 1;
+    nb_tensor *norm = nb_sqrt(nb_sum(nb_square(x), &last, 1, true));
+    return nb_div(x, nb_clip(norm, 1e-6f, INFINITY));
+}
+
+nb_tensor *nb_cosine_similarity_loss(nb_tensor *pred, nb_tensor *target) {
+    const char *fn = "nb_cosine_similarity_loss";
+    nb_tensor *t = match_target(fn, pred, target);
+    if (!t) return NULL;
+    if (pred->ndim < 1)
+        return nb_fail(NB_ERR_SHAPE, "%s: predictions must have an axis to compare along; got %s",
+                       fn, nb_shape_s(pred));
+    return nb_neg(mean_of_row_sums(nb_mul(unit_rows(t), unit_rows(pred))));
+}
+
 /* ---- by name ----------------------------------------------------------------------------- */
 static const struct {
     const char *name;
@@ -89,8 +216,20 @@ static const struct {
     {"binary_crossentropy", NB_LOSS_BINARY_CE},
     {"categorical_crossentropy", NB_LOSS_CATEGORICAL_CE},
     {"sparse_categorical_crossentropy", NB_LOSS_SPARSE_CATEGORICAL_CE},
+    {"huber", NB_LOSS_HUBER},
+    {"log_cosh", NB_LOSS_LOG_COSH},
+    {"hinge", NB_LOSS_HINGE},
+    {"squared_hinge", NB_LOSS_SQUARED_HINGE},
+    {"categorical_hinge", NB_LOSS_CATEGORICAL_HINGE},
+    {"kl_divergence", NB_LOSS_KL_DIVERGENCE},
+    {"poisson", NB_LOSS_POISSON},
+    {"cosine_similarity", NB_LOSS_COSINE_SIMILARITY},
     {"mean_squared_error", NB_LOSS_MSE}, /* Keras's long names */
     {"mean_absolute_error", NB_LOSS_MAE},
+    {"huber_loss", NB_LOSS_HUBER},
+    {"logcosh", NB_LOSS_LOG_COSH},
+    {"kullback_leibler_divergence", NB_LOSS_KL_DIVERGENCE},
+    {"kld", NB_LOSS_KL_DIVERGENCE},
 };
 
 bool nb_loss_from_name(const char *fn, const char *name, nb_loss_kind *out) {
@@ -101,13 +240,14 @@ bool nb_loss_from_name(const char *fn, const char *name, nb_loss_kind *out) {
         }
     nb_fail(NB_ERR_ARG,
             "%s: unknown loss '%s'; known losses: mse, mae, binary_crossentropy, "
-            "categorical_crossentropy, sparse_categorical_crossentropy",
+            "categorical_crossentropy, sparse_categorical_crossentropy, huber, log_cosh, hinge, "
+            "squared_hinge, categorical_hinge, kl_divergence, poisson, cosine_similarity",
             fn, name ? name : "(null)");
     return false;
 }
 
 const char *nb_loss_name(nb_loss_kind k) {
-    return names[k].name; /* the first five entries are in enum order */
+    return names[k].name; /* the first NB_LOSS_COUNT entries are in enum order */
 }
 
 bool nb_loss_is_crossentropy(nb_loss_kind k) {
@@ -158,6 +298,24 @@ nb_tensor *nb_loss_apply(nb_loss_kind k, bool from_logits, nb_tensor *pred, nb_t
         return nb_categorical_crossentropy(pred, target);
     case NB_LOSS_SPARSE_CATEGORICAL_CE:
         return nb_sparse_categorical_crossentropy(pred, target);
+    case NB_LOSS_HUBER:
+        return nb_huber_loss(pred, target, 1.0f);
+    case NB_LOSS_LOG_COSH:
+        return nb_log_cosh_loss(pred, target);
+    case NB_LOSS_HINGE:
+        return nb_hinge_loss(pred, target);
+    case NB_LOSS_SQUARED_HINGE:
+        return nb_squared_hinge_loss(pred, target);
+    case NB_LOSS_CATEGORICAL_HINGE:
+        return nb_categorical_hinge_loss(pred, target);
+    case NB_LOSS_KL_DIVERGENCE:
+        return nb_kl_divergence_loss(pred, target);
+    case NB_LOSS_POISSON:
+        return nb_poisson_loss(pred, target);
+    case NB_LOSS_COSINE_SIMILARITY:
+        return nb_cosine_similarity_loss(pred, target);
+    case NB_LOSS_COUNT:
+        break;
     }
     return nb_fail(NB_ERR_ARG, "nb_loss_apply: unknown loss kind %d", (int)k);
 }

@@ -166,6 +166,15 @@ typedef enum nb_loss_kind {
     NB_LOSS_BINARY_CE,
     NB_LOSS_CATEGORICAL_CE,
     NB_LOSS_SPARSE_CATEGORICAL_CE,
+    NB_LOSS_HUBER,
+    NB_LOSS_LOG_COSH,
+    NB_LOSS_HINGE,
+    NB_LOSS_SQUARED_HINGE,
+    NB_LOSS_CATEGORICAL_HINGE,
+    NB_LOSS_KL_DIVERGENCE,
+    NB_LOSS_POISSON,
+    NB_LOSS_COSINE_SIMILARITY,
+    NB_LOSS_COUNT
 } nb_loss_kind;
 /* also takes Keras's long names ("mean_squared_error"); false with an error
  * naming fn and listing the known names */

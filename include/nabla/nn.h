@@ -139,9 +139,25 @@ nb_tensor *nb_sigmoid_crossentropy_logits(nb_tensor *logits, nb_tensor *target);
  * targets the logits' shape); the loss is the mean over N d1 ... positions. */
 nb_tensor *nb_softmax_crossentropy_logits(nb_tensor *logits, nb_tensor *onehot);
 nb_tensor *nb_sparse_softmax_crossentropy_logits(nb_tensor *logits, nb_tensor *labels);
+/* Keras's other losses (the formulas are in nn/losses.c), each a 0-d mean over
+ * samples. Targets by the rule above; categorical_hinge and kl_divergence take
+ * [N, K] rows of one-hot targets / probabilities. hinge and squared_hinge take
+ * -1/1 targets, or 0/1 ones that they map to -1/1 as Keras does. */
+nb_tensor *nb_huber_loss(nb_tensor *pred, nb_tensor *target, float delta); /* Keras: delta 1 */
+nb_tensor *nb_log_cosh_loss(nb_tensor *pred, nb_tensor *target);
+nb_tensor *nb_hinge_loss(nb_tensor *pred, nb_tensor *target);
+nb_tensor *nb_squared_hinge_loss(nb_tensor *pred, nb_tensor *target);
+nb_tensor *nb_categorical_hinge_loss(nb_tensor *pred, nb_tensor *onehot);
+nb_tensor *nb_kl_divergence_loss(nb_tensor *pred, nb_tensor *target);
+nb_tensor *nb_poisson_loss(nb_tensor *pred, nb_tensor *target);
+/* -cos(pred, target) along the last axis, averaged: -1 is the best value */
+nb_tensor *nb_cosine_similarity_loss(nb_tensor *pred, nb_tensor *target);
 /* "mse", "mae", "binary_crossentropy", "categorical_crossentropy",
- * "sparse_categorical_crossentropy" (and Keras's "mean_squared_error",
- * "mean_absolute_error"), on probabilities */
+ * "sparse_categorical_crossentropy" (on probabilities), "huber", "log_cosh",
+ * "hinge", "squared_hinge", "categorical_hinge", "kl_divergence", "poisson",
+ * "cosine_similarity", and Keras's aliases "mean_squared_error",
+ * "mean_absolute_error", "huber_loss", "logcosh", "kld",
+ * "kullback_leibler_divergence" */
 nb_tensor *nb_loss_by_name(const char *name, nb_tensor *pred, nb_tensor *target);
 typedef struct nb_loss_opts {
     /* Keras's from_logits: pred are logits (a linear output), and the

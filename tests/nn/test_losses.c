@@ -307,6 +307,130 @@ START_TEST(test_loss_errors_name_the_function_and_shapes) {
 }
 END_TEST
 
+/* Keras's formulas evaluated in float64 (numpy) on these numbers */
+START_TEST(test_keras_losses_of_known_values) {
+    nb_tensor *p = nb_from_array((float[]){0.2f, -1.5f, 3, 0.7f, 0.1f, -0.4f}, NB_SHAPE(2, 3));
+    nb_tensor *t = nb_from_array((float[]){0.5f, -0.5f, 0.5f, 2, 0.1f, -0.3f}, NB_SHAPE(2, 3));
+    NB_ASSERT_CLOSE(nb_item(nb_huber_loss(p, t, 1)), 0.55833333, 1e-6);
+    NB_ASSERT_CLOSE(nb_item(nb_huber_loss(p, t, 0.5f)), 0.34583333, 1e-6);
+    NB_ASSERT_CLOSE(nb_item(nb_log_cosh_loss(p, t)), 0.49586316, 1e-6);
+    NB_ASSERT_CLOSE(nb_item(nb_cosine_similarity_loss(p, t)), -0.86884212, 1e-6);
+    nb_tensor *y01 = nb_from_array((float[]){1, 0, 1, 0, 0, 1}, NB_SHAPE(2, 3));
+    nb_tensor *ypm = nb_from_array((float[]){1, -1, 1, -1, -1, 1}, NB_SHAPE(2, 3));
+    NB_ASSERT_CLOSE(nb_item(nb_hinge_loss(p, y01)), 0.83333333, 1e-6);
+    NB_ASSERT_CLOSE(nb_item(nb_hinge_loss(p, ypm)), 0.83333333, 1e-6); /* 0/1 read as -1/1 */
+    NB_ASSERT_CLOSE(nb_item(nb_squared_hinge_loss(p, y01)), 1.11666667, 1e-6);
+    nb_tensor *onehot = nb_from_array((float[]){0, 0, 1, 1, 0, 0}, NB_SHAPE(2, 3));
+    NB_ASSERT_CLOSE(nb_item(nb_categorical_hinge_loss(p, onehot)), 0.2, 1e-6);
+    nb_tensor *pr = nb_from_array((float[]){0.2f, 0.3f, 0.5f, 0.6f, 0.3f, 0.1f}, NB_SHAPE(2, 3));
+    nb_tensor *tr = nb_from_array((float[]){0.1f, 0.1f, 0.8f, 0.5f, 0.5f, 0}, NB_SHAPE(2, 3));
+    NB_ASSERT_CLOSE(nb_item(nb_kl_divergence_loss(pr, tr)), 0.18053880, 1e-6);
+    nb_tensor *rate = nb_from_array((float[]){0.5f, 1.5f, 3, 0.2f, 2, 1}, NB_SHAPE(2, 3));
+    nb_tensor *counts = nb_from_array((float[]){0, 2, 3, 1, 1, 0}, NB_SHAPE(2, 3));
+    NB_ASSERT_CLOSE(nb_item(nb_poisson_loss(rate, counts)), 0.83492048, 1e-6);
+    /* by Keras's names, and log cosh of a large error without overflow: e - log 2 */
+    NB_ASSERT_CLOSE(nb_item(nb_loss_by_name("huber", p, t)), 0.55833333, 1e-6);
+    NB_ASSERT_CLOSE(nb_item(nb_loss_by_name("kld", pr, tr)), 0.18053880, 1e-6);
+    NB_ASSERT_CLOSE(nb_item(nb_loss_by_name("categorical_hinge", p, onehot)), 0.2, 1e-6);
+    nb_tensor *big = nb_from_array((float[]){1000}, NB_SHAPE(1));
+    NB_ASSERT_CLOSE(nb_item(nb_log_cosh_loss(big, nb_zeros(NB_SHAPE(1)))), 999.306853, 1e-3);
+}
+END_TEST
+
+typedef struct {
+    nb_tensor *(*fn)(nb_tensor *, nb_tensor *);
+    bool on_softmax;
+} keras_loss;
+
+static nb_tensor *apply_keras_loss(nb_tensor *const *x, int n, void *ctx) {
+    (void)n;
+    const keras_loss *k = ctx;
+    return k->fn(k->on_softmax ? nb_softmax(x[0], 1) : x[0], x[1]);
+}
+
+static nb_tensor *huber_half(nb_tensor *p, nb_tensor *t) {
+    return nb_huber_loss(p, t, 0.5f);
+}
+
+START_TEST(test_keras_losses_pass_gradcheck) {
+    /* errors kept away from the kinks (huber's |e| = delta, hinge's margin 1): a central
+     * difference across a kink is not a derivative */
+    nb_tensor *p = nb_set_requires_grad(
+        nb_from_array((float[]){0.2f, -1.9f, 3, 0.7f, 0.1f, -0.4f, 1.3f, -0.1f, 0.45f},
+                      NB_SHAPE(3, 3)),
+        true);
+    nb_tensor *t = nb_set_requires_grad(
+        nb_from_array((float[]){0.5f, -0.5f, 0.5f, 2, 0.3f, -0.2f, 0.6f, 0.4f, 0.3f},
+                      NB_SHAPE(3, 3)),
+        true);
+    nb_tensor *signs = nb_from_array((float[]){1, -1, 1, -1, -1, 1, 1, 1, -1}, NB_SHAPE(3, 3));
+    nb_tensor *onehot = nb_from_array((float[]){0, 0, 1, 1, 0, 0, 0, 1, 0}, NB_SHAPE(3, 3));
+    nb_tensor *rate = nb_set_requires_grad(nb_uniform(NB_SHAPE(3, 3), 0.5f, 3), true);
+    nb_tensor *soft = nb_set_requires_grad(nb_uniform(NB_SHAPE(3, 3), 0.1f, 0.9f), true);
+    struct {
+        keras_loss k;
+        nb_tensor *a, *b;
+    } cases[] = {
+        {{nb_mse_loss, false}, p, t}, /* as a control */
+        {{huber_half, false}, p, t},
+        {{nb_log_cosh_loss, false}, p, t},
+        {{nb_hinge_loss, false}, p, signs},
+        {{nb_squared_hinge_loss, false}, p, signs},
+        {{nb_categorical_hinge_loss, false}, p, onehot},
+        {{nb_kl_divergence_loss, true}, p, soft},
+        {{nb_poisson_loss, false}, rate, t},
+        {{nb_cosine_similarity_loss, false}, p, t},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        NB_ASSERT_GRADCHECK(apply_keras_loss, ((nb_tensor *[]){cases[c].a, cases[c].b}), 2,
+                            &cases[c].k, 1e-3, TOL);
+}
+END_TEST
+
+/* compiled by name, each loss trains: a linear model's loss falls on a fixed batch */
+START_TEST(test_a_model_compiled_with_each_keras_loss_trains) {
+    const char *names[] = {"huber", "log_cosh",     "poisson", "cosine_similarity",
+                           "hinge", "squared_hinge"};
+    nb_manual_seed(3);
+    nb_tensor *x = nb_uniform(NB_SHAPE(32, 4), 0, 1);
+    nb_tensor *y = nb_gt(nb_sum(x, (int[]){1}, 1, true), nb_full(NB_SHAPE(32, 1), 2));
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        nb_model *m = nb_sequential(NB_SHAPE(4));
+        ck_assert_int_eq(
+            nb_model_add(m, nb_dense(1, !strcmp(names[i], "poisson") ? "softplus" : NULL)), NB_OK);
+        ck_assert_msg(nb_model_compile(m, names[i], nb_adam(0.05f, 0.9f, 0.999f, 1e-7f, false),
+                                       NULL, 0) == NB_OK,
+                      "%s", nb_error());
+        double first = 0, last = 0;
+        for (int step = 0; step < 40; step++) {
+            nb_tensor *loss;
+            ck_assert_msg(nb_model_train_on_batch(m, x, y, &loss, NULL) == NB_OK, "%s: %s",
+                          names[i], nb_error());
+            if (step == 0) first = nb_item(loss);
+            last = nb_item(loss);
+        }
+        ck_assert_msg(last < first - 0.05 * fabs(first), "%s: loss %g -> %g", names[i], first,
+                      last);
+        nb_model_free(m);
+    }
+}
+END_TEST
+
+START_TEST(test_keras_loss_errors_name_the_function) {
+    nb_tensor *p = nb_zeros(NB_SHAPE(2, 3));
+    ck_assert_ptr_null(nb_hinge_loss(p, nb_full(NB_SHAPE(2, 3), 0.5f)));
+    NB_ASSERT_ERROR_HAS("nb_hinge_loss: targets must be -1 and 1 (or 0 and 1)");
+    ck_assert_ptr_null(nb_huber_loss(p, p, 0));
+    NB_ASSERT_ERROR_HAS("nb_huber_loss: delta 0 must be a positive number");
+    ck_assert_ptr_null(nb_categorical_hinge_loss(nb_zeros(NB_SHAPE(6)), nb_zeros(NB_SHAPE(6))));
+    NB_ASSERT_ERROR_HAS("nb_categorical_hinge_loss: predictions and targets must both be [N, K]");
+    ck_assert_ptr_null(nb_poisson_loss(p, nb_zeros(NB_SHAPE(3, 2))));
+    NB_ASSERT_ERROR_HAS("nb_poisson_loss: predictions [2, 3] and targets [3, 2] differ in shape");
+    ck_assert_ptr_null(nb_loss_by_name("hubber", p, p));
+    NB_ASSERT_ERROR_HAS("unknown loss 'hubber'; known losses: mse, mae");
+}
+END_TEST
+
 static Suite *losses_suite(void) {
     Suite *s = suite_create("losses");
     TCase *tc = nb_tcase("values");
@@ -317,15 +441,19 @@ static Suite *losses_suite(void) {
     tcase_add_test(tc, test_fused_losses_of_known_values);
     tcase_add_test(tc, test_fused_losses_are_finite_for_logits_of_1e4);
     tcase_add_test(tc, test_fused_equals_unfused_on_moderate_logits);
+    tcase_add_test(tc, test_keras_losses_of_known_values);
     suite_add_tcase(s, tc);
     tc = nb_tcase("gradients");
     tcase_add_test(tc, test_probability_losses_pass_gradcheck);
     tcase_add_test(tc, test_fused_losses_pass_gradcheck);
     tcase_add_test(tc, test_fused_loss_gradient_scales_with_the_upstream_gradient);
+    tcase_add_test(tc, test_keras_losses_pass_gradcheck);
+    tcase_add_test(tc, test_a_model_compiled_with_each_keras_loss_trains);
     suite_add_tcase(s, tc);
     tc = nb_tcase("errors");
     tcase_add_test(tc, test_loss_errors_name_the_function_and_shapes);
     tcase_add_test(tc, test_targets_must_match_but_for_a_trailing_axis_of_1);
+    tcase_add_test(tc, test_keras_loss_errors_name_the_function);
     suite_add_tcase(s, tc);
     tc = nb_tcase("targets");
     tcase_add_test(tc, test_every_loss_takes_targets_n_for_outputs_n_by_1);

@@ -400,7 +400,7 @@ START_TEST(test_malformed_model_files_are_errors_naming_the_file_and_the_key) {
         {"model.version", "2", "'model.version' is '2'"},
         {"content", NULL, "bare weights"},
         {"format", "safetensors", "not a nabla model file"},
-        {"compile.loss", "hinge", "compile.*: nb_model_compile: unknown loss 'hinge'"},
+        {"compile.loss", "hubber", "compile.*: nb_model_compile: unknown loss 'hubber'"},
         {"compile.metrics", "99", "'compile.metrics' is '99'"},
         {"compile.metric.0", NULL, "the key 'compile.metric.0' is missing"},
         {"optimizer.name", "lbfgs", "'optimizer.name' is 'lbfgs'"},

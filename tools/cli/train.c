@@ -25,8 +25,10 @@ static const char train_usage[] =
     "      into train / validation / test (60/20/20 by default), and\n"
     "      tabular features are standardized by the training part's mean and deviation\n"
     "options:\n"
-    "  --loss L            mse, mae, binary_crossentropy, categorical_crossentropy,\n"
-    "                      sparse_categorical_crossentropy; default from the output layer:\n"
+    "  --loss L            mse, mae, huber, log_cosh, poisson (values);\n"
+    "                      binary_crossentropy, categorical_crossentropy,\n"
+    "                      sparse_categorical_crossentropy (classes); default from the output "
+    "layer:\n"
     "                      1 sigmoid unit -> binary_crossentropy, softmax ->\n"
     "                      sparse_categorical_crossentropy, linear on values -> mse\n"
     "  --optimizer O       sgd, momentum, nesterov, adagrad, rmsprop, adam (default), adamw\n"
@@ -92,8 +94,8 @@ bool cli_pick_task(const char *spec, const char *loss, nb_model *m, const cli_da
     }
     if (!d->classes && (cli_is_crossentropy(t->loss) || units != 1)) {
         fprintf(stderr,
-                "error: %s holds values: end the model with \"dense 1\" and use mse or "
-                "mae\n",
+                "error: %s holds values: end the model with \"dense 1\" and use mse, mae, "
+                "huber, log_cosh or poisson\n",
                 d->name);
         return false;
     }
