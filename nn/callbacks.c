@@ -98,7 +98,7 @@ nb_callback nb_early_stopping(const char *monitor, int patience, bool restore_be
     snprintf(es->monitor, sizeof es->monitor, "%s", monitor ? monitor : "val_loss");
     es->patience = patience > 0 ? patience : 1;
     es->restore_best = restore_best;
-    es->maximize = strstr(es->monitor, "acc") != NULL; /* accuracies rise, losses fall */
+    es->maximize = nb_metric_rises(es->monitor); /* accuracies, auc, r2 rise; losses fall */
     return (nb_callback){.on_train_begin = es_begin,
                          .on_epoch_end = es_epoch_end,
                          .on_train_end = es_end,
@@ -272,7 +272,7 @@ nb_callback nb_reduce_lr_on_plateau_ex(const nb_reduce_lr_opts *opts) {
     p->o = o;
     snprintf(p->monitor, sizeof p->monitor, "%s", o.monitor ? o.monitor : "val_loss");
     p->o.monitor = p->monitor;
-    p->maximize = strstr(p->monitor, "acc") != NULL; /* Keras's mode "auto" */
+    p->maximize = nb_metric_rises(p->monitor); /* Keras's mode "auto" */
     plateau_begin(NULL, p);
     return (nb_callback){
         .on_train_begin = plateau_begin, .on_epoch_end = plateau_epoch_end, .free = free, .ctx = p};

@@ -42,13 +42,33 @@ const int64_t *nb_model_input_shape(const nb_model *m, int *ndim) {
     return m ? m->in_shape : NULL;
 }
 
+/* ---- metrics accumulate over the batches of an epoch or an evaluation --------------------- */
+static nb_metric_state *metric_states(const nb_model *m) {
+    nb_metric_state *st = malloc((size_t)(m->n_metrics ? m->n_metrics : 1) * sizeof *st);
+    for (int k = 0; st && k < m->n_metrics; k++) nb_metric_reset(&st[k]);
+    return st;
+}
+
+static nb_status update_metrics(const nb_model *m, nb_metric_state *st, const nb_tensor *pred,
+                                const nb_tensor *y) {
+    for (int k = 0; k < m->n_metrics; k++) {
+        nb_status s = nb_metric_update(m->metrics[k], &st[k], pred, y, m->from_logits);
+        if (s != NB_OK) return s;
+    }
+    return NB_OK;
+}
+
 /* ---- evaluation: loss and metrics over x, y in batches, without gradients ---------------- */
 static nb_status evaluate(nb_model *m, const nb_tensor *x, const nb_tensor *y, int64_t bs,
                           double *values) {
     int64_t n = x->shape[0];
-    double sums[NB_MODEL_MAX_METRICS + 1] = {0};
+    double loss_sum = 0;
+    nb_metric_state *st = metric_states(m);
     int64_t *idx = malloc((size_t)(n ? n : 1) * sizeof *idx);
-    if (!idx) return nb_failc(NB_ERR_MEMORY, "nb_model_evaluate: out of memory");
+    if (!idx || !st) {
+        free(idx), free(st);
+        return nb_failc(NB_ERR_MEMORY, "nb_model_evaluate: out of memory");
+    }
     for (int64_t i = 0; i < n; i++) idx[i] = i;
     nb_no_grad_begin();
     nb_status s = NB_OK;
@@ -61,15 +81,16 @@ static nb_status evaluate(nb_model *m, const nb_tensor *x, const nb_tensor *y, i
         if (!loss)
             s = nb_error_code();
         else {
-            sums[0] += nb_item(loss) * (double)size;
-            for (int k = 0; k < m->n_metrics; k++)
-                sums[k + 1] += nb_model_metric(m, k, pred, yb) * (double)size;
+            loss_sum += nb_item(loss) * (double)size;
+            s = update_metrics(m, st, pred, yb);
         }
         nb_scope_end();
     }
     nb_no_grad_end();
     free(idx);
-    for (int k = 0; k <= m->n_metrics; k++) values[k] = n ? sums[k] / (double)n : NAN;
+    values[0] = n ? loss_sum / (double)n : NAN;
+    for (int k = 0; k < m->n_metrics; k++) values[k + 1] = nb_metric_result(m->metrics[k], &st[k]);
+    free(st);
     return s;
 }
 
@@ -181,7 +202,7 @@ nb_graph *nb_model_trace_step(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_
  * With graph (not NULL), the step is traced into *graph the first time and
  * replayed after. */
 static nb_status train_step(nb_model *m, const fit_data *d, const int64_t *idx, int64_t size,
-                            double *sums, nb_graph **graph) {
+                            double *loss_sum, nb_metric_state *st, nb_graph **graph) {
     nb_scope_begin();
     nb_tensor *in[2] = {nb_take_rows(d->x, idx, size), nb_take_rows(d->y, idx, size)};
     nb_tensor *out[2] = {0};
@@ -196,9 +217,8 @@ static nb_status train_step(nb_model *m, const fit_data *d, const int64_t *idx, 
         s = nb_graph_run(*graph, in, 2, out);
     }
     if (s == NB_OK) {
-        sums[0] += nb_item(out[0]) * (double)size;
-        for (int k = 0; k < m->n_metrics; k++)
-            sums[k + 1] += nb_model_metric(m, k, out[1], in[1]) * (double)size;
+        *loss_sum += nb_item(out[0]) * (double)size;
+        s = update_metrics(m, st, out[1], in[1]);
     }
     nb_scope_end();
     return s;
@@ -240,7 +260,9 @@ static nb_status run_epoch(nb_model *m, const fit_data *d, const nb_fit_opts *o,
                            int64_t *order, const nb_history *h, double *logs, nb_progress *p,
                            nb_graph **graph, int64_t *steps) {
     int64_t n = d->x->shape[0];
-    double sums[NB_MODEL_MAX_METRICS + 1] = {0};
+    double loss_sum = 0;
+    nb_metric_state *st = metric_states(m);
+    if (!st) return nb_failc(NB_ERR_MEMORY, "nb_model_fit: out of memory");
     nb_status s = NB_OK;
     if (o->no_shuffle)
         for (int64_t i = 0; i < n; i++) order[i] = i;
@@ -249,11 +271,14 @@ static nb_status run_epoch(nb_model *m, const fit_data *d, const nb_fit_opts *o,
     *steps = 0;
     for (int64_t at = 0; at < n && s == NB_OK; at += bs) {
         int64_t size = n - at < bs ? n - at : bs;
-        s = train_step(m, d, order + at, size, sums, o->eager ? NULL : graph);
+        s = train_step(m, d, order + at, size, &loss_sum, st, o->eager ? NULL : graph);
         ++*steps;
-        for (int k = 0; k <= m->n_metrics; k++) logs[k] = sums[k] / (double)(at + size);
+        logs[0] = loss_sum / (double)(at + size);
+        for (int k = 0; k < m->n_metrics; k++)
+            logs[k + 1] = nb_metric_result(m->metrics[k], &st[k]);
         if (s == NB_OK) nb_progress_step(p, at + size, *steps, h, logs, m->n_metrics + 1);
     }
+    free(st);
     if (s == NB_OK && d->vx) s = evaluate(m, d->vx, d->vy, bs, logs + m->n_metrics + 1);
     return s;
 }

@@ -5,6 +5,13 @@
  *   binary accuracy       mean over elements of (p > 0.5) == (t > 0.5)   (x > 0 for logits)
  *   categorical accuracy  mean over rows of argmax p == argmax t     p, t: [N, K]
  *   sparse accuracy       mean over rows of argmax p == label        labels: [N]
+ *
+ * In fit and evaluate every metric accumulates over the batches (nb_metric_state):
+ *   mse, mae, rmse        sums of e^2 and |e| over elements; rmse = sqrt(sum e^2 / n)
+ *   r2                    1 - sum e^2 / sum (t - mean t)^2 over all elements
+ *   precision, recall     TP / (TP + FP), TP / P at threshold 0.5 (0 on logits)
+ *   auc                   ROC: TP and FP counts at Keras's 200 thresholds, trapezoids
+ *   top-k accuracies      the target class has fewer than k scores above it (k = 5)
  */
 #include "nn_internal.h"
 
@@ -73,6 +80,166 @@ float nb_sparse_categorical_accuracy(const nb_tensor *prob, const nb_tensor *lab
     return (float)((double)hits / (double)n);
 }
 
+/* ---- metrics that accumulate: precision, recall, AUC, top-k, rmse, r2 ------------------- */
+void nb_metric_reset(nb_metric_state *s) {
+    memset(s, 0, sizeof *s);
+}
+
+/* Keras's thresholds: 0 - eps, i / (T - 1) for 0 < i < T - 1, 1 + eps */
+static double auc_threshold(int i) {
+    if (i == 0) return -1e-7;
+    if (i == NB_AUC_THRESHOLDS - 1) return 1 + 1e-7;
+    return (double)i / (NB_AUC_THRESHOLDS - 1);
+}
+
+/* elementwise scores against 0/1 targets of the same shape ([N] for [N, 1]) */
+static nb_status add_confusion(const char *fn, nb_metric_kind k, nb_metric_state *s,
+                               const nb_tensor *pred, const nb_tensor *target, bool from_logits) {
+    if (!nb_target_fits(pred, target, false) || pred->numel == 0)
+        return nb_failc(NB_ERR_SHAPE,
+                        "%s: predictions %s and 0/1 targets %s must have the same shape", fn,
+                        nb_shape_s(pred), nb_shape_s(target));
+    for (int64_t i = 0; i < pred->numel; i++) {
+        float t = nb_get_flat(target, i);
+        if (t != 0 && t != 1)
+            return nb_failc(NB_ERR_ARG, "%s: target %g at %lld is not 0 or 1", fn, t, (long long)i);
+        double p = nb_get_flat(pred, i);
+        if (from_logits) p = 1 / (1 + exp(-p)); /* scores are probabilities from here on */
+        *(t == 1 ? &s->pos : &s->neg) += 1;
+        if (k != NB_METRIC_AUC) { /* one threshold: 0.5 */
+            if (p > 0.5) *(t == 1 ? &s->tp[0] : &s->fp[0]) += 1;
+            continue;
+        }
+        for (int j = 0; j < NB_AUC_THRESHOLDS && p > auc_threshold(j); j++)
+            *(t == 1 ? &s->tp[j] : &s->fp[j]) += 1;
+    }
+    return NB_OK;
+}
+
+/* the target class is among the k highest scores (ties with the k-th count as in) */
+static nb_status add_top_k(const char *fn, bool sparse, nb_metric_state *s, const nb_tensor *pred,
+                           const nb_tensor *target, int k) {
+    if (!is_rows(pred) || !nb_target_fits(pred, target, sparse))
+        return nb_failc(NB_ERR_SHAPE, "%s: predictions must be [N, K] and %s; got %s and %s", fn,
+                        sparse ? "labels [N]" : "one-hot targets [N, K]", nb_shape_s(pred),
+                        nb_shape_s(target));
+    int64_t n = pred->shape[0], classes = pred->shape[1];
+    for (int64_t i = 0; i < n; i++) {
+        int64_t c = sparse ? (int64_t)nb_get_flat(target, i) : row_argmax(target, i);
+        if (sparse && !(c >= 0 && c < classes && (float)c == nb_get_flat(target, i)))
+            return nb_failc(NB_ERR_ARG, "%s: label %g of row %lld is not a class in [0, %lld)", fn,
+                            nb_get_flat(target, i), (long long)i, (long long)classes);
+        float v = nb_get_flat(pred, i * classes + c);
+        int64_t above = 0;
+        for (int64_t j = 0; j < classes; j++) above += nb_get_flat(pred, i * classes + j) > v;
+        s->total += above < k;
+    }
+    s->count += (double)n;
+    return NB_OK;
+}
+
+static nb_status add_errors(const char *fn, bool r2, nb_metric_state *s, const nb_tensor *pred,
+                            const nb_tensor *target) {
+    if (!nb_target_fits(pred, target, false) || pred->numel == 0)
+        return nb_failc(NB_ERR_SHAPE, "%s: predictions %s and targets %s differ in shape", fn,
+                        nb_shape_s(pred), nb_shape_s(target));
+    for (int64_t i = 0; i < pred->numel; i++) {
+        double t = nb_get_flat(target, i), e = nb_get_flat(pred, i) - t;
+        s->sum_res2 += e * e, s->sum_abs += fabs(e);
+        if (r2) s->sum_y += t, s->sum_y2 += t * t;
+    }
+    s->count += (double)pred->numel;
+    return NB_OK;
+}
+
+static const char *metric_fn(nb_metric_kind k) {
+    static const char *const fns[] = {
+        [NB_METRIC_MSE] = "nb_metric (mse)",
+        [NB_METRIC_MAE] = "nb_metric (mae)",
+        [NB_METRIC_RMSE] = "nb_metric (rmse)",
+        [NB_METRIC_R2] = "nb_metric (r2)",
+        [NB_METRIC_PRECISION] = "nb_metric (precision)",
+        [NB_METRIC_RECALL] = "nb_metric (recall)",
+        [NB_METRIC_AUC] = "nb_metric (auc)",
+        [NB_METRIC_TOP_K] = "nb_metric (top_k_categorical_accuracy)",
+        [NB_METRIC_SPARSE_TOP_K] = "nb_metric (sparse_top_k_categorical_accuracy)",
+    };
+    return k < sizeof fns / sizeof *fns && fns[k] ? fns[k] : "nb_metric";
+}
+
+nb_status nb_metric_update(nb_metric_kind k, nb_metric_state *s, const nb_tensor *pred,
+                           const nb_tensor *target, bool from_logits) {
+    const char *fn = metric_fn(k);
+    if (!pred || !target) return nb_fail_null(fn), NB_ERR_NULL;
+    switch (k) {
+    case NB_METRIC_PRECISION:
+    case NB_METRIC_RECALL:
+    case NB_METRIC_AUC:
+        return add_confusion(fn, k, s, pred, target, from_logits);
+    case NB_METRIC_TOP_K:
+    case NB_METRIC_SPARSE_TOP_K:
+        return add_top_k(fn, k == NB_METRIC_SPARSE_TOP_K, s, pred, target, 5);
+    case NB_METRIC_MSE:
+    case NB_METRIC_MAE:
+    case NB_METRIC_RMSE:
+    case NB_METRIC_R2:
+        return add_errors(fn, k == NB_METRIC_R2, s, pred, target);
+    default: { /* the accuracies: the batch's value weighted by its rows */
+        double v = nb_metric_eval(k, pred, target, from_logits);
+        if (isnan(v)) return NB_ERR_SHAPE; /* only on an error, which nb_metric_eval set */
+        double w = pred->ndim ? (double)pred->shape[0] : 1;
+        s->total += v * w, s->count += w;
+        return NB_OK;
+    }
+    }
+}
+
+/* the area under the ROC curve by the trapezoid rule over the thresholds */
+static double roc_auc(const nb_metric_state *s) {
+    if (s->pos == 0 || s->neg == 0) return NAN;
+    double area = 0;
+    for (int j = 0; j + 1 < NB_AUC_THRESHOLDS; j++) {
+        double x0 = s->fp[j] / s->neg, x1 = s->fp[j + 1] / s->neg;
+        double y0 = s->tp[j] / s->pos, y1 = s->tp[j + 1] / s->pos;
+        area += (x0 - x1) * (y0 + y1) / 2;
+    }
+    return area;
+}
+
+double nb_metric_result(nb_metric_kind k, const nb_metric_state *s) {
+    switch (k) {
+    case NB_METRIC_PRECISION: /* Keras: 0 when nothing was predicted positive */
+        return s->pos + s->neg == 0  ? NAN
+               : s->tp[0] + s->fp[0] ? s->tp[0] / (s->tp[0] + s->fp[0])
+                                     : 0;
+    case NB_METRIC_RECALL:
+        return s->pos + s->neg == 0 ? NAN : s->pos ? s->tp[0] / s->pos : 0;
+    case NB_METRIC_AUC:
+        return roc_auc(s);
+    case NB_METRIC_MSE:
+        return s->count ? s->sum_res2 / s->count : NAN;
+    case NB_METRIC_MAE:
+        return s->count ? s->sum_abs / s->count : NAN;
+    case NB_METRIC_RMSE:
+        return s->count ? sqrt(s->sum_res2 / s->count) : NAN;
+    case NB_METRIC_R2: {
+        if (!s->count) return NAN;
+        double total = s->sum_y2 - s->sum_y * s->sum_y / s->count;
+        return total > 0 ? 1 - s->sum_res2 / total : s->sum_res2 == 0 ? 1 : 0;
+    }
+    default:
+        return s->count ? s->total / s->count : NAN;
+    }
+}
+
+bool nb_metric_rises(const char *name) {
+    static const char *const rising[] = {"acc", "precision", "recall", "auc", "r2"};
+    const char *base = strncmp(name, "val_", 4) ? name : name + 4;
+    for (size_t i = 0; i < sizeof rising / sizeof *rising; i++)
+        if (strstr(base, rising[i])) return true;
+    return false;
+}
+
 /* ---- metrics by name, for compile ---------------------------------------------------------- */
 bool nb_metric_from_name(const char *fn, const char *name, nb_loss_kind loss, nb_metric_kind *out) {
     static const struct {
@@ -86,6 +253,15 @@ bool nb_metric_from_name(const char *fn, const char *name, nb_loss_kind loss, nb
         {"mae", NB_METRIC_MAE},
         {"mean_squared_error", NB_METRIC_MSE},
         {"mean_absolute_error", NB_METRIC_MAE},
+        {"rmse", NB_METRIC_RMSE},
+        {"root_mean_squared_error", NB_METRIC_RMSE},
+        {"r2", NB_METRIC_R2},
+        {"r2_score", NB_METRIC_R2},
+        {"precision", NB_METRIC_PRECISION},
+        {"recall", NB_METRIC_RECALL},
+        {"auc", NB_METRIC_AUC},
+        {"top_k_categorical_accuracy", NB_METRIC_TOP_K},
+        {"sparse_top_k_categorical_accuracy", NB_METRIC_SPARSE_TOP_K},
     };
     if (name && (!strcmp(name, "accuracy") || !strcmp(name, "acc"))) {
         /* Keras picks the accuracy that matches the loss */
@@ -102,7 +278,8 @@ bool nb_metric_from_name(const char *fn, const char *name, nb_loss_kind loss, nb
         }
     nb_fail(NB_ERR_ARG,
             "%s: unknown metric '%s'; known metrics: accuracy (acc), binary_accuracy, "
-            "categorical_accuracy, sparse_categorical_accuracy, mse, mae",
+            "categorical_accuracy, sparse_categorical_accuracy, mse, mae, rmse, r2, precision, "
+            "recall, auc, top_k_categorical_accuracy, sparse_top_k_categorical_accuracy",
             fn, name ? name : "(null)");
     return false;
 }
@@ -139,6 +316,16 @@ double nb_metric_eval(nb_metric_kind k, const nb_tensor *pred, const nb_tensor *
         return loss_value(nb_mae_loss, pred, target);
     case NB_METRIC_ACCURACY:
         break;
+    default: { /* the accumulating ones, on one batch */
+        nb_metric_state *st = malloc(sizeof *st);
+        if (!st) return (nb_fail(NB_ERR_MEMORY, "nb_metric_eval: out of memory"), NAN);
+        nb_metric_reset(st);
+        double v = nb_metric_update(k, st, pred, target, from_logits) == NB_OK
+                       ? nb_metric_result(k, st)
+                       : NAN;
+        free(st);
+        return v;
+    }
     }
     return (nb_fail(NB_ERR_ARG, "nb_metric_eval: unknown metric kind %d", (int)k), NAN);
 }

@@ -195,7 +195,30 @@ typedef enum nb_metric_kind {
     NB_METRIC_SPARSE_CATEGORICAL_ACCURACY,
     NB_METRIC_MSE,
     NB_METRIC_MAE,
+    NB_METRIC_RMSE,
+    NB_METRIC_R2,
+    NB_METRIC_PRECISION,
+    NB_METRIC_RECALL,
+    NB_METRIC_AUC,
+    NB_METRIC_TOP_K,        /* top_k_categorical_accuracy, k = 5: one-hot targets */
+    NB_METRIC_SPARSE_TOP_K, /* sparse_top_k_categorical_accuracy, k = 5: labels */
 } nb_metric_kind;
+/* Metrics accumulate over an epoch, as Keras's do: precision is TP / (TP + FP) over all
+ * the epoch's samples, not a mean of batch precisions. */
+#define NB_AUC_THRESHOLDS 200 /* Keras's num_thresholds */
+typedef struct nb_metric_state {
+    double total, count;                     /* means: value x weight, weight */
+    double sum_y, sum_y2, sum_res2, sum_abs; /* mse, mae, rmse, r2 */
+    double tp[NB_AUC_THRESHOLDS], fp[NB_AUC_THRESHOLDS], pos, neg; /* precision/recall: [0] */
+} nb_metric_state;
+void nb_metric_reset(nb_metric_state *s);
+/* adds a batch; NaN-free on success, an error (shapes, targets) otherwise */
+nb_status nb_metric_update(nb_metric_kind k, nb_metric_state *s, const nb_tensor *pred,
+                           const nb_tensor *target, bool from_logits);
+/* the value over every batch added since the reset; NaN when there was none */
+double nb_metric_result(nb_metric_kind k, const nb_metric_state *s);
+/* true for metrics that rise as the model improves (accuracies, precision, ..., r2) */
+bool nb_metric_rises(const char *name);
 /* "accuracy"/"acc" become the accuracy that fits loss, as Keras does */
 bool nb_metric_from_name(const char *fn, const char *name, nb_loss_kind loss, nb_metric_kind *out);
 /* the metric's mean over the batch; NaN with an error on mismatched shapes.

@@ -189,7 +189,10 @@ nb_status nb_classification_report(FILE *f, const nb_tensor *confusion,
 
 /* ---- compile, fit, evaluate, predict ---------------------------------------------------- */
 /* loss by name; optimizer owned by the model from now on, even when compile
- * fails (NULL = rmsprop); metrics by name ("accuracy", "mae", "mse"). The
+ * fails (NULL = rmsprop); metrics by name: "accuracy" (or "acc"; the
+ * loss picks binary, categorical or sparse), "mse", "mae", "rmse", "r2",
+ * "precision", "recall", "auc", "top_k_categorical_accuracy",
+ * "sparse_top_k_categorical_accuracy"; each accumulates over an epoch. The
  * model's parameters are registered with the optimizer. */
 nb_status nb_model_compile(nb_model *m, const char *loss, nb_optimizer *opt,
                            const char *const *metrics, int n_metrics);

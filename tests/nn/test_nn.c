@@ -731,6 +731,97 @@ START_TEST(test_forward_loss_fuses_softmax_and_sigmoid_with_their_cross_entropy)
 }
 END_TEST
 
+/* ---- metrics that accumulate, against scikit-learn's numbers on fixed cases ---------------- */
+static nb_metric_kind metric_kind(const char *name) {
+    nb_metric_kind k;
+    ck_assert_msg(nb_metric_from_name("test", name, NB_LOSS_MSE, &k), "%s", nb_error());
+    return k;
+}
+
+/* the metric over x, y added in batches of rows (all rows when batch is 0) */
+static double metric_in_batches(const char *name, nb_tensor *x, nb_tensor *y, int64_t batch) {
+    nb_metric_kind k = metric_kind(name);
+    nb_metric_state st;
+    nb_metric_reset(&st);
+    int64_t n = nb_dim(x, 0), bs = batch ? batch : n;
+    for (int64_t at = 0; at < n; at += bs) {
+        int64_t size = n - at < bs ? n - at : bs;
+        nb_tensor *xb = nb_slice(x, 0, at, at + size, 1), *yb = nb_slice(y, 0, at, at + size, 1);
+        ck_assert_msg(nb_metric_update(k, &st, xb, yb, false) == NB_OK, "%s: %s", name, nb_error());
+    }
+    return nb_metric_result(k, &st);
+}
+
+START_TEST(test_accumulating_metrics_match_scikit_learn_over_any_batching) {
+    /* sklearn.metrics 1.2: precision_score, recall_score (threshold 0.5), roc_auc_score,
+     * top_k_accuracy_score, mean_squared_error, mean_absolute_error, r2_score */
+    nb_tensor *score = nb_from_array(
+        (float[]){0.91f, 0.12f, 0.64f, 0.38f, 0.55f, 0.07f, 0.83f, 0.46f, 0.29f, 0.71f},
+        NB_SHAPE(10, 1));
+    nb_tensor *label = nb_from_array((float[]){1, 0, 1, 1, 0, 0, 1, 0, 1, 0}, NB_SHAPE(10));
+    nb_tensor *probs = nb_from_array((float[]){0.1f,  0.5f,  0.2f,  0.11f, 0.05f, 0.04f, //
+                                               0.3f,  0.1f,  0.12f, 0.2f,  0.18f, 0.1f,  //
+                                               0.05f, 0.06f, 0.1f,  0.11f, 0.3f,  0.38f, //
+                                               0.2f,  0.21f, 0.22f, 0.13f, 0.14f, 0.1f},
+                                     NB_SHAPE(4, 6));
+    nb_tensor *classes = nb_from_array((float[]){1, 2, 0, 5}, NB_SHAPE(4));
+    nb_tensor *onehot = nb_one_hot(classes, 6);
+    nb_tensor *target = nb_from_array((float[]){3, -0.5f, 2, 7, 4.2f}, NB_SHAPE(5));
+    nb_tensor *pred = nb_from_array((float[]){2.5f, 0, 2, 8, 3.1f}, NB_SHAPE(5));
+    for (int64_t batch = 0; batch <= 3; batch++) { /* one batch, then 1, 2, 3 rows at a time */
+        NB_ASSERT_CLOSE(metric_in_batches("precision", score, label, batch), 0.6, 1e-9);
+        NB_ASSERT_CLOSE(metric_in_batches("recall", score, label, batch), 0.6, 1e-9);
+        NB_ASSERT_CLOSE(metric_in_batches("auc", score, label, batch), 0.72, 1e-9);
+        NB_ASSERT_CLOSE(
+            metric_in_batches("sparse_top_k_categorical_accuracy", probs, classes, batch), 0.5,
+            1e-9);
+        NB_ASSERT_CLOSE(metric_in_batches("top_k_categorical_accuracy", probs, onehot, batch), 0.5,
+                        1e-9);
+        NB_ASSERT_CLOSE(metric_in_batches("mse", pred, target, batch), 0.542, 1e-6);
+        NB_ASSERT_CLOSE(metric_in_batches("mae", pred, target, batch), 0.62, 1e-6);
+        NB_ASSERT_CLOSE(metric_in_batches("rmse", pred, target, batch), 0.7362064928, 1e-6);
+        NB_ASSERT_CLOSE(metric_in_batches("r2", pred, target, batch), 0.9114147490, 1e-6);
+    }
+    /* means of per-batch values would differ: recall 0.5 in batches of 2, 0.45 in batches of
+     * 3; batches of 2 have no AUC at all when one holds a single class */
+    ck_assert(nb_metric_rises("val_auc") && nb_metric_rises("precision") && nb_metric_rises("r2"));
+    ck_assert(!nb_metric_rises("val_loss") && !nb_metric_rises("rmse"));
+    nb_metric_state st;
+    nb_metric_reset(&st);
+    ck_assert_int_ne(
+        nb_metric_update(metric_kind("auc"), &st, score, nb_full(NB_SHAPE(10, 1), 0.5f), false),
+        NB_OK);
+    NB_ASSERT_ERROR_HAS("nb_metric (auc): target 0.5 at 0 is not 0 or 1");
+}
+END_TEST
+
+/* compiled by name, they are History's columns, and evaluate accumulates them too */
+START_TEST(test_fit_logs_precision_recall_auc_and_evaluate_does_not_depend_on_the_batch) {
+    nb_manual_seed(11);
+    nb_tensor *x = nb_randn(NB_SHAPE(64, 3));
+    nb_tensor *y = nb_gt(nb_sum(x, (int[]){1}, 1, true), nb_zeros(NB_SHAPE(64, 1)));
+    nb_model *m = nb_sequential(NB_SHAPE(3));
+    ck_assert_int_eq(nb_model_add(m, nb_dense(1, "sigmoid")), NB_OK);
+    const char *metrics[] = {"precision", "recall", "auc"};
+    ck_assert_msg(nb_model_compile(m, "binary_crossentropy",
+                                   nb_adam(0.05f, 0.9f, 0.999f, 1e-7f, false), metrics, 3) == NB_OK,
+                  "%s", nb_error());
+    nb_history *h = nb_model_fit(
+        m, x, y, &(nb_fit_opts){.epochs = 10, .batch_size = 8, .val_x = x, .val_y = y});
+    ck_assert_msg(h, "%s", nb_error());
+    double auc = nb_history_get(h, "val_auc", nb_history_epochs(h) - 1);
+    ck_assert_msg(auc > 0.95 && auc <= 1, "val_auc %g", auc); /* a linear rule, learned */
+    ck_assert(!isnan(nb_history_get(h, "precision", 0)) &&
+              !isnan(nb_history_get(h, "val_recall", 0)));
+    double one[4], small[4];
+    ck_assert_int_eq(nb_model_evaluate(m, x, y, 64, one, 4), 4);
+    ck_assert_int_eq(nb_model_evaluate(m, x, y, 5, small, 4), 4);
+    for (int i = 1; i < 4; i++) NB_ASSERT_CLOSE(small[i], one[i], 1e-9);
+    nb_history_free(h);
+    nb_model_free(m);
+}
+END_TEST
+
 /* ---- binary outputs: targets [N] for outputs [N, 1], as Keras ------------------------------ */
 START_TEST(test_every_metric_takes_targets_n_for_outputs_n_by_1) {
     const float prob[] = {0.9f, 0.2f, 0.6f, 0.3f, 0.7f}, z[] = {1, 0, 0, 1, 1};
@@ -1117,6 +1208,9 @@ static Suite *nn_suite(void) {
     suite_add_tcase(s, tc);
     tc = nb_tcase("binary");
     tcase_add_test(tc, test_every_metric_takes_targets_n_for_outputs_n_by_1);
+    tcase_add_test(tc, test_accumulating_metrics_match_scikit_learn_over_any_batching);
+    tcase_add_test(tc,
+                   test_fit_logs_precision_recall_auc_and_evaluate_does_not_depend_on_the_batch);
     tcase_add_test(tc, test_sigmoid_output_with_binary_crossentropy_takes_targets_n);
     tcase_add_test(tc, test_logistic_regression_with_targets_n_learns_breast_cancer);
     suite_add_tcase(s, tc);
