@@ -137,6 +137,7 @@ START_TEST(test_history_and_csv_logger_number_epochs_from_initial_epoch) {
     ck_assert_int_eq(e[1], 5);
     remove(hist);
     remove(logged);
+    nb_callback_free(&cb);
     nb_history_free(h);
     nb_model_free(m);
 }
