@@ -910,6 +910,168 @@ START_TEST(test_gradient_penalty_trains_and_its_gradient_matches_finite_differen
 }
 END_TEST
 
+/* ---- max pooling's gather, where ties are ------------------------------------------------
+ * After a relu, windows hold their maximum (0) several times. The gradient of
+ * max pooling's backward with respect to dy reads g where the first-order
+ * backward (oneDNN's workspace) sent each dy: checked output by output. */
+START_TEST(test_max_pool_gather_reads_where_the_workspace_routes_dy_even_on_ties) {
+    float xs[16] = {0, 0, 0, 0, 0, 0, 1, 1, 2, 0, 3, 3, 0, 2, 3, 3};
+    float gs[16];
+    for (int i = 0; i < 16; i++) gs[i] = (float)(i + 1);
+    nb_tensor *x = nb_set_requires_grad(nb_from_array(xs, NB_SHAPE(1, 1, 4, 4)), true);
+    nb_tensor *g = nb_from_array(gs, NB_SHAPE(1, 1, 4, 4));
+    const int64_t *oshape = NULL;
+    for (int pass = 0; pass < 2; pass++) { /* 2x2 stride 1; 3x3 stride 1 padding 1 */
+        nb_scope_begin();
+        int k = pass ? 3 : 2, pad = pass;
+        nb_tensor *y = nb_max_pool2d(x, k, k, 1, 1, pad, pad);
+        oshape = nb_shape(y);
+        int64_t no = nb_numel(y);
+        nb_tensor *dy = nb_set_requires_grad(nb_ones(oshape, 4), true);
+        nb_tensor *s = nb_sum_all(nb_mul(y, dy)), *gx, *gdy;
+        ck_assert_int_eq(nb_grad_of(&s, 1, &x, 1, NULL, &(nb_grad_opts){.create_graph = true}, &gx),
+                         NB_OK);
+        nb_tensor *u = nb_sum_all(nb_mul(gx, g));
+        ck_assert_msg(nb_grad_of(&u, 1, &dy, 1, NULL, NULL, &gdy) == NB_OK, "%s", nb_error());
+        for (int64_t o = 0; o < no; o++) { /* where does dy[o] alone go? */
+            nb_tensor *e = nb_zeros(oshape, 4), *route;
+            nb_data(e)[o] = 1;
+            nb_tensor *y1 = nb_max_pool2d(x, k, k, 1, 1, pad, pad);
+            nb_tensor *s1 = nb_sum_all(nb_mul(y1, e));
+            ck_assert_int_eq(nb_grad_of(&s1, 1, &x, 1, NULL, NULL, &route), NB_OK);
+            double want = 0;
+            for (int i = 0; i < 16; i++) want += nb_get_flat(route, i) * gs[i];
+            ck_assert_msg(nb_get_flat(gdy, o) == want, "%dx%d window %lld: gather %g, routed to %g",
+                          k, k, (long long)o, nb_get_flat(gdy, o), want);
+        }
+        nb_scope_end();
+    }
+}
+END_TEST
+
+/* ---- a small CNN: conv 3x3 (4 filters) -> relu -> max pool 2x2 -> linear ---------------
+ * x [4, 1, 6, 6] -> [4, 4, 4, 4] -> [4, 4, 2, 2] -> [4, 16] -> D [4, 1];
+ * p = {W1 [4, 1, 3, 3], b1 [4], W2 [16, 1], b2 [1]} */
+#define CNN_PARAMS 4
+
+static nb_tensor *cnn(nb_tensor *x, nb_tensor *const *p) {
+    nb_tensor *h = nb_relu(nb_conv2d(x, p[0], p[1], NULL));
+    return nb_linear(nb_flatten(nb_max_pool2d(h, 2, 2, 2, 2, 0, 0)), p[2], p[3]);
+}
+
+/* deterministic values in [-a, a], no two alike */
+static nb_tensor *wavy(const int64_t *shape, int ndim, float a, float phase) {
+    nb_tensor *t = nb_empty(shape, ndim);
+    for (int64_t i = 0; i < nb_numel(t); i++)
+        nb_data(t)[i] = a * sinf(1.7f * (float)i + phase) * (0.6f + 0.4f * cosf(0.3f * (float)i));
+    return t;
+}
+
+static void cnn_init(nb_tensor **p, nb_tensor **x) {
+    p[0] = nb_set_requires_grad(wavy(NB_SHAPE(4, 1, 3, 3), 0.6f, 0.3f), true);
+    p[1] = nb_set_requires_grad(wavy(NB_SHAPE(4), 0.1f, 1.1f), true);
+    p[2] = nb_set_requires_grad(wavy(NB_SHAPE(16, 1), 1.5f, 2.0f), true);
+    p[3] = nb_set_requires_grad(nb_zeros(NB_SHAPE(1)), true);
+    *x = nb_set_requires_grad(wavy(NB_SHAPE(4, 1, 6, 6), 1.0f, 0.7f), true);
+}
+
+/* WGAN-GP: mean_i (|dD/dx_i| - 1)^2, the gradient taken with create_graph */
+static nb_tensor *cnn_penalty(nb_tensor *x, nb_tensor *const *p) {
+    nb_tensor *d = nb_sum_all(cnn(x, p)), *g;
+    if (nb_grad_of(&d, 1, &x, 1, NULL, &(nb_grad_opts){.create_graph = true}, &g) != NB_OK)
+        return NULL;
+    nb_tensor *sq = nb_sum(nb_mul(g, g), (int[]){1, 2, 3}, 3, false);
+    nb_tensor *dev = nb_sub_scalar(nb_sqrt(nb_add_scalar(sq, 1e-12f)), 1.0f);
+    return nb_mean_all(nb_mul(dev, dev));
+}
+
+static nb_tensor *cnn_penalty_of_params(nb_tensor *const *p, int n, void *ctx) {
+    (void)n;
+    bool was = nb_set_grad_enabled(true);
+    nb_tensor *r = cnn_penalty(ctx, p);
+    nb_set_grad_enabled(was);
+    return r;
+}
+
+START_TEST(test_a_gradient_penalty_through_a_cnn_trains_and_matches_finite_differences) {
+    nb_tensor *p[CNN_PARAMS], *x;
+    cnn_init(p, &x);
+    NB_ASSERT_GRADCHECK(cnn_penalty_of_params, p, CNN_PARAMS, x, 1e-3, 2e-2);
+    double first = 0, last = 0;
+    for (int step = 0; step < 20; step++) {
+        nb_scope_begin();
+        nb_tensor *pen = cnn_penalty(x, p);
+        ck_assert_msg(pen != NULL, "%s", nb_error());
+        last = nb_get_flat(pen, 0);
+        if (step == 0) first = last;
+        for (int k = 0; k < CNN_PARAMS; k++) nb_zero_grad(p[k]);
+        ck_assert_msg(nb_backward(pen) == NB_OK, "%s", nb_error());
+        for (int k = 0; k < CNN_PARAMS; k++) {
+            nb_tensor *gk = nb_grad(p[k]);
+            for (int64_t i = 0; gk && i < nb_numel(p[k]); i++)
+                nb_data(p[k])[i] -= 0.05f * nb_get_flat(gk, i);
+            nb_mark_modified(p[k]);
+        }
+        nb_scope_end();
+    }
+    fprintf(stderr, "CNN gradient penalty: %.4g -> %.4g in 20 steps\n", first, last);
+    ck_assert_msg(first > 0.1, "the penalty starts at %g", first);
+    ck_assert_msg(last < 0.2 * first, "the penalty went from %g to %g", first, last);
+}
+END_TEST
+
+/* d(grad L)/dW1 v against (grad L(W1 + h v) - grad L(W1 - h v)) / 2h,
+ * L = sum (D(x) - t)^2 */
+static nb_tensor *cnn_loss(nb_tensor *x, nb_tensor *const *p) {
+    nb_tensor *t = nb_from_array((float[]){0.5f, -1.0f, 1.5f, 0.2f}, NB_SHAPE(4, 1));
+    nb_tensor *e = nb_sub(cnn(x, p), t);
+    return nb_sum_all(nb_mul(e, e));
+}
+
+static void cnn_grad_at(nb_tensor *x, nb_tensor **p, int k, const nb_tensor *v, float h,
+                        double *out) {
+    nb_scope_begin();
+    float keep[64];
+    int64_t n = nb_numel(p[k]);
+    for (int64_t i = 0; i < n; i++) {
+        keep[i] = nb_data(p[k])[i];
+        nb_data(p[k])[i] += h * nb_get_flat(v, i);
+    }
+    nb_mark_modified(p[k]);
+    nb_tensor *l = cnn_loss(x, p), *g;
+    ck_assert_int_eq(nb_grad_of(&l, 1, &p[k], 1, NULL, NULL, &g), NB_OK);
+    for (int64_t i = 0; i < n; i++) {
+        out[i] = nb_get_flat(g, i);
+        nb_data(p[k])[i] = keep[i];
+    }
+    nb_mark_modified(p[k]);
+    nb_scope_end();
+}
+
+START_TEST(test_a_hessian_vector_product_through_a_cnn_matches_finite_differences) {
+    nb_tensor *p[CNN_PARAMS], *x;
+    cnn_init(p, &x);
+    for (int k = 0; k < CNN_PARAMS; k++) { /* the conv filters and the linear weights */
+        if (k != 0 && k != 2) continue;
+        nb_tensor *v = wavy(nb_shape(p[k]), nb_ndim(p[k]), 1.0f, 0.4f + (float)k), *hv;
+        nb_scope_begin();
+        ck_assert_msg(nb_hvp(cnn_loss(x, p), p[k], v, &hv) == NB_OK, "%s", nb_error());
+        double plus[64], minus[64], worst = 0;
+        float h = 1e-3f;
+        cnn_grad_at(x, p, k, v, h, plus);
+        cnn_grad_at(x, p, k, v, -h, minus);
+        for (int64_t i = 0; i < nb_numel(p[k]); i++) {
+            double num = (plus[i] - minus[i]) / (2 * h), an = nb_get_flat(hv, i);
+            double err = fabs(an - num) / (1 + fabs(num));
+            worst = err > worst ? err : worst;
+        }
+        fprintf(stderr, "CNN Hessian-vector product, parameter %d: max error %.2g\n", k, worst);
+        ck_assert_msg(worst < 1e-2, "parameter %d: H v off by %g", k, worst);
+        nb_scope_end();
+    }
+}
+END_TEST
+
 /* ---- graph mode --------------------------------------------------------------------------- */
 /* The points x are a leaf that lives across steps, like the parameters (a
  * graph borrows both); each step loads new points into it. */
@@ -995,11 +1157,14 @@ Suite *higher_order_suite(void) {
     tcase_add_test(tc, test_newton_on_logistic_regression_converges_in_a_handful_of_steps);
     tcase_add_test(tc, test_gradient_penalty_trains_and_its_gradient_matches_finite_differences);
     tcase_add_test(tc, test_a_traced_gradient_penalty_step_replays_with_the_eager_numbers);
+    tcase_add_test(tc, test_a_gradient_penalty_through_a_cnn_trains_and_matches_finite_differences);
+    tcase_add_test(tc, test_a_hessian_vector_product_through_a_cnn_matches_finite_differences);
     suite_add_tcase(s, tc);
     tc = nb_tcase("second_order");
     tcase_add_test(tc, test_every_op_passes_the_second_order_gradcheck);
     tcase_add_test(tc, test_gradgradcheck_catches_a_backward_that_is_not_differentiable);
     tcase_add_test(tc, test_the_second_order_table_covers_every_op_with_a_backward);
+    tcase_add_test(tc, test_max_pool_gather_reads_where_the_workspace_routes_dy_even_on_ties);
     suite_add_tcase(s, tc);
     return s;
 }
