@@ -1139,6 +1139,59 @@ START_TEST(test_a_traced_gradient_penalty_step_replays_with_the_eager_numbers) {
 }
 END_TEST
 
+/* the CNN's penalty step traced once and replayed: conv, pooling and their
+ * backward ops recorded with create_graph replay with the eager numbers */
+typedef struct cnn_state {
+    nb_tensor *p[CNN_PARAMS], *x;
+    nb_optimizer *opt;
+} cnn_state;
+
+static nb_status cnn_step(void *ctx, nb_tensor *const *in, int n_in, nb_tensor **out, int *n_out) {
+    (void)in, (void)n_in;
+    cnn_state *st = ctx;
+    nb_tensor *pen = cnn_penalty(st->x, st->p);
+    if (!pen) return nb_error_code();
+    nb_optimizer_zero_grad(st->opt);
+    nb_zero_grad(st->x);
+    nb_status s = nb_backward(pen);
+    if (s == NB_OK) s = nb_optimizer_step(st->opt);
+    out[0] = pen;
+    *n_out = 1;
+    return s;
+}
+
+START_TEST(test_a_traced_cnn_gradient_penalty_step_replays_with_the_eager_numbers) {
+    cnn_state eager, traced;
+    cnn_state *st[] = {&eager, &traced};
+    for (int k = 0; k < 2; k++) {
+        cnn_init(st[k]->p, &st[k]->x);
+        st[k]->opt = nb_sgd(0.05f, 0.0f, false, 0.0f);
+        ck_assert_int_eq(nb_optimizer_add_params(st[k]->opt, st[k]->p, CNN_PARAMS), NB_OK);
+    }
+    nb_graph *g = NULL;
+    for (int step = 0; step < 3; step++) {
+        nb_scope_begin();
+        nb_tensor *x = nb_zeros(NB_SHAPE(1)), *e = NULL, *t = NULL;
+        ck_assert_msg(cnn_step(&eager, &x, 1, &e, &(int){0}) == NB_OK, "%s", nb_error());
+        if (!g) {
+            g = nb_trace_ex(cnn_step, &traced, &x, 1, &(nb_graph_opts){.quiet = true});
+            ck_assert_msg(g != NULL, "%s", nb_error());
+            ck_assert_int_eq(nb_graph_outputs(g, &t), 1);
+        } else {
+            ck_assert_msg(nb_graph_run(g, &x, 1, &t) == NB_OK, "%s", nb_error());
+        }
+        NB_ASSERT_CLOSE(nb_get_flat(t, 0), nb_get_flat(e, 0), 1e-5);
+        nb_scope_end();
+    }
+    for (int k = 0; k < CNN_PARAMS; k++)
+        for (int64_t i = 0; i < nb_numel(eager.p[k]); i++)
+            NB_ASSERT_CLOSE(nb_get_flat(traced.p[k], i), nb_get_flat(eager.p[k], i), 1e-5);
+    nb_graph_free(g);
+    nb_optimizer_free(eager.opt);
+    nb_optimizer_free(traced.opt);
+}
+END_TEST
+
 Suite *higher_order_suite(void) {
     Suite *s = suite_create("higher_order");
     TCase *tc = nb_tcase("grad_of");
@@ -1159,6 +1212,7 @@ Suite *higher_order_suite(void) {
     tcase_add_test(tc, test_a_traced_gradient_penalty_step_replays_with_the_eager_numbers);
     tcase_add_test(tc, test_a_gradient_penalty_through_a_cnn_trains_and_matches_finite_differences);
     tcase_add_test(tc, test_a_hessian_vector_product_through_a_cnn_matches_finite_differences);
+    tcase_add_test(tc, test_a_traced_cnn_gradient_penalty_step_replays_with_the_eager_numbers);
     suite_add_tcase(s, tc);
     tc = nb_tcase("second_order");
     tcase_add_test(tc, test_every_op_passes_the_second_order_gradcheck);
