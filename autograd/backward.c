@@ -12,7 +12,6 @@
 #include "nabla/autograd.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 nb_tensor *nb_set_requires_grad(nb_tensor *t, bool on) {
     if (!t) return nb_fail_null("nb_set_requires_grad");
@@ -202,23 +201,7 @@ static nb_status check_held(const nb_node *n) {
     return NB_OK;
 }
 
-/* Ops whose backward rule runs a oneDNN backward primitive that has no rule
- * of its own yet: recording their backward would drop the dependence of the
- * gradient on the op's inputs, a silently wrong second derivative. */
-static bool backward_is_differentiable(const nb_node *n) {
-    static const char *const not_yet[] = {"conv2d", "max_pool2d", "avg_pool2d", "batch_norm",
-                                          "slice"};
-    for (size_t i = 0; i < sizeof not_yet / sizeof *not_yet; i++)
-        if (strcmp(n->def->name, not_yet[i]) == 0) return false;
-    return true;
-}
-
 static nb_status run_node(walk *w, nb_node *n) {
-    if (w->create_graph && !backward_is_differentiable(n))
-        return nb_failc(NB_ERR_STATE,
-                        "nb_backward: create_graph: the backward of op '%s' is not differentiable "
-                        "(its backward kernel has no gradient rule of its own)",
-                        n->def->name);
     if (n->consumed)
         return nb_failc(NB_ERR_STATE,
                         "nb_backward: the graph through op '%s' was already used by a backward "

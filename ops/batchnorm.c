@@ -5,9 +5,12 @@
  *
  * Training uses the batch's mean and (biased) variance and updates the running
  * statistics; its backward is oneDNN's backward primitive, which gives dx,
- * dgamma and dbeta at once: the recorded op batch_norm_backward returns them
- * packed in one flat tensor, split again with slices. Inference uses the
- * running statistics, so y is affine in x and the backward is written with ops.
+ * dgamma and dbeta at once: the op batch_norm_backward returns them packed in
+ * one flat tensor, split again with slices. When the backward pass is itself
+ * recorded (create_graph), the same gradients are written with ops instead,
+ * the batch statistics recomputed from x, so that they can be differentiated
+ * again. Inference uses the running statistics, so y is affine in x and the
+ * backward is written with ops.
  */
 #include "../core/dnnl_cnn_internal.h"
 #include "nabla/cnn.h"
@@ -118,7 +121,33 @@ static const nb_op_def bn_backward_def = {
     .forward = bn_backward_forward,
 };
 
+/* training, with ops: mean and var over every axis but C (keepdim),
+ *   xhat = (x - mean) / sqrt(var + eps),  dxhat = gamma dy
+ *   dx = (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) / sqrt(var + eps)
+ *   dgamma = sum(dy xhat),  dbeta = sum(dy) */
+static nb_status recorded_training_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
+    const bn_attrs *a = NB_ATTRS(n, bn_attrs);
+    nb_tensor *x = n->in[0];
+    int axes[] = {0, 2, 3}, nd = x->ndim, na = nd - 1;
+    int64_t cshape[4] = {1, x->shape[1], 1, 1};
+    nb_tensor *xc = nb_sub(x, nb_mean(x, axes, na, true));
+    nb_tensor *var = nb_mean(nb_mul(xc, xc), axes, na, true);
+    nb_tensor *inv_std = nb_pow_scalar(nb_add_scalar(var, a->eps), -0.5f);
+    nb_tensor *xhat = nb_mul(xc, inv_std);
+    if (n->needs_grad[0]) {
+        nb_tensor *dxhat = nb_mul(gy, nb_reshape(n->in[1], cshape, nd));
+        nb_tensor *along = nb_mul(xhat, nb_mean(nb_mul(dxhat, xhat), axes, na, true));
+        gx[0] = nb_mul(nb_sub(nb_sub(dxhat, nb_mean(dxhat, axes, na, true)), along), inv_std);
+        if (!gx[0]) return nb_error_code();
+    }
+    if (n->needs_grad[1] && !(gx[1] = nb_sum(nb_mul(gy, xhat), axes, na, false)))
+        return nb_error_code();
+    if (n->needs_grad[2] && !(gx[2] = nb_sum(gy, axes, na, false))) return nb_error_code();
+    return NB_OK;
+}
+
 static nb_status training_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
+    if (nb_grad_mode()) return recorded_training_backward(n, gy, gx);
     nb_tensor *x = n->in[0];
     int64_t nx = x->numel, c = n->in[1]->numel;
     nb_tensor *in[] = {gy, x, n->in[1], n->in[2], n->saved[0], n->saved[1]};

@@ -7,6 +7,16 @@
  *   dx = conv2d_backward_data(dy, w)       (oneDNN backward-data)
  *   [dw | db] = conv2d_backward_weights(x, dy)
  *                                          (oneDNN backward-weights, bias too)
+ *
+ * The three are one bilinear form seen from three sides: for every x, w, dy
+ *   <conv2d(x, w), dy> = <x, backward_data(dy, w)> = <w, backward_weights(x, dy)>
+ * (and <b, sum dy> for the bias), whatever the stride, padding, dilation and
+ * groups. So each backward op's own gradient is one of the other two, with the
+ * same geometry, and the backward pass can be differentiated again:
+ *   backward_data(dy, w), incoming g [N, C, H, W]:
+ *     d/d dy = conv2d(g, w)                d/dw = backward_weights(g, dy)
+ *   backward_weights(x, dy), incoming [gw | gb]:
+ *     d/dx = backward_data(dy, gw)         d/d dy = conv2d(x, gw, gb)
  */
 #include "../core/dnnl_cnn_internal.h"
 #include "nabla/cnn.h"
@@ -136,11 +146,63 @@ static int print_conv(const nb_node *n, char *buf, size_t size) {
                     (long long)g->dilate[0] + 1, (long long)g->groups);
 }
 
+static const nb_op_def conv2d_def, conv_bwd_data_def, conv_bwd_weights_def;
+
+/* dx = backward_data(dy, w) for an x of shape xshape */
+static nb_tensor *data_grad(const conv_attrs *base, nb_tensor *dy, nb_tensor *w,
+                            const int64_t *xshape) {
+    conv_attrs a = *base;
+    memcpy(a.shape, xshape, sizeof a.shape);
+    a.bias = false;
+    return nb_apply(&conv_bwd_data_def, (nb_tensor *[]){dy, w}, 2, &a, sizeof a);
+}
+
+/* dw = backward_weights(x, dy) for a w of shape wshape, and *db (when db is
+ * not NULL) the bias gradient: the packed result split with views */
+static nb_tensor *weights_grad(const conv_attrs *base, nb_tensor *x, nb_tensor *dy,
+                               const int64_t *wshape, nb_tensor **db) {
+    conv_attrs a = *base;
+    memcpy(a.shape, wshape, sizeof a.shape);
+    a.bias = db != NULL;
+    int64_t nw = wshape[0] * wshape[1] * wshape[2] * wshape[3];
+    nb_tensor *packed = nb_apply(&conv_bwd_weights_def, (nb_tensor *[]){x, dy}, 2, &a, sizeof a);
+    if (db) *db = nb_slice(packed, 0, nw, nw + wshape[0], 1);
+    return nb_reshape(a.bias ? nb_slice(packed, 0, 0, nw, 1) : packed, wshape, 4);
+}
+
+/* in: [dy, w], incoming g [N, C, H, W] */
+static nb_status conv_bwd_data_backward(nb_node *n, nb_tensor *g, nb_tensor **gx) {
+    const conv_attrs *a = NB_ATTRS(n, conv_attrs);
+    nb_tensor *dy = n->in[0], *w = n->in[1];
+    if (n->needs_grad[0] &&
+        !(gx[0] = nb_apply(&conv2d_def, (nb_tensor *[]){g, w}, 2, a, sizeof *a)))
+        return nb_error_code();
+    if (n->needs_grad[1] && !(gx[1] = weights_grad(a, g, dy, w->shape, NULL)))
+        return nb_error_code();
+    return NB_OK;
+}
+
+/* in: [x, dy], incoming [gw | gb], flat */
+static nb_status conv_bwd_weights_backward(nb_node *n, nb_tensor *g, nb_tensor **gx) {
+    const conv_attrs *a = NB_ATTRS(n, conv_attrs);
+    nb_tensor *x = n->in[0], *dy = n->in[1];
+    int64_t nw = a->shape[0] * a->shape[1] * a->shape[2] * a->shape[3];
+    nb_tensor *gw = nb_reshape(a->bias ? nb_slice(g, 0, 0, nw, 1) : g, a->shape, 4);
+    nb_tensor *gb = a->bias ? nb_slice(g, 0, nw, nw + a->shape[0], 1) : NULL;
+    if (!gw || (a->bias && !gb)) return nb_error_code();
+    if (n->needs_grad[0] && !(gx[0] = data_grad(a, dy, gw, x->shape))) return nb_error_code();
+    if (n->needs_grad[1] &&
+        !(gx[1] = nb_apply(&conv2d_def, (nb_tensor *[]){x, gw, gb}, gb ? 3 : 2, a, sizeof *a)))
+        return nb_error_code();
+    return NB_OK;
+}
+
 static const nb_op_def conv_bwd_data_def = {
     .name = "conv2d_backward_data",
     .flags = NB_OP_CONTIGUOUS,
     .shape = grad_shape,
     .forward = conv_bwd_data_forward,
+    .backward = conv_bwd_data_backward,
     .print_attrs = print_conv,
 };
 
@@ -149,6 +211,7 @@ static const nb_op_def conv_bwd_weights_def = {
     .flags = NB_OP_CONTIGUOUS,
     .shape = packed_shape,
     .forward = conv_bwd_weights_forward,
+    .backward = conv_bwd_weights_backward,
     .print_attrs = print_conv,
 };
 
@@ -167,21 +230,12 @@ static const nb_op_def conv2d_post_def = {
 };
 
 static nb_status conv_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
-    conv_attrs a = *NB_ATTRS(n, conv_attrs);
-    if (n->needs_grad[0]) {
-        memcpy(a.shape, n->in[0]->shape, sizeof a.shape);
-        gx[0] = nb_apply(&conv_bwd_data_def, (nb_tensor *[]){gy, n->in[1]}, 2, &a, sizeof a);
-        if (!gx[0]) return nb_error_code();
-    }
+    const conv_attrs *a = NB_ATTRS(n, conv_attrs);
+    if (n->needs_grad[0] && !(gx[0] = data_grad(a, gy, n->in[1], n->in[0]->shape)))
+        return nb_error_code();
     bool has_bias = n->n_in > 2;
     if (n->needs_grad[1] || (has_bias && n->needs_grad[2])) {
-        nb_tensor *w = n->in[1];
-        memcpy(a.shape, w->shape, sizeof a.shape);
-        a.bias = has_bias;
-        nb_tensor *packed =
-            nb_apply(&conv_bwd_weights_def, (nb_tensor *[]){n->in[0], gy}, 2, &a, sizeof a);
-        gx[1] = nb_reshape(nb_slice(packed, 0, 0, w->numel, 1), w->shape, 4);
-        if (has_bias) gx[2] = nb_slice(packed, 0, w->numel, w->numel + a.shape[0], 1);
+        gx[1] = weights_grad(a, n->in[0], gy, n->in[1]->shape, has_bias ? &gx[2] : NULL);
         if (!gx[1] || (has_bias && !gx[2])) return nb_error_code();
     }
     return NB_OK;

@@ -7,6 +7,15 @@
  * Max pooling in training keeps oneDNN's workspace (where each maximum came
  * from) for the backward pass, which routes dy to those positions; average
  * pooling spreads dy evenly over each window.
+ *
+ * The backward op pool2d_backward is linear in dy, and has a gradient of its
+ * own (so the backward pass can be differentiated again): with incoming g
+ * [N, C, H, W],
+ *   average pooling: d/d dy = avg_pool2d(g), the forward is the adjoint of
+ *     the spreading, divisors and all;
+ *   max pooling: d/d dy = max_pool2d_gather(g), g read at each window's
+ *     maximum of x; the routing is constant in x almost everywhere, so x gets
+ *     no gradient. The gather's own gradient is pool2d_backward again.
  */
 #include "../core/dnnl_cnn_internal.h"
 #include "nabla/cnn.h"
@@ -16,7 +25,7 @@
 
 typedef struct {
     nb_pool_geom g;
-    int64_t shape[4]; /* pool_backward: the input's shape */
+    int64_t shape[4]; /* pool2d_backward, max_pool2d_gather: the shape they produce */
 } pool_attrs;
 
 static nb_status pool_shape(const nb_node *n, nb_layout *l) {
@@ -73,19 +82,102 @@ static int print_pool(const nb_node *n, char *buf, size_t size) {
     return k;
 }
 
+static const nb_op_def pool_backward_def, avg_pool2d_def, gather_def;
+
+/* dx = pool2d_backward(dy): ws is max pooling's workspace (NULL for average
+ * pooling); when the backward pass is recorded it also holds x, for the
+ * gather that is its gradient */
+static nb_tensor *routed_grad(const pool_attrs *a, nb_tensor *dy, nb_tensor *ws, nb_tensor *x) {
+    nb_tensor *in[] = {dy, ws, x};
+    int n = !ws ? 1 : nb_grad_mode() ? 3 : 2;
+    return nb_apply(&pool_backward_def, in, n, a, sizeof *a);
+}
+
+/* max_pool2d_gather: in [g, ws, x] -> z [N, C, H', W'], z = g at the first
+ * maximum of x in each window (rows, then columns: oneDNN's order, so it is
+ * where the workspace routes dy to; tests check the two agree on ties) */
+static int64_t window_argmax(const nb_pool_geom *g, const float *x, int64_t h, int64_t w,
+                             int64_t oh, int64_t ow) {
+    int64_t best = -1;
+    for (int64_t kh = 0; kh < g->kernel[0]; kh++) {
+        int64_t ih = oh * g->stride[0] - g->pad_l[0] + kh * (g->dilate[0] + 1);
+        if (ih < 0 || ih >= h) continue;
+        for (int64_t kw = 0; kw < g->kernel[1]; kw++) {
+            int64_t iw = ow * g->stride[1] - g->pad_l[1] + kw * (g->dilate[1] + 1);
+            if (iw < 0 || iw >= w) continue;
+            if (best < 0 || x[ih * w + iw] > x[best]) best = ih * w + iw;
+        }
+    }
+    return best;
+}
+
+static nb_status gather_forward(nb_node *n) {
+    const nb_pool_geom *g = &NB_ATTRS(n, pool_attrs)->g;
+    const nb_tensor *x = n->in[2];
+    int64_t h = x->shape[2], w = x->shape[3], plane = h * w;
+    int64_t oh = n->out->shape[2], ow = n->out->shape[3];
+    const float *gp = nb_ptr(n->in[0]), *xp = nb_ptr(x);
+    float *z = nb_ptr(n->out);
+    for (int64_t p = 0; p < x->shape[0] * x->shape[1]; p++)
+        for (int64_t i = 0; i < oh; i++)
+            for (int64_t j = 0; j < ow; j++) {
+                int64_t at = window_argmax(g, xp + p * plane, h, w, i, j);
+                z[(p * oh + i) * ow + j] = at < 0 ? 0.0f : gp[p * plane + at];
+            }
+    return NB_OK;
+}
+
+/* attrs for an op that produces a tensor of t's shape */
+static pool_attrs producing(const nb_node *n, const nb_tensor *t) {
+    pool_attrs a = *NB_ATTRS(n, pool_attrs);
+    memcpy(a.shape, t->shape, sizeof a.shape);
+    return a;
+}
+
+static nb_status gather_backward(nb_node *n, nb_tensor *gz, nb_tensor **gx) {
+    pool_attrs a = producing(n, n->in[2]);
+    if (n->needs_grad[0] && !(gx[0] = routed_grad(&a, gz, n->in[1], n->in[2])))
+        return nb_error_code();
+    return NB_OK; /* ws and x: no gradient (the routing is piecewise constant) */
+}
+
+/* in: [dy] (average), [dy, ws] or [dy, ws, x] (max), incoming g [N, C, H, W] */
+static nb_status pool_backward_backward(nb_node *n, nb_tensor *g, nb_tensor **gx) {
+    pool_attrs a = producing(n, n->in[0]); /* dy's shape, the pooled one */
+    if (!n->needs_grad[0]) return NB_OK;
+    if (a.g.alg != dnnl_pooling_max)
+        gx[0] = nb_apply(&avg_pool2d_def, &g, 1, &a, sizeof a);
+    else if (n->n_in == 3)
+        gx[0] = nb_apply(&gather_def, (nb_tensor *[]){g, n->in[1], n->in[2]}, 3, &a, sizeof a);
+    else /* recorded without x (grad mode was off): routed_grad does not do that */
+        return nb_failc(NB_ERR_STATE,
+                        "nb_max_pool2d: a pool2d_backward recorded without its input x cannot be "
+                        "differentiated");
+    return gx[0] ? NB_OK : nb_error_code();
+}
+
 static const nb_op_def pool_backward_def = {
     .name = "pool2d_backward",
     .flags = NB_OP_CONTIGUOUS,
     .shape = input_shape,
     .forward = pool_backward_forward,
+    .backward = pool_backward_backward,
+    .print_attrs = print_pool,
+};
+
+static const nb_op_def gather_def = {
+    .name = "max_pool2d_gather",
+    .flags = NB_OP_CONTIGUOUS,
+    .shape = input_shape,
+    .forward = gather_forward,
+    .backward = gather_backward,
     .print_attrs = print_pool,
 };
 
 static nb_status pool_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     pool_attrs a = *NB_ATTRS(n, pool_attrs);
     memcpy(a.shape, n->in[0]->shape, sizeof a.shape);
-    nb_tensor *in[] = {gy, n->saved[0]};
-    gx[0] = nb_apply(&pool_backward_def, in, n->saved[0] ? 2 : 1, &a, sizeof a);
+    gx[0] = routed_grad(&a, gy, n->saved[0], n->in[0]);
     return gx[0] ? NB_OK : nb_error_code();
 }
 

@@ -298,13 +298,14 @@ static nb_status scatter_forward(nb_node *n) {
     return copy_layout("nb_slice", n->in[0], &window);
 }
 
-static nb_status slice_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx);
+/* the scatter is linear in gy: its gradient is the same slice of the incoming g */
+static nb_status scatter_backward(nb_node *n, nb_tensor *g, nb_tensor **gx);
 
 static const nb_op_def slice_backward_def = {
     .name = "slice_backward",
     .shape = scatter_shape,
     .forward = scatter_forward,
-    .backward = NULL,
+    .backward = scatter_backward,
 };
 
 static nb_status slice_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
@@ -328,6 +329,12 @@ static const nb_op_def slice_def = {
     .backward = slice_backward,
     .print_attrs = print_slice,
 };
+
+static nb_status scatter_backward(nb_node *n, nb_tensor *g, nb_tensor **gx) {
+    const slice_attrs *a = &NB_ATTRS(n, scatter_attrs)->s;
+    gx[0] = nb_apply(&slice_def, &g, 1, a, sizeof *a);
+    return gx[0] ? NB_OK : nb_error_code();
+}
 
 /* Python's rules: negative indices count from the end, out-of-range ones clamp. */
 static int64_t clamp_index(int64_t i, int64_t n) {
