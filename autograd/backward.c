@@ -9,6 +9,7 @@
  */
 #include "../core/dnnl_internal.h"
 #include "../ops/op.h"
+#include "graph/graph_internal.h" /* nb_tracing */
 #include "nabla/autograd.h"
 
 #include <stdlib.h>
@@ -38,9 +39,8 @@ nb_tensor *nb_grad(const nb_tensor *t) {
     return t && nb_live("nb_grad", t) ? t->grad : NULL;
 }
 
-static nb_status drop_grad(void *leaf, nb_tensor *const *in, int n) {
-    (void)in, (void)n;
-    nb_tensor *t = leaf;
+static nb_status drop_grad(const nb_effect *e) {
+    nb_tensor *t = e->param;
     if (t->grad) {
         nb_node *made = t->grad->node; /* create_graph: the node "grad" made it */
         if (made && made->out == t->grad) made->out = NULL;
@@ -52,8 +52,9 @@ static nb_status drop_grad(void *leaf, nb_tensor *const *in, int n) {
 
 void nb_zero_grad(nb_tensor *t) {
     if (!t || !nb_live("nb_zero_grad", t)) return;
-    if (nb_tracing()) nb_trace_effect("zero_grad", drop_grad, t, NULL, 0);
-    drop_grad(t, NULL, 0);
+    nb_effect e = {.kind = NB_EFFECT_ZERO_GRAD, .param = t, .redo = drop_grad};
+    nb_report_effect(&e);
+    drop_grad(&e);
 }
 
 nb_tensor *nb_detach(nb_tensor *t) {
@@ -63,9 +64,8 @@ nb_tensor *nb_detach(nb_tensor *t) {
 }
 
 /* leaf.grad += g (the gradient is owned by the leaf, outside any scope) */
-static nb_status add_to_leaf(void *ctx, nb_tensor *const *in, int n) {
-    (void)n;
-    nb_tensor *leaf = ctx, *g = in[0];
+static nb_status add_to_leaf(const nb_effect *e) {
+    nb_tensor *leaf = e->param, *g = e->grad;
     if (!leaf->grad) {
         leaf->grad = nb_tensor_new_owned("nb_backward", leaf->shape, leaf->ndim);
         if (!leaf->grad) return nb_error_code();
@@ -136,17 +136,21 @@ static nb_status collect(walk *w, int k, nb_tensor *g) {
     return w->got[k] ? NB_OK : nb_error_code();
 }
 
-/* A graph records which of the two it was: the first gradient a leaf gets in
- * a step ("set_grad") may become the graph's own buffer, with no copy. */
+/* The hooks hear which of the two it was: in a graph, the first gradient a
+ * leaf gets in a step (NB_EFFECT_SET_GRAD) may become the graph's own buffer,
+ * with no copy. */
 static nb_status accumulate_leaf(walk *w, nb_tensor *leaf, nb_tensor *g) {
     if (w->targets) {
         int k = target_index(w, leaf);
         return k >= 0 ? collect(w, k, g) : NB_OK;
     }
     if (w->create_graph) return set_leaf_grad_with_history(leaf, g);
-    if (nb_tracing())
-        nb_trace_effect(leaf->grad ? "accumulate_grad" : "set_grad", add_to_leaf, leaf, &g, 1);
-    return add_to_leaf(leaf, &g, 1);
+    nb_effect e = {.kind = leaf->grad ? NB_EFFECT_ACCUMULATE_GRAD : NB_EFFECT_SET_GRAD,
+                   .param = leaf,
+                   .grad = g,
+                   .redo = add_to_leaf};
+    nb_report_effect(&e);
+    return add_to_leaf(&e);
 }
 
 /* Hand gradient g for input x of a node on to x's producer or into x.grad. */

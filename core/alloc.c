@@ -23,6 +23,7 @@ static _Thread_local bucket buckets[NB_BUCKETS];
 static _Thread_local nb_tensor *free_tensors, *free_tensors_tail; /* oldest first */
 static _Thread_local nb_node *free_nodes;
 static _Thread_local uint64_t heap_allocs;
+static _Thread_local uint64_t storages_handed_out; /* nb_storage.serial */
 
 uint64_t nb_alloc_count(void) {
     return heap_allocs;
@@ -114,7 +115,7 @@ nb_storage *nb_storage_get(size_t nbytes) {
         s->next_free = NULL;
         s->refs = 1;
         s->version = 0;
-        s->trace_gen = 0;
+        s->serial = ++storages_handed_out;
         return s;
     }
     nb_storage *s = nb_heap_alloc(sizeof *s);
@@ -128,7 +129,7 @@ nb_storage *nb_storage_get(size_t nbytes) {
     s->nbytes = nbytes;
     s->refs = 1;
     s->version = 0;
-    s->trace_gen = 0;
+    s->serial = ++storages_handed_out;
     s->next_free = NULL;
     return s;
 }

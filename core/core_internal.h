@@ -16,9 +16,9 @@ typedef struct nb_storage {
     float *data;
     size_t nbytes;
     int refs;
-    uint32_t version;   /* bumped by every in-place write (nb_bump_version) */
-    uint32_t trace_gen; /* graph tracing: the trace that tagged it, and its value */
-    int32_t trace_val;
+    uint32_t version;             /* bumped by every in-place write (nb_bump_version) */
+    uint64_t serial;              /* this thread's count of storages handed out when it was: tells a
+                                   * storage from a later one at the same address */
     struct nb_storage *next_free; /* pool link while unused */
 } nb_storage;
 
@@ -46,8 +46,6 @@ struct nb_tensor {
     int64_t slot;         /* index in that scope's list */
     const struct nb_op_def *dropped_op; /* an op result whose node went with its scope */
     char name[NB_NAME_LEN];
-    uint32_t trace_gen; /* graph tracing: the trace that tagged it, and its value */
-    int32_t trace_val;
     nb_tensor *next_free; /* pool link while unused */
 };
 
@@ -210,20 +208,14 @@ nb_node *nb_tape_at(int64_t i);
 int nb_scope_depth(void);
 
 /* An activation a kernel applies to its output before storing it (a oneDNN
- * eltwise post-op), for graph mode's fusion. */
+ * eltwise post-op), for graph mode's fusion (ops/op.h, forward_fused). */
 typedef struct nb_post_op {
     int alg; /* dnnl_alg_kind_t of an eltwise algorithm */
     float alpha, beta;
 } nb_post_op;
 
-/* ---- graph tracing (autograd/graph.c) ------------------------------------------
- * While nb_trace runs, every op nb_apply executes and every side effect outside
- * ops (a leaf's gradient, an optimizer update) is also written into the graph
- * being traced. */
-bool nb_tracing(void);
-typedef nb_status (*nb_effect_fn)(void *ctx, nb_tensor *const *in, int n_in);
-/* Record a call that replays as fn(ctx, in) at the same point of every run. */
-void nb_trace_effect(const char *name, nb_effect_fn fn, void *ctx, nb_tensor *const *in, int n_in);
+/* ---- recording hooks (core/hooks.c) ------------------------------------------ */
+#include "hooks.h"
 
 /* ---- growing buffers (core/text.c) -----------------------------------------------
  * Text: append printf-style; on failure oom is set and later appends do nothing.
@@ -237,10 +229,6 @@ void nb_text_put(nb_text *t, const char *fmt, ...) __attribute__((format(printf,
 /* s with DOT's special characters (" and \) escaped, for a quoted label */
 void nb_text_put_escaped(nb_text *t, const char *s);
 bool nb_grow(void **items, int *cap, int need, size_t size);
-
-/* ---- pictures (tools/dot.c) ---------------------------------------------------
- * DOT text to path (.dot, .svg, .png, .pdf), atomically; errors name fn. */
-nb_status nb_dot_text_save(const char *fn, const char *dot_text, const char *path);
 
 /* ---- backend (core/dnnl.c) ---------------------------------------------------- */
 void nb_backend_shutdown(void);

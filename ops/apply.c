@@ -171,6 +171,6 @@ nb_tensor *nb_apply(const nb_op_def *def, nb_tensor *const *in, int n_in, const 
     mark_needs_grad(&tmp); /* kernels may skip saving what backward will not need */
     if (def->forward && def->forward(&tmp) != NB_OK) return NULL;
     if (nb_anomaly_mode() && !check_finite(&tmp)) return NULL;
-    if (nb_tracing()) nb_trace_op(&tmp);
+    nb_report_op(&tmp); /* to the recording hooks (graph mode's tracer) */
     return nb_record(&tmp, out) ? out : NULL;
 }

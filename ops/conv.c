@@ -29,9 +29,6 @@ typedef struct {
     int64_t shape[4]; /* backward ops: the shape of the gradient they produce */
     bool bias;        /* backward weights: also the bias gradient, packed after dw */
 } conv_attrs;
-/* a fused conv2d keeps its post-op in the attributes' last bytes */
-_Static_assert(sizeof(conv_attrs) <= NB_MAX_ATTRS - sizeof(nb_post_op),
-               "conv_attrs overlaps NB_POST_OP");
 
 /* output size along one axis; < 1 when the kernel does not fit */
 static int64_t out_size(int64_t in, int64_t k, int64_t stride, int64_t dilate, int64_t pl,
@@ -215,20 +212,6 @@ static const nb_op_def conv_bwd_weights_def = {
     .print_attrs = print_conv,
 };
 
-/* conv2d + activation (graph mode's fusion) */
-static nb_status conv_post_forward(nb_node *n) {
-    return nb_k_conv_post("nb_conv2d", &NB_ATTRS(n, conv_attrs)->g, n->in[0], n->in[1],
-                          n->n_in > 2 ? n->in[2] : NULL, n->out, NB_POST_OP(n));
-}
-
-static const nb_op_def conv2d_post_def = {
-    .name = "conv2d",
-    .flags = NB_OP_CONTIGUOUS,
-    .shape = conv_shape,
-    .forward = conv_post_forward,
-    .print_attrs = print_conv,
-};
-
 static nb_status conv_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     const conv_attrs *a = NB_ATTRS(n, conv_attrs);
     if (n->needs_grad[0] && !(gx[0] = data_grad(a, gy, n->in[1], n->in[0]->shape)))
@@ -241,6 +224,12 @@ static nb_status conv_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     return NB_OK;
 }
 
+/* conv2d + activation, one oneDNN convolution with the activation as its post-op */
+static nb_status conv_forward_fused(nb_node *n, const nb_post_op *post) {
+    return nb_k_conv_post("nb_conv2d", &NB_ATTRS(n, conv_attrs)->g, n->in[0], n->in[1],
+                          n->n_in > 2 ? n->in[2] : NULL, n->out, post);
+}
+
 static const nb_op_def conv2d_def = {
     .name = "conv2d",
     .flags = NB_OP_CONTIGUOUS,
@@ -248,6 +237,7 @@ static const nb_op_def conv2d_def = {
     .forward = conv_forward,
     .backward = conv_backward,
     .print_attrs = print_conv,
+    .forward_fused = conv_forward_fused,
 };
 
 /* Keras "same": output = ceil(in / stride); the odd pixel of padding goes last */
@@ -299,8 +289,4 @@ nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_o
     int64_t batched[4] = {1, x->shape[0], x->shape[1], x->shape[2]};
     nb_tensor *y = conv2d_batched(nb_reshape(x, batched, 4), w, b, opts);
     return y ? nb_reshape(y, y->shape + 1, 3) : NULL;
-}
-
-const nb_op_def *nb_fused_conv(const nb_op_def *def) {
-    return def == &conv2d_def ? &conv2d_post_def : NULL;
 }

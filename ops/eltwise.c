@@ -150,7 +150,7 @@ static nb_status exact_forward(nb_node *n) {
     return NB_OK;
 }
 
-/* Not offered for fusion (nb_eltwise_post_op): a post-op would run oneDNN's kernel. */
+/* Not offered for fusion (no as_post_op): a post-op would run oneDNN's kernel. */
 #define EXACT_DEF(op)                                                                              \
     static const nb_op_def op##_def = {                                                            \
         .name = #op,                                                                               \
@@ -164,6 +164,15 @@ static nb_status exact_forward(nb_node *n) {
 EXACT_DEF(log);
 EXACT_DEF(softplus);
 
+/* The activation as a post-op of its producer's kernel (graph mode's fusion;
+ * the *_use_dst_for_bwd forms map to their plain algorithm). */
+static bool eltwise_as_post_op(const nb_node *n, nb_post_op *post) {
+    const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
+    *post = (nb_post_op){nb_eltwise_forward_alg(a->alg), a->alpha,
+                         a->beta}; /* post-ops only compute forward */
+    return true;
+}
+
 /* One definition per op, so errors and graphs show the op's own name. */
 #define ELTWISE_DEF(op)                                                                            \
     static const nb_op_def op##_def = {                                                            \
@@ -173,6 +182,7 @@ EXACT_DEF(softplus);
         .forward = eltwise_forward,                                                                \
         .backward = eltwise_backward,                                                              \
         .print_attrs = print_alpha_beta,                                                           \
+        .as_post_op = eltwise_as_post_op,                                                          \
     }
 
 ELTWISE_DEF(exp);
@@ -187,14 +197,6 @@ ELTWISE_DEF(tanh);
 ELTWISE_DEF(elu);
 ELTWISE_DEF(gelu);
 ELTWISE_DEF(affine);
-
-bool nb_eltwise_post_op(const nb_node *n, nb_post_op *post) {
-    if (n->def->forward != eltwise_forward) return false;
-    const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
-    *post = (nb_post_op){nb_eltwise_forward_alg(a->alg), a->alpha,
-                         a->beta}; /* post-ops only compute forward */
-    return true;
-}
 
 static nb_tensor *eltwise(const nb_op_def *def, nb_tensor *x, int alg, float alpha, float beta) {
     eltwise_attrs a = {alg, alpha, beta};
@@ -244,6 +246,7 @@ static const nb_op_def clip_def = {
     .forward = eltwise_forward,
     .backward = clip_backward,
     .print_attrs = print_alpha_beta,
+    .as_post_op = eltwise_as_post_op,
 };
 
 nb_tensor *nb_clip(nb_tensor *x, float low, float high) {

@@ -218,12 +218,23 @@ static nb_status linear_backward(nb_node *n, nb_tensor *dy, nb_tensor **gx) {
     return NB_OK;
 }
 
+/* linear + activation, one oneDNN matmul with the activation as its post-op */
+static nb_status linear_forward_fused(nb_node *n, const nb_post_op *post) {
+    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *y = n->out;
+    if (cols(x) == 0) { /* no product to attach the activation to: y = f(b) */
+        nb_status s = linear_forward(n);
+        return s ? s : nb_k_eltwise("nb_linear", post->alg, post->alpha, post->beta, y, y);
+    }
+    return nb_k_matmul_post("nb_linear", x, w, b, y, post);
+}
+
 static const nb_op_def linear_def = {
     .name = "linear",
     .shape = linear_shape,
     .forward = linear_forward,
     .backward = linear_backward,
     .print_attrs = NULL, /* no attributes: the shapes say it all */
+    .forward_fused = linear_forward_fused,
 };
 
 /* x: [..., IN] or [IN] -> y: [..., OUT] or [OUT], as PyTorch's linear: the
@@ -252,25 +263,4 @@ nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
     }
     nb_tensor *bc = nb_is_contiguous(b) ? b : nb_contiguous(b);
     return nb_apply(&linear_def, (nb_tensor *[]){plain(x), plain(w), bc}, 3, NULL, 0);
-}
-
-/* ---- linear + activation (graph mode's fusion) ---------------------------------------- */
-static nb_status linear_post_forward(nb_node *n) {
-    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *y = n->out;
-    const nb_post_op *post = NB_POST_OP(n);
-    if (cols(x) == 0) { /* no product to attach the activation to: y = f(b) */
-        nb_status s = linear_forward(n);
-        return s ? s : nb_k_eltwise("nb_linear", post->alg, post->alpha, post->beta, y, y);
-    }
-    return nb_k_matmul_post("nb_linear", x, w, b, y, post);
-}
-
-static const nb_op_def linear_post_def = {
-    .name = "linear",
-    .shape = linear_shape,
-    .forward = linear_post_forward,
-};
-
-const nb_op_def *nb_fused_linear(const nb_op_def *def) {
-    return def == &linear_def ? &linear_post_def : NULL;
 }

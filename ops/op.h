@@ -2,8 +2,8 @@
  *
  * nb_apply(def, inputs, attrs) does the rest for every op:
  *   check inputs -> shape rule -> allocate output (or make a view) ->
- *   forward kernel -> record a tape node if grad mode is on and an input
- *   requires grad.
+ *   forward kernel -> report it to the recording hooks (core/hooks.h) ->
+ *   record a tape node if grad mode is on and an input requires grad.
  * Backward rules are written with ops, so the backward pass is itself a stream
  * of ops (and can be differentiated again where those ops have rules).
  */
@@ -43,6 +43,15 @@ typedef struct nb_op_def {
     nb_status (*backward)(nb_node *n, nb_tensor *gy, nb_tensor **gx);
     /* Attributes as text for DOT labels ("axis=1"); NULL when there are none. */
     int (*print_attrs)(const nb_node *n, char *buf, size_t size);
+    /* Fusion (graph mode). forward_fused: forward with an activation that the
+     * kernel applies to the output before storing it (a oneDNN post-op); an
+     * op that has one fuses with an activation that alone reads its output.
+     * NULL: the op takes no post-op. */
+    nb_status (*forward_fused)(nb_node *n, const nb_post_op *post);
+    /* as_post_op: for an activation, the post-op computing this node's
+     * forward, when a producer's kernel can apply it; false when it cannot.
+     * NULL: never a post-op. */
+    bool (*as_post_op)(const nb_node *n, nb_post_op *post);
 } nb_op_def;
 
 /* Run an op. attrs (attrs_size bytes, at most NB_MAX_ATTRS) is copied into the node. */
@@ -64,20 +73,6 @@ const char *nb_op_fn(const nb_node *n);
 /* n->saved[i] for a forward kernel to fill: the tensor already there when the
  * node runs again (a replayed graph), else a new one in the current scope. */
 nb_tensor *nb_saved(nb_node *n, int i, const int64_t *shape, int ndim);
-
-/* Graph tracing: nb_apply hands every op it ran to the tracer. */
-void nb_trace_op(const nb_node *n);
-
-/* Fusion (graph mode): an activation applied by the producing kernel as a
- * oneDNN post-op. Fused ops keep the post-op at the end of their attributes. */
-#define NB_POST_OP(n) ((nb_post_op *)(void *)((n)->attrs + NB_MAX_ATTRS - sizeof(nb_post_op)))
-/* For an eltwise forward node whose algorithm oneDNN can apply as a post-op:
- * that post-op (the *_use_dst_for_bwd forms map to their plain algorithm). */
-bool nb_eltwise_post_op(const nb_node *n, nb_post_op *post);
-/* The fused forms, run with NB_POST_OP(n) set: linear + activation, conv2d +
- * activation. NULL when def has none. */
-const nb_op_def *nb_fused_linear(const nb_op_def *def);
-const nb_op_def *nb_fused_conv(const nb_op_def *def);
 
 #define NB_ATTRS(n, type) ((type *)(void *)(n)->attrs)
 

@@ -274,14 +274,14 @@ static void restore_float_mode(unsigned mode) {
 #endif
 }
 
-static nb_status step_again(void *opt, nb_tensor *const *in, int n) {
-    (void)in, (void)n;
-    return nb_optimizer_step(opt);
+static nb_status step_again(const nb_effect *e) {
+    return nb_optimizer_step(e->optimizer);
 }
 
 nb_status nb_optimizer_step(nb_optimizer *opt) {
     if (!opt) return null_opt("nb_optimizer_step");
-    if (nb_tracing()) nb_trace_effect("optimizer_step", step_again, opt, NULL, 0);
+    nb_report_effect(
+        &(nb_effect){.kind = NB_EFFECT_OPTIMIZER_STEP, .optimizer = opt, .redo = step_again});
     for (int i = 0; i < opt->n_slots; i++) {
         nb_optim_slot *s = &opt->slots[i];
         if (!s->param->grad) continue;

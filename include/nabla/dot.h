@@ -1,9 +1,11 @@
 /* nabla graphs as pictures: the ops that made a tensor, forward or backward,
- * as Graphviz DOT text, or rendered in-process to SVG, PNG or PDF. */
+ * and compiled graphs, as Graphviz DOT text, or rendered in-process to SVG,
+ * PNG or PDF. */
 #ifndef NABLA_DOT_H
 #define NABLA_DOT_H
 
 #include "core.h"
+#include "graph.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -24,6 +26,12 @@ char *nb_dot(const nb_tensor *root, const nb_dot_opts *opts);
  * .png or .pdf (rendered with Graphviz's dot layout). The file is written to a
  * temporary name in the same directory and renamed, so it is never half-written. */
 nb_status nb_dot_save(const nb_tensor *root, const nb_dot_opts *opts, const char *path);
+
+/* A compiled graph (nabla/graph.h) as DOT text (free() it): ops, tensors with
+ * their shapes, inputs, parameters and outputs told apart, fused groups boxed. */
+char *nb_graph_dot(const nb_graph *g);
+/* .dot, .svg, .png or .pdf by the extension, written atomically. */
+nb_status nb_graph_save_dot(const nb_graph *g, const char *path);
 
 #ifdef __cplusplus
 }

@@ -79,11 +79,7 @@ nb_status nb_graph_get_stats(const nb_graph *g, nb_graph_stats *stats);
 
 /* The ops in run order with their shapes, fused groups, arena offsets and size. */
 nb_status nb_graph_print(const nb_graph *g, FILE *f);
-/* The compiled graph as DOT text (free() it): ops, tensors with their shapes,
- * inputs, parameters and outputs told apart, fused groups boxed. */
-char *nb_graph_dot(const nb_graph *g);
-/* .dot, .svg, .png or .pdf by the extension, written atomically. */
-nb_status nb_graph_save_dot(const nb_graph *g, const char *path);
+/* Pictures of a compiled graph: nb_graph_dot, nb_graph_save_dot (nabla/dot.h). */
 
 #ifdef __cplusplus
 }

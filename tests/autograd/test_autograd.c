@@ -2,6 +2,8 @@
  * and the course's first examples computed with the tape. */
 #include "nb_test.h"
 
+#include "ops/op.h" /* the recording hooks (core/hooks.h) and the node they are shown */
+
 START_TEST(test_sigmoid_slope_at_zero_is_a_quarter) {
     /* sigmoid'(x) = s(x) (1 - s(x)); s(0) = 1/2, so the slope is 1/4 */
     nb_tensor *x = nb_set_requires_grad(nb_scalar(0), true);
@@ -293,6 +295,61 @@ START_TEST(test_anomaly_mode_stops_a_diverging_training_run) {
 }
 END_TEST
 
+/* What the recording hooks hear: each op by name, each side effect by kind
+ * with the tensors it touched. */
+typedef struct {
+    char ops[256];
+    nb_effect effects[8];
+    int n_effects;
+} heard;
+
+static void hear_op(void *ctx, const nb_node *n) {
+    heard *h = ctx;
+    size_t len = strlen(h->ops);
+    snprintf(h->ops + len, sizeof h->ops - len, "%s%s", len ? " " : "", n->def->name);
+}
+
+static void hear_effect(void *ctx, const nb_effect *e) {
+    heard *h = ctx;
+    if (h->n_effects < 8) h->effects[h->n_effects++] = *e;
+}
+
+START_TEST(test_recording_hooks_hear_every_op_and_each_side_effect_by_kind) {
+    nb_tensor *x = nb_from_array((float[]){1, 2}, NB_SHAPE(1, 2));
+    nb_tensor *w = nb_set_requires_grad(nb_from_array((float[]){3, 4}, NB_SHAPE(2, 1)), true);
+    heard h = {0};
+    nb_hooks hooks = {hear_op, hear_effect, &h};
+    ck_assert_int_eq(nb_hooks_install("test", &hooks), NB_OK);
+    nb_tensor *y = nb_sigmoid(nb_matmul(x, w));
+    ck_assert_str_eq(h.ops, "matmul sigmoid");
+    h.ops[0] = '\0';
+    ck_assert_int_eq(nb_backward_opt(y, NULL, &(nb_backward_opts){.retain_graph = true}), NB_OK);
+    ck_assert_int_eq(nb_backward(y), NB_OK);
+    nb_zero_grad(w);
+    nb_optimizer *opt = nb_sgd(0.1f, 0, false, 0);
+    nb_optimizer_add_params(opt, &w, 1);
+    ck_assert_int_eq(nb_optimizer_step(opt), NB_OK);
+    nb_hooks_remove(&hooks);
+    ck_assert_int_eq(h.n_effects, 4);
+    ck_assert_int_eq(h.effects[0].kind, NB_EFFECT_SET_GRAD); /* the first backward */
+    ck_assert_int_eq(h.effects[1].kind, NB_EFFECT_ACCUMULATE_GRAD);
+    ck_assert_int_eq(h.effects[2].kind, NB_EFFECT_ZERO_GRAD);
+    ck_assert_int_eq(h.effects[3].kind, NB_EFFECT_OPTIMIZER_STEP);
+    for (int i = 0; i < 3; i++) ck_assert_ptr_eq(h.effects[i].param, w);
+    ck_assert_int_eq(nb_numel(h.effects[0].grad), 2); /* dy/dw, w's shape */
+    ck_assert_ptr_null(h.effects[2].grad);
+    ck_assert_ptr_eq(h.effects[3].optimizer, opt);
+    ck_assert_str_eq(nb_effect_name(h.effects[1].kind), "accumulate_grad");
+    /* the backward passes are ops too: sigmoid's backward, then dw = x^T dy, twice */
+    const char *backward_ops = "eltwise_backward matmul eltwise_backward matmul";
+    ck_assert_str_eq(h.ops, backward_ops);
+    nb_tensor *z = nb_relu(x); /* removed: heard no more */
+    ck_assert_ptr_nonnull(z);
+    ck_assert_str_eq(h.ops, backward_ops);
+    nb_optimizer_free(opt);
+}
+END_TEST
+
 static Suite *autograd_suite(void) {
     Suite *s = suite_create("autograd");
     TCase *tc = nb_tcase("backward");
@@ -305,6 +362,7 @@ static Suite *autograd_suite(void) {
     tcase_add_test(tc, test_detach_cuts_the_graph);
     tcase_add_test(tc, test_non_scalar_backward_needs_a_seed);
     tcase_add_test(tc, test_requires_grad_only_on_leaves);
+    tcase_add_test(tc, test_recording_hooks_hear_every_op_and_each_side_effect_by_kind);
     suite_add_tcase(s, tc);
     tc = nb_tcase("custom");
     tcase_add_test(tc, test_custom_op_is_a_tape_node_with_checked_gradient);

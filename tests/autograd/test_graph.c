@@ -4,6 +4,8 @@
  * new batch size is traced once and kept. */
 #include "nb_test.h"
 
+#include "core/core_internal.h" /* which storage a tensor has */
+
 #include <stdio.h>
 #include <unistd.h>
 
@@ -553,6 +555,35 @@ START_TEST(test_fused_linear_of_an_empty_input_is_its_activated_bias) {
 }
 END_TEST
 
+/* A storage freed during the trace and handed out again to a tensor made
+ * outside ops is that new tensor's, not a view of the dead one's value: the
+ * constant replays as itself. */
+static nb_status reuse_step(void *ctx, nb_tensor *const *in, int n, nb_tensor **out, int *n_out) {
+    (void)n;
+    nb_scope_begin();
+    nb_tensor *dead = nb_relu(in[0]);
+    const nb_storage *was = dead ? dead->storage : NULL;
+    nb_scope_end(); /* dead's storage goes back to the pool */
+    nb_tensor *c = nb_from_array((float[]){10, 20, 30, 40}, NB_SHAPE(2, 2));
+    *(bool *)ctx = c && c->storage == was;
+    out[0] = nb_add(in[0], c);
+    *n_out = 1;
+    return out[0] ? NB_OK : nb_error_code();
+}
+
+START_TEST(test_a_storage_reused_during_the_trace_is_a_new_tensor) {
+    bool reused = false;
+    nb_tensor *in[1] = {nb_from_array((float[]){1, 2, 3, 4}, NB_SHAPE(2, 2))}, *out[1];
+    nb_graph *g = nb_trace(reuse_step, &reused, in, 1);
+    ck_assert_msg(g != NULL, "%s", nb_error());
+    ck_assert_msg(reused, "the pool did not hand the storage out again: the test shows nothing");
+    in[0] = nb_from_array((float[]){-1, -2, -3, -4}, NB_SHAPE(2, 2));
+    ck_assert_int_eq(nb_graph_run(g, in, 1, out), NB_OK);
+    NB_ASSERT_TENSOR(out[0], ((float[]){9, 18, 27, 36}), 4, 0);
+    nb_graph_free(g);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("graph");
     TCase *tc = nb_tcase("graph");
@@ -573,6 +604,7 @@ int main(void) {
     tcase_add_test(tc, test_every_fusable_activation_matches_eager);
     tcase_add_test(tc, test_fused_linear_of_an_empty_input_is_its_activated_bias);
     tcase_add_test(tc, test_a_trace_cannot_run_a_graph_or_another_trace);
+    tcase_add_test(tc, test_a_storage_reused_during_the_trace_is_a_new_tensor);
     suite_add_tcase(s, tc);
     return nb_test_run(s);
 }

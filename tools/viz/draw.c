@@ -7,8 +7,7 @@
  * fed by the gradient of its output and feeding the gradients of its inputs;
  * a tensor used by several ops gets a "+" node where its gradients are summed.
  */
-#include "core/core_internal.h"
-#include "ops/op.h"
+#include "draw_internal.h"
 #include "nabla/dot.h"
 
 #include <errno.h>
@@ -101,20 +100,48 @@ static void put_tensor_label(nb_text *t, const nb_tensor *x, int id, int max_val
     }
 }
 
-static const char *tensor_style(const nb_tensor *x, const nb_tensor *root) {
-    if (x == root) return "shape=ellipse, style=\"filled,bold\", fillcolor=\"#cfe3ff\"";
-    if (!x->node && x->requires_grad) return "shape=box, style=filled, fillcolor=\"#fff2b3\"";
-    if (!x->node) return "shape=ellipse, style=filled, fillcolor=\"#e8e8e8\"";
-    return "shape=ellipse";
+/* ---- the one style table (eager tapes and compiled graphs) ------------------------- */
+const char *nb_viz_style(nb_viz_role what) {
+    static const char *const styles[NB_VIZ_STYLES] = {
+        [NB_VIZ_RESULT] = "shape=ellipse, style=\"filled,bold\", fillcolor=\"#cfe3ff\"",
+        [NB_VIZ_PARAM] = "shape=box, style=filled, fillcolor=\"#fff2b3\"",
+        [NB_VIZ_INPUT] = "shape=ellipse, style=filled, fillcolor=\"#e8e8e8\"",
+        [NB_VIZ_CONST] = "shape=ellipse, style=filled, fillcolor=\"#f4f4f4\"",
+        [NB_VIZ_TENSOR] = "shape=ellipse",
+        [NB_VIZ_OP] = "shape=box, style=\"rounded,filled\", fillcolor=\"#dde8f0\"",
+        [NB_VIZ_VIEW_OP] = "shape=box, style=\"rounded,dashed\", fillcolor=\"#dde8f0\"",
+        [NB_VIZ_BACKWARD_OP] = "shape=box, style=\"rounded,filled\", fillcolor=\"#f6dcdc\"",
+        [NB_VIZ_EFFECT] = "shape=box, style=\"rounded,filled\", fillcolor=\"#f4d6d6\"",
+        [NB_VIZ_SEED] = "shape=plaintext",
+        [NB_VIZ_SUM] = "shape=circle",
+        [NB_VIZ_LAYER] = "style=rounded; color=\"#8c8c8c\"",
+        [NB_VIZ_FUSED] = "style=\"rounded,dashed\"",
+        [NB_VIZ_GRAD_EDGE] = "style=dashed, color=\"#a03030\"",
+        [NB_VIZ_SAVES_EDGE] = "style=dashed",
+    };
+    return what >= 0 && what < NB_VIZ_STYLES ? styles[what] : "";
 }
 
-static void put_op_label(nb_text *t, const nb_node *n, const char *suffix) {
-    nb_text_put(t, "%s%s", n->def->name, suffix);
+static const char *tensor_style(const nb_tensor *x, const nb_tensor *root) {
+    if (x == root) return nb_viz_style(NB_VIZ_RESULT);
+    if (!x->node && x->requires_grad) return nb_viz_style(NB_VIZ_PARAM);
+    if (!x->node) return nb_viz_style(NB_VIZ_INPUT);
+    return nb_viz_style(NB_VIZ_TENSOR);
+}
+
+void nb_viz_op_label(nb_text *t, const char *name, const char *suffix, const nb_node *n) {
+    nb_text_put(t, "%s%s", name, suffix);
     char attrs[256];
-    if (n->def->print_attrs && n->def->print_attrs(n, attrs, sizeof attrs) > 0 && attrs[0]) {
+    if (n && n->def->print_attrs && n->def->print_attrs(n, attrs, sizeof attrs) > 0 && attrs[0]) {
         nb_text_put(t, "\\n");
         nb_text_put_escaped(t, attrs);
     }
+}
+
+void nb_viz_layer_begin(nb_text *t, const char *prefix, int id, const char *scope) {
+    nb_text_put(t, "  subgraph cluster_%s%d {\n  label=\"", prefix, id);
+    nb_text_put_escaped(t, scope);
+    nb_text_put(t, "\"; %s;\n", nb_viz_style(NB_VIZ_LAYER));
 }
 
 /* ---- forward and backward drawings ------------------------------------------------------- */
@@ -132,9 +159,8 @@ static void put_tensor_node(nb_text *t, graph *g, int i, const nb_tensor *root, 
 }
 
 static void put_op_node(nb_text *t, const graph *g, int i) {
-    nb_text_put(t, "  op%d [shape=box, style=\"rounded,filled\", fillcolor=\"#dde8f0\", label=\"",
-                i);
-    put_op_label(t, g->nodes[i], "");
+    nb_text_put(t, "  op%d [%s, label=\"", i, nb_viz_style(NB_VIZ_OP));
+    nb_viz_op_label(t, g->nodes[i]->def->name, "", g->nodes[i]);
     nb_text_put(t, "\"];\n");
 }
 
@@ -153,9 +179,7 @@ static void draw_forward(nb_text *t, graph *g, const nb_tensor *root, int max_va
         bool first = scope[0];
         for (int j = 0; j < i && first; j++) first = strcmp(g->nodes[j]->scope, scope) != 0;
         if (!first) continue;
-        nb_text_put(t, "  subgraph cluster_%d {\n  label=\"", cluster++);
-        nb_text_put_escaped(t, scope);
-        nb_text_put(t, "\"; style=rounded; color=\"#8c8c8c\";\n");
+        nb_viz_layer_begin(t, "", cluster++, scope);
         for (int j = i; j < g->n_nodes; j++) {
             if (strcmp(g->nodes[j]->scope, scope)) continue;
             put_op_node(t, g, j);
@@ -173,7 +197,7 @@ static void draw_forward(nb_text *t, graph *g, const nb_tensor *root, int max_va
 }
 
 static void draw_backward(nb_text *t, graph *g, const nb_tensor *root, int max_values) {
-    nb_text_put(t, "  seed [shape=plaintext, label=\"1\"];\n");
+    nb_text_put(t, "  seed [%s, label=\"1\"];\n", nb_viz_style(NB_VIZ_SEED));
     for (int i = 0; i < g->n_tensors; i++) {
         const nb_tensor *x = g->tensors[i];
         if (!x->requires_grad) continue;
@@ -188,16 +212,15 @@ static void draw_backward(nb_text *t, graph *g, const nb_tensor *root, int max_v
         if (x->grad) put_values(t, x->grad, max_values);
         nb_text_put(t, "\"];\n");
         if (g->uses[i] > 1) {
-            nb_text_put(t, "  sum%d [shape=circle, label=\"+\"];\n", i);
+            nb_text_put(t, "  sum%d [%s, label=\"+\"];\n", i, nb_viz_style(NB_VIZ_SUM));
             nb_text_put(t, "  sum%d -> g%d;\n", i, i);
         }
     }
     nb_text_put(t, "  seed -> g%d;\n", tensor_id(g, root));
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         const nb_node *n = g->nodes[i];
-        nb_text_put(
-            t, "  bop%d [shape=box, style=\"rounded,filled\", fillcolor=\"#f6dcdc\", label=\"", i);
-        put_op_label(t, n, "_backward");
+        nb_text_put(t, "  bop%d [%s, label=\"", i, nb_viz_style(NB_VIZ_BACKWARD_OP));
+        nb_viz_op_label(t, n->def->name, "_backward", n);
         nb_text_put(t, "\"];\n");
         if (n->out) nb_text_put(t, "  g%d -> bop%d;\n", tensor_id(g, n->out), i);
         for (int k = 0; k < n->n_in; k++) {
