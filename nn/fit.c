@@ -261,6 +261,7 @@ static nb_status run_epoch(nb_model *m, const fit_data *d, const nb_fit_opts *o,
                            nb_graph **graph, int64_t *steps) {
     int64_t n = d->x->shape[0];
     double loss_sum = 0;
+    *steps = 0;
     nb_metric_state *st = metric_states(m);
     if (!st) return nb_failc(NB_ERR_MEMORY, "nb_model_fit: out of memory");
     nb_status s = NB_OK;
