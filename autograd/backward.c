@@ -68,7 +68,7 @@ static nb_status add_to_leaf(const nb_effect *e) {
     nb_tensor *leaf = e->param, *g = e->grad;
     if (!leaf->grad) {
         leaf->grad = nb_tensor_new_owned("nb_backward", leaf->shape, leaf->ndim);
-        if (!leaf->grad) return nb_error_code();
+        if (!leaf->grad) return nb_failure_code();
         return nb_k_reorder("nb_backward", g, leaf->grad);
     }
     return nb_k_binary("nb_backward", dnnl_binary_add, leaf->grad, g, leaf->grad);
@@ -99,9 +99,9 @@ static const nb_op_def grad_copy_def = {
 static nb_status set_leaf_grad_with_history(nb_tensor *leaf, nb_tensor *g) {
     nb_tensor *old = leaf->grad;
     nb_tensor *sum = old ? nb_add(old, g) : g;
-    if (!sum) return nb_error_code();
+    if (!sum) return nb_failure_code();
     nb_tensor *owned = nb_tensor_new_owned("nb_backward", leaf->shape, leaf->ndim);
-    if (!owned) return nb_error_code();
+    if (!owned) return nb_failure_code();
     nb_node tmp = {.def = &grad_copy_def, .n_in = 1, .in = {sum}};
     nb_status s = grad_copy_forward(&(nb_node){.in = {sum}, .out = owned});
     if (s != NB_OK) {
@@ -133,7 +133,7 @@ static int target_index(const walk *w, const nb_tensor *x) {
 
 static nb_status collect(walk *w, int k, nb_tensor *g) {
     w->got[k] = w->got[k] ? nb_add(w->got[k], g) : g;
-    return w->got[k] ? NB_OK : nb_error_code();
+    return w->got[k] ? NB_OK : nb_failure_code();
 }
 
 /* The hooks hear which of the two it was: in a graph, the first gradient a
@@ -167,7 +167,7 @@ static nb_status pass_on(walk *w, const nb_node *n, nb_tensor *x, nb_tensor *g) 
         return NB_OK;
     }
     p->grad = nb_add(p->grad, g); /* two uses of x: their gradients add up */
-    return p->grad ? NB_OK : nb_error_code();
+    return p->grad ? NB_OK : nb_failure_code();
 }
 
 /* "input 1 'w' [4, 3]", "output [2, 3]", "saved tensor 0 [2]" */
@@ -248,7 +248,7 @@ static nb_tensor *make_seed(nb_tensor *t, nb_tensor *seed) {
 
 /* The checks every output of a backward pass gets. */
 static nb_status check_output(const char *fn, nb_tensor *t) {
-    if (!t) return (nb_fail_null(fn), nb_error_code());
+    if (!t) return (nb_fail_null(fn), nb_failure_code());
     if (!nb_live(fn, t)) return NB_ERR_STATE;
     if (t->dropped_op)
         return nb_failc(NB_ERR_STATE,
@@ -287,7 +287,7 @@ nb_status nb_backward_opt(nb_tensor *t, nb_tensor *seed, const nb_backward_opts 
     if (o.create_graph && nb_tracing())
         return nb_failc(NB_ERR_STATE, "nb_backward: create_graph is not supported while tracing");
     nb_tensor *g = make_seed(t, seed);
-    if (!g) return nb_error_code();
+    if (!g) return nb_failure_code();
     walk w = {.retain_graph = o.retain_graph || o.create_graph, .create_graph = o.create_graph};
     if (!t->node) {
         bool was = nb_set_grad_enabled(o.create_graph);
@@ -363,7 +363,7 @@ static nb_status check_grad_of_args(nb_tensor *const *out, int n_out, nb_tensor 
         if (seeds && seeds[j] && !nb_live("nb_grad_of", seeds[j])) return NB_ERR_STATE;
     }
     for (int k = 0; k < n_in; k++) {
-        if (!in[k]) return (nb_fail_null("nb_grad_of"), nb_error_code());
+        if (!in[k]) return (nb_fail_null("nb_grad_of"), nb_failure_code());
         if (!nb_live("nb_grad_of", in[k])) return NB_ERR_STATE;
         if (!in[k]->requires_grad)
             return nb_failc(NB_ERR_STATE, "nb_grad_of: input %d %s does not require grad", k,
@@ -379,7 +379,7 @@ static nb_status seed_outputs(walk *w, nb_tensor *const *out, int n_out, nb_tens
     *top = -1;
     for (int j = 0; j < n_out; j++) {
         nb_tensor *g = make_seed(out[j], seeds ? seeds[j] : NULL);
-        if (!g) return nb_error_code();
+        if (!g) return nb_failure_code();
         if (!out[j]->node) {
             int k = target_index(w, out[j]);
             nb_status s = k >= 0 ? collect(w, k, g) : NB_OK;
@@ -388,7 +388,7 @@ static nb_status seed_outputs(walk *w, nb_tensor *const *out, int n_out, nb_tens
         }
         nb_node *n = out[j]->node;
         n->grad = n->grad ? nb_add(n->grad, g) : g;
-        if (!n->grad) return nb_error_code();
+        if (!n->grad) return nb_failure_code();
         if (n->seq > *top) *top = n->seq;
     }
     return NB_OK;
@@ -452,7 +452,7 @@ nb_status nb_grad_of(nb_tensor *const *outputs, int n_out, nb_tensor *const *inp
     for (int k = 0; k < n_in && s == NB_OK; k++)
         if (reached[k] && !grads[k]) {
             grads[k] = nb_zeros(inputs[k]->shape, inputs[k]->ndim);
-            if (!grads[k]) s = nb_error_code();
+            if (!grads[k]) s = nb_failure_code();
         }
     free(live);
     free(reached);

@@ -15,10 +15,10 @@ typedef struct {
 static nb_status custom_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     custom_attrs *a = NB_ATTRS(n, custom_attrs);
     nb_tensor *y = n->saved[0];
-    nb_clear_error(); /* the walk so far succeeded: what is recorded now is the callback's */
+    unsigned long before = nb_failure_count();
     nb_status s = a->backward(n->in, n->n_in, y, gy, gx, a->ctx);
     if (s != NB_OK) {
-        if (nb_error_code() == NB_OK)
+        if (nb_failure_count() == before) /* it recorded nothing: say which op failed */
             nb_fail(s, "nb_custom_op: the backward callback of '%s' failed (status %d)", a->name,
                     s);
         return s;
@@ -66,11 +66,11 @@ nb_tensor *nb_custom_op(const char *name, nb_tensor *const *x, int n, nb_custom_
         if (!x[i]) return nb_fail_null("nb_custom_op");
 
     bool was = nb_set_grad_enabled(false); /* the callback's own ops are not recorded */
-    nb_clear_error();                      /* the inputs are fine: what is left is handled */
+    unsigned long before = nb_failure_count();
     nb_tensor *y = forward(x, n, ctx);
     nb_set_grad_enabled(was);
     if (!y) {
-        if (nb_error_code() == NB_OK)
+        if (nb_failure_count() == before) /* it recorded nothing: say which op failed */
             nb_fail(NB_ERR_ARG, "nb_custom_op: the forward callback of '%s' returned NULL", name);
         return NULL;
     }

@@ -6,30 +6,27 @@
 #include <math.h>
 #include <stdio.h>
 
-/* fn is the user's code: the error state is cleared before it runs, so that
- * what is recorded when it returns NULL is its own. */
-static nb_tensor *call_fn(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx) {
-    nb_clear_error();
-    return fn(x, n, ctx);
-}
-
-/* "nb_gradcheck: fn returned NULL at ...: <fn's own error, if it recorded one>" */
-static nb_status fn_failed_in(const char *check, const char *where) {
-    nb_status code = nb_error_code() != NB_OK ? nb_error_code() : NB_ERR_ARG;
+/* "nb_gradcheck: fn returned NULL at ...: <fn's own error, if it recorded one>".
+ * fn is the user's code: it recorded an error of its own when the failure
+ * count moved since `before`, taken just before it ran (an older error is not
+ * its). */
+static nb_status fn_failed_in(const char *check, const char *where, unsigned long before) {
+    bool own = nb_failure_count() != before;
+    nb_status code = own ? nb_error_code() : NB_ERR_ARG;
     char why[512];
-    snprintf(why, sizeof why, "%s", nb_error_code() != NB_OK ? nb_error() : "it recorded no error");
+    snprintf(why, sizeof why, "%s", own ? nb_error() : "it recorded no error");
     return nb_failc(code, "%s: fn returned NULL at %s: %s", check, where, why);
 }
 
-static nb_status fn_failed(const char *where) {
-    return fn_failed_in("nb_gradcheck", where);
+static nb_status fn_failed(const char *where, unsigned long before) {
+    return fn_failed_in("nb_gradcheck", where, before);
 }
 
 /* sum(fn(x)) in double, without recording */
 static bool eval_sum(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx, double *out) {
     nb_scope_begin();
     bool was = nb_set_grad_enabled(false);
-    nb_tensor *y = call_fn(fn, x, n, ctx);
+    nb_tensor *y = fn(x, n, ctx);
     nb_set_grad_enabled(was);
     double s = 0;
     if (y)
@@ -42,9 +39,12 @@ static bool eval_sum(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx, doubl
 static nb_status analytic(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx) {
     for (int i = 0; i < n; i++) nb_zero_grad(x[i]);
     nb_scope_begin();
-    nb_tensor *y = call_fn(fn, x, n, ctx);
+    unsigned long before = nb_failure_count();
+    nb_tensor *y = fn(x, n, ctx);
     nb_tensor *s = y ? nb_sum_all(y) : NULL;
-    nb_status st = !y ? fn_failed("the given inputs") : s ? nb_backward(s) : nb_error_code();
+    nb_status st = !y  ? fn_failed("the given inputs", before)
+                   : s ? nb_backward(s)
+                       : nb_failure_code();
     nb_scope_end();
     return st;
 }
@@ -57,6 +57,7 @@ static nb_status check_input(nb_grad_fn fn, nb_tensor *const *x, int n, void *ct
         float orig = *p;
         double plus, minus;
         *p = (float)(orig + eps);
+        unsigned long before = nb_failure_count();
         bool ok = eval_sum(fn, x, n, ctx, &plus);
         *p = (float)(orig - eps);
         ok = ok && eval_sum(fn, x, n, ctx, &minus);
@@ -65,7 +66,7 @@ static nb_status check_input(nb_grad_fn fn, nb_tensor *const *x, int n, void *ct
         if (!ok) {
             char where[96];
             snprintf(where, sizeof where, "input %d element %lld moved by eps", k, (long long)i);
-            return fn_failed(where);
+            return fn_failed(where, before);
         }
         double numeric = (plus - minus) / h;
         double a = xk->grad ? nb_get_flat(xk->grad, i) : 0.0;
@@ -102,7 +103,7 @@ nb_status nb_gradcheck(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx, dou
     if (!(eps > 0) || !(tol > 0))
         return nb_failc(NB_ERR_ARG, "nb_gradcheck: eps %g and tol %g must be positive", eps, tol);
     for (int i = 0; i < n; i++) {
-        if (!x[i]) return (nb_fail_null("nb_gradcheck"), nb_error_code());
+        if (!x[i]) return (nb_fail_null("nb_gradcheck"), nb_failure_code());
         if (x[i]->node || !nb_is_contiguous(x[i]))
             return nb_failc(NB_ERR_ARG, "nb_gradcheck: input %d must be a contiguous leaf", i);
     }
@@ -116,7 +117,7 @@ nb_status nb_gradcheck(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx, dou
 
 /* ---- second order ------------------------------------------------------------------ */
 static nb_status check_scalar_of(const char *fn, nb_tensor *y, nb_tensor *x) {
-    if (!y || !x) return (nb_fail_null(fn), nb_error_code());
+    if (!y || !x) return (nb_fail_null(fn), nb_failure_code());
     if (y->numel != 1)
         return nb_failc(NB_ERR_SHAPE, "%s: y has shape %s; it must have one element", fn,
                         nb_shape_s(y));
@@ -127,7 +128,7 @@ nb_status nb_hvp(nb_tensor *y, nb_tensor *x, nb_tensor *v, nb_tensor **hv) {
     if (hv) *hv = NULL;
     nb_status s = check_scalar_of("nb_hvp", y, x);
     if (s != NB_OK) return s;
-    if (!v || !hv) return (nb_fail_null("nb_hvp"), nb_error_code());
+    if (!v || !hv) return (nb_fail_null("nb_hvp"), nb_failure_code());
     if (!nb_same_shape(v, x))
         return nb_failc(NB_ERR_SHAPE, "nb_hvp: v has shape %s, x has %s", nb_shape_s(v),
                         nb_shape_s(x));
@@ -135,14 +136,14 @@ nb_status nb_hvp(nb_tensor *y, nb_tensor *x, nb_tensor *v, nb_tensor **hv) {
     s = nb_grad_of(&y, 1, &x, 1, NULL, &(nb_grad_opts){.create_graph = true}, &g);
     if (s != NB_OK) return s;
     nb_tensor *gv = nb_sum_all(nb_mul(g, v)); /* <grad y, v>, recorded */
-    if (!gv) return nb_error_code();
+    if (!gv) return nb_failure_code();
     if (!gv->requires_grad) { /* the gradient does not depend on x: H = 0 */
         *hv = nb_zeros(x->shape, x->ndim);
-        return *hv ? NB_OK : nb_error_code();
+        return *hv ? NB_OK : nb_failure_code();
     }
     s = nb_grad_of(&gv, 1, &x, 1, NULL, &(nb_grad_opts){.retain_graph = true, .allow_unused = true},
                    hv);
-    if (s == NB_OK && !*hv && !(*hv = nb_zeros(x->shape, x->ndim))) s = nb_error_code();
+    if (s == NB_OK && !*hv && !(*hv = nb_zeros(x->shape, x->ndim))) s = nb_failure_code();
     return s;
 }
 
@@ -152,7 +153,7 @@ static nb_status hessian_row(nb_tensor *g, nb_tensor *x, int64_t i, float *row) 
     nb_tensor *e = nb_zeros(x->shape, x->ndim);
     nb_tensor *gi = e ? (nb_ptr(e)[i] = 1.0f, nb_sum_all(nb_mul(g, e))) : NULL;
     nb_tensor *r = NULL;
-    nb_status s = !gi ? nb_error_code()
+    nb_status s = !gi ? nb_failure_code()
                   : !gi->requires_grad
                       ? NB_OK
                       : nb_grad_of(&gi, 1, &x, 1, NULL,
@@ -166,7 +167,7 @@ nb_status nb_hessian(nb_tensor *y, nb_tensor *x, nb_tensor **h) {
     if (h) *h = NULL;
     nb_status s = check_scalar_of("nb_hessian", y, x);
     if (s != NB_OK) return s;
-    if (!h) return (nb_fail_null("nb_hessian"), nb_error_code());
+    if (!h) return (nb_fail_null("nb_hessian"), nb_failure_code());
     if (x->numel > NB_HESSIAN_MAX)
         return nb_failc(NB_ERR_ARG,
                         "nb_hessian: x %s has %lld elements; the full Hessian is for at most %d "
@@ -176,7 +177,7 @@ nb_status nb_hessian(nb_tensor *y, nb_tensor *x, nb_tensor **h) {
     s = nb_grad_of(&y, 1, &x, 1, NULL, &(nb_grad_opts){.create_graph = true}, &g);
     if (s != NB_OK) return s;
     nb_tensor *out = nb_zeros((int64_t[]){x->numel, x->numel}, 2);
-    if (!out) return nb_error_code();
+    if (!out) return nb_failure_code();
     for (int64_t i = 0; i < x->numel && s == NB_OK; i++)
         s = hessian_row(g, x, i, nb_ptr(out) + i * x->numel);
     if (s == NB_OK) *h = out;
@@ -210,12 +211,13 @@ static nb_status first_gradients(nb_grad_fn fn, nb_tensor *const *x, int n, void
     nb_tensor *in[NB_MAX_INPUTS * 4], *g[NB_MAX_INPUTS * 4];
     int which[NB_MAX_INPUTS * 4];
     int m = grad_inputs(x, n, in, which);
-    nb_tensor *y = call_fn(fn, x, n, ctx);
+    unsigned long before = nb_failure_count();
+    nb_tensor *y = fn(x, n, ctx);
     if (!y)
         return fn_failed_in("nb_gradgradcheck",
-                            create_graph ? "the given inputs" : "an input moved by eps");
+                            create_graph ? "the given inputs" : "an input moved by eps", before);
     nb_tensor *s = nb_sum_all(y);
-    if (!s) return nb_error_code();
+    if (!s) return nb_failure_code();
     nb_status st = nb_grad_of(
         &s, 1, in, m, NULL, &(nb_grad_opts){.create_graph = create_graph, .allow_unused = true}, g);
     if (st != NB_OK) return st;
@@ -224,7 +226,7 @@ static nb_status first_gradients(nb_grad_fn fn, nb_tensor *const *x, int n, void
     for (int k = 0; k < m; k++) {
         if (!g[k]) continue;
         nb_tensor *r = nb_zeros(in[k]->shape, in[k]->ndim);
-        if (!r) return nb_error_code();
+        if (!r) return nb_failure_code();
         for (int64_t i = 0; i < r->numel; i++) {
             nb_ptr(r)[i] = weight(which[k], i);
             *u += (double)nb_ptr(r)[i] * nb_get_flat(g[k], i);
@@ -232,7 +234,7 @@ static nb_status first_gradients(nb_grad_fn fn, nb_tensor *const *x, int n, void
         if (!u_t) continue;
         nb_tensor *term = nb_sum_all(nb_mul(g[k], r));
         acc = !term ? NULL : acc ? nb_add(acc, term) : term;
-        if (!acc) return nb_error_code();
+        if (!acc) return nb_failure_code();
     }
     if (u_t) *u_t = acc;
     return NB_OK;
@@ -295,7 +297,7 @@ nb_status nb_gradgradcheck(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx,
         return nb_failc(NB_ERR_ARG, "nb_gradgradcheck: eps %g and tol %g must be positive", eps,
                         tol);
     for (int i = 0; i < n; i++) {
-        if (!x[i]) return (nb_fail_null("nb_gradgradcheck"), nb_error_code());
+        if (!x[i]) return (nb_fail_null("nb_gradgradcheck"), nb_failure_code());
         if (x[i]->node || !nb_is_contiguous(x[i]))
             return nb_failc(NB_ERR_ARG, "nb_gradgradcheck: input %d must be a contiguous leaf", i);
     }

@@ -80,6 +80,13 @@ void *nb_fail(nb_status code, const char *fmt, ...) __attribute__((format(printf
 nb_status nb_failc(nb_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A NULL argument: keep the pending error, or record one naming fn. */
 void *nb_fail_null(const char *fn);
+/* After a callee's result (NULL, false) said it failed: the code it recorded,
+ * never NB_OK. Success or failure is decided by results, this only passes the
+ * code on. */
+nb_status nb_failure_code(void);
+/* Failures this thread has recorded so far: a callback recorded an error of its
+ * own when the count moved across the call (an older error is not its). */
+unsigned long nb_failure_count(void);
 /* a uniform integer in [0, bound), bound >= 1, without modulo bias (rng.c) */
 uint64_t nb_rng_below(uint64_t bound);
 

@@ -6,6 +6,7 @@
 
 static _Thread_local nb_status last_code;
 static _Thread_local char last_message[1024];
+static _Thread_local unsigned long failures; /* how many record() has seen */
 
 const char *nb_error(void) {
     return last_message;
@@ -21,6 +22,7 @@ void nb_clear_error(void) {
 }
 
 static void record(nb_status code, const char *fmt, va_list ap) {
+    failures++;
     last_code = code;
     vsnprintf(last_message, sizeof last_message, fmt, ap);
 }
@@ -39,6 +41,19 @@ nb_status nb_failc(nb_status code, const char *fmt, ...) {
     record(code, fmt, ap);
     va_end(ap);
     return code;
+}
+
+/* The caller decided from a callee's result (NULL, false, a count of -1) that
+ * it failed; this is only the code to pass on. A callee that recorded nothing
+ * still failed: NB_OK is never the answer. */
+nb_status nb_failure_code(void) {
+    if (last_code == NB_OK)
+        return nb_failc(NB_ERR_STATE, "an internal call failed without recording an error");
+    return last_code;
+}
+
+unsigned long nb_failure_count(void) {
+    return failures;
 }
 
 /* A NULL input is usually the result of an earlier failure: keep that message,

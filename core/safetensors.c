@@ -522,12 +522,15 @@ nb_status nb_safetensors_load_mem(const void *data, size_t size, const char *nam
 /* Every tensor and the metadata of a parsed file (status s) as a new nb_safetensors. */
 static nb_safetensors *read_all(loaded *f, nb_status s, const char *fn) {
     nb_safetensors *out = NULL;
-    if (s == NB_OK && (out = nb_calloc(1, sizeof *out))) {
+    if (s == NB_OK && !(out = nb_calloc(1, sizeof *out)))
+        nb_fail(NB_ERR_MEMORY, "%s: out of memory", fn);
+    if (out) {
         int n = f->r.n_entries;
         out->names = nb_calloc((size_t)n + 1, sizeof *out->names);
         out->tensors = nb_calloc((size_t)n + 1, sizeof *out->tensors);
         out->meta = nb_calloc((size_t)f->r.n_meta + 1, sizeof *out->meta);
         bool ok = out->names && out->tensors && out->meta;
+        if (!ok) nb_fail(NB_ERR_MEMORY, "%s: out of memory", fn);
         for (int i = 0; ok && i < n; i++) {
             const entry *e = &f->r.entries[i];
             ok = (out->tensors[i] = nb_tensor_new(fn, e->shape, e->ndim)) &&
@@ -543,8 +546,7 @@ static nb_safetensors *read_all(loaded *f, nb_status s, const char *fn) {
             out->n_meta = f->r.n_meta;
         } else {
             nb_safetensors_free(out);
-            out = NULL;
-            if (nb_error_code() == NB_OK) nb_fail(NB_ERR_MEMORY, "%s: out of memory", fn);
+            out = NULL; /* the allocation, nb_tensor_new or copy_out recorded why */
         }
     }
     unload(f);

@@ -79,7 +79,7 @@ static nb_status evaluate(nb_model *m, const nb_tensor *x, const nb_tensor *y, i
         nb_tensor *pred = NULL;
         nb_tensor *loss = xb && yb ? nb_model_forward_loss(m, xb, yb, false, &pred) : NULL;
         if (!loss)
-            s = nb_error_code();
+            s = nb_failure_code();
         else {
             loss_sum += nb_item(loss) * (double)size;
             s = update_metrics(m, st, pred, yb);
@@ -181,7 +181,7 @@ static nb_status split_data(nb_tensor *x, nb_tensor *y, const nb_fit_opts *o, fi
     d->y = rows_view(y, 0, at);
     d->vx = rows_view(x, at, n);
     d->vy = rows_view(y, at, n);
-    return d->x && d->y && d->vx && d->vy ? NB_OK : nb_error_code();
+    return d->x && d->y && d->vx && d->vy ? NB_OK : nb_failure_code();
 }
 
 /* The step fit runs, traced once per batch shape when fit uses a graph:
@@ -206,12 +206,12 @@ static nb_status train_step(nb_model *m, const fit_data *d, const int64_t *idx, 
     nb_scope_begin();
     nb_tensor *in[2] = {nb_take_rows(d->x, idx, size), nb_take_rows(d->y, idx, size)};
     nb_tensor *out[2] = {0};
-    nb_status s = in[0] && in[1] ? NB_OK : nb_error_code();
+    nb_status s = in[0] && in[1] ? NB_OK : nb_failure_code();
     if (s == NB_OK && !graph) {
         s = fit_step(m, in, 2, out, &(int){0});
     } else if (s == NB_OK && !*graph) {
         *graph = nb_model_trace_step(m, in[0], in[1], &(nb_graph_opts){.quiet = true});
-        s = *graph ? NB_OK : nb_error_code();
+        s = *graph ? NB_OK : nb_failure_code();
         if (s == NB_OK) nb_graph_outputs(*graph, out);
     } else if (s == NB_OK) {
         s = nb_graph_run(*graph, in, 2, out);
@@ -225,11 +225,11 @@ static nb_status train_step(nb_model *m, const fit_data *d, const int64_t *idx, 
 }
 
 static nb_status check_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_opts *o) {
-    if (!m) return nb_fail_null("nb_model_fit"), nb_error_code();
+    if (!m) return nb_fail_null("nb_model_fit"), nb_failure_code();
     if (!m->compiled)
         return nb_failc(NB_ERR_STATE, "nb_model_fit: compile the model first (nb_model_compile)");
     if (!shapes_fit("nb_model_fit", m, x, y) || !has_samples("nb_model_fit", "x", x))
-        return nb_error_code();
+        return nb_failure_code();
     if (o->epochs < 0 || o->batch_size < 0)
         return nb_failc(NB_ERR_ARG,
                         "nb_model_fit: epochs %d and batch size %d must not be negative", o->epochs,
@@ -238,7 +238,7 @@ static nb_status check_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit
         return nb_failc(NB_ERR_ARG, "nb_model_fit: give both val_x and val_y, or neither");
     if (o->val_x && (!shapes_fit("nb_model_fit (validation data)", m, o->val_x, o->val_y) ||
                      !has_samples("nb_model_fit", "the validation data", o->val_x)))
-        return nb_error_code();
+        return nb_failure_code();
     if (o->initial_epoch < 0)
         return nb_failc(NB_ERR_ARG, "nb_model_fit: initial_epoch is %d, expected >= 0",
                         o->initial_epoch);

@@ -64,7 +64,7 @@ double nb_history_get(const nb_history *h, const char *name, int epoch) {
 nb_status nb_history_write_csv(const char *fn, const nb_history *h, const char *path) {
     nb_atomic_file a;
     FILE *f = nb_atomic_open(&a, fn, path);
-    if (!f) return nb_error_code();
+    if (!f) return nb_failure_code();
     fprintf(f, "epoch");
     for (int k = 0; k < h->n_keys; k++) fprintf(f, ",%s", h->keys[k]);
     fprintf(f, "\n");

@@ -50,8 +50,8 @@ bool nb_init_check(const char *fn, nb_init kind) {
 
 /* NB_INIT_DEFAULT here is glorot_uniform; layers turn a bias's default into zeros. */
 nb_status nb_init_fill(nb_tensor *t, nb_init kind, int64_t fan_in, int64_t fan_out) {
-    if (!t) return (nb_fail_null("nb_init_fill"), nb_error_code());
-    if (!nb_init_check("nb_init_fill", kind)) return nb_error_code();
+    if (!t) return (nb_fail_null("nb_init_fill"), nb_failure_code());
+    if (!nb_init_check("nb_init_fill", kind)) return nb_failure_code();
     if (!nb_is_contiguous(t))
         return nb_failc(NB_ERR_ARG, "nb_init_fill: tensor %s is not contiguous", nb_shape_s(t));
     bool glorot =

@@ -148,9 +148,9 @@ static nb_status dense_build(nb_layer *l) {
     l->out_ndim = 1;
     l->out_shape[0] = out;
     if (!nb_layer_add_weight(l, "kernel", (int64_t[]){in, out}, 2, true, l->kernel_init, in, out))
-        return nb_error_code();
+        return nb_failure_code();
     if (l->cfg.dense.bias && !nb_layer_add_weight(l, "bias", &out, 1, true, l->bias_init, in, out))
-        return nb_error_code();
+        return nb_failure_code();
     return NB_OK;
 }
 

@@ -64,9 +64,9 @@ static nb_status conv_build(nb_layer *l) {
     int64_t field = kh * kw; /* Keras's fans: channels times the receptive field */
     if (!nb_layer_add_weight(l, "kernel", (int64_t[]){k, c, kh, kw}, 4, true, l->kernel_init,
                              c * field, k * field))
-        return nb_error_code();
+        return nb_failure_code();
     if (!nb_layer_add_weight(l, "bias", &k, 1, true, l->bias_init, c * field, k * field))
-        return nb_error_code();
+        return nb_failure_code();
     return NB_OK;
 }
 
@@ -206,7 +206,7 @@ static nb_status bn_build(nb_layer *l) {
              {"moving_variance", false, NB_INIT_ONES}};
     for (int i = 0; i < 4; i++)
         if (!nb_layer_add_weight(l, w[i].role, &c, 1, w[i].trainable, w[i].init, c, c))
-            return nb_error_code();
+            return nb_failure_code();
     return NB_OK;
 }
 

@@ -87,7 +87,7 @@ nb_tensor *nb_sparse_categorical_crossentropy(nb_tensor *prob, nb_tensor *labels
     if (!onehot) {
         char why[512];
         snprintf(why, sizeof why, "%s", nb_error());
-        return nb_fail(nb_error_code(), "%s: labels must be class indices in [0, %lld): %s", fn,
+        return nb_fail(nb_failure_code(), "%s: labels must be class indices in [0, %lld): %s", fn,
                        (long long)prob->shape[1], why);
     }
     return nb_categorical_crossentropy(prob, onehot);

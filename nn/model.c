@@ -33,7 +33,15 @@ nb_model *nb_sequential(const int64_t *input_shape, int ndim) {
 
 nb_model *nb_sequential_of(const int64_t *input_shape, int ndim, nb_layer *const *layers, int n) {
     nb_model *m = nb_sequential(input_shape, ndim);
-    bool ok = m && (n == 0 || layers) && n >= 0;
+    if (m && n < 0) {
+        nb_model_free(m);
+        return nb_fail(NB_ERR_ARG, "nb_sequential_of: %d layers, expected >= 0", n);
+    }
+    if (m && n > 0 && !layers) {
+        nb_model_free(m);
+        return nb_fail(NB_ERR_NULL, "nb_sequential_of: %d layers but the layer array is NULL", n);
+    }
+    bool ok = m != NULL;
     for (int i = 0; i < n && layers; i++) {
         if (ok && nb_model_add(m, layers[i]) == NB_OK) continue;
         if (ok) { /* nb_model_add freed layers[i]; free the ones not yet added */
@@ -43,8 +51,7 @@ nb_model *nb_sequential_of(const int64_t *input_shape, int ndim, nb_layer *const
         }
         nb_layer_free(layers[i]);
     }
-    if (m && !ok) {
-        if (nb_error_code() == NB_OK) nb_fail(NB_ERR_NULL, "nb_sequential_of: NULL layers");
+    if (m && !ok) { /* nb_model_add recorded why */
         nb_model_free(m);
         return NULL;
     }
@@ -103,9 +110,12 @@ static void pick_name(const nb_model *m, nb_layer *l) {
 }
 
 /* "layer 'dense_1' (Dense) cannot take the output of 'conv2d' (Conv2D), (None, 8, 3, 3): why" */
-static nb_status build_error(const nb_model *m, const nb_layer *l) {
+static nb_status build_error(const nb_model *m, const nb_layer *l, nb_status built, bool recorded) {
     char why[512], shape[128], prev[160];
-    snprintf(why, sizeof why, "%s", nb_error());
+    if (recorded)
+        snprintf(why, sizeof why, "%s", nb_error());
+    else
+        snprintf(why, sizeof why, "its build failed with status %d", (int)built);
     nb_layer_shape_str(l->in_shape, l->in_ndim, shape, sizeof shape);
     if (m->n_layers == 0)
         snprintf(prev, sizeof prev, "the model's input");
@@ -139,9 +149,10 @@ static nb_status add_layer(nb_model *m, nb_layer *l) {
     memcpy(l->in_shape, prev ? prev->out_shape : m->in_shape, sizeof l->in_shape);
     l->sees_model_input = l->in_ndim == m->in_ndim &&
                           !memcmp(l->in_shape, m->in_shape, sizeof(int64_t) * (size_t)m->in_ndim);
+    unsigned long before = nb_failure_count();
     nb_status built = l->ops->build(l);
     if (built == NB_ERR_MEMORY) return built;
-    if (built != NB_OK) return build_error(m, l);
+    if (built != NB_OK) return build_error(m, l, built, nb_failure_count() != before);
     if (!nb_grow((void **)&m->layers, &m->cap_layers, m->n_layers + 1, sizeof(nb_layer *)))
         return nb_failc(NB_ERR_MEMORY, "nb_model_add: out of memory");
     l->built = l->in_model = true;
@@ -152,7 +163,7 @@ static nb_status add_layer(nb_model *m, nb_layer *l) {
 nb_status nb_model_add(nb_model *m, nb_layer *layer) {
     if (!layer) {
         if (nb_error_code() == NB_OK) nb_fail(NB_ERR_NULL, "nb_model_add: layer is NULL");
-        return nb_error_code(); /* keep the message of the constructor that failed */
+        return nb_failure_code(); /* keep the message of the constructor that failed */
     }
     if (layer->in_model)
         return nb_failc(NB_ERR_STATE, "nb_model_add: layer '%s' is already in a model",
@@ -288,7 +299,7 @@ static nb_status check_compile(nb_model *m, const nb_compile_opts *o, nb_loss_ki
                         fn);
     if (!nb_loss_from_name(fn, o->loss, kind) ||
         !nb_loss_check_logits(fn, o->loss, *kind, o->from_logits))
-        return nb_error_code();
+        return nb_failure_code();
     if (o->n_metrics < 0 || o->n_metrics > NB_MODEL_MAX_METRICS ||
         (o->n_metrics > 0 && !o->metrics))
         return nb_failc(NB_ERR_ARG, "%s: %d metrics; at most %d", fn, o->n_metrics,
@@ -298,7 +309,7 @@ static nb_status check_compile(nb_model *m, const nb_compile_opts *o, nb_loss_ki
         if (!name) return nb_failc(NB_ERR_NULL, "%s: metric %d is NULL", fn, i);
         if (strlen(name) >= sizeof m->metric_names[0])
             return nb_failc(NB_ERR_ARG, "%s: metric name '%s' is too long", fn, name);
-        if (!nb_metric_from_name(fn, name, *kind, &kinds[i])) return nb_error_code();
+        if (!nb_metric_from_name(fn, name, *kind, &kinds[i])) return nb_failure_code();
     }
     if (m->n_layers == 0)
         return nb_failc(NB_ERR_STATE, "%s: model '%s' has no layers; add them before compiling", fn,
@@ -337,7 +348,7 @@ nb_status nb_model_compile_ex(nb_model *m, const nb_compile_opts *opts) {
         if (!m || opt != m->opt) nb_optimizer_free(opt); /* the model owns it, even now */
         return s;
     }
-    if (!opt && !(opt = nb_optimizer_from_name("rmsprop"))) return nb_error_code();
+    if (!opt && !(opt = nb_optimizer_from_name("rmsprop"))) return nb_failure_code();
     if (opt != m->opt) {
         nb_optimizer_free(m->opt);
         m->opt = opt;
@@ -408,13 +419,13 @@ double nb_model_metric(const nb_model *m, int i, const nb_tensor *pred, const nb
 nb_status nb_model_train_on_batch(nb_model *m, nb_tensor *x, nb_tensor *y, nb_tensor **loss,
                                   nb_tensor **pred) {
     if (loss) *loss = NULL;
-    if (!m || !x || !y) return (nb_fail_null("nb_model_train_on_batch"), nb_error_code());
+    if (!m || !x || !y) return (nb_fail_null("nb_model_train_on_batch"), nb_failure_code());
     if (!m->compiled)
         return nb_failc(NB_ERR_STATE, "nb_model_train_on_batch: compile model '%s' first", m->name);
     nb_tensor *p = NULL, *l = nb_model_forward_loss(m, x, y, true, pred ? &p : NULL);
     nb_tensor *total =
         l && nb_model_has_regularization(m) ? nb_add(l, nb_model_regularization_loss(m)) : l;
-    nb_status s = total ? nb_backward(total) : nb_error_code();
+    nb_status s = total ? nb_backward(total) : nb_failure_code();
     if (s == NB_OK) s = nb_optimizer_step(m->opt);
     nb_optimizer_zero_grad(m->opt);
     if (s != NB_OK) return s;

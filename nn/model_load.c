@@ -256,7 +256,7 @@ static nb_layer *read_layer(const file *f, int i) {
     if (!l && strncmp(nb_error(), f->ctx, strlen(f->ctx))) {
         char why[1024];
         snprintf(why, sizeof why, "%s", nb_error());
-        nb_fail(nb_error_code(), "%s: layer %d (%s '%s'): %s", f->ctx, i, cls, name, why);
+        nb_fail(nb_failure_code(), "%s: layer %d (%s '%s'): %s", f->ctx, i, cls, name, why);
     }
     return l;
 }
@@ -327,9 +327,9 @@ static nb_status check_content(const file *f) {
                         "content = model)",
                         f->ctx);
     const char *v = get(f, "model.version");
-    if (!v) return nb_error_code();
+    if (!v) return nb_failure_code();
     if (strcmp(v, NB_MODEL_FILE_VERSION))
-        return bad(f, "model.version", v, "1 (a newer nabla wrote this file?)"), nb_error_code();
+        return bad(f, "model.version", v, "1 (a newer nabla wrote this file?)"), nb_failure_code();
     return NB_OK;
 }
 
@@ -352,7 +352,7 @@ static nb_model *read_architecture(const file *f) {
     }
     for (int i = 0; i < n_layers; i++) {
         nb_layer *l = read_layer(f, i);
-        nb_status s = l ? check_kernel(f, m, l, i) : nb_error_code();
+        nb_status s = l ? check_kernel(f, m, l, i) : nb_failure_code();
         if (s != NB_OK) nb_layer_free(l);
         if (s == NB_OK && (s = nb_model_add(m, l)) != NB_OK &&
             strncmp(nb_error(), f->ctx, strlen(f->ctx))) {
@@ -416,7 +416,8 @@ static nb_optimizer *read_optimizer(const file *f) {
         return bad(f, OPT_PREFIX "name", name, "sgd, adagrad, rmsprop, adam or adamw"), NULL;
     nb_optimizer_state own = {0}, st = {0};
     char(*keys)[TEXT_LEN] = NULL;
-    if (nb_optimizer_get_state(fresh, NULL, &own) == NB_OK) {
+    bool got_state = nb_optimizer_get_state(fresh, NULL, &own) == NB_OK;
+    if (got_state) {
         keys = calloc((size_t)own.n_pairs + 1, TEXT_LEN);
         st.keys = calloc((size_t)own.n_pairs + 1, sizeof(char *));
         st.values = calloc((size_t)own.n_pairs + 1, sizeof(char *));
@@ -430,7 +431,7 @@ static nb_optimizer *read_optimizer(const file *f) {
             st.values[st.n_pairs++] = v;
         }
         opt = nb_optimizer_from_state(&st, f->ctx);
-    } else if (nb_error_code() == NB_OK) {
+    } else if (got_state) { /* else nb_optimizer_get_state recorded why */
         nb_fail(NB_ERR_MEMORY, "%s: out of memory", f->ctx);
     }
     free(keys);
@@ -445,20 +446,20 @@ static nb_status read_compile(const file *f, nb_model *m) {
     const char *loss = nb_safetensors_meta(f->f, "compile.loss");
     if (!loss) return NB_OK; /* saved before compile */
     int64_t n;
-    if (!get_int(f, "compile.metrics", 0, NB_MODEL_MAX_METRICS, &n)) return nb_error_code();
+    if (!get_int(f, "compile.metrics", 0, NB_MODEL_MAX_METRICS, &n)) return nb_failure_code();
     const char *metrics[NB_MODEL_MAX_METRICS];
     char key[32];
     for (int i = 0; i < n; i++) {
         snprintf(key, sizeof key, "compile.metric.%d", i);
-        if (!(metrics[i] = get(f, key))) return nb_error_code();
+        if (!(metrics[i] = get(f, key))) return nb_failure_code();
     }
     /* absent in files written before from_logits existed: those were probabilities */
     bool logits = false;
     if (nb_safetensors_meta(f->f, "compile.from_logits") &&
         !get_bool(f, "compile.from_logits", &logits))
-        return nb_error_code();
+        return nb_failure_code();
     nb_optimizer *opt = read_optimizer(f);
-    if (!opt) return nb_error_code();
+    if (!opt) return nb_failure_code();
     nb_status s = nb_model_compile_ex(m, &(nb_compile_opts){.loss = loss,
                                                             .from_logits = logits,
                                                             .optimizer = opt,
@@ -497,7 +498,7 @@ static nb_model *load_from(nb_safetensors *(*read)(const void *, size_t, const c
     } else { /* the reader's message names the file and the byte; say who asked */
         char why[1024];
         snprintf(why, sizeof why, "%s", nb_error());
-        nb_fail(nb_error_code(), "nb_load_model: %s", why);
+        nb_fail(nb_failure_code(), "nb_load_model: %s", why);
     }
     nb_safetensors_free(st);
     nb_scope_end();

@@ -121,7 +121,7 @@ static nb_status fill_lists(nb_model *m, int epoch, const nb_optimizer_state *st
     int row = 0;
     for (int i = 0; i < st->n_tensors; i++) {
         if (!(l->names[l->n] = prefixed(l->text, row++, OPT_TENSORS, st->names[i])))
-            return nb_error_code();
+            return nb_failure_code();
         l->tensors[l->n++] = st->tensors[i];
     }
     snprintf(numbers[0], 32, "%d", epoch);
@@ -134,7 +134,7 @@ static nb_status fill_lists(nb_model *m, int epoch, const nb_optimizer_state *st
     }
     for (int i = 0; i < st->n_pairs; i++) {
         if (!(l->keys[l->n_meta] = prefixed(l->text, row++, OPT_PAIRS, st->keys[i])))
-            return nb_error_code();
+            return nb_failure_code();
         l->values[l->n_meta++] = st->values[i];
     }
     return NB_OK;
@@ -319,7 +319,7 @@ nb_status nb_model_load_checkpoint(nb_model *m, const char *path, int *epoch) {
     } else { /* the reader's message names the file and the byte; say who asked */
         char why[1024];
         snprintf(why, sizeof why, "%s", nb_error());
-        s = nb_failc(nb_error_code(), "%s: %s", fn, why);
+        s = nb_failc(nb_failure_code(), "%s: %s", fn, why);
     }
     nb_safetensors_free(f);
     nb_scope_end();

@@ -55,7 +55,7 @@ static bool commutes(int alg) {
 
 /* ---- c = a (op) b ------------------------------------------------------------------ */
 static nb_status binary_shape(const nb_node *n, nb_layout *l) {
-    return nb_broadcast_shapes(n->def->name, n->in[0], n->in[1], l) ? NB_OK : nb_error_code();
+    return nb_broadcast_shapes(n->def->name, n->in[0], n->in[1], l) ? NB_OK : nb_failure_code();
 }
 
 static nb_status binary_forward(nb_node *n) {
@@ -75,8 +75,8 @@ nb_tensor *nb_grad_unbroadcast(nb_tensor *g, const nb_tensor *t) {
 
 /* Store the two input gradients, each summed back to its input's shape. */
 static nb_status set_grads(nb_node *n, nb_tensor **gx, nb_tensor *ga, nb_tensor *gb) {
-    if (n->needs_grad[0] && !(gx[0] = nb_grad_unbroadcast(ga, n->in[0]))) return nb_error_code();
-    if (n->needs_grad[1] && !(gx[1] = nb_grad_unbroadcast(gb, n->in[1]))) return nb_error_code();
+    if (n->needs_grad[0] && !(gx[0] = nb_grad_unbroadcast(ga, n->in[0]))) return nb_failure_code();
+    if (n->needs_grad[1] && !(gx[1] = nb_grad_unbroadcast(gb, n->in[1]))) return nb_failure_code();
     return NB_OK;
 }
 
@@ -217,7 +217,7 @@ static nb_status broadcast_to_forward(nb_node *n) {
 /* y = broadcast(x): dx = sum of dy over the repeated axes */
 static nb_status broadcast_to_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     gx[0] = nb_sum_to(gy, n->in[0]->shape, n->in[0]->ndim);
-    return gx[0] ? NB_OK : nb_error_code();
+    return gx[0] ? NB_OK : nb_failure_code();
 }
 
 static int print_target(const nb_node *n, char *buf, size_t size) {
@@ -267,7 +267,7 @@ static nb_status sum_to_shape(const nb_node *n, nb_layout *l) {
  * fills them again. */
 static nb_status sum_rows(nb_node *n, const nb_tensor *x, nb_tensor *out) {
     nb_tensor *kept = n->saved[0], *ones = nb_saved(n, 0, (int64_t[]){1, x->shape[0]}, 2);
-    if (!ones || (ones != kept && nb_fill(ones, 1.0f) != NB_OK)) return nb_error_code();
+    if (!ones || (ones != kept && nb_fill(ones, 1.0f) != NB_OK)) return nb_failure_code();
     nb_tensor row = *out;
     row.ndim = 2;
     row.shape[0] = 1;
@@ -301,7 +301,7 @@ static nb_status sum_to_forward(nb_node *n) {
 /* y = sum over repeated axes: dx = dy repeated */
 static nb_status sum_to_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     gx[0] = nb_broadcast_to(gy, n->in[0]->shape, n->in[0]->ndim);
-    return gx[0] ? NB_OK : nb_error_code();
+    return gx[0] ? NB_OK : nb_failure_code();
 }
 
 static const nb_op_def sum_to_def = {

@@ -22,7 +22,7 @@ static nb_status same_shape(const nb_node *n, nb_layout *l) {
 static nb_status dropout_forward(nb_node *n) {
     float rate = NB_ATTRS(n, dropout_attrs)->rate, keep = 1.0f / (1.0f - rate);
     nb_tensor *mask = nb_saved(n, 0, n->out->shape, n->out->ndim);
-    if (!mask) return nb_error_code();
+    if (!mask) return nb_failure_code();
     const float *x = nb_ptr(n->in[0]);
     float *m = nb_ptr(mask), *y = nb_ptr(n->out);
     for (int64_t i = 0; i < mask->numel; i++) {
@@ -34,7 +34,7 @@ static nb_status dropout_forward(nb_node *n) {
 
 static nb_status dropout_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     gx[0] = nb_mul(gy, n->saved[0]);
-    return gx[0] ? NB_OK : nb_error_code();
+    return gx[0] ? NB_OK : nb_failure_code();
 }
 
 static int print_rate(const nb_node *n, char *buf, size_t size) {

@@ -98,13 +98,13 @@ static nb_status eltwise_double_backward(nb_node *n, nb_tensor *g, nb_tensor **g
     nb_tensor *dy = n->in[0], *d = n->in[1];
     if (n->needs_grad[0] &&
         !(gx[0] = nb_apply(&eltwise_backward_def, (nb_tensor *[]){g, d}, 2, a, sizeof *a)))
-        return nb_error_code();
+        return nb_failure_code();
     if (!n->needs_grad[1]) return NB_OK;
     bool zero;
     nb_tensor *f2 = second_factor(a, d, &zero);
     if (zero) return NB_OK; /* no gradient: zero */
     gx[1] = nb_mul(nb_mul(dy, g), f2);
-    return gx[1] ? NB_OK : nb_error_code();
+    return gx[1] ? NB_OK : nb_failure_code();
 }
 
 static const nb_op_def eltwise_backward_def = {
@@ -120,7 +120,7 @@ static nb_status eltwise_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
     nb_tensor *data = nb_eltwise_uses_dst(a->alg) ? n->out : n->in[0];
     gx[0] = nb_apply(&eltwise_backward_def, (nb_tensor *[]){gy, data}, 2, a, sizeof *a);
-    return gx[0] ? NB_OK : nb_error_code();
+    return gx[0] ? NB_OK : nb_failure_code();
 }
 
 /* ---- the log family as plain loops ------------------------------------------------------
@@ -236,7 +236,7 @@ static nb_status clip_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
     nb_tensor *x = n->in[0];
     gx[0] = nb_mul(gy, nb_eq(nb_clip(x, a->alpha, a->beta), x));
-    return gx[0] ? NB_OK : nb_error_code();
+    return gx[0] ? NB_OK : nb_failure_code();
 }
 
 static const nb_op_def clip_def = {

@@ -108,7 +108,7 @@ static nb_status ce_forward(nb_node *n) {
     const float *x = nb_ptr(xt), *t = nb_ptr(n->in[1]);
     float *p = NULL;
     if (n->needs_grad[0]) { /* the probabilities, for backward */
-        if (!nb_saved(n, 0, xt->shape, 2)) return nb_error_code();
+        if (!nb_saved(n, 0, xt->shape, 2)) return nb_failure_code();
         p = nb_ptr(n->saved[0]);
     }
     double loss = 0;
@@ -186,14 +186,14 @@ static nb_status ce_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     const ce_attrs *a = NB_ATTRS(n, ce_attrs);
     nb_tensor *x = n->in[0], *t = n->in[1];
     if (n->needs_grad[0] && nb_grad_mode()) {
-        if (!(gx[0] = ce_dx_with_ops(n, gy))) return nb_error_code();
+        if (!(gx[0] = ce_dx_with_ops(n, gy))) return nb_failure_code();
     } else if (n->needs_grad[0] &&
                !(gx[0] = nb_apply(&ce_backward_def, (nb_tensor *[]){gy, n->saved[0], t}, 3, a,
                                   sizeof *a)))
-        return nb_error_code();
+        return nb_failure_code();
     if (n->needs_grad[1] && !a->sparse) {
         nb_tensor *g = nb_mul_scalar(nb_log_softmax(x, 1), -1.0f / (float)x->shape[0]);
-        if (!(gx[1] = nb_mul(g, gy))) return nb_error_code();
+        if (!(gx[1] = nb_mul(g, gy))) return nb_failure_code();
     }
     return NB_OK;
 }
@@ -340,12 +340,12 @@ static nb_status sigmoid_ce_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) 
     float inv_m = 1.0f / (float)x->numel;
     if (n->needs_grad[0] && nb_grad_mode()) { /* recorded: with differentiable ops */
         if (!(gx[0] = nb_mul(nb_mul_scalar(nb_sub(nb_sigmoid(x), z), inv_m), gy)))
-            return nb_error_code();
+            return nb_failure_code();
     } else if (n->needs_grad[0] &&
                !(gx[0] = nb_apply(&sigmoid_ce_backward_def, (nb_tensor *[]){gy, x, z}, 3, NULL, 0)))
-        return nb_error_code();
+        return nb_failure_code();
     if (n->needs_grad[1] && !(gx[1] = nb_mul(nb_mul_scalar(x, -1.0f / (float)x->numel), gy)))
-        return nb_error_code();
+        return nb_failure_code();
     return NB_OK;
 }
 

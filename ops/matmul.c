@@ -109,12 +109,12 @@ static nb_status matmul_backward(nb_node *n, nb_tensor *dc, nb_tensor **gx) {
     if (n->needs_grad[0]) {
         nb_tensor *da = at->ta ? nb_matmul_t(b, dc, at->tb, true)    /* op(b) @ dc^T */
                                : nb_matmul_t(dc, b, false, !at->tb); /* dc @ op(b)^T */
-        if (!(gx[0] = nb_grad_unbroadcast(da, a))) return nb_error_code();
+        if (!(gx[0] = nb_grad_unbroadcast(da, a))) return nb_failure_code();
     }
     if (n->needs_grad[1]) {
         nb_tensor *db = at->tb ? nb_matmul_t(dc, a, true, at->ta)    /* dc^T @ op(a) */
                                : nb_matmul_t(a, dc, !at->ta, false); /* op(a)^T @ dc */
-        if (!(gx[1] = nb_grad_unbroadcast(db, b))) return nb_error_code();
+        if (!(gx[1] = nb_grad_unbroadcast(db, b))) return nb_failure_code();
     }
     return NB_OK;
 }
@@ -212,9 +212,9 @@ static nb_status linear_forward(nb_node *n) {
  * far faster than a reduction over axis 0) */
 static nb_status linear_backward(nb_node *n, nb_tensor *dy, nb_tensor **gx) {
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    if (n->needs_grad[0] && !(gx[0] = nb_matmul_t(dy, w, false, true))) return nb_error_code();
-    if (n->needs_grad[1] && !(gx[1] = nb_matmul_t(x, dy, true, false))) return nb_error_code();
-    if (n->needs_grad[2] && !(gx[2] = nb_sum_to(dy, b->shape, b->ndim))) return nb_error_code();
+    if (n->needs_grad[0] && !(gx[0] = nb_matmul_t(dy, w, false, true))) return nb_failure_code();
+    if (n->needs_grad[1] && !(gx[1] = nb_matmul_t(x, dy, true, false))) return nb_failure_code();
+    if (n->needs_grad[2] && !(gx[2] = nb_sum_to(dy, b->shape, b->ndim))) return nb_failure_code();
     return NB_OK;
 }
 

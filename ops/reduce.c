@@ -62,14 +62,14 @@ static nb_tensor *spread(const nb_node *n, nb_tensor *gy) {
 /* y = sum x: dx = dy repeated */
 static nb_status sum_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     gx[0] = spread(n, gy);
-    return gx[0] ? NB_OK : nb_error_code();
+    return gx[0] ? NB_OK : nb_failure_code();
 }
 
 /* y = mean x: dx = dy repeated / count */
 static nb_status mean_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     int64_t count = n->out->numel ? n->in[0]->numel / n->out->numel : 1;
     gx[0] = nb_div_scalar(spread(n, gy), (float)count);
-    return gx[0] ? NB_OK : nb_error_code();
+    return gx[0] ? NB_OK : nb_failure_code();
 }
 
 /* y = max x (or min x): dy goes to the elements equal to y, split evenly
@@ -83,7 +83,7 @@ static nb_status extreme_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
         if (a->reduced[i]) axes[na++] = i;
     nb_tensor *ties = nb_sum(is_y, axes, na, a->keepdim);
     gx[0] = nb_mul(is_y, spread(n, nb_div(gy, ties)));
-    return gx[0] ? NB_OK : nb_error_code();
+    return gx[0] ? NB_OK : nb_failure_code();
 }
 
 static int print_axes(const nb_node *n, char *buf, size_t size) {

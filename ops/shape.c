@@ -102,7 +102,7 @@ static nb_status reshape_shape(const nb_node *n, nb_layout *l) {
 
 static nb_status reshape_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     gx[0] = nb_reshape(gy, n->in[0]->shape, n->in[0]->ndim);
-    return gx[0] ? NB_OK : nb_error_code();
+    return gx[0] ? NB_OK : nb_failure_code();
 }
 
 static int print_shape(const nb_node *n, char *buf, size_t size) {
@@ -201,7 +201,7 @@ static nb_status permute_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     int inv[NB_MAX_DIMS];
     for (int i = 0; i < a->n; i++) inv[a->perm[i]] = i;
     gx[0] = nb_permute(gy, inv, a->n);
-    return gx[0] ? NB_OK : nb_error_code();
+    return gx[0] ? NB_OK : nb_failure_code();
 }
 
 static int print_perm(const nb_node *n, char *buf, size_t size) {
@@ -312,7 +312,7 @@ static nb_status slice_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     scatter_attrs a = {.s = *NB_ATTRS(n, slice_attrs), .ndim = n->in[0]->ndim};
     memcpy(a.shape, n->in[0]->shape, sizeof a.shape);
     gx[0] = nb_apply(&slice_backward_def, &gy, 1, &a, sizeof a);
-    return gx[0] ? NB_OK : nb_error_code();
+    return gx[0] ? NB_OK : nb_failure_code();
 }
 
 static int print_slice(const nb_node *n, char *buf, size_t size) {
@@ -407,7 +407,7 @@ static nb_status concat_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     for (int i = 0; i < n->n_in; i++) {
         int64_t len = n->in[i]->shape[axis];
         if (n->needs_grad[i] && !(gx[i] = nb_slice(gy, axis, at, at + len, 1)))
-            return nb_error_code();
+            return nb_failure_code();
         at += len;
     }
     return NB_OK;

@@ -40,7 +40,7 @@ static nb_status softmax_shape(const nb_node *n, nb_layout *l) {
     int axis;
     snprintf(fn, sizeof fn, "nb_%s", n->def->name);
     if (!nb_axis(fn, NB_ATTRS(n, softmax_attrs)->axis, n->in[0]->ndim, &axis))
-        return nb_error_code();
+        return nb_failure_code();
     nb_layout_contiguous(l, n->in[0]->shape, n->in[0]->ndim);
     return NB_OK;
 }
@@ -115,20 +115,21 @@ static nb_status softmax_double_backward(nb_node *n, nb_tensor *g, nb_tensor **g
     nb_tensor *dy = n->in[0], *y = n->in[1];
     if (n->needs_grad[0] &&
         !(gx[0] = nb_apply(&softmax_backward_def, (nb_tensor *[]){g, y}, 2, a, sizeof *a)))
-        return nb_error_code();
+        return nb_failure_code();
     if (n->needs_grad[1]) {
         nb_tensor *s_dy = axis_sum(n, nb_mul(dy, y)), *s_g = axis_sum(n, nb_mul(g, y));
         gx[1] = nb_sub(nb_mul(g, nb_sub(dy, s_dy)), nb_mul(dy, s_g));
-        if (!gx[1]) return nb_error_code();
+        if (!gx[1]) return nb_failure_code();
     }
     return NB_OK;
 }
 
 static nb_status log_softmax_double_backward(nb_node *n, nb_tensor *g, nb_tensor **gx) {
     nb_tensor *dy = n->in[0], *p = nb_exp(n->in[1]);
-    if (n->needs_grad[0] && !(gx[0] = nb_sub(g, axis_sum(n, nb_mul(g, p))))) return nb_error_code();
+    if (n->needs_grad[0] && !(gx[0] = nb_sub(g, axis_sum(n, nb_mul(g, p)))))
+        return nb_failure_code();
     if (n->needs_grad[1] && !(gx[1] = nb_neg(nb_mul(nb_mul(g, p), axis_sum(n, dy)))))
-        return nb_error_code();
+        return nb_failure_code();
     return NB_OK;
 }
 
@@ -154,7 +155,7 @@ static nb_status softmax_backward(nb_node *n, nb_tensor *dy, nb_tensor **gx) {
     const softmax_attrs *a = NB_ATTRS(n, softmax_attrs);
     const nb_op_def *def = a->log ? &log_softmax_backward_def : &softmax_backward_def;
     gx[0] = nb_apply(def, (nb_tensor *[]){dy, n->out}, 2, a, sizeof *a);
-    return gx[0] ? NB_OK : nb_error_code();
+    return gx[0] ? NB_OK : nb_failure_code();
 }
 
 static const nb_op_def softmax_def = {

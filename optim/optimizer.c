@@ -36,7 +36,7 @@ static bool check_unit(const char *fn, const char *what, float v) { /* in [0, 1)
 /* A NULL optimizer is usually the result of a failed constructor: keep its error. */
 static nb_status null_opt(const char *fn) {
     if (nb_error_code() == NB_OK) return nb_failc(NB_ERR_NULL, "%s: the optimizer is NULL", fn);
-    return nb_error_code();
+    return nb_failure_code();
 }
 
 /* ---- creation ------------------------------------------------------------------- */
@@ -210,7 +210,7 @@ static nb_status ensure_state(nb_optimizer *opt, nb_optim_slot *s) {
     for (int k = 0; k < NB_OPTIM_MAX_STATE; k++) {
         if (s->state[k] || !nb_optim_uses_state(opt->kind, &opt->h, k)) continue;
         nb_tensor *t = nb_tensor_new_owned("nb_optimizer_step", s->param->shape, s->param->ndim);
-        if (!t) return nb_error_code();
+        if (!t) return nb_failure_code();
         float v = nb_optim_state_init(opt->kind, &opt->h, k), *d = nb_ptr(t);
         for (int64_t i = 0; i < t->numel; i++) d[i] = v;
         s->state[k] = t;
@@ -321,7 +321,7 @@ float nb_optimizer_get_base_lr(const nb_optimizer *opt) {
 /* The new rate is also the base that schedules start from. */
 nb_status nb_optimizer_set_lr(nb_optimizer *opt, float lr) {
     if (!opt) return null_opt("nb_optimizer_set_lr");
-    if (!check_nonneg("nb_optimizer_set_lr", "lr", lr)) return nb_error_code();
+    if (!check_nonneg("nb_optimizer_set_lr", "lr", lr)) return nb_failure_code();
     opt->lr = opt->base_lr = lr;
     return NB_OK;
 }
@@ -334,13 +334,13 @@ static nb_status check_schedule(const nb_schedule *s) {
     case NB_SCHEDULE_STEP:
         if (s->step_size < 1)
             return nb_failc(NB_ERR_ARG, "%s: step_size is %d, expected >= 1", fn, s->step_size);
-        return check_nonneg(fn, "gamma", s->gamma) ? NB_OK : nb_error_code();
+        return check_nonneg(fn, "gamma", s->gamma) ? NB_OK : nb_failure_code();
     case NB_SCHEDULE_EXPONENTIAL:
-        return check_nonneg(fn, "gamma", s->gamma) ? NB_OK : nb_error_code();
+        return check_nonneg(fn, "gamma", s->gamma) ? NB_OK : nb_failure_code();
     case NB_SCHEDULE_COSINE:
         if (s->t_max < 1)
             return nb_failc(NB_ERR_ARG, "%s: t_max is %d, expected >= 1", fn, s->t_max);
-        return check_nonneg(fn, "min_lr", s->min_lr) ? NB_OK : nb_error_code();
+        return check_nonneg(fn, "min_lr", s->min_lr) ? NB_OK : nb_failure_code();
     }
     return nb_failc(NB_ERR_ARG, "%s: unknown schedule kind %d", fn, (int)s->kind);
 }
@@ -384,7 +384,7 @@ nb_status nb_optimizer_set_clipping(nb_optimizer *opt, float max_norm, float max
     const char *fn = "nb_optimizer_set_clipping";
     if (!opt) return null_opt(fn);
     if (!check_nonneg(fn, "max_norm", max_norm) || !check_nonneg(fn, "max_value", max_value))
-        return nb_error_code();
+        return nb_failure_code();
     opt->clip_norm = max_norm;
     opt->clip_value = max_value;
     return NB_OK;

@@ -179,7 +179,7 @@ nb_status nb_optimizer_get_state(const nb_optimizer *opt, const char *const *par
     const char *fn = "nb_optimizer_get_state";
     if (!out) return nb_failc(NB_ERR_NULL, "%s: out is NULL", fn);
     memset(out, 0, sizeof *out);
-    if (!opt) return nb_fail_null(fn), nb_error_code();
+    if (!opt) return nb_fail_null(fn), nb_failure_code();
     size_t max_tensors = (size_t)NB_OPTIM_MAX_STATE * (size_t)opt->n_slots + 1;
     size_t max_pairs = (size_t)N_SETTINGS + 2 + (size_t)opt->n_slots;
     text_rows t = {nb_calloc(max_tensors + 2 * max_pairs, TEXT_LEN), 0};
@@ -192,7 +192,7 @@ nb_status nb_optimizer_get_state(const nb_optimizer *opt, const char *const *par
     if (!t.rows || !out->names || !out->tensors || !out->keys || !out->values)
         s = nb_failc(NB_ERR_MEMORY, "%s: out of memory", fn);
     else if (!export_all(opt, param_names, out, &t))
-        s = nb_error_code();
+        s = nb_failure_code();
     if (s != NB_OK) nb_optimizer_state_free(out);
     return s;
 }
@@ -305,7 +305,7 @@ static nb_status copy_buffers(restore *r, int n) {
             const nb_tensor *t = r[i].saved[k];
             if (!t) continue;
             r[i].copy[k] = nb_tensor_new_owned("nb_optimizer_set_state", t->shape, t->ndim);
-            if (!r[i].copy[k]) return nb_error_code();
+            if (!r[i].copy[k]) return nb_failure_code();
             nb_status s = nb_copy_to(t, nb_ptr(r[i].copy[k]), t->numel);
             if (s != NB_OK) return s;
         }
@@ -339,7 +339,7 @@ static nb_status check_all(const nb_optimizer *opt, const char *const *param_nam
 nb_status nb_optimizer_set_state(nb_optimizer *opt, const char *const *param_names,
                                  const nb_optimizer_state *s, const char *context) {
     const char *ctx = context ? context : "nb_optimizer_set_state";
-    if (!opt) return nb_fail_null(ctx), nb_error_code();
+    if (!opt) return nb_fail_null(ctx), nb_failure_code();
     if (!s || (s->n_tensors > 0 && (!s->names || !s->tensors)) ||
         (s->n_pairs > 0 && (!s->keys || !s->values)) || s->n_tensors < 0 || s->n_pairs < 0)
         return nb_failc(NB_ERR_NULL, "%s: NULL or malformed state", ctx);
@@ -453,7 +453,7 @@ nb_optimizer *nb_optimizer_from_state(const nb_optimizer_state *s, const char *c
     if (opt || parsed) { /* a constructor's message: say which file it came from */
         char why[1024];
         snprintf(why, sizeof why, "%s", nb_error());
-        if (strncmp(why, ctx, strlen(ctx))) nb_fail(nb_error_code(), "%s: %s", ctx, why);
+        if (strncmp(why, ctx, strlen(ctx))) nb_fail(nb_failure_code(), "%s: %s", ctx, why);
     }
     return NULL;
 }

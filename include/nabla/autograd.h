@@ -75,8 +75,8 @@ nb_status nb_hessian(nb_tensor *y, nb_tensor *x, nb_tensor **h);
  * for inputs that need none: nb_requires_grad(x[i]) is false), built with nabla
  * ops. Returning NULL (forward), a status other than NB_OK (backward) or a NULL
  * gx[i] for an input that requires grad is an error naming the op (and the
- * input). The error state is cleared before each callback runs, so what the
- * callback records is what the failing call reports. */
+ * input). An error the callback records is what the failing call reports; an
+ * error left from before the call is not taken for the callback's. */
 typedef nb_tensor *(*nb_custom_forward_fn)(nb_tensor *const *x, int n, void *ctx);
 typedef nb_status (*nb_custom_backward_fn)(nb_tensor *const *x, int n, nb_tensor *y, nb_tensor *gy,
                                            nb_tensor **gx, void *ctx);

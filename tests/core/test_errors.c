@@ -198,9 +198,10 @@ START_TEST(test_requires_grad_on_a_non_leaf_is_a_state_error) {
 END_TEST
 
 typedef nb_tensor *(*unary_fn)(nb_tensor *);
-static const unary_fn unary[] = {
-    nb_exp,  nb_log,      nb_sqrt, nb_square, nb_abs,     nb_relu,       nb_sigmoid, nb_tanh,
-    nb_gelu, nb_softplus, nb_heaviside, nb_neg,    nb_flatten, nb_contiguous, nb_sum_all, nb_mean_all};
+static const unary_fn unary[] = {nb_exp,     nb_log,        nb_sqrt,      nb_square,
+                                 nb_abs,     nb_relu,       nb_sigmoid,   nb_tanh,
+                                 nb_gelu,    nb_softplus,   nb_heaviside, nb_neg,
+                                 nb_flatten, nb_contiguous, nb_sum_all,   nb_mean_all};
 
 START_TEST(test_every_op_returns_null_for_null_input) {
     nb_clear_error();
@@ -425,6 +426,50 @@ START_TEST(test_optimizer_calls_succeed_after_an_earlier_handled_failure) {
 }
 END_TEST
 
+/* the gradient of y = 2 x */
+static nb_status twice_backward(nb_tensor *const *x, int n, nb_tensor *y, nb_tensor *gy,
+                                nb_tensor **gx, void *ctx) {
+    (void)x;
+    (void)n;
+    (void)y;
+    (void)ctx;
+    gx[0] = nb_mul_scalar(gy, 2);
+    return gx[0] ? NB_OK : NB_ERR_STATE;
+}
+
+START_TEST(test_sequential_of_a_null_layer_array_reports_its_own_error_not_an_older_one) {
+    fail_and_ignore();
+    ck_assert_ptr_null(nb_sequential_of(NB_SHAPE(3), NULL, 2));
+    ck_assert_int_eq(nb_error_code(), NB_ERR_NULL);
+    ck_assert_str_eq(nb_error(), "nb_sequential_of: 2 layers but the layer array is NULL");
+    fail_and_ignore();
+    ck_assert_ptr_null(nb_sequential_of(NB_SHAPE(3), NULL, -1)); /* a count that owns no layers */
+    ck_assert_int_eq(nb_error_code(), NB_ERR_ARG);
+    ck_assert_str_eq(nb_error(), "nb_sequential_of: -1 layers, expected >= 0");
+}
+END_TEST
+
+/* A call that succeeds leaves the last failure alone: nb_error() still names
+ * the earlier call, even when the success ran the user's callbacks. */
+START_TEST(test_custom_op_and_gradcheck_that_succeed_keep_the_earlier_error) {
+    nb_tensor *x = nb_set_requires_grad(nb_ones(NB_SHAPE(2)), true);
+    fail_and_ignore();
+    char before[1024];
+    snprintf(before, sizeof before, "%s", nb_error());
+    nb_tensor *y = nb_custom_op("double", &x, 1, twice, twice_backward, NULL);
+    ck_assert_ptr_nonnull(y);
+    ck_assert_int_eq(nb_backward(nb_sum_all(y)), NB_OK);
+    const float want[2] = {2, 2};
+    NB_ASSERT_TENSOR(nb_grad(x), want, 2, 0.0);
+    ck_assert_int_eq(nb_error_code(), NB_ERR_SHAPE);
+    ck_assert_str_eq(nb_error(), before);
+    nb_gradcheck_result r;
+    ck_assert_int_eq(nb_gradcheck(identity, &x, 1, NULL, 1e-3, 1e-2, &r), NB_OK);
+    ck_assert(r.ok);
+    ck_assert_str_eq(nb_error(), before);
+}
+END_TEST
+
 /* x^2, but NULL (recording nothing) once x[0] moves above 1: the check's
  * perturbed points fail where the analytic pass did not */
 static nb_tensor *square_below_one(nb_tensor *const *x, int n, void *ctx) {
@@ -496,6 +541,9 @@ static Suite *errors_suite(void) {
     tcase_add_test(tc, test_optimizer_calls_succeed_after_an_earlier_handled_failure);
     tcase_add_test(tc, test_gradcheck_fails_when_fn_fails_at_a_perturbed_point);
     tcase_add_test(tc, test_graph_run_fails_when_tracing_again_fails);
+    tcase_add_test(tc,
+                   test_sequential_of_a_null_layer_array_reports_its_own_error_not_an_older_one);
+    tcase_add_test(tc, test_custom_op_and_gradcheck_that_succeed_keep_the_earlier_error);
     suite_add_tcase(s, tc);
     return s;
 }
