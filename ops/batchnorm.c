@@ -86,7 +86,7 @@ static nb_status bn_forward(nb_node *n) {
                                a->running_mean, a->running_var, &y);
     int64_t c = x.shape[1];
     nb_tensor *mean = nb_saved(n, 0, &c, 1), *var = nb_saved(n, 1, &c, 1);
-    if (!mean || !var) return nb_error_code();
+    if (!mean || !var) return nb_failure_code();
     nb_status s =
         nb_k_batch_norm("nb_batch_norm", a->eps, true, &x, n->in[1], n->in[2], mean, var, &y);
     if (s == NB_OK) update_running(a, mean, var, x.numel / c);
@@ -138,11 +138,11 @@ static nb_status recorded_training_backward(nb_node *n, nb_tensor *gy, nb_tensor
         nb_tensor *dxhat = nb_mul(gy, nb_reshape(n->in[1], cshape, nd));
         nb_tensor *along = nb_mul(xhat, nb_mean(nb_mul(dxhat, xhat), axes, na, true));
         gx[0] = nb_mul(nb_sub(nb_sub(dxhat, nb_mean(dxhat, axes, na, true)), along), inv_std);
-        if (!gx[0]) return nb_error_code();
+        if (!gx[0]) return nb_failure_code();
     }
     if (n->needs_grad[1] && !(gx[1] = nb_sum(nb_mul(gy, xhat), axes, na, false)))
-        return nb_error_code();
-    if (n->needs_grad[2] && !(gx[2] = nb_sum(gy, axes, na, false))) return nb_error_code();
+        return nb_failure_code();
+    if (n->needs_grad[2] && !(gx[2] = nb_sum(gy, axes, na, false))) return nb_failure_code();
     return NB_OK;
 }
 
@@ -155,7 +155,7 @@ static nb_status training_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     gx[0] = nb_reshape(nb_slice(packed, 0, 0, nx, 1), x->shape, x->ndim);
     gx[1] = nb_slice(packed, 0, nx, nx + c, 1);
     gx[2] = nb_slice(packed, 0, nx + c, nx + 2 * c, 1);
-    return gx[0] && gx[1] && gx[2] ? NB_OK : nb_error_code();
+    return gx[0] && gx[1] && gx[2] ? NB_OK : nb_failure_code();
 }
 
 /* inference: y = gamma * xhat + beta, xhat = (x - rm) / sqrt(rv + eps), per channel */
@@ -173,7 +173,7 @@ static nb_status inference_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     gx[0] = nb_mul(gy, nb_mul(nb_reshape(n->in[1], cshape, nd), inv_std));
     gx[1] = nb_sum(nb_mul(gy, xhat), axes, naxes, false);
     gx[2] = nb_sum(gy, axes, naxes, false);
-    return gx[0] && gx[1] && gx[2] ? NB_OK : nb_error_code();
+    return gx[0] && gx[1] && gx[2] ? NB_OK : nb_failure_code();
 }
 
 static nb_status bn_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {

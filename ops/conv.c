@@ -173,9 +173,9 @@ static nb_status conv_bwd_data_backward(nb_node *n, nb_tensor *g, nb_tensor **gx
     nb_tensor *dy = n->in[0], *w = n->in[1];
     if (n->needs_grad[0] &&
         !(gx[0] = nb_apply(&conv2d_def, (nb_tensor *[]){g, w}, 2, a, sizeof *a)))
-        return nb_error_code();
+        return nb_failure_code();
     if (n->needs_grad[1] && !(gx[1] = weights_grad(a, g, dy, w->shape, NULL)))
-        return nb_error_code();
+        return nb_failure_code();
     return NB_OK;
 }
 
@@ -186,11 +186,11 @@ static nb_status conv_bwd_weights_backward(nb_node *n, nb_tensor *g, nb_tensor *
     int64_t nw = a->shape[0] * a->shape[1] * a->shape[2] * a->shape[3];
     nb_tensor *gw = nb_reshape(a->bias ? nb_slice(g, 0, 0, nw, 1) : g, a->shape, 4);
     nb_tensor *gb = a->bias ? nb_slice(g, 0, nw, nw + a->shape[0], 1) : NULL;
-    if (!gw || (a->bias && !gb)) return nb_error_code();
-    if (n->needs_grad[0] && !(gx[0] = data_grad(a, dy, gw, x->shape))) return nb_error_code();
+    if (!gw || (a->bias && !gb)) return nb_failure_code();
+    if (n->needs_grad[0] && !(gx[0] = data_grad(a, dy, gw, x->shape))) return nb_failure_code();
     if (n->needs_grad[1] &&
         !(gx[1] = nb_apply(&conv2d_def, (nb_tensor *[]){x, gw, gb}, gb ? 3 : 2, a, sizeof *a)))
-        return nb_error_code();
+        return nb_failure_code();
     return NB_OK;
 }
 
@@ -215,11 +215,11 @@ static const nb_op_def conv_bwd_weights_def = {
 static nb_status conv_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     const conv_attrs *a = NB_ATTRS(n, conv_attrs);
     if (n->needs_grad[0] && !(gx[0] = data_grad(a, gy, n->in[1], n->in[0]->shape)))
-        return nb_error_code();
+        return nb_failure_code();
     bool has_bias = n->n_in > 2;
     if (n->needs_grad[1] || (has_bias && n->needs_grad[2])) {
         gx[1] = weights_grad(a, n->in[0], gy, n->in[1]->shape, has_bias ? &gx[2] : NULL);
-        if (!gx[1] || (has_bias && !gx[2])) return nb_error_code();
+        if (!gx[1] || (has_bias && !gx[2])) return nb_failure_code();
     }
     return NB_OK;
 }

@@ -137,7 +137,7 @@ static pool_attrs producing(const nb_node *n, const nb_tensor *t) {
 static nb_status gather_backward(nb_node *n, nb_tensor *gz, nb_tensor **gx) {
     pool_attrs a = producing(n, n->in[2]);
     if (n->needs_grad[0] && !(gx[0] = routed_grad(&a, gz, n->in[1], n->in[2])))
-        return nb_error_code();
+        return nb_failure_code();
     return NB_OK; /* ws and x: no gradient (the routing is piecewise constant) */
 }
 
@@ -153,7 +153,7 @@ static nb_status pool_backward_backward(nb_node *n, nb_tensor *g, nb_tensor **gx
         return nb_failc(NB_ERR_STATE,
                         "nb_max_pool2d: a pool2d_backward recorded without its input x cannot be "
                         "differentiated");
-    return gx[0] ? NB_OK : nb_error_code();
+    return gx[0] ? NB_OK : nb_failure_code();
 }
 
 static const nb_op_def pool_backward_def = {
@@ -178,7 +178,7 @@ static nb_status pool_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     pool_attrs a = *NB_ATTRS(n, pool_attrs);
     memcpy(a.shape, n->in[0]->shape, sizeof a.shape);
     gx[0] = routed_grad(&a, gy, n->saved[0], n->in[0]);
-    return gx[0] ? NB_OK : nb_error_code();
+    return gx[0] ? NB_OK : nb_failure_code();
 }
 
 static const nb_op_def max_pool2d_def = {

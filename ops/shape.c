@@ -333,7 +333,7 @@ static const nb_op_def slice_def = {
 static nb_status scatter_backward(nb_node *n, nb_tensor *g, nb_tensor **gx) {
     const slice_attrs *a = &NB_ATTRS(n, scatter_attrs)->s;
     gx[0] = nb_apply(&slice_def, &g, 1, a, sizeof *a);
-    return gx[0] ? NB_OK : nb_error_code();
+    return gx[0] ? NB_OK : nb_failure_code();
 }
 
 /* Python's rules: negative indices count from the end, out-of-range ones clamp. */

@@ -127,7 +127,7 @@ nb_status nb_graph_run(nb_graph *g, nb_tensor *const *inputs, int n_inputs, nb_t
                     shapes, g->n_specs + 1);
         }
         specialization *s = nb_graph_trace_call("nb_graph_run", g, inputs, n_inputs);
-        if (!s) return nb_error_code();
+        if (!s) return nb_failure_code();
         g->specs[k = g->n_specs++] = s;
     } else {
         nb_graph_bind_inputs(g->specs[k], inputs);
