@@ -7,7 +7,7 @@
  * ops) and passes each input's share on: to the input's producing node, or,
  * for a leaf, into its .grad.
  */
-#include "../core/dnnl_internal.h"
+#include "core/backend/kernels.h"
 #include "../ops/op.h"
 #include "nabla/autograd.h"
 

@@ -20,7 +20,7 @@
  * arena; a run binds the inputs' data and calls the forward kernels and the
  * effects in order, nothing else.
  */
-#include "../core/dnnl_internal.h"
+#include "core/backend/kernels.h"
 #include "../ops/op.h"
 #include "nabla/autograd.h"
 #include "nabla/graph.h"

@@ -242,7 +242,9 @@ bool nb_grow(void **items, int *cap, int need, size_t size);
  * DOT text to path (.dot, .svg, .png, .pdf), atomically; errors name fn. */
 nb_status nb_dot_text_save(const char *fn, const char *dot_text, const char *path);
 
-/* ---- backend (core/dnnl.c) ---------------------------------------------------- */
+/* ---- backend (core/backend/engine.c) ---------------------------------------- */
+/* Free the calling thread's stream and primitives (and the engine, if no other
+ * thread holds it). */
 void nb_backend_shutdown(void);
 
 #endif

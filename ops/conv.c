@@ -8,7 +8,7 @@
  *   [dw | db] = conv2d_backward_weights(x, dy)
  *                                          (oneDNN backward-weights, bias too)
  */
-#include "../core/dnnl_cnn_internal.h"
+#include "core/backend/cnn.h"
 #include "nabla/cnn.h"
 #include "op.h"
 

@@ -8,7 +8,7 @@
  * from) for the backward pass, which routes dy to those positions; average
  * pooling spreads dy evenly over each window.
  */
-#include "../core/dnnl_cnn_internal.h"
+#include "core/backend/cnn.h"
 #include "nabla/cnn.h"
 #include "op.h"
 

@@ -1,7 +1,7 @@
 /* oneDNN convolution, pooling and batch normalization, behind the same
  * primitive cache as the other wrappers. Backward primitive descriptors are
  * created with the forward one as their hint, as oneDNN requires. */
-#include "dnnl_cnn_internal.h"
+#include "core/backend/cnn.h"
 
 #include <string.h>
 
