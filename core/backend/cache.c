@@ -69,7 +69,7 @@ static uint64_t key_hash(const nb_key *k) {
 
 /* ---- the cache ------------------------------------------------------------------------ */
 nb_prim *nb_prim_find(const nb_key *k) {
-    nb_backend_state *st = nb_backend_state_get();
+    nb_backend_state *st = nb_backend_state_current();
     if (k->overflow || !st) return NULL;
     uint64_t h = key_hash(k);
     nb_prim *p = st->cache[h % NB_CACHE_SLOTS];
@@ -102,7 +102,8 @@ nb_prim *nb_prim_add(const nb_key *k, dnnl_primitive_desc_t pd, const char *fn, 
     memcpy(p->key, k->b, k->n);
     p->keylen = k->n;
     p->hash = key_hash(k);
-    nb_prim **chain = &nb_backend_state_get()->cache[p->hash % NB_CACHE_SLOTS];
+    /* pd was made on the engine, so the thread's state exists */
+    nb_prim **chain = &nb_backend_state_current()->cache[p->hash % NB_CACHE_SLOTS];
     p->next = *chain;
     *chain = p;
     return p;
@@ -133,7 +134,7 @@ static dnnl_memory_t prim_memory(nb_prim *p, int arg, const char *fn) {
     if (p->nmem == NB_PRIM_MAX_ARGS) return nb_fail(NB_ERR_BACKEND, "%s: too many arguments", fn);
     const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(p->pd, dnnl_query_exec_arg_md, arg);
     dnnl_memory_t m;
-    if (!md || nb_dnnl_check(dnnl_memory_create(&m, md, nb_engine(), DNNL_MEMORY_NONE), fn,
+    if (!md || nb_dnnl_check(dnnl_memory_create(&m, md, nb_engine(fn), DNNL_MEMORY_NONE), fn,
                              "memory object") != NB_OK)
         return NULL;
     p->mem_arg[p->nmem] = arg;
@@ -146,7 +147,7 @@ static nb_status execute(nb_prim *p, const char *fn, int nargs, const int *args,
     dnnl_exec_arg_t ea[NB_PRIM_MAX_ARGS];
     if (nargs > NB_PRIM_MAX_ARGS) return nb_failc(NB_ERR_BACKEND, "%s: too many arguments", fn);
     /* p came from this thread's cache (or was just made): its state exists */
-    dnnl_stream_t stream = nb_backend_state_get()->stream;
+    dnnl_stream_t stream = nb_backend_state_current()->stream;
     for (int i = 0; i < nargs; i++) {
         dnnl_memory_t m = prim_memory(p, args[i], fn);
         if (!m) return nb_error_code();
@@ -196,7 +197,7 @@ nb_prim *nb_prim_get(const nb_key *k, const_dnnl_op_desc_t op_desc,
                      const char *fn, const char *what) {
     nb_prim *p = nb_prim_find(k);
     if (p) return p;
-    dnnl_engine_t e = nb_engine();
+    dnnl_engine_t e = nb_engine(fn);
     if (!e) return NULL;
     dnnl_primitive_desc_t pd;
     if (nb_dnnl_check(dnnl_primitive_desc_create(&pd, op_desc, attr, e, hint), fn, what) != NB_OK)

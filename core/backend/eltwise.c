@@ -94,7 +94,7 @@ nb_status nb_k_eltwise_bwd(const char *fn, int alg, float alpha, float beta, con
             nb_dnnl_check(dnnl_eltwise_backward_desc_init(&bd, alg, &md, &md, alpha, beta), fn,
                           "eltwise backward descriptor"))
             return nb_error_code();
-        dnnl_engine_t e = nb_engine();
+        dnnl_engine_t e = nb_engine(fn);
         if (!e || nb_dnnl_check(dnnl_primitive_desc_create(&hint, &fd, NULL, e, NULL), fn,
                                 "eltwise primitive"))
             return nb_error_code();

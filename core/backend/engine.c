@@ -70,36 +70,35 @@ static dnnl_engine_t engine_take(void) {
     return e;
 }
 
-static nb_backend_state *state_make(void) {
+static nb_backend_state *state_make(const char *fn) {
     pthread_once(&key_once, make_key);
     nb_backend_state *s = nb_calloc(1, sizeof *s);
     if (s) s->cache = nb_calloc(NB_CACHE_SLOTS, sizeof *s->cache);
     if (!s || !s->cache) {
         if (s) free(s);
-        return nb_fail(NB_ERR_MEMORY, "oneDNN: out of memory for the thread's primitive cache");
+        return nb_fail(NB_ERR_MEMORY, "%s: out of memory for the thread's oneDNN state", fn);
     }
     if (!(s->engine = engine_take())) {
         state_free(s);
-        return nb_fail(NB_ERR_BACKEND, "oneDNN: could not create the CPU engine");
+        return nb_fail(NB_ERR_BACKEND, "%s: oneDNN could not create the CPU engine", fn);
     }
     if (dnnl_stream_create(&s->stream, s->engine, dnnl_stream_default_flags) != dnnl_success) {
         s->stream = NULL;
         state_free(s);
-        return nb_fail(NB_ERR_BACKEND, "oneDNN: could not create a stream");
+        return nb_fail(NB_ERR_BACKEND, "%s: oneDNN could not create a stream", fn);
     }
     if (key_made) pthread_setspecific(key, s);
     start_thread_pool(omp_get_max_threads());
     return s;
 }
 
-nb_backend_state *nb_backend_state_get(void) {
-    if (!self) self = state_make();
+nb_backend_state *nb_backend_state_current(void) {
     return self;
 }
 
-dnnl_engine_t nb_engine(void) {
-    nb_backend_state *s = nb_backend_state_get();
-    return s ? s->engine : NULL;
+dnnl_engine_t nb_engine(const char *fn) {
+    if (!self) self = state_make(fn);
+    return self ? self->engine : NULL;
 }
 
 void nb_backend_shutdown(void) {

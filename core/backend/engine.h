@@ -32,10 +32,13 @@ typedef struct nb_backend_state {
     nb_prim **cache;      /* this thread's primitives, NB_CACHE_SLOTS chains */
 } nb_backend_state;
 
-/* The calling thread's state, made at its first call: NULL (with an error) if
- * oneDNN could not start or memory ran out. */
-nb_backend_state *nb_backend_state_get(void);
-dnnl_engine_t nb_engine(void); /* NULL (with an error) if oneDNN could not start */
+/* The engine, for the calling thread: its state (stream, cache) is made at its
+ * first call. NULL, with an error naming fn, if oneDNN could not start or
+ * memory ran out. */
+dnnl_engine_t nb_engine(const char *fn);
+/* The calling thread's state: NULL until its first nb_engine (a lookup in an
+ * absent cache finds nothing; making a primitive calls nb_engine first). */
+nb_backend_state *nb_backend_state_current(void);
 /* Threads whose backend state is alive now (a count for tests). */
 int nb_backend_threads(void);
 nb_status nb_dnnl_check(dnnl_status_t s, const char *fn, const char *what);

@@ -49,7 +49,7 @@ nb_status nb_k_softmax_bwd(const char *fn, bool log, int axis, const nb_tensor *
             nb_dnnl_check(s2, fn, "softmax backward descriptor"))
             return nb_error_code();
         dnnl_primitive_desc_t hint;
-        dnnl_engine_t e = nb_engine();
+        dnnl_engine_t e = nb_engine(fn);
         if (!e ||
             nb_dnnl_check(dnnl_primitive_desc_create(
                               &hint, log ? (const_dnnl_op_desc_t)&lf : (const_dnnl_op_desc_t)&sf,

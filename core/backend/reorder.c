@@ -15,7 +15,7 @@ nb_status nb_k_reorder(const char *fn, const nb_tensor *src, nb_tensor *dst) {
         dnnl_primitive_desc_t pd;
         nb_md_of(&ms, src, nd);
         nb_md_of(&md, dst, nd);
-        dnnl_engine_t e = nb_engine();
+        dnnl_engine_t e = nb_engine(fn);
         if (!e || nb_dnnl_check(dnnl_reorder_primitive_desc_create(&pd, &ms, e, &md, e, NULL), fn,
                                 "reorder descriptor"))
             return nb_error_code();
@@ -43,7 +43,7 @@ nb_status nb_k_concat(const char *fn, const nb_tensor *const *src, int n, int ax
         dnnl_primitive_desc_t pd;
         for (int i = 0; i < n; i++) nb_md_of(&ms[i], src[i], nd);
         nb_md_of(&md, dst, nd);
-        dnnl_engine_t e = nb_engine();
+        dnnl_engine_t e = nb_engine(fn);
         if (!e || nb_dnnl_check(dnnl_concat_primitive_desc_create(&pd, &md, n, axis, ms, NULL, e),
                                 fn, "concat descriptor"))
             return nb_error_code();
