@@ -7,8 +7,8 @@
  * ops) and passes each input's share on: to the input's producing node, or,
  * for a leaf, into its .grad.
  */
-#include "../core/dnnl_internal.h"
-#include "../ops/op.h"
+#include "core/backend/kernels.h"
+#include "ops/op.h"
 #include "graph/graph_internal.h" /* nb_tracing */
 #include "nabla/autograd.h"
 

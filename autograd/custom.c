@@ -1,6 +1,6 @@
 /* Custom ops: a user's forward and backward callbacks become a tape node like
  * any built-in op. This is how a user writes a new layer in C. */
-#include "../ops/op.h"
+#include "ops/op.h"
 #include "nabla/autograd.h"
 
 #include <string.h>

@@ -1,6 +1,6 @@
 /* Gradient check: analytic gradients from backward against central
  * differences, (f(x + eps) - f(x - eps)) / 2 eps, element by element. */
-#include "../ops/op.h"
+#include "ops/op.h"
 #include "nabla/autograd.h"
 
 #include <math.h>

@@ -237,7 +237,9 @@ void nb_text_put(nb_text *t, const char *fmt, ...) __attribute__((format(printf,
 void nb_text_put_escaped(nb_text *t, const char *s);
 bool nb_grow(void **items, int *cap, int need, size_t size);
 
-/* ---- backend (core/dnnl.c) ---------------------------------------------------- */
+/* ---- backend (core/backend/engine.c) ---------------------------------------- */
+/* Free the calling thread's stream and primitives (and the engine, if no other
+ * thread holds it). */
 void nb_backend_shutdown(void);
 
 #endif

@@ -8,6 +8,7 @@
 #include "core_internal.h"
 #include "nabla/tape.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -38,6 +39,28 @@ uint64_t nb_lifetime(void) {
     return lifetime;
 }
 
+/* A thread that ends without nb_shutdown: nb_shutdown runs for it as it ends
+ * (a key destructor), once it owns any tensor. */
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static bool exit_key_made;
+static _Thread_local bool exit_watched;
+
+static void thread_ends(void *unused) {
+    (void)unused;
+    nb_shutdown();
+}
+
+static void make_exit_key(void) {
+    exit_key_made = pthread_key_create(&exit_key, thread_ends) == 0;
+}
+
+static void watch_thread_exit(void) {
+    pthread_once(&exit_once, make_exit_key);
+    if (exit_key_made) pthread_setspecific(exit_key, &exit_watched);
+    exit_watched = true;
+}
+
 int nb_scope_depth(void) {
     return depth;
 }
@@ -45,6 +68,7 @@ int nb_scope_depth(void) {
 static bool scope_append(int d, nb_tensor *t) {
     scope *s = &scopes[d];
     if (s->len == s->cap) {
+        if (!exit_watched) watch_thread_exit();
         int64_t cap = s->cap ? s->cap * 2 : 256;
         nb_tensor **items = nb_heap_realloc(s->items, (size_t)cap * sizeof *items);
         if (!items) return false;

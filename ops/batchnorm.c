@@ -12,7 +12,7 @@
  * again. Inference uses the running statistics, so y is affine in x and the
  * backward is written with ops.
  */
-#include "../core/dnnl_cnn_internal.h"
+#include "core/backend/cnn.h"
 #include "nabla/cnn.h"
 #include "op.h"
 

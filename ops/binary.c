@@ -11,7 +11,7 @@
  * The gradient of an input that was broadcast is summed back over the axes it
  * was repeated along (nb_grad_unbroadcast).
  */
-#include "../core/dnnl_internal.h"
+#include "core/backend/kernels.h"
 #include "op.h"
 
 #include <string.h>

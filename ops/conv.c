@@ -18,7 +18,7 @@
  *   backward_weights(x, dy), incoming [gw | gb]:
  *     d/dx = backward_data(dy, gw)         d/d dy = conv2d(x, gw, gb)
  */
-#include "../core/dnnl_cnn_internal.h"
+#include "core/backend/cnn.h"
 #include "nabla/cnn.h"
 #include "op.h"
 

@@ -10,7 +10,7 @@
  * log and softplus run their forward as exact loops instead (see exact_forward).
  * clip's backward is a mask written with ops instead (see clip_backward).
  */
-#include "../core/dnnl_internal.h"
+#include "core/backend/kernels.h"
 #include "op.h"
 
 #include <math.h>

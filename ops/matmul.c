@@ -18,7 +18,7 @@
  * Z^T Y^T). An operand whose batch was broadcast gets its gradient summed over
  * the batch (nb_sum_to).
  */
-#include "../core/dnnl_internal.h"
+#include "core/backend/kernels.h"
 #include "op.h"
 
 #include <string.h>

@@ -10,7 +10,7 @@
 #ifndef NB_OP_H
 #define NB_OP_H
 
-#include "../core/core_internal.h"
+#include "core/core_internal.h"
 #include "nabla/tape.h"
 #include "nabla/ops.h"
 

@@ -17,7 +17,7 @@
  *     maximum of x; the routing is constant in x almost everywhere, so x gets
  *     no gradient. The gather's own gradient is pool2d_backward again.
  */
-#include "../core/dnnl_cnn_internal.h"
+#include "core/backend/cnn.h"
 #include "nabla/cnn.h"
 #include "op.h"
 

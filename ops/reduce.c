@@ -5,7 +5,7 @@
  * The kernel always reduces into the keepdim shape; without keepdim the
  * output is the same storage seen without the size-1 axes.
  */
-#include "../core/dnnl_internal.h"
+#include "core/backend/kernels.h"
 #include "op.h"
 
 #include <math.h>

@@ -5,7 +5,7 @@
  * 0's storage; no kernel runs. Its backward rule maps the gradient back to
  * the input's layout.
  */
-#include "../core/dnnl_internal.h"
+#include "core/backend/kernels.h"
 #include "op.h"
 
 #include <math.h>

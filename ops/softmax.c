@@ -14,7 +14,7 @@
  * each one oneDNN backward primitive, recorded as the op softmax_backward or
  * log_softmax_backward.
  */
-#include "../core/dnnl_internal.h"
+#include "core/backend/kernels.h"
 #include "op.h"
 
 #include <math.h>

@@ -8,7 +8,7 @@
  * allocates nothing after the first step.
  */
 #include "optim_internal.h"
-#include "../ops/op.h" /* the name of the op that made a non-leaf, for errors */
+#include "ops/op.h" /* the name of the op that made a non-leaf, for errors */
 
 #include <ctype.h>
 #include <math.h>

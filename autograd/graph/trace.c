@@ -11,7 +11,7 @@
  * in one from storage to value; both keys carry the object's reuse count, so
  * a header or storage freed and handed out again during the trace is new.
  */
-#include "../../core/dnnl_internal.h" /* nb_k_reorder */
+#include "core/backend/kernels.h" /* nb_k_reorder */
 #include "graph_internal.h"
 
 #include <stdlib.h>

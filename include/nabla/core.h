@@ -148,7 +148,8 @@ nb_tensor *nb_keep(nb_tensor *t);
  * stale pointers are a bug this narrows, not one it can always see.)
  * nb_free stays void: read nb_error_code() after it when in doubt. */
 void nb_free(nb_tensor *t);
-/* Frees every tensor, pool and cached primitive of the calling thread. No
+/* Frees every tensor, pool, oneDNN stream and cached primitive of the calling
+ * thread (and the oneDNN engine when no other thread holds it). No
  * tensor pointer of before may be used after it (its memory is gone). A
  * model made before it is refused by nb_model_free (an error), which then
  * releases only the model's own memory and optimizer state, never the
@@ -160,8 +161,25 @@ void nb_shutdown(void);
  * heap; steady-state training steps should not). */
 uint64_t nb_alloc_count(void);
 
-/* ---- threads ----------------------------------------------------------- */
-void nb_set_num_threads(int n); /* threads oneDNN kernels may use */
+/* ---- threads -----------------------------------------------------------
+ * Each thread has its own errors, scopes, tape, grad mode, name scopes, RNG,
+ * memory pools, oneDNN stream and oneDNN primitive cache; only the oneDNN
+ * engine (made at the first kernel, destroyed when the last thread using it
+ * lets go) and the warning handler are shared. So threads that each build
+ * and train their own tensors, models and optimizers run at once without
+ * locking and get bit-for-bit the numbers each would get alone (with the same
+ * seed and thread count). nb_shutdown frees only the calling thread's state;
+ * other threads carry on. A thread that ends without nb_shutdown has it run
+ * for it as it ends, so its tensors die with it. What two threads may not
+ * share: a tensor (or a view of it, or its gradient), a model, an optimizer,
+ * a compiled graph or a tape belongs to the thread that made it and is used
+ * by that thread only; not even reading it from another thread at the same
+ * time is safe (ops update its bookkeeping). To hand data to another thread,
+ * copy the floats (nb_data) and make a tensor there (nb_from_array). */
+/* Threads the calling thread's oneDNN kernels may use (OpenMP's setting is
+ * per thread: a new thread starts with OpenMP's default, OMP_NUM_THREADS or
+ * the core count). */
+void nb_set_num_threads(int n);
 int nb_get_num_threads(void);
 
 #ifdef __cplusplus

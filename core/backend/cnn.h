@@ -1,13 +1,13 @@
-/* The oneDNN wrappers of the CNN ops (core/dnnl_cnn.c): convolution, pooling,
- * batch normalization. Same contract as dnnl_internal.h: fn names the
+/* The oneDNN kernels of the CNN ops (core/backend/cnn.c): convolution, pooling,
+ * batch normalization. Same contract as kernels.h: fn names the
  * user-facing function for error messages, outputs are written in place. Not
  * installed. */
-#ifndef NB_DNNL_CNN_INTERNAL_H
-#define NB_DNNL_CNN_INTERNAL_H
+#ifndef NB_BACKEND_CNN_H
+#define NB_BACKEND_CNN_H
 
-#include "dnnl_internal.h"
+#include "core/backend/kernels.h"
 
-/* ---- CNN wrappers (core/dnnl_cnn.c) ---------------------------------------------
+/* ---- CNN kernels ---------------------------------------------
  * Tensors are plain NCHW. Convolutions let oneDNN choose its layouts (blocked,
  * e.g. nChw16c, twice as fast here) and reorder at the boundaries through
  * cached reorder primitives and pooled scratch buffers. */

@@ -1,44 +1,16 @@
-/* nabla's only door to oneDNN. Every kernel call goes through these wrappers;
- * each looks up (or creates once) a primitive in the process-wide cache keyed
- * by kind, attributes, shapes and strides, binds the tensors' data and runs it.
+/* The oneDNN kernels ops call (core/backend/eltwise.c, matmul.c, reduce.c,
+ * reorder.c). Each looks up (or creates once) a primitive in the calling
+ * thread's cache (engine.h) keyed by kind, attributes, shapes and strides,
+ * binds the tensors' data and runs it.
  *
  * fn names the user-facing function, for error messages. Tensors are taken
  * with their strides, so transposed views need no copy where the primitive
- * accepts them; outputs are written in place.
+ * accepts them; outputs are written in place. Not installed.
  */
-#ifndef NB_DNNL_INTERNAL_H
-#define NB_DNNL_INTERNAL_H
+#ifndef NB_BACKEND_KERNELS_H
+#define NB_BACKEND_KERNELS_H
 
-#include "core_internal.h"
-
-#include <oneapi/dnnl/dnnl.h>
-
-/* ---- the cache, for wrappers of primitives added in other files ---------------- */
-typedef struct nb_key {
-    unsigned char b[1536];
-    size_t n;
-    bool overflow;
-} nb_key;
-void nb_key_init(nb_key *k, const char *kind);
-void nb_key_int(nb_key *k, int64_t v);
-void nb_key_float(nb_key *k, float v);
-void nb_key_tensor(nb_key *k, const nb_tensor *t); /* ndim, dims, strides */
-void nb_key_dims(nb_key *k, const int64_t *dims, int ndim);
-
-typedef struct nb_prim nb_prim;
-dnnl_engine_t nb_engine(void); /* NULL (with an error) if oneDNN could not start */
-nb_prim *nb_prim_find(const nb_key *k);
-/* Create the primitive for pd (taking ownership of pd) and cache it under k.
- * On failure pd is destroyed and the error names fn and what. */
-nb_prim *nb_prim_add(const nb_key *k, dnnl_primitive_desc_t pd, const char *fn, const char *what);
-const_dnnl_primitive_desc_t nb_prim_pd(const nb_prim *p);
-nb_status nb_prim_run(nb_prim *p, const char *fn, int nargs, const int *args, void *const *ptrs);
-/* A memory descriptor for t's dims and strides (0-d tensors are [1]); ndim > t->ndim
- * pads leading 1s (for broadcasting). */
-void nb_md_of(dnnl_memory_desc_t *md, const nb_tensor *t, int ndim);
-nb_status nb_dnnl_check(dnnl_status_t s, const char *fn, const char *what);
-/* Bytes of a primitive's workspace (0 if it has none). */
-size_t nb_prim_workspace_bytes(const nb_prim *p);
+#include "core/backend/engine.h"
 
 /* ---- wrappers ------------------------------------------------------------------- */
 /* dst = f(src) for a oneDNN eltwise algorithm */

@@ -1,7 +1,7 @@
 /* oneDNN convolution, pooling and batch normalization, behind the same
  * primitive cache as the other wrappers. Backward primitive descriptors are
  * created with the forward one as their hint, as oneDNN requires. */
-#include "dnnl_cnn_internal.h"
+#include "core/backend/cnn.h"
 
 #include <string.h>
 
@@ -79,7 +79,7 @@ static void any_md(dnnl_memory_desc_t *md, const dnnl_memory_desc_t *plain) {
 static nb_status pd_create_attr(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t d,
                                 const_dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint,
                                 const char *fn, const char *what) {
-    dnnl_engine_t e = nb_engine();
+    dnnl_engine_t e = nb_engine(fn);
     if (!e) return nb_error_code();
     return nb_dnnl_check(dnnl_primitive_desc_create(pd, d, attr, e, hint), fn, what);
 }
@@ -108,7 +108,7 @@ static nb_status reorder_md(const char *fn, const dnnl_memory_desc_t *from, void
     nb_prim *p = nb_prim_find(&k);
     if (!p) {
         dnnl_primitive_desc_t pd;
-        dnnl_engine_t e = nb_engine();
+        dnnl_engine_t e = nb_engine(fn);
         if (!e || nb_dnnl_check(dnnl_reorder_primitive_desc_create(&pd, from, e, to, e, NULL), fn,
                                 "reorder descriptor"))
             return nb_error_code();
