@@ -145,7 +145,8 @@ static dnnl_memory_t prim_memory(nb_prim *p, int arg, const char *fn) {
 static nb_status execute(nb_prim *p, const char *fn, int nargs, const int *args,
                          void *const *ptrs) {
     dnnl_exec_arg_t ea[NB_PRIM_MAX_ARGS];
-    if (nargs > NB_PRIM_MAX_ARGS) return nb_failc(NB_ERR_BACKEND, "%s: too many arguments", fn);
+    if (nargs > NB_PRIM_MAX_ARGS)
+        return nb_fail_status(NB_ERR_BACKEND, "%s: too many arguments", fn);
     /* p came from this thread's cache (or was just made): its state exists */
     dnnl_stream_t stream = nb_backend_state_current()->stream;
     for (int i = 0; i < nargs; i++) {

@@ -18,12 +18,12 @@ static bool all_contiguous(const nb_tensor *a, const nb_tensor *b, const nb_tens
     return nb_is_contiguous(a) && (!b || nb_is_contiguous(b)) && (!c || nb_is_contiguous(c));
 }
 
-nb_status nb_k_eltwise(const char *fn, int alg, float alpha, float beta, const nb_tensor *src,
-                       nb_tensor *dst) {
+nb_status nb_kernel_eltwise(const char *fn, int alg, float alpha, float beta, const nb_tensor *src,
+                            nb_tensor *dst) {
     if (src->numel == 0) return NB_OK;
     if (src->ndim > 1 && all_contiguous(src, dst, NULL)) {
         nb_tensor fs = flat(src), fd = flat(dst);
-        return nb_k_eltwise(fn, alg, alpha, beta, &fs, &fd);
+        return nb_kernel_eltwise(fn, alg, alpha, beta, &fs, &fd);
     }
     nb_key k;
     nb_key_init(&k, "eltwise");
@@ -69,12 +69,13 @@ bool nb_eltwise_uses_dst(int alg) {
     return nb_eltwise_forward_alg(alg) != alg;
 }
 
-nb_status nb_k_eltwise_bwd(const char *fn, int alg, float alpha, float beta, const nb_tensor *data,
-                           const nb_tensor *diff_dst, nb_tensor *diff_src) {
+nb_status nb_kernel_eltwise_backward(const char *fn, int alg, float alpha, float beta,
+                                     const nb_tensor *data, const nb_tensor *diff_dst,
+                                     nb_tensor *diff_src) {
     if (data->numel == 0) return NB_OK;
     if (data->ndim > 1 && all_contiguous(data, diff_dst, diff_src)) {
         nb_tensor fa = flat(data), fb = flat(diff_dst), fc = flat(diff_src);
-        return nb_k_eltwise_bwd(fn, alg, alpha, beta, &fa, &fb, &fc);
+        return nb_kernel_eltwise_backward(fn, alg, alpha, beta, &fa, &fb, &fc);
     }
     nb_key k;
     nb_key_init(&k, "eltwise_bwd");
@@ -108,13 +109,13 @@ nb_status nb_k_eltwise_bwd(const char *fn, int alg, float alpha, float beta, con
 }
 
 /* ---- binary --------------------------------------------------------------------------- */
-nb_status nb_k_binary(const char *fn, int alg, const nb_tensor *a, const nb_tensor *b,
-                      nb_tensor *dst) {
+nb_status nb_kernel_binary(const char *fn, int alg, const nb_tensor *a, const nb_tensor *b,
+                           nb_tensor *dst) {
     if (dst->numel == 0) return NB_OK;
     if (dst->ndim > 1 && nb_same_shape(a, dst) && nb_same_shape(b, dst) &&
         all_contiguous(a, b, dst)) {
         nb_tensor fa = flat(a), fb = flat(b), fd = flat(dst);
-        return nb_k_binary(fn, alg, &fa, &fb, &fd);
+        return nb_kernel_binary(fn, alg, &fa, &fb, &fd);
     }
     int nd = nb_md_rank(dst);
     nb_key k;

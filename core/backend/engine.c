@@ -128,5 +128,6 @@ int nb_get_num_threads(void) {
 
 nb_status nb_dnnl_check(dnnl_status_t s, const char *fn, const char *what) {
     if (s == dnnl_success) return NB_OK;
-    return nb_failc(NB_ERR_BACKEND, "%s: oneDNN refused the %s (status %d)", fn, what, (int)s);
+    return nb_fail_status(NB_ERR_BACKEND, "%s: oneDNN refused the %s (status %d)", fn, what,
+                          (int)s);
 }

@@ -3,13 +3,13 @@
 #include "core/backend/kernels.h"
 
 /* ---- matmul --------------------------------------------------------------------------- */
-nb_status nb_k_matmul(const char *fn, const nb_tensor *a, const nb_tensor *b, const nb_tensor *bias,
-                      nb_tensor *dst) {
-    return nb_k_matmul_post(fn, a, b, bias, dst, NULL);
+nb_status nb_kernel_matmul(const char *fn, const nb_tensor *a, const nb_tensor *b,
+                           const nb_tensor *bias, nb_tensor *dst) {
+    return nb_kernel_matmul_post(fn, a, b, bias, dst, NULL);
 }
 
-nb_status nb_k_matmul_post(const char *fn, const nb_tensor *a, const nb_tensor *b,
-                           const nb_tensor *bias, nb_tensor *dst, const nb_post_op *post) {
+nb_status nb_kernel_matmul_post(const char *fn, const nb_tensor *a, const nb_tensor *b,
+                                const nb_tensor *bias, nb_tensor *dst, const nb_post_op *post) {
     if (dst->numel == 0) return NB_OK;
     int nd = dst->ndim;
     nb_key k;

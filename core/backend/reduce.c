@@ -3,7 +3,8 @@
 #include "core/backend/kernels.h"
 
 /* ---- softmax ----------------------------------------------------------------------------- */
-nb_status nb_k_softmax(const char *fn, bool log, int axis, const nb_tensor *src, nb_tensor *dst) {
+nb_status nb_kernel_softmax(const char *fn, bool log, int axis, const nb_tensor *src,
+                            nb_tensor *dst) {
     if (src->numel == 0) return NB_OK;
     nb_key k;
     nb_key_init(&k, log ? "logsoftmax" : "softmax");
@@ -27,8 +28,8 @@ nb_status nb_k_softmax(const char *fn, bool log, int axis, const nb_tensor *src,
                        (void *[]){nb_ptr(src), nb_ptr(dst)});
 }
 
-nb_status nb_k_softmax_bwd(const char *fn, bool log, int axis, const nb_tensor *dst,
-                           const nb_tensor *diff_dst, nb_tensor *diff_src) {
+nb_status nb_kernel_softmax_backward(const char *fn, bool log, int axis, const nb_tensor *dst,
+                                     const nb_tensor *diff_dst, nb_tensor *diff_src) {
     if (dst->numel == 0) return NB_OK;
     nb_key k;
     nb_key_init(&k, log ? "logsoftmax_bwd" : "softmax_bwd");
@@ -66,7 +67,7 @@ nb_status nb_k_softmax_bwd(const char *fn, bool log, int axis, const nb_tensor *
 }
 
 /* ---- reduction ------------------------------------------------------------------------- */
-nb_status nb_k_reduce(const char *fn, int alg, const nb_tensor *src, nb_tensor *dst) {
+nb_status nb_kernel_reduce(const char *fn, int alg, const nb_tensor *src, nb_tensor *dst) {
     if (dst->numel == 0) return NB_OK;
     int nd = nb_md_rank(src);
     nb_key k;

@@ -2,7 +2,7 @@
  * along an axis. */
 #include "core/backend/kernels.h"
 
-nb_status nb_k_reorder(const char *fn, const nb_tensor *src, nb_tensor *dst) {
+nb_status nb_kernel_reorder(const char *fn, const nb_tensor *src, nb_tensor *dst) {
     if (dst->numel == 0) return NB_OK;
     int nd = nb_md_rank(dst);
     nb_key k;
@@ -25,11 +25,11 @@ nb_status nb_k_reorder(const char *fn, const nb_tensor *src, nb_tensor *dst) {
                        (void *[]){nb_ptr(src), nb_ptr(dst)});
 }
 
-nb_status nb_k_concat(const char *fn, const nb_tensor *const *src, int n, int axis,
-                      nb_tensor *dst) {
+nb_status nb_kernel_concat(const char *fn, const nb_tensor *const *src, int n, int axis,
+                           nb_tensor *dst) {
     if (n > NB_PRIM_MAX_ARGS - 1)
-        return nb_failc(NB_ERR_ARG, "%s: %d tensors; at most %d at once", fn, n,
-                        NB_PRIM_MAX_ARGS - 1);
+        return nb_fail_status(NB_ERR_ARG, "%s: %d tensors; at most %d at once", fn, n,
+                              NB_PRIM_MAX_ARGS - 1);
     if (dst->numel == 0) return NB_OK;
     int nd = nb_md_rank(dst);
     nb_key k;

@@ -26,7 +26,7 @@ layer_of_header() {
     case $1 in
     core.h | safetensors.h | tape.h) echo core ;; ops.h | cnn.h) echo ops ;;
     autograd.h | graph.h) echo autograd ;; optim.h) echo optim ;; nn.h) echo nn ;;
-    data.h) echo data ;; draw.h | dot.h | plot.h) echo viz ;; *) echo unknown ;;
+    data.h) echo data ;; draw.h | plot.h) echo viz ;; *) echo unknown ;;
     esac
 }
 bad=0

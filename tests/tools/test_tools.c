@@ -123,25 +123,25 @@ START_TEST(test_nabla_command_exit_codes_and_outputs) {
     ck_assert_int_eq(run("summary \"flatten, dense 2\" --input 3", out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "Total params: 8"));
     ck_assert_int_eq(run("summary \"dense 2 blue\" --input 3", out, sizeof out), 2);
-    ck_assert_int_eq(run("dot \"dense 2 relu\" --input 3", out, sizeof out), 2); /* no -o */
+    ck_assert_int_eq(run("draw \"dense 2 relu\" --input 3", out, sizeof out), 2); /* no -o */
     char dir[] = "/tmp/nabla_cli_XXXXXX", args[512], path[600];
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(args, sizeof args,
-             "dot \"dense 4 relu, dense 2 softmax\" --input 3 --backward -o %s/g.svg", dir);
+             "draw \"dense 4 relu, dense 2 softmax\" --input 3 --backward -o %s/g.svg", dir);
     ck_assert_int_eq(run(args, out, sizeof out), 0);
     snprintf(path, sizeof path, "%s/g.svg", dir);
     ck_assert(svg_parses(path));
     remove(path);
     /* a whole compiled training step: the relu fused, gradients and the update drawn */
     snprintf(args, sizeof args,
-             "dot \"conv 4 3 relu, maxpool 2, flatten, dense 2 softmax\" --input 1x8x8 --step -o "
+             "draw \"conv 4 3 relu, maxpool 2, flatten, dense 2 softmax\" --input 1x8x8 --step -o "
              "%s/s.svg",
              dir);
     ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
     snprintf(path, sizeof path, "%s/s.svg", dir);
     ck_assert(svg_parses(path));
     remove(path);
-    snprintf(args, sizeof args, "dot \"dense 4 tanh, dense 1\" --input 3 --step -o %s/s.dot", dir);
+    snprintf(args, sizeof args, "draw \"dense 4 tanh, dense 1\" --input 3 --step -o %s/s.dot", dir);
     ck_assert_msg(run(args, out, sizeof out) == 0, "%s", out);
     snprintf(path, sizeof path, "%s/s.dot", dir);
     FILE *f = fopen(path, "r");

@@ -2,7 +2,7 @@
  *
  *   nabla grad EXPR NAME=VALUE... [--dot FILE] [--svg FILE]
  *   nabla summary MODEL --input SHAPE
- *   nabla dot MODEL --input SHAPE [--backward] -o FILE.svg
+ *   nabla draw MODEL --input SHAPE [--backward] -o FILE.svg
  *   nabla train --data DATA --model MODEL [options] --out DIR     (cli_train.c)
  *   nabla eval DIR/model.safetensors [--data DATA]
  *   nabla predict DIR/model.safetensors [--data DATA] [-o FILE.csv]
@@ -25,7 +25,7 @@ static const char usage[] =
     "commands:\n"
     "  grad EXPR NAME=VALUE...   walk through the chain rule for a scalar expression\n"
     "  summary MODEL --input S   the model's layers, output shapes and parameter counts\n"
-    "  dot MODEL --input S -o F  draw the model's forward (or --backward) graph\n"
+    "  draw MODEL --input S -o F draw the model's forward (or --backward) graph\n"
     "  train --data D --model M  train a model on a data set, write model, history, plots\n"
     "  eval FILE [--data D]      score a model written by train on its data's test part\n"
     "  predict FILE [-o F.csv]   the model's predictions for that test part\n"
@@ -57,8 +57,8 @@ static const char grad_usage[] =
 static int draw(nb_expr *e, const char *path) {
     double grads[NB_EXPR_MAX_VARS];
     nb_tensor *root = nb_expr_autograd(e, grads);
-    nb_dot_opts o = {.backward = false, .max_values = 1, .title = "values and gradients"};
-    if (!root || nb_dot_save(nb_set_name(root, "out"), &o, path) != NB_OK) {
+    nb_draw_opts o = {.backward = false, .max_values = 1, .title = "values and gradients"};
+    if (!root || nb_draw_save(nb_set_name(root, "out"), &o, path) != NB_OK) {
         fprintf(stderr, "error: %s\n", nb_error());
         return 1;
     }
@@ -141,8 +141,8 @@ int cli_draw_model(nb_model *m, const char *path, bool backward, const char *tit
     if (y && backward) root = nb_set_name(nb_sum_all(y), "out");
     nb_status s = root ? NB_OK : nb_error_code();
     if (s == NB_OK && backward) s = nb_backward(root);
-    nb_dot_opts o = {.backward = backward, .max_values = -1, .title = title};
-    if (s == NB_OK) s = nb_dot_save(root, &o, path);
+    nb_draw_opts o = {.backward = backward, .max_values = -1, .title = title};
+    if (s == NB_OK) s = nb_draw_save(root, &o, path);
     nb_scope_end();
     return wrote(s, path);
 }
@@ -166,30 +166,30 @@ static int draw_step(nb_model *m, const char *spec, const char *path, const char
         t = !strcmp(loss, "sparse_categorical_crossentropy") ? nb_zeros(NB_SHAPE(8))
                                                              : nb_zeros_like(y);
     nb_graph *g = s == NB_OK && t ? nb_model_trace_step(m, x, t, NULL) : NULL;
-    if (s == NB_OK) s = g ? nb_graph_save_dot(g, path) : nb_error_code();
+    if (s == NB_OK) s = g ? nb_graph_draw_save(g, path) : nb_error_code();
     nb_graph_free(g);
     nb_scope_end();
     return wrote(s, path);
 }
 
-static const char dot_usage[] =
-    "usage: nabla dot MODEL --input SHAPE [--backward | --step [--loss L]]\n"
+static const char draw_usage[] =
+    "usage: nabla draw MODEL --input SHAPE [--backward | --step [--loss L]]\n"
     "                 -o FILE.svg|.png|.pdf|.dot\n\n"
     "--backward  the backward pass nb_backward walks\n"
     "--step      a whole training step (loss L, default sparse_categorical_crossentropy\n"
     "            for several outputs, else mse; adam) traced and compiled as fit runs\n"
     "            it: fused ops, gradients reaching the weights, the update\n\n";
 
-static int dot(int argc, char **argv) {
+static int draw_command(int argc, char **argv) {
     static const char *const valued[] = {"--input", "-o", "--loss", NULL};
     static const char *const flags[] = {"--help", "-h", "--backward", "--step", NULL};
     const char *out = cli_option(argc, argv, "-o");
-    if (cli_wants_help(argc, argv)) return printf("%s%s", dot_usage, model_help), 0;
+    if (cli_wants_help(argc, argv)) return printf("%s%s", draw_usage, model_help), 0;
     if (argc < 1 || argv[0][0] == '-' || !out) {
-        fprintf(stderr, "%s%s", dot_usage, model_help);
+        fprintf(stderr, "%s%s", draw_usage, model_help);
         return 2;
     }
-    if (!cli_check("dot", argc - 1, argv + 1, &(cli_opts){valued, flags})) return 2;
+    if (!cli_check("draw", argc - 1, argv + 1, &(cli_opts){valued, flags})) return 2;
     nb_model *m = cli_model_text(argv[0], cli_option(argc, argv, "--input"));
     if (!m) return 2;
     bool backward = cli_flag(argc, argv, "--backward");
@@ -208,7 +208,7 @@ int main(int argc, char **argv) {
     int rc = -1;
     if (!strcmp(argv[1], "grad")) rc = grad(argc - 2, argv + 2);
     if (!strcmp(argv[1], "summary")) rc = summary(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "dot")) rc = dot(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "draw")) rc = draw_command(argc - 2, argv + 2);
     if (!strcmp(argv[1], "train")) rc = cli_train(argc - 2, argv + 2);
     if (!strcmp(argv[1], "eval")) rc = cli_eval(argc - 2, argv + 2);
     if (!strcmp(argv[1], "predict")) rc = cli_predict(argc - 2, argv + 2);

@@ -49,7 +49,7 @@ no_cr() { ! grep -q $'\r' "$1.out"; }
 has() { grep -q -- "$2" "$1.out" "$1.err" || { echo "      '$2' not in the output of $1"; false; }; }
 
 # ---- every subcommand answers --help on stdout with exit 0
-for c in grad summary dot train eval predict; do
+for c in grad summary draw train eval predict; do
     run help_$c $c --help
     check "nabla $c --help exits 0" rc_is help_$c 0
     check "nabla $c --help prints on stdout" test -s help_$c.out
@@ -126,7 +126,7 @@ done
 # ---- summary, dot, grad
 run summary summary "flatten, dense 100 relu, dropout 0.3, dense 10 softmax" --input 28x28
 check "summary exits 0 with the parameter count" has summary "Total params: 79,510\|79510"
-run dot dot "conv 8 3 relu, maxpool 2, flatten, dense 10 softmax" --input 1x12x12 --backward -o g.svg
+run dot draw "conv 8 3 relu, maxpool 2, flatten, dense 10 softmax" --input 1x12x12 --backward -o g.svg
 check "dot exits 0" rc_is dot 0
 check "dot writes the picture" test -s g.svg
 run grad grad "sigmoid(w*x+b)" w=0.5 x=1 b=-0.2
