@@ -386,8 +386,8 @@ static bool small_number(const char *p, size_t *i, int *out) {
     return digits <= 2;
 }
 
-/* the spec after ':' up to the closing '}' at *i */
-static bool parse_spec(const char *p, size_t *i, ckpt_field *f) {
+/* the spec after ':' up to the closing '}' at *i; open: where the field's '{' is */
+static bool parse_spec(const char *p, size_t *i, ckpt_field *f, size_t open) {
     size_t start = *i;
     if (p[*i] == '0') f->zero = true, ++*i;
     if (!small_number(p, i, &f->width)) return pattern_error(p, start, "the width is too large");
@@ -399,11 +399,11 @@ static bool parse_spec(const char *p, size_t *i, ckpt_field *f) {
             return pattern_error(p, dot, "the precision is too large");
     }
     if (p[*i] && strchr("dfeg", p[*i]) && p[*i] != '}') f->type = p[(*i)++];
+    if (!p[*i]) return pattern_error(p, open, "'{' is not closed");
     if (p[*i] != '}')
         return pattern_error(p, *i,
-                             p[*i] ? "unknown format spec (expected [0][width][.precision] and "
-                                     "d, f, e or g)"
-                                   : "'{' is not closed");
+                             "unknown format spec (expected [0][width][.precision] and d, f, e "
+                             "or g)");
     bool is_epoch = !strcmp(f->name, "epoch");
     if (f->type == 'd' && !is_epoch)
         return pattern_error(p, start, "'d' is for {epoch}: a log is a float (write .4f, e or g)");
@@ -421,14 +421,12 @@ static bool parse_field(checkpoint *c, const char *p, size_t *i, size_t text_at)
         if (n + 1 >= sizeof f->name) return pattern_error(p, open, "the name is too long");
         f->name[n++] = p[(*i)++];
     }
+    if (!p[*i]) return pattern_error(p, open, "'{' is not closed");
     if (!n)
-        return pattern_error(p, open,
-                             p[*i] ? "a field needs a name: {epoch} or a log such as {val_loss}"
-                                   : "'{' is not closed");
-    if (p[*i] == ':') return ++*i, parse_spec(p, i, f);
+        return pattern_error(p, open, "a field needs a name: {epoch} or a log such as {val_loss}");
+    if (p[*i] == ':') return ++*i, parse_spec(p, i, f, open);
     if (p[*i] == '}') return true;
-    return pattern_error(
-        p, *i, p[*i] ? "a name is letters, digits and '_', then ':' or '}'" : "'{' is not closed");
+    return pattern_error(p, *i, "a name is letters, digits and '_', then ':' or '}'");
 }
 
 static bool parse_pattern(checkpoint *c, const char *p) {
