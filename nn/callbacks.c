@@ -458,19 +458,29 @@ static int shortest_repr(char *out, size_t size, double v) {
     return len;
 }
 
+/* one field as Python formats it: epoch an int, a log a float */
 static int format_field(char *out, size_t size, const ckpt_field *f, double v, bool is_epoch) {
-    int w = f->width, prec = f->precision;
+    int w = f->width, prec = f->precision < 0 ? 6 : f->precision;
     if (is_epoch && (f->type == 0 || f->type == 'd'))
         return f->zero ? snprintf(out, size, "%0*d", w, (int)v)
                        : snprintf(out, size, "%*d", w, (int)v);
-    if (f->type == 0 && prec < 0) {
+    if (f->type == 0 && f->precision < 0) {
         char s[64];
-        shortest_repr(s, sizeof s, v);
-        return snprintf(out, size, "%*s", w, s);
+        int len = shortest_repr(s, sizeof s, v), sign = s[0] == '-';
+        if (!f->zero || len >= w) return snprintf(out, size, "%*s", w, s);
+        return snprintf(out, size, "%.*s%0*d%s", sign, s, w - len, 0, s + sign); /* 000.25 */
     }
-    char spec[16]; /* %0*.*f and the like */
-    snprintf(spec, sizeof spec, "%%%s*.*%c", f->zero ? "0" : "", f->type ? f->type : 'g');
-    return snprintf(out, size, spec, w, prec < 0 ? 6 : prec, v);
+    switch (f->type) {
+    case 'f':
+        return f->zero ? snprintf(out, size, "%0*.*f", w, prec, v)
+                       : snprintf(out, size, "%*.*f", w, prec, v);
+    case 'e':
+        return f->zero ? snprintf(out, size, "%0*.*e", w, prec, v)
+                       : snprintf(out, size, "%*.*e", w, prec, v);
+    default: /* 'g', or a precision without a type */
+        return f->zero ? snprintf(out, size, "%0*.*g", w, prec, v)
+                       : snprintf(out, size, "%*.*g", w, prec, v);
+    }
 }
 
 /* the pattern filled in with the epoch's logs */

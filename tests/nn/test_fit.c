@@ -1082,8 +1082,11 @@ START_TEST(test_model_checkpoint_saves_only_improvements_under_names_from_the_pa
     /* without save_best_only every epoch saves; the whole model loads; {{ }} are braces;
      * e, g and a bare log (Python's str) */
     ck_assert_ptr_nonnull(mkdtemp(strcpy(dir, "/tmp/nabla_ckpt_XXXXXX")));
-    snprintf(pattern, sizeof pattern, "%s/{{m}}-{epoch}-{loss}-{val_loss:.2e}-{val_loss:08.3f}",
-             dir);
+    snprintf(
+        pattern, sizeof pattern,
+        "%s/"
+        "{{m}}-{epoch}-{loss}-{val_loss:.2e}-{val_loss:08.3f}-{loss:07}-{epoch:.1f}-{val_loss:g}",
+        dir);
     cb = nb_model_checkpoint(pattern, NULL, false);
     ck_assert_msg(cb.ctx != NULL, "%s", nb_error());
     cb.on_train_begin(m, cb.ctx);
@@ -1093,7 +1096,7 @@ START_TEST(test_model_checkpoint_saves_only_improvements_under_names_from_the_pa
             !cb.on_epoch_end(m, &(nb_epoch_logs){e, 2, names, (double[]){0.25, v[e]}}, cb.ctx));
     }
     ck_assert_int_eq(count_files(dir), 2);
-    snprintf(path, sizeof path, "%s/{m}-2-0.25-6.00e-01-0000.600", dir);
+    snprintf(path, sizeof path, "%s/{m}-2-0.25-6.00e-01-0000.600-0000.25-2.0-0.6", dir);
     ck_assert_msg(file_exists(path), "no %s", path);
     nb_model *loaded = nb_load_model(path);
     ck_assert_msg(loaded != NULL, "%s", nb_error());
