@@ -230,10 +230,11 @@ static nb_status lrs_epoch_begin(nb_model *m, int epoch, void *ctx) {
     nb_optimizer *opt = nb_model_optimizer(m);
     float lr = c->fn(epoch, nb_optimizer_get_lr(opt), c->ctx);
     if (!(isfinite(lr) && lr >= 0))
-        return nb_failc(NB_ERR_ARG,
-                        "nb_learning_rate_scheduler: the schedule function gave a rate of %g at "
-                        "epoch %d, expected a finite number >= 0",
-                        (double)lr, epoch);
+        return nb_fail_status(
+            NB_ERR_ARG,
+            "nb_learning_rate_scheduler: the schedule function gave a rate of %g at "
+            "epoch %d, expected a finite number >= 0",
+            (double)lr, epoch);
     return nb_optimizer_set_lr(opt, lr);
 }
 
@@ -500,18 +501,19 @@ static nb_status expand(const checkpoint *c, const nb_epoch_logs *l, char *out, 
             for (int j = 0, at = 0; j < l->n && at < (int)sizeof names; j++)
                 at += snprintf(names + at, sizeof names - (size_t)at, "%s%s", j ? ", " : "",
                                l->names[j]);
-            return nb_failc(NB_ERR_ARG,
-                            "nb_model_checkpoint: the path pattern \"%s\" names {%s}, which is not "
-                            "a log of epoch %d (the logs are epoch, %s)",
-                            c->pattern, f->name, l->epoch + 1, names);
+            return nb_fail_status(
+                NB_ERR_ARG,
+                "nb_model_checkpoint: the path pattern \"%s\" names {%s}, which is not "
+                "a log of epoch %d (the logs are epoch, %s)",
+                c->pattern, f->name, l->epoch + 1, names);
         }
         len = format_field(out + n, size - n, f, is_epoch ? l->epoch + 1 : log_value(l, f->name),
                            is_epoch);
         n += (size_t)len < size - n ? (size_t)len : size - n;
     }
     if (n >= size - 1)
-        return nb_failc(NB_ERR_ARG, "nb_model_checkpoint: the path from \"%s\" is too long",
-                        c->pattern);
+        return nb_fail_status(NB_ERR_ARG, "nb_model_checkpoint: the path from \"%s\" is too long",
+                              c->pattern);
     return NB_OK;
 }
 
@@ -528,8 +530,9 @@ static nb_status make_parents(const char *path) {
         *p = 0;
         struct stat st;
         if (stat(dir, &st) != 0 && mkdir(dir, 0777) != 0 && errno != EEXIST)
-            return nb_failc(NB_ERR_IO, "nb_model_checkpoint: cannot save %s: cannot create %s: %s",
-                            path, dir, strerror(errno));
+            return nb_fail_status(NB_ERR_IO,
+                                  "nb_model_checkpoint: cannot save %s: cannot create %s: %s", path,
+                                  dir, strerror(errno));
         *p = keep;
         if (!keep) return NB_OK;
     }
@@ -580,8 +583,8 @@ static bool ckpt_epoch_end(nb_model *m, const nb_epoch_logs *l, void *ctx) {
     if (s == NB_OK)
         s = c->o.save_weights_only ? nb_model_save_weights(m, path) : nb_model_save(m, path);
     if (s != NB_OK) {
-        nb_failc(s, "nb_model_checkpoint: epoch %d: cannot save %s: %s", l->epoch + 1, path,
-                 nb_error());
+        nb_fail_status(s, "nb_model_checkpoint: epoch %d: cannot save %s: %s", l->epoch + 1, path,
+                       nb_error());
         return ckpt_failed(c);
     }
     return false;
@@ -589,7 +592,7 @@ static bool ckpt_epoch_end(nb_model *m, const nb_epoch_logs *l, void *ctx) {
 
 static nb_status ckpt_status(void *ctx) {
     checkpoint *c = ctx;
-    return c->failed == NB_OK ? NB_OK : nb_failc(c->failed, "%s", c->why);
+    return c->failed == NB_OK ? NB_OK : nb_fail_status(c->failed, "%s", c->why);
 }
 
 nb_callback nb_model_checkpoint_ex(const nb_model_checkpoint_opts *opts) {
