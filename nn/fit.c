@@ -247,7 +247,8 @@ static nb_status check_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit
         return nb_fail_status(NB_ERR_ARG, "nb_model_fit: resume needs a checkpoint path");
     for (int c = 0; c < o->n_callbacks; c++) {
         const nb_callback *cb = &o->callbacks[c];
-        if (!cb->on_train_begin && !cb->on_epoch_begin && !cb->on_epoch_end && !cb->on_train_end)
+        if (!cb->on_train_begin && !cb->on_epoch_begin && !cb->on_epoch_end && !cb->on_train_end &&
+            !cb->on_batch_begin && !cb->on_batch_end && !cb->status)
             return nb_fail_status(
                 NB_ERR_ARG, "nb_model_fit: callback %d has no hooks (did its constructor fail?)",
                 c);
@@ -255,14 +256,39 @@ static nb_status check_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit
     return NB_OK;
 }
 
+/* the batch hooks; true when one asks to stop */
+static bool begin_batch(nb_model *m, const nb_fit_opts *o, int64_t batch) {
+    bool stop = false;
+    for (int c = 0; c < o->n_callbacks; c++)
+        if (o->callbacks[c].on_batch_begin &&
+            o->callbacks[c].on_batch_begin(m, (int)batch, o->callbacks[c].ctx))
+            stop = true;
+    return stop;
+}
+
+static bool end_batch(nb_model *m, const nb_fit_opts *o, const nb_history *h, int e, int64_t batch,
+                      int64_t size, const double *logs) {
+    const char *names[NB_FIT_MAX_LOGS];
+    for (int k = 0; k <= m->n_metrics; k++) names[k] = h->keys[k];
+    nb_batch_logs bl = {e, size, m->n_metrics + 1, names, logs};
+    bool stop = false;
+    for (int c = 0; c < o->n_callbacks; c++)
+        if (o->callbacks[c].on_batch_end &&
+            o->callbacks[c].on_batch_end(m, (int)batch, &bl, o->callbacks[c].ctx))
+            stop = true;
+    return stop;
+}
+
 /* one epoch over the training data in shuffled (or plain) order; logs gets the
- * training values, then the validation values */
-static nb_status run_epoch(nb_model *m, const fit_data *d, const nb_fit_opts *o, int64_t bs,
+ * training values, then the validation values. A batch hook's stop ends the
+ * epoch after that batch (*stop). */
+static nb_status run_epoch(nb_model *m, const fit_data *d, const nb_fit_opts *o, int e, int64_t bs,
                            int64_t *order, const nb_history *h, double *logs, nb_progress *p,
-                           nb_graph **graph, int64_t *steps) {
+                           nb_graph **graph, int64_t *steps, bool *stop) {
     int64_t n = d->x->shape[0];
     double loss_sum = 0;
     *steps = 0;
+    *stop = false;
     nb_metric_state *st = metric_states(m);
     if (!st) return nb_fail_status(NB_ERR_MEMORY, "nb_model_fit: out of memory");
     nb_status s = NB_OK;
@@ -271,14 +297,16 @@ static nb_status run_epoch(nb_model *m, const fit_data *d, const nb_fit_opts *o,
     else
         s = nb_permutation(order, n);
     *steps = 0;
-    for (int64_t at = 0; at < n && s == NB_OK; at += bs) {
+    for (int64_t at = 0; at < n && s == NB_OK && !*stop; at += bs) {
         int64_t size = n - at < bs ? n - at : bs;
+        *stop = begin_batch(m, o, *steps);
         s = train_step(m, d, order + at, size, &loss_sum, st, o->eager ? NULL : graph);
         ++*steps;
         logs[0] = loss_sum / (double)(at + size);
         for (int k = 0; k < m->n_metrics; k++)
             logs[k + 1] = nb_metric_result(m->metrics[k], &st[k]);
         if (s == NB_OK) nb_progress_step(p, at + size, *steps, h, logs, m->n_metrics + 1);
+        if (s == NB_OK && end_batch(m, o, h, e, *steps - 1, size, logs)) *stop = true;
     }
     free(st);
     if (s == NB_OK && d->vx) s = evaluate(m, d->vx, d->vy, bs, logs + m->n_metrics + 1);
@@ -309,6 +337,14 @@ static bool end_epoch(nb_model *m, const nb_fit_opts *o, const nb_history *h, in
     return stop;
 }
 
+/* after the epoch's hooks: the first callback that failed ends fit */
+static nb_status callbacks_status(const nb_fit_opts *o) {
+    nb_status s = NB_OK;
+    for (int c = 0; c < o->n_callbacks && s == NB_OK; c++)
+        if (o->callbacks[c].status) s = o->callbacks[c].status(o->callbacks[c].ctx);
+    return s;
+}
+
 static nb_status run_epochs(nb_model *m, const fit_data *d, const nb_fit_opts *o, int first,
                             nb_history *h, int64_t *order) {
     int epochs = o->epochs ? o->epochs : 1; /* zero fields mean the defaults */
@@ -324,13 +360,15 @@ static nb_status run_epochs(nb_model *m, const fit_data *d, const nb_fit_opts *o
         if ((s = begin_epoch(m, o, e)) != NB_OK) break;
         logs[h->n_keys - 1] = nb_optimizer_get_lr(m->opt);
         nb_progress_epoch_begin(&p, e, epochs);
-        if ((s = run_epoch(m, d, o, bs, order, h, logs, &p, &graph, &steps)) != NB_OK) break;
+        if ((s = run_epoch(m, d, o, e, bs, order, h, logs, &p, &graph, &steps, &stop)) != NB_OK)
+            break;
         nb_progress_epoch_end(&p, steps, h, logs);
         if (!nb_history_add(h, logs)) {
             s = nb_fail_status(NB_ERR_MEMORY, "nb_model_fit: out of memory");
             break;
         }
-        stop = end_epoch(m, o, h, e, logs);
+        stop = end_epoch(m, o, h, e, logs) || stop;
+        if ((s = callbacks_status(o)) != NB_OK) break;
         /* after the callbacks: a rate one of them lowered is in the checkpoint */
         if (o->checkpoint) s = nb_model_save_checkpoint(m, o->checkpoint, e + 1);
     }

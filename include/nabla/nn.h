@@ -220,11 +220,33 @@ typedef struct nb_epoch_logs {
     const char *const *names; /* "loss", "accuracy", "val_loss", "val_accuracy", ... */
     const double *values;
 } nb_epoch_logs;
+/* What a batch hook sees: the epoch's running training logs after the batch,
+ * the numbers the progress bar shows ("loss", each metric: means over the
+ * epoch's samples so far), as Keras's batch logs. */
+typedef struct nb_batch_logs {
+    int epoch;                /* 0-based */
+    int64_t size;             /* samples in this batch */
+    int n;                    /* number of entries */
+    const char *const *names; /* "loss", "accuracy", ... */
+    const double *values;
+} nb_batch_logs;
 /* A callback. on_epoch_end returns true to stop training; on_epoch_begin runs
  * before the epoch's first step, after fit has set the optimizer's scheduled
  * rate for the epoch, and a status other than NB_OK ends fit with that error.
+ * Every hook gets the model; nb_model_optimizer(m) is its optimizer, whose
+ * rate a hook may read and set (nb_optimizer_get_lr / nb_optimizer_set_lr).
  * Unused members stay NULL (a zero-initialised struct). A callback whose
- * constructor failed has every member NULL: fit refuses it. */
+ * constructor failed has every member NULL: fit refuses it.
+ *
+ * The batch hooks (batch: the 0-based step in the epoch) return true to stop,
+ * as Keras's model.stop_training: the batch in hand still runs, then the
+ * epoch ends there, with its validation, on_epoch_end and a History row for
+ * the samples it trained on, and fit returns the History. status, when set,
+ * runs after each epoch's on_epoch_end hooks: a status other than NB_OK ends
+ * fit with that error (the hook records it with nb_fail...), which is how a
+ * callback that failed in on_epoch_end (ModelCheckpoint's save) makes fit
+ * fail. New members are added at the end, so designated initializers keep
+ * working. */
 typedef struct nb_callback {
     void (*on_train_begin)(nb_model *m, void *ctx);
     bool (*on_epoch_end)(nb_model *m, const nb_epoch_logs *logs, void *ctx);
@@ -232,10 +254,42 @@ typedef struct nb_callback {
     void (*free)(void *ctx);
     void *ctx;
     nb_status (*on_epoch_begin)(nb_model *m, int epoch, void *ctx); /* epoch 0-based */
+    bool (*on_batch_begin)(nb_model *m, int batch, void *ctx);
+    bool (*on_batch_end)(nb_model *m, int batch, const nb_batch_logs *logs, void *ctx);
+    nb_status (*status)(void *ctx);
 } nb_callback;
-/* Stop when monitor ("val_loss", ...) has not improved for patience epochs;
- * restore_best puts back the best epoch's weights. */
+/* Keras's mode: which way a monitored log improves. Auto: accuracies,
+ * precision, recall, auc and r2 rise, everything else (losses, mae, mse)
+ * falls. */
+typedef enum nb_monitor_mode { NB_MODE_AUTO = 0, NB_MODE_MIN, NB_MODE_MAX } nb_monitor_mode;
+/* Keras's EarlyStopping: stop when monitor ("val_loss", ...) has not improved
+ * for patience epochs; restore_best puts back the best epoch's weights when
+ * fit ends. The same as nb_early_stopping_ex with the other fields zero. */
 nb_callback nb_early_stopping(const char *monitor, int patience, bool restore_best);
+/* Keras's algorithm, epoch by epoch, once epoch >= start_from_epoch and the
+ * monitored log exists (fit warns once when it does not, and the epoch does
+ * not count): wait += 1; a value better than the best by more than min_delta
+ * (v < best - min_delta, or v > best + min_delta rising) is the new best, and
+ * wait goes back to 0 only if it also beats the baseline by that margin;
+ * otherwise training stops when wait >= patience and epoch > 0. The best
+ * starts at +-inf, so the first monitored epoch always improves; NaN never
+ * does. With restore_best the weights of the best epoch (or of the first
+ * monitored one, if none improved) are put back when fit ends. Zero fields
+ * take Keras's defaults: monitor "val_loss", min_delta 0, patience 0 (stop at
+ * the first epoch without improvement, as patience 1), mode auto, no
+ * baseline, start_from_epoch 0. */
+typedef struct nb_early_stopping_opts {
+    const char *monitor;
+    double min_delta; /* its absolute value, as Keras */
+    int patience;
+    nb_monitor_mode mode;
+    bool has_baseline; /* Keras's baseline=None is has_baseline false */
+    double baseline;
+    bool restore_best; /* Keras's restore_best_weights */
+    int start_from_epoch;
+    bool verbose; /* a line when training stops and when the weights are restored */
+} nb_early_stopping_opts;
+nb_callback nb_early_stopping_ex(const nb_early_stopping_opts *opts);
 nb_callback nb_csv_logger(const char *path);
 /* Keras's LearningRateScheduler: at each epoch's start the rate becomes
  * fn(epoch, current rate, ctx) (nb_optimizer_set_lr: also the base a schedule
@@ -262,6 +316,36 @@ typedef struct nb_reduce_lr_opts {
 } nb_reduce_lr_opts;
 nb_callback nb_reduce_lr_on_plateau(const char *monitor, float factor, int patience, float min_lr);
 nb_callback nb_reduce_lr_on_plateau_ex(const nb_reduce_lr_opts *opts);
+/* Keras's ModelCheckpoint: after each epoch, save the model (nb_model_save)
+ * or its weights (nb_model_save_weights), atomically, to a path made from a
+ * pattern in Python's format syntax, the subset Keras users write:
+ *   "ckpt-{epoch:02d}-{val_loss:.4f}.safetensors" -> "ckpt-03-0.2871.safetensors"
+ * A field is {epoch} (counted from 1, as Keras) or {name} for any log of the
+ * epoch ("loss", "val_accuracy", "lr", ...), with an optional spec
+ * [0][width][.precision][d|f|e|g]: d for epoch only (the logs are floats), a
+ * log without a type prints as Python's str; {{ and }} are braces. A pattern
+ * that does not parse is an error of the constructor naming the column. A
+ * field naming no log of the epoch, or a save that fails, ends fit with an
+ * error naming the pattern or the file, as Keras raises (missing directories
+ * are created first, as Keras does). With save_best_only only an epoch whose
+ * monitor is better than every earlier one saves (NaN never is; Keras's best
+ * is kept across fits with the same callback); without that log it warns
+ * once and saves every epoch, as Keras. Zero fields: monitor "val_loss",
+ * mode auto, the whole model. Not fit's own checkpoint option, which keeps
+ * the optimizer's state to resume from. */
+typedef struct nb_model_checkpoint_opts {
+    const char *path; /* the pattern */
+    const char *monitor;
+    bool save_best_only;
+    bool save_weights_only;
+    nb_monitor_mode mode;
+    bool verbose; /* a line per epoch: saved, or did not improve */
+} nb_model_checkpoint_opts;
+nb_callback nb_model_checkpoint(const char *path, const char *monitor, bool save_best_only);
+nb_callback nb_model_checkpoint_ex(const nb_model_checkpoint_opts *opts);
+/* Keras's TerminateOnNaN: after every batch, a running loss that is NaN or
+ * infinite stops training (with a warning naming the epoch and batch). */
+nb_callback nb_terminate_on_nan(void);
 void nb_callback_free(nb_callback *cb); /* after fit: releases what the callback holds */
 
 /* ---- fit's progress output: Keras's verbose levels -------------------------------------

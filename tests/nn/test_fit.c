@@ -1,7 +1,8 @@
 /* fit's loop as a user sees it: the order it visits the samples, the learning
  * rate it trains with (schedules, LearningRateScheduler, ReduceLROnPlateau,
  * History's lr), its progress output on a terminal, a pipe and a file, the
- * warning about a validation part with classes training never sees, and
+ * warning about a validation part with classes training never sees, the
+ * callbacks (batch hooks, EarlyStopping, ModelCheckpoint, TerminateOnNaN) and
  * empty inputs. */
 #include "nb_test.h"
 
@@ -660,6 +661,657 @@ START_TEST(test_fit_warns_about_one_hot_validation_classes_training_lacks) {
 }
 END_TEST
 
+/* ---- batch hooks ----------------------------------------------------------------------------- */
+typedef struct {
+    char kind; /* 'E' epoch begin, 'b' batch begin, 'e' batch end, 'X' epoch end */
+    int epoch, index;
+    int64_t size;
+    int n;
+    double loss, accuracy;
+} hook_event;
+
+typedef struct {
+    int n;
+    hook_event ev[64];
+    int stop_epoch, stop_batch; /* stop in on_batch_end there (-1: never) */
+    int stop_begin_epoch, stop_begin_batch;
+    int epoch; /* the epoch in progress */
+} hook_log;
+
+static nb_status log_epoch_begin(nb_model *m, int epoch, void *ctx) {
+    (void)m;
+    hook_log *r = ctx;
+    r->epoch = epoch;
+    r->ev[r->n++] = (hook_event){.kind = 'E', .epoch = epoch, .index = -1};
+    return NB_OK;
+}
+
+static bool log_batch_begin(nb_model *m, int batch, void *ctx) {
+    (void)m;
+    hook_log *r = ctx;
+    r->ev[r->n++] = (hook_event){.kind = 'b', .epoch = r->epoch, .index = batch};
+    return r->epoch == r->stop_begin_epoch && batch == r->stop_begin_batch;
+}
+
+static bool log_batch_end(nb_model *m, int batch, const nb_batch_logs *l, void *ctx) {
+    (void)m;
+    hook_log *r = ctx;
+    ck_assert_int_eq(l->n, 2);
+    ck_assert_str_eq(l->names[0], "loss");
+    ck_assert_str_eq(l->names[1], "accuracy");
+    r->ev[r->n++] = (hook_event){'e', l->epoch, batch, l->size, l->n, l->values[0], l->values[1]};
+    return r->epoch == r->stop_epoch && batch == r->stop_batch;
+}
+
+static bool log_epoch_end(nb_model *m, const nb_epoch_logs *l, void *ctx) {
+    (void)m;
+    hook_log *r = ctx;
+    r->ev[r->n++] = (hook_event){.kind = 'X', .epoch = l->epoch, .index = -1};
+    return false;
+}
+
+static nb_callback hook_logger(hook_log *r) {
+    return (nb_callback){.on_epoch_begin = log_epoch_begin,
+                         .on_batch_begin = log_batch_begin,
+                         .on_batch_end = log_batch_end,
+                         .on_epoch_end = log_epoch_end,
+                         .ctx = r};
+}
+
+/* 70 samples in batches of 32: sizes 32, 32, 6, three batches an epoch */
+static void check_batch_hooks_in_order(bool eager) {
+    nb_tensor *x, *y;
+    sorted_classes((const int[]){30, 20, 20}, 3, &x, &y);
+    nb_model *m = classifier(3, nb_sgd(0.1f, 0, false, 0));
+    static hook_log r;
+    r = (hook_log){.stop_epoch = -1, .stop_begin_epoch = -1};
+    nb_callback cb = hook_logger(&r);
+    nb_history *h = nb_model_fit(
+        m, x, y,
+        &(nb_fit_opts){
+            .epochs = 2, .callbacks = &cb, .n_callbacks = 1, .eager = eager, .verbose = NB_SILENT});
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    const char *want = "EbebebeXEbebebeX";
+    ck_assert_int_eq(r.n, (int)strlen(want));
+    const int64_t sizes[3] = {32, 32, 6};
+    for (int i = 0; i < r.n; i++) {
+        hook_event ev = r.ev[i];
+        ck_assert_msg(ev.kind == want[i], "event %d is '%c', expected '%c'", i, ev.kind, want[i]);
+        ck_assert_int_eq(ev.epoch, i / 8);
+        if (ev.kind != 'b' && ev.kind != 'e') continue;
+        int batch = (i % 8 - 1) / 2;
+        ck_assert_int_eq(ev.index, batch);
+        if (ev.kind == 'b') continue;
+        ck_assert_int_eq(ev.size, sizes[batch]);
+        /* the running accuracy is a count of right answers over the samples so far */
+        double seen = 32.0 * batch + (double)sizes[batch], right = ev.accuracy * seen;
+        NB_ASSERT_CLOSE(right, round(right), 1e-6);
+        if (batch == 2) { /* after the last batch the running logs are the epoch's */
+            ck_assert(ev.loss == nb_history_get(h, "loss", ev.epoch));
+            ck_assert(ev.accuracy == nb_history_get(h, "accuracy", ev.epoch));
+        }
+    }
+    nb_history_free(h);
+    nb_model_free(m);
+}
+
+START_TEST(test_batch_hooks_run_once_per_batch_in_order_with_the_running_logs) {
+    check_batch_hooks_in_order(true);
+    check_batch_hooks_in_order(false);
+}
+END_TEST
+
+START_TEST(test_a_stop_from_a_batch_hook_ends_the_epoch_and_fit_returns_the_history_so_far) {
+    nb_tensor *x, *y;
+    sorted_classes((const int[]){40, 40, 40}, 3, &x, &y);
+    shuffle_rows(&x, &y);
+    nb_model *m = classifier(3, nb_sgd(0.1f, 0, false, 0));
+    static hook_log r;
+    /* on_batch_end of epoch 1's batch 1: 96 training samples, so 3 batches an epoch */
+    r = (hook_log){.stop_epoch = 1, .stop_batch = 1, .stop_begin_epoch = -1};
+    nb_callback cb = hook_logger(&r);
+    nb_history *h = nb_model_fit(m, x, y,
+                                 &(nb_fit_opts){.epochs = 5,
+                                                .validation_split = 0.2f,
+                                                .callbacks = &cb,
+                                                .n_callbacks = 1,
+                                                .verbose = NB_SILENT});
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    ck_assert_int_eq(nb_history_epochs(h), 2);
+    const char *want = "EbebebeXEbebeX"; /* epoch 1 ends after its batch 1, with on_epoch_end */
+    ck_assert_int_eq(r.n, (int)strlen(want));
+    for (int i = 0; i < r.n; i++) ck_assert(r.ev[i].kind == want[i]);
+    /* the partial epoch's row: the running logs after its last batch, and validation */
+    ck_assert(nb_history_get(h, "loss", 1) == r.ev[12].loss);
+    ck_assert(nb_history_get(h, "accuracy", 1) == r.ev[12].accuracy);
+    ck_assert(isfinite(nb_history_get(h, "val_loss", 1)));
+    nb_history_free(h);
+    /* a stop from on_batch_begin: that batch still runs (Keras's stop_training), then fit ends */
+    r = (hook_log){.stop_epoch = -1, .stop_begin_epoch = 0, .stop_begin_batch = 0};
+    h = nb_model_fit(
+        m, x, y,
+        &(nb_fit_opts){.epochs = 5, .callbacks = &cb, .n_callbacks = 1, .verbose = NB_SILENT});
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    ck_assert_int_eq(nb_history_epochs(h), 1);
+    ck_assert_int_eq(r.n, 4); /* E b e X */
+    ck_assert(r.ev[2].kind == 'e' && r.ev[2].size == 32);
+    ck_assert(nb_history_get(h, "loss", 0) == r.ev[2].loss);
+    nb_history_free(h);
+    nb_model_free(m);
+}
+END_TEST
+
+/* ---- a callback reaches the optimizer ---------------------------------------------------- */
+typedef struct {
+    int steps;
+    float lr[32];
+} warmup;
+
+/* a per-batch schedule: the rate of step k is 0.2 / (k + 1) */
+static bool set_batch_rate(nb_model *m, int batch, void *ctx) {
+    (void)batch;
+    warmup *w = ctx;
+    nb_optimizer *opt = nb_model_optimizer(m);
+    ck_assert_ptr_nonnull(opt);
+    w->lr[w->steps] = 0.2f / (float)(w->steps + 1);
+    ck_assert_int_eq(nb_optimizer_set_lr(opt, w->lr[w->steps]), NB_OK);
+    w->steps++;
+    return false;
+}
+
+static void check_a_batch_hook_sets_the_rate(bool eager) {
+    nb_tensor *x = nb_randn(NB_SHAPE(48, 4)), *y = nb_randn(NB_SHAPE(48, 1));
+    nb_model *m[2];
+    for (int k = 0; k < 2; k++) {
+        nb_manual_seed(3);
+        m[k] = nb_sequential(NB_SHAPE(4));
+        nb_model_add(m[k], nb_dense(1, NULL));
+        ck_assert_int_eq(nb_model_compile(m[k], "mse", nb_sgd(0.05f, 0, false, 0), NULL, 0), NB_OK);
+    }
+    static warmup w;
+    w = (warmup){0};
+    nb_callback cb = {.on_batch_begin = set_batch_rate, .ctx = &w};
+    nb_history *h = nb_model_fit(m[0], x, y,
+                                 &(nb_fit_opts){.epochs = 2,
+                                                .batch_size = 16,
+                                                .no_shuffle = true,
+                                                .eager = eager,
+                                                .callbacks = &cb,
+                                                .n_callbacks = 1,
+                                                .verbose = NB_SILENT});
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    ck_assert_int_eq(w.steps, 6);
+    /* the same six steps by hand at the same rates */
+    int64_t idx[48];
+    for (int i = 0; i < 48; i++) idx[i] = i;
+    for (int k = 0; k < 6; k++) {
+        nb_optimizer_set_lr(nb_model_optimizer(m[1]), 0.2f / (float)(k + 1));
+        nb_scope_begin();
+        nb_tensor *xb = nb_take_rows(x, idx + 16 * (k % 3), 16),
+                  *yb = nb_take_rows(y, idx + 16 * (k % 3), 16);
+        ck_assert_int_eq(nb_model_train_on_batch(m[1], xb, yb, NULL, NULL), NB_OK);
+        nb_scope_end();
+    }
+    int64_t na, nb;
+    float *a = params_copy(m[0], &na), *b = params_copy(m[1], &nb);
+    for (int64_t i = 0; i < na; i++)
+        ck_assert_msg(a[i] == b[i], "%s: param %lld: fit %.9g, by hand %.9g",
+                      eager ? "eager" : "compiled", (long long)i, a[i], b[i]);
+    ck_assert(nb_optimizer_get_lr(nb_model_optimizer(m[0])) == 0.2f / 6.0f);
+    free(a);
+    free(b);
+    nb_history_free(h);
+    nb_model_free(m[0]);
+    nb_model_free(m[1]);
+}
+
+START_TEST(test_a_callback_sets_the_rate_per_batch_through_nb_model_optimizer) {
+    check_a_batch_hook_sets_the_rate(true);
+    check_a_batch_hook_sets_the_rate(false);
+}
+END_TEST
+
+/* ---- EarlyStopping -----------------------------------------------------------------------------
+ */
+/* the epoch at which the callback stops on a fixed sequence of val_loss (or
+ * name) values, -1 if it never does; on_train_end runs at the end */
+static int stop_epoch_of(nb_callback cb, nb_model *m, const char *name, const double *values,
+                         int n) {
+    ck_assert_msg(cb.ctx != NULL, "%s", nb_error());
+    const char *names[] = {"loss", name};
+    int stopped = -1;
+    cb.on_train_begin(m, cb.ctx);
+    for (int e = 0; e < n && stopped < 0; e++) {
+        double v[2] = {1.0, values[e]};
+        if (cb.on_epoch_end(m, &(nb_epoch_logs){e, 2, names, v}, cb.ctx)) stopped = e;
+    }
+    cb.on_train_end(m, cb.ctx);
+    nb_callback_free(&cb);
+    return stopped;
+}
+
+#define ES(...) nb_early_stopping_ex(&(nb_early_stopping_opts){__VA_ARGS__})
+
+/* Each expected epoch is Keras's EarlyStopping (keras/src/callbacks/early_stopping.py)
+ * followed by hand: wait += 1; an improvement (v + min_delta < best) sets best
+ * and, if it also beats the baseline, wait = 0; else stop once wait >= patience
+ * and epoch > 0. */
+START_TEST(test_early_stopping_min_delta_baseline_and_start_from_epoch_as_keras) {
+    nb_model *m = classifier(3, NULL);
+    /* min_delta 0.01: 0.995 and 0.992 are not improvements on 1.0: waits 1, 2 -> stop at 2 */
+    const double slow[4] = {1.0, 0.995, 0.992, 0.95};
+    ck_assert_int_eq(stop_epoch_of(ES(.patience = 2, .min_delta = 0.01), m, "val_loss", slow, 4),
+                     2);
+    ck_assert_int_eq(stop_epoch_of(ES(.patience = 2), m, "val_loss", slow, 4), -1);
+    ck_assert_int_eq(stop_epoch_of(ES(.patience = 2, .min_delta = -0.01), m, "val_loss", slow, 4),
+                     2); /* its absolute value */
+    /* baseline 0.5, never beaten: improvements do not reset wait (1, 2, 3, 4) -> stop at 3 */
+    const double v[7] = {1.0, 0.9, 0.8, 0.85, 0.4, 0.45, 0.46};
+    ck_assert_int_eq(stop_epoch_of(ES(.patience = 2, .has_baseline = true, .baseline = 0.5), m,
+                                   "val_loss", v, 7),
+                     3);
+    /* no baseline: 0.85 waits 1, 0.4 improves, 0.45 and 0.46 wait 1, 2 -> stop at 6 */
+    ck_assert_int_eq(stop_epoch_of(ES(.patience = 2), m, "val_loss", v, 7), 6);
+    /* baseline 0.95, beaten from epoch 1: the same as none */
+    ck_assert_int_eq(stop_epoch_of(ES(.patience = 2, .has_baseline = true, .baseline = 0.95), m,
+                                   "val_loss", v, 7),
+                     6);
+    /* a baseline of 0 is a baseline (has_baseline), not Keras's None */
+    ck_assert_int_eq(
+        stop_epoch_of(ES(.patience = 2, .has_baseline = true, .baseline = 0), m, "val_loss", v, 7),
+        3);
+    /* start_from_epoch 3: epochs 0-2 are not looked at; 4.0, 3.5 improve, 3.6 stops */
+    const double rising[6] = {1.0, 2.0, 3.0, 4.0, 3.5, 3.6};
+    ck_assert_int_eq(
+        stop_epoch_of(ES(.patience = 1, .start_from_epoch = 3), m, "val_loss", rising, 6), 5);
+    ck_assert_int_eq(stop_epoch_of(ES(.patience = 1), m, "val_loss", rising, 6), 1);
+    /* NaN never improves, but epoch 0 never stops */
+    const double nan_first[3] = {NAN, 1.0, 1.1};
+    ck_assert_int_eq(stop_epoch_of(ES(.patience = 1), m, "val_loss", nan_first, 3), 2);
+    /* patience 0 is Keras's: the first epoch without improvement stops */
+    ck_assert_int_eq(stop_epoch_of(ES(0), m, "val_loss", v, 7), 3);
+    /* mode: auto lets accuracy rise; min makes 0.6 after 0.5 no improvement */
+    const double acc[3] = {0.5, 0.6, 0.55};
+    ck_assert_int_eq(
+        stop_epoch_of(ES(.monitor = "val_accuracy", .patience = 1), m, "val_accuracy", acc, 3), 2);
+    ck_assert_int_eq(
+        stop_epoch_of(ES(.monitor = "val_accuracy", .patience = 1, .mode = NB_MODE_MIN), m,
+                      "val_accuracy", acc, 3),
+        1);
+    ck_assert_int_eq(stop_epoch_of(ES(.monitor = "val_loss", .patience = 1, .mode = NB_MODE_MAX), m,
+                                   "val_loss", acc, 3),
+                     2);
+    /* the old constructor is the same algorithm */
+    ck_assert_int_eq(stop_epoch_of(nb_early_stopping("val_loss", 2, false), m, "val_loss", v, 7),
+                     6);
+    /* bad options: an empty callback and an error */
+    nb_callback cb = ES(.patience = -1);
+    ck_assert_ptr_null(cb.ctx);
+    NB_ASSERT_ERROR_HAS("nb_early_stopping: patience -1 and start_from_epoch 0 must not be");
+    cb = ES(.mode = (nb_monitor_mode)7);
+    ck_assert_ptr_null(cb.ctx);
+    NB_ASSERT_ERROR_HAS("nb_early_stopping: mode 7 is not");
+    cb = ES(.min_delta = NAN);
+    ck_assert_ptr_null(cb.ctx);
+    nb_model_free(m);
+}
+END_TEST
+
+/* every trainable parameter of m set to value */
+static void fill_params(nb_model *m, float value) {
+    nb_tensor **p;
+    int n = nb_model_parameters(m, &p);
+    for (int i = 0; i < n; i++) {
+        float *buf = malloc((size_t)nb_numel(p[i]) * sizeof *buf);
+        for (int64_t j = 0; j < nb_numel(p[i]); j++) buf[j] = value;
+        nb_copy_from(p[i], buf, nb_numel(p[i]));
+        free(buf);
+    }
+}
+
+static void check_params_are(nb_model *m, float value) {
+    int64_t count;
+    float *p = params_copy(m, &count);
+    for (int64_t i = 0; i < count; i++)
+        ck_assert_msg(p[i] == value, "param %lld is %g, expected %g", (long long)i, p[i], value);
+    free(p);
+}
+
+START_TEST(test_early_stopping_restores_the_best_or_the_first_monitored_weights) {
+    nb_model *m = classifier(3, NULL);
+    const char *names[] = {"val_loss"};
+    /* best at epoch 1 (0.5); start_from_epoch 1 ignores the 0.1 of epoch 0 */
+    const double v[4] = {0.1, 0.5, 0.7, 0.6};
+    nb_callback cb = ES(.patience = 2, .restore_best = true, .start_from_epoch = 1);
+    cb.on_train_begin(m, cb.ctx);
+    bool stop = false;
+    for (int e = 0; e < 4 && !stop; e++) {
+        fill_params(m, (float)(e + 1));
+        stop = cb.on_epoch_end(m, &(nb_epoch_logs){e, 1, names, (double[]){v[e]}}, cb.ctx);
+    }
+    ck_assert(stop);
+    cb.on_train_end(m, cb.ctx);
+    check_params_are(m, 2.0f);
+    nb_callback_free(&cb);
+    /* nothing ever improves (NaN): the first monitored epoch's weights, as Keras */
+    cb = ES(.patience = 5, .restore_best = true);
+    cb.on_train_begin(m, cb.ctx);
+    for (int e = 0; e < 3; e++) {
+        fill_params(m, (float)(e + 1));
+        ck_assert(!cb.on_epoch_end(m, &(nb_epoch_logs){e, 1, names, (double[]){NAN}}, cb.ctx));
+    }
+    cb.on_train_end(m, cb.ctx);
+    check_params_are(m, 1.0f);
+    nb_callback_free(&cb);
+    nb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_early_stopping_without_its_log_warns_once_and_never_stops) {
+    nb_model *m = classifier(3, NULL);
+    static warnings w;
+    w = (warnings){0};
+    nb_set_warning_handler(count_warning, &w);
+    const double v[5] = {1, 2, 3, 4, 5};
+    /* the sequence is fed as "loss"'s neighbour "val_acc": val_loss is missing */
+    int stopped = stop_epoch_of(ES(.patience = 1), m, "val_acc", v, 5);
+    nb_set_warning_handler(NULL, NULL);
+    ck_assert_int_eq(stopped, -1);
+    ck_assert_int_eq(w.n, 1);
+    ck_assert_msg(strstr(w.last, "nb_early_stopping: no log 'val_loss'"), "warning: %s", w.last);
+    nb_model_free(m);
+}
+END_TEST
+
+static bool count_epochs(nb_model *m, const nb_epoch_logs *l, void *ctx) {
+    (void)m, (void)l;
+    (*(int *)ctx)++;
+    return false;
+}
+
+/* ---- ModelCheckpoint
+ * ----------------------------------------------------------------------------- */
+static int count_files(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += e->d_name[0] != '.';
+    if (d) closedir(d);
+    return n;
+}
+
+static void remove_dir(const char *dir) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static bool file_exists(const char *path) {
+    return access(path, F_OK) == 0;
+}
+
+START_TEST(test_model_checkpoint_saves_only_improvements_under_names_from_the_pattern) {
+    char dir[] = "/tmp/nabla_ckpt_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char pattern[256], path[512];
+    snprintf(pattern, sizeof pattern, "%s/ckpt-{epoch:02d}-{val_loss:.4f}.safetensors", dir);
+    nb_model *m = classifier(3, NULL), *back = classifier(3, NULL);
+    nb_callback cb = nb_model_checkpoint_ex(&(nb_model_checkpoint_opts){
+        .path = pattern, .save_best_only = true, .save_weights_only = true});
+    ck_assert_msg(cb.ctx != NULL, "%s", nb_error());
+    const char *names[] = {"loss", "val_loss"};
+    const double v[5] = {0.5, 0.6, 0.4, 0.4,
+                         0.35}; /* improve at epochs 0, 2 and 4 (1-based 1, 3, 5) */
+    cb.on_train_begin(m, cb.ctx);
+    for (int e = 0; e < 5; e++) {
+        fill_params(m, (float)(e + 1));
+        ck_assert(
+            !cb.on_epoch_end(m, &(nb_epoch_logs){e, 2, names, (double[]){1.0, v[e]}}, cb.ctx));
+        ck_assert_int_eq(cb.status(cb.ctx), NB_OK);
+    }
+    ck_assert_int_eq(count_files(dir), 3);
+    const char *want[3] = {"ckpt-01-0.5000", "ckpt-03-0.4000", "ckpt-05-0.3500"};
+    const float weights[3] = {1, 3, 5};
+    for (int k = 0; k < 3; k++) {
+        snprintf(path, sizeof path, "%s/%s.safetensors", dir, want[k]);
+        ck_assert_msg(file_exists(path), "no %s", path);
+        ck_assert_int_eq(nb_model_load_weights(back, path), NB_OK);
+        check_params_are(back, weights[k]); /* the weights of the epoch named */
+    }
+    nb_callback_free(&cb);
+    remove_dir(dir);
+    /* without save_best_only every epoch saves; the whole model loads; {{ }} are braces;
+     * e, g and a bare log (Python's str) */
+    ck_assert_ptr_nonnull(mkdtemp(strcpy(dir, "/tmp/nabla_ckpt_XXXXXX")));
+    snprintf(
+        pattern, sizeof pattern,
+        "%s/"
+        "{{m}}-{epoch}-{loss}-{val_loss:.2e}-{val_loss:08.3f}-{loss:07}-{epoch:.1f}-{val_loss:g}",
+        dir);
+    cb = nb_model_checkpoint(pattern, NULL, false);
+    ck_assert_msg(cb.ctx != NULL, "%s", nb_error());
+    cb.on_train_begin(m, cb.ctx);
+    for (int e = 0; e < 2; e++) {
+        fill_params(m, (float)(e + 1));
+        ck_assert(
+            !cb.on_epoch_end(m, &(nb_epoch_logs){e, 2, names, (double[]){0.25, v[e]}}, cb.ctx));
+    }
+    ck_assert_int_eq(count_files(dir), 2);
+    snprintf(path, sizeof path, "%s/{m}-2-0.25-6.00e-01-0000.600-0000.25-2.0-0.6", dir);
+    ck_assert_msg(file_exists(path), "no %s", path);
+    nb_model *loaded = nb_load_model(path);
+    ck_assert_msg(loaded != NULL, "%s", nb_error());
+    check_params_are(loaded, 2.0f);
+    nb_model_free(loaded);
+    nb_callback_free(&cb);
+    remove_dir(dir);
+    nb_model_free(m);
+    nb_model_free(back);
+}
+END_TEST
+
+static float explode_after_two(int epoch, float lr, void *ctx) {
+    (void)lr, (void)ctx;
+    return epoch < 3 ? 0.1f : 40.0f;
+}
+
+/* in fit: the file holds the weights of the epoch with the lowest val_loss,
+ * not the last epoch's (a rate of 40 from epoch 3 on makes the later ones worse) */
+START_TEST(test_model_checkpoint_in_fit_keeps_the_best_epochs_weights) {
+    char dir[] = "/tmp/nabla_ckpt_XXXXXX", path[256];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/best.safetensors", dir);
+    nb_tensor *x, *y;
+    sorted_classes((const int[]){40, 40, 40}, 3, &x, &y);
+    shuffle_rows(&x, &y);
+    nb_model *m = classifier(3, nb_sgd(0.1f, 0, false, 0));
+    static weight_log r;
+    r = (weight_log){.m = m};
+    nb_callback cbs[] = {nb_learning_rate_scheduler(explode_after_two, NULL),
+                         nb_model_checkpoint(path, "val_loss", true),
+                         {.on_epoch_end = log_weights, .ctx = &r}};
+    nb_history *h = nb_model_fit(m, x, y,
+                                 &(nb_fit_opts){.epochs = 6,
+                                                .validation_split = 0.25f,
+                                                .callbacks = cbs,
+                                                .n_callbacks = 3,
+                                                .verbose = NB_SILENT});
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    int best = 0;
+    for (int e = 1; e < 6; e++)
+        if (nb_history_get(h, "val_loss", e) < nb_history_get(h, "val_loss", best)) best = e;
+    ck_assert_msg(best < 5, "the last epoch is the best: the test shows nothing");
+    nb_model *loaded = nb_load_model(path);
+    ck_assert_msg(loaded != NULL, "%s", nb_error());
+    int64_t count;
+    float *saved = params_copy(loaded, &count), *last = params_copy(m, &count);
+    ck_assert(memcmp(saved, r.weights[best], (size_t)count * sizeof(float)) == 0);
+    ck_assert(memcmp(saved, last, (size_t)count * sizeof(float)) != 0);
+    free(saved);
+    free(last);
+    for (int e = 0; e < r.n; e++) free(r.weights[e]);
+    nb_model_free(loaded);
+    nb_history_free(h);
+    /* names from the pattern with fit's own values; missing directories are made */
+    char pattern[256], want[512];
+    snprintf(pattern, sizeof pattern, "%s/a/b/m-{epoch}-{loss:.3f}-{accuracy:.2f}", dir);
+    nb_callback_free(&cbs[1]);
+    cbs[1] = nb_model_checkpoint_ex(
+        &(nb_model_checkpoint_opts){.path = pattern, .save_weights_only = true});
+    h = nb_model_fit(
+        m, x, y,
+        &(nb_fit_opts){.epochs = 2, .callbacks = cbs + 1, .n_callbacks = 1, .verbose = NB_SILENT});
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    for (int e = 0; e < 2; e++) {
+        snprintf(want, sizeof want, "%s/a/b/m-%d-%.3f-%.2f", dir, e + 1,
+                 nb_history_get(h, "loss", e), nb_history_get(h, "accuracy", e));
+        ck_assert_msg(file_exists(want), "no %s", want);
+    }
+    nb_history_free(h);
+    nb_callback_free(&cbs[0]);
+    nb_callback_free(&cbs[1]);
+    remove_dir(dir);
+    nb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_model_checkpoint_refuses_a_malformed_pattern_naming_the_column) {
+    const struct {
+        const char *pattern, *error;
+    } bad[] = {
+        {"ckpt-{epoch:02x}.st", "column 15: unknown format spec"},
+        {"ckpt-{epoch.st", "column 12: a name is letters"},
+        {"ckpt-{epoch", "column 6: '{' is not closed"},
+        {"ckpt-{epoch:02", "column 6: '{' is not closed"},
+        {"a}b", "column 2: a single '}'"},
+        {"m-{}.st", "column 3: a field needs a name"},
+        {"m-{:02d}", "column 3: a field needs a name"},
+        {"m-{loss:02d}", "column 9: 'd' is for {epoch}"},
+        {"m-{epoch:.2d}", "column 10: precision is not allowed with 'd'"},
+        {"m-{loss:.}", "column 9: '.' must be followed by a precision"},
+        {"m-{loss:.123f}", "column 9: the precision is too large"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        nb_clear_error();
+        nb_callback cb = nb_model_checkpoint(bad[i].pattern, NULL, false);
+        ck_assert_msg(cb.ctx == NULL && cb.on_epoch_end == NULL, "%s was taken", bad[i].pattern);
+        char want[256];
+        snprintf(want, sizeof want, "nb_model_checkpoint: the path pattern \"%s\", %s",
+                 bad[i].pattern, bad[i].error);
+        NB_ASSERT_ERROR_HAS(want);
+    }
+    ck_assert_ptr_null(nb_model_checkpoint(NULL, NULL, false).ctx);
+    NB_ASSERT_ERROR_HAS("nb_model_checkpoint: path is NULL");
+}
+END_TEST
+
+START_TEST(test_model_checkpoint_failures_end_fit_with_an_error_naming_the_file) {
+    char dir[] = "/tmp/nabla_ckpt_XXXXXX", path[256], file[256];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(file, sizeof file, "%s/plain", dir);
+    FILE *f = fopen(file, "w");
+    fclose(f);
+    nb_tensor *x = nb_randn(NB_SHAPE(32, 4)), *y = nb_zeros(NB_SHAPE(32, 1));
+    nb_model *m = classifier(3, NULL);
+    /* a directory that is a file: the save fails at epoch 1, fit ends with its error */
+    snprintf(path, sizeof path, "%s/plain/w-{epoch}.safetensors", dir);
+    int epochs = 0;
+    nb_callback cbs[] = {nb_model_checkpoint(path, "loss", false),
+                         {.on_epoch_end = count_epochs, .ctx = &epochs}};
+    ck_assert_ptr_null(nb_model_fit(
+        m, x, y,
+        &(nb_fit_opts){.epochs = 4, .callbacks = cbs, .n_callbacks = 2, .verbose = NB_SILENT}));
+    char want[512];
+    snprintf(want, sizeof want,
+             "nb_model_checkpoint: epoch 1: cannot save %s/plain/w-1.safetensors", dir);
+    NB_ASSERT_ERROR_HAS(want);
+    ck_assert_int_eq(epochs, 1);
+    nb_callback_free(&cbs[0]);
+    /* a field that names no log: an error naming the field, at the first epoch */
+    snprintf(path, sizeof path, "%s/w-{val_loss:.3f}", dir);
+    cbs[0] = nb_model_checkpoint(path, NULL, false);
+    ck_assert_ptr_null(nb_model_fit(
+        m, x, y,
+        &(nb_fit_opts){.epochs = 2, .callbacks = cbs, .n_callbacks = 1, .verbose = NB_SILENT}));
+    NB_ASSERT_ERROR_HAS("names {val_loss}, which is not a log of epoch 1 (the logs are epoch, "
+                        "loss, accuracy, lr)");
+    nb_callback_free(&cbs[0]);
+    ck_assert_int_eq(count_files(dir), 1);
+    remove_dir(dir);
+    nb_model_free(m);
+}
+END_TEST
+
+/* ---- TerminateOnNaN ----------------------------------------------------------------------------
+ */
+typedef struct {
+    int n;
+    int epoch[512], batch[512];
+    double loss[512];
+} batch_losses;
+
+static bool log_batch_loss(nb_model *m, int batch, const nb_batch_logs *l, void *ctx) {
+    (void)m;
+    batch_losses *r = ctx;
+    if (r->n < 512) {
+        r->epoch[r->n] = l->epoch;
+        r->batch[r->n] = batch;
+        r->loss[r->n++] = l->values[0];
+    }
+    return false;
+}
+
+/* linear regression at a rate of 3 on inputs of scale 3: each step multiplies
+ * the error by about -50, so the loss overflows to inf (then NaN) in a few
+ * dozen steps */
+static nb_history *diverge(nb_model **m, const nb_callback *cbs, int n_cbs) {
+    nb_manual_seed(21);
+    nb_tensor *x = nb_mul_scalar(nb_randn(NB_SHAPE(64, 4)), 3.0f), *y = nb_randn(NB_SHAPE(64, 1));
+    *m = nb_sequential(NB_SHAPE(4));
+    nb_model_add(*m, nb_dense(1, NULL));
+    ck_assert_int_eq(nb_model_compile(*m, "mse", nb_sgd(3.0f, 0, false, 0), NULL, 0), NB_OK);
+    return nb_model_fit(*m, x, y,
+                        &(nb_fit_opts){.epochs = 20,
+                                       .batch_size = 4,
+                                       .callbacks = cbs,
+                                       .n_callbacks = n_cbs,
+                                       .verbose = NB_SILENT});
+}
+
+START_TEST(test_terminate_on_nan_stops_at_the_batch_whose_loss_is_not_finite) {
+    static batch_losses r;
+    r = (batch_losses){0};
+    static warnings w;
+    w = (warnings){0};
+    nb_set_warning_handler(count_warning, &w);
+    nb_callback cbs[] = {{.on_batch_end = log_batch_loss, .ctx = &r}, nb_terminate_on_nan()};
+    nb_model *m;
+    nb_history *h = diverge(&m, cbs, 2);
+    nb_set_warning_handler(NULL, NULL);
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    ck_assert_int_gt(r.n, 1);
+    int last = r.n - 1;
+    for (int i = 0; i < last; i++) ck_assert_msg(isfinite(r.loss[i]), "batch %d: %g", i, r.loss[i]);
+    ck_assert(!isfinite(r.loss[last]));
+    /* the epoch of that batch is History's last row, and it ended at that batch */
+    ck_assert_int_eq(nb_history_epochs(h), r.epoch[last] + 1);
+    ck_assert_int_lt(nb_history_epochs(h), 20);
+    ck_assert_int_lt(r.batch[last], 15);
+    ck_assert(!isfinite(nb_history_get(h, "loss", r.epoch[last])));
+    ck_assert_int_eq(w.n, 1);
+    ck_assert_msg(strstr(w.last, "nb_terminate_on_nan: epoch") && strstr(w.last, "training stops"),
+                  "warning: %s", w.last);
+    nb_history_free(h);
+    nb_model_free(m);
+    /* without it the same run goes on to its 20 epochs */
+    r = (batch_losses){0};
+    h = diverge(&m, cbs, 1);
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    ck_assert_int_eq(nb_history_epochs(h), 20);
+    nb_history_free(h);
+    nb_model_free(m);
+}
+END_TEST
+
 /* ---- empty inputs ------------------------------------------------------------------------- */
 START_TEST(test_fit_evaluate_and_predict_on_zero_samples_are_errors) {
     nb_model *m = classifier(3, NULL);
@@ -711,6 +1363,20 @@ static Suite *fit_suite(void) {
     tcase_add_test(tc, test_fit_warns_once_when_the_validation_part_holds_a_class_training_lacks);
     tcase_add_test(tc, test_fit_warns_about_one_hot_validation_classes_training_lacks);
     tcase_add_test(tc, test_fit_warns_when_a_class_sorted_file_validates_on_one_class);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("callbacks");
+    tcase_add_test(tc, test_batch_hooks_run_once_per_batch_in_order_with_the_running_logs);
+    tcase_add_test(tc,
+                   test_a_stop_from_a_batch_hook_ends_the_epoch_and_fit_returns_the_history_so_far);
+    tcase_add_test(tc, test_a_callback_sets_the_rate_per_batch_through_nb_model_optimizer);
+    tcase_add_test(tc, test_early_stopping_min_delta_baseline_and_start_from_epoch_as_keras);
+    tcase_add_test(tc, test_early_stopping_restores_the_best_or_the_first_monitored_weights);
+    tcase_add_test(tc, test_early_stopping_without_its_log_warns_once_and_never_stops);
+    tcase_add_test(tc, test_model_checkpoint_saves_only_improvements_under_names_from_the_pattern);
+    tcase_add_test(tc, test_model_checkpoint_in_fit_keeps_the_best_epochs_weights);
+    tcase_add_test(tc, test_model_checkpoint_refuses_a_malformed_pattern_naming_the_column);
+    tcase_add_test(tc, test_model_checkpoint_failures_end_fit_with_an_error_naming_the_file);
+    tcase_add_test(tc, test_terminate_on_nan_stops_at_the_batch_whose_loss_is_not_finite);
     suite_add_tcase(s, tc);
     tc = nb_tcase("empty");
     tcase_add_test(tc, test_fit_evaluate_and_predict_on_zero_samples_are_errors);
