@@ -114,7 +114,7 @@ nb_tensor *nb_optimizer_param(const nb_optimizer *opt, int i); /* in the order t
 nb_status nb_optimizer_get_state(const nb_optimizer *opt, const char *const *param_names,
                                  nb_optimizer_state *out);
 /* Restore a state that get_state made (read back from a file, say). Its name, update
- * rule's hyper-parameters, schedule, clipping and number of params must equal this
+ * rule's hyper-parameters, schedule, clipping, lr_decay and number of params must equal this
  * optimizer's, and each buffer must have its param's shape; the learning rate, update
  * counts and buffers are taken from s. All or nothing: on an error the optimizer is
  * unchanged. Messages start with context ("nb_model_load_checkpoint: ckpt.safetensors")

@@ -683,12 +683,14 @@ START_TEST(test_an_optimizer_made_from_its_saved_pairs_has_the_same_settings) {
         }
         ck_assert_str_eq(nb_optimizer_name(again), nb_optimizer_name(opts[i]));
         ck_assert(nb_optimizer_get_lr(again) == nb_optimizer_get_lr(opts[i]));
-        for (int k = 0; k < a.n_pairs; k++) /* the legacy decay is checked like set_lr_decay's */
-            if (!strcmp(a.keys[k], "lr_decay")) {
+        for (int k = 0; k < a.n_pairs; k++) /* checked like set_lr_decay's and nb_nadam's */
+            if (!strcmp(a.keys[k], "lr_decay") || !strcmp(a.keys[k], "momentum_decay")) {
                 const char *was = a.values[k];
                 a.values[k] = "-0.5";
                 ck_assert_ptr_null(nb_optimizer_from_state(&a, "saved"));
-                NB_ASSERT_ERROR_HAS("saved: nb_optimizer_set_lr_decay: decay is -0.5");
+                NB_ASSERT_ERROR_HAS(strcmp(a.keys[k], "lr_decay")
+                                        ? "saved: nb_nadam: momentum_decay is -0.5"
+                                        : "saved: nb_optimizer_set_lr_decay: decay is -0.5");
                 a.values[k] = was;
             }
         a.values[2] = "-1"; /* the first setting: each kind's is checked like a constructor's */
