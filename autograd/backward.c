@@ -7,8 +7,8 @@
  * ops) and passes each input's share on: to the input's producing node, or,
  * for a leaf, into its .grad.
  */
-#include "../core/dnnl_internal.h"
-#include "../ops/op.h"
+#include "core/dnnl_internal.h"
+#include "ops/op.h"
 #include "graph/graph_internal.h" /* nb_tracing */
 #include "nabla/autograd.h"
 
@@ -69,9 +69,9 @@ static nb_status add_to_leaf(const nb_effect *e) {
     if (!leaf->grad) {
         leaf->grad = nb_tensor_new_owned("nb_backward", leaf->shape, leaf->ndim);
         if (!leaf->grad) return nb_failure_code();
-        return nb_k_reorder("nb_backward", g, leaf->grad);
+        return nb_kernel_reorder("nb_backward", g, leaf->grad);
     }
-    return nb_k_binary("nb_backward", dnnl_binary_add, leaf->grad, g, leaf->grad);
+    return nb_kernel_binary("nb_backward", dnnl_binary_add, leaf->grad, g, leaf->grad);
 }
 
 /* ---- create_graph: a leaf's .grad that carries history --------------------------
@@ -81,7 +81,7 @@ static nb_status add_to_leaf(const nb_effect *e) {
  * tape. The old .grad, an input of the sum, is handed to the current scope,
  * which outlives the node that holds it. */
 static nb_status grad_copy_forward(nb_node *n) {
-    return nb_k_reorder("nb_backward", n->in[0], n->out);
+    return nb_kernel_reorder("nb_backward", n->in[0], n->out);
 }
 
 static nb_status grad_copy_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
@@ -156,10 +156,11 @@ static nb_status accumulate_leaf(walk *w, nb_tensor *leaf, nb_tensor *g) {
 /* Hand gradient g for input x of a node on to x's producer or into x.grad. */
 static nb_status pass_on(walk *w, const nb_node *n, nb_tensor *x, nb_tensor *g) {
     if (!nb_same_shape(x, g))
-        return nb_failc(NB_ERR_SHAPE,
-                        "nb_backward: the backward rule of '%s' gave a gradient of shape %s for "
-                        "an input of shape %s",
-                        n->def->name, nb_shape_s(g), nb_shape_s(x));
+        return nb_fail_status(
+            NB_ERR_SHAPE,
+            "nb_backward: the backward rule of '%s' gave a gradient of shape %s for "
+            "an input of shape %s",
+            n->def->name, nb_shape_s(g), nb_shape_s(x));
     if (!x->node) return x->requires_grad ? accumulate_leaf(w, x, g) : NB_OK;
     nb_node *p = x->node;
     if (!p->grad) {
@@ -190,27 +191,30 @@ static nb_status check_held(const nb_node *n) {
         bool freed = k == NB_MAX_INPUTS && !t; /* nb_free cleared the node's out */
         if (!t && !freed) continue;
         if (freed || t->magic != NB_TENSOR_LIVE || t->gen != n->held_gen[k])
-            return nb_failc(NB_ERR_STATE,
-                            "nb_backward: %s of op '%s' was freed before the backward pass; free "
-                            "it after nb_backward (or let its scope end)",
-                            held_role(k, NULL, role, sizeof role), n->def->name);
+            return nb_fail_status(
+                NB_ERR_STATE,
+                "nb_backward: %s of op '%s' was freed before the backward pass; free "
+                "it after nb_backward (or let its scope end)",
+                held_role(k, NULL, role, sizeof role), n->def->name);
         if (t->storage->version != n->held_version[k])
-            return nb_failc(NB_ERR_STATE,
-                            "nb_backward: a tensor needed for the gradient of op '%s' (%s) was "
-                            "modified by an in-place operation after the op ran: its storage is "
-                            "at version %u; the op saved version %u",
-                            n->def->name, held_role(k, t, role, sizeof role),
-                            (unsigned)t->storage->version, (unsigned)n->held_version[k]);
+            return nb_fail_status(
+                NB_ERR_STATE,
+                "nb_backward: a tensor needed for the gradient of op '%s' (%s) was "
+                "modified by an in-place operation after the op ran: its storage is "
+                "at version %u; the op saved version %u",
+                n->def->name, held_role(k, t, role, sizeof role), (unsigned)t->storage->version,
+                (unsigned)n->held_version[k]);
     }
     return NB_OK;
 }
 
 static nb_status run_node(walk *w, nb_node *n) {
     if (n->consumed)
-        return nb_failc(NB_ERR_STATE,
-                        "nb_backward: the graph through op '%s' was already used by a backward "
-                        "pass; pass retain_graph to the first nb_backward_ex to walk it again",
-                        n->def->name);
+        return nb_fail_status(
+            NB_ERR_STATE,
+            "nb_backward: the graph through op '%s' was already used by a backward "
+            "pass; pass retain_graph to the first nb_backward_ex to walk it again",
+            n->def->name);
     nb_status s = check_held(n);
     if (s != NB_OK) return s;
     nb_tensor *gx[NB_MAX_INPUTS] = {0};
@@ -251,16 +255,18 @@ static nb_status check_output(const char *fn, nb_tensor *t) {
     if (!t) return (nb_fail_null(fn), nb_failure_code());
     if (!nb_live(fn, t)) return NB_ERR_STATE;
     if (t->dropped_op)
-        return nb_failc(NB_ERR_STATE,
-                        "%s: tensor %s has no history: the tape node of op '%s' that made it was "
-                        "dropped when its scope ended (nb_keep keeps a result, not its graph); "
-                        "call %s before nb_scope_end",
-                        fn, nb_shape_s(t), t->dropped_op->name, fn);
+        return nb_fail_status(
+            NB_ERR_STATE,
+            "%s: tensor %s has no history: the tape node of op '%s' that made it was "
+            "dropped when its scope ended (nb_keep keeps a result, not its graph); "
+            "call %s before nb_scope_end",
+            fn, nb_shape_s(t), t->dropped_op->name, fn);
     if (!t->requires_grad)
-        return nb_failc(NB_ERR_STATE,
-                        "%s: tensor %s does not require grad: no input of the ops that made it "
-                        "has nb_set_requires_grad (or grad mode was off)",
-                        fn, nb_shape_s(t));
+        return nb_fail_status(
+            NB_ERR_STATE,
+            "%s: tensor %s does not require grad: no input of the ops that made it "
+            "has nb_set_requires_grad (or grad mode was off)",
+            fn, nb_shape_s(t));
     return NB_OK;
 }
 
@@ -285,7 +291,8 @@ nb_status nb_backward_opt(nb_tensor *t, nb_tensor *seed, const nb_backward_opts 
     if (s != NB_OK) return s;
     if (seed && !nb_live("nb_backward", seed)) return NB_ERR_STATE;
     if (o.create_graph && nb_tracing())
-        return nb_failc(NB_ERR_STATE, "nb_backward: create_graph is not supported while tracing");
+        return nb_fail_status(NB_ERR_STATE,
+                              "nb_backward: create_graph is not supported while tracing");
     nb_tensor *g = make_seed(t, seed);
     if (!g) return nb_failure_code();
     walk w = {.retain_graph = o.retain_graph || o.create_graph, .create_graph = o.create_graph};
@@ -355,8 +362,8 @@ static void mark_paths(nb_tensor *const *out, int n_out, nb_tensor *const *in, i
 static nb_status check_grad_of_args(nb_tensor *const *out, int n_out, nb_tensor *const *in,
                                     int n_in, nb_tensor *const *seeds, nb_tensor **grads) {
     if (!out || !in || !grads || n_out < 1 || n_in < 1)
-        return nb_failc(NB_ERR_NULL, "nb_grad_of: %d outputs and %d inputs, and no result array",
-                        n_out, n_in);
+        return nb_fail_status(
+            NB_ERR_NULL, "nb_grad_of: %d outputs and %d inputs, and no result array", n_out, n_in);
     for (int j = 0; j < n_out; j++) {
         nb_status s = check_output("nb_grad_of", out[j]);
         if (s != NB_OK) return s;
@@ -366,8 +373,8 @@ static nb_status check_grad_of_args(nb_tensor *const *out, int n_out, nb_tensor 
         if (!in[k]) return (nb_fail_null("nb_grad_of"), nb_failure_code());
         if (!nb_live("nb_grad_of", in[k])) return NB_ERR_STATE;
         if (!in[k]->requires_grad)
-            return nb_failc(NB_ERR_STATE, "nb_grad_of: input %d %s does not require grad", k,
-                            nb_shape_s(in[k]));
+            return nb_fail_status(NB_ERR_STATE, "nb_grad_of: input %d %s does not require grad", k,
+                                  nb_shape_s(in[k]));
     }
     return NB_OK;
 }
@@ -424,7 +431,7 @@ nb_status nb_grad_of(nb_tensor *const *outputs, int n_out, nb_tensor *const *inp
     if (!live || !reached) {
         free(live);
         free(reached);
-        return nb_failc(NB_ERR_MEMORY, "nb_grad_of: out of memory");
+        return nb_fail_status(NB_ERR_MEMORY, "nb_grad_of: out of memory");
     }
     for (int64_t i = 0; i <= top; i++) live[i] = false;
     for (int k = 0; k < n_in; k++) reached[k] = false;
@@ -437,11 +444,12 @@ nb_status nb_grad_of(nb_tensor *const *outputs, int n_out, nb_tensor *const *inp
               .live = live};
     for (int k = 0; k < n_in && s == NB_OK; k++)
         if (!reached[k] && !o.allow_unused)
-            s = nb_failc(NB_ERR_ARG,
-                         "nb_grad_of: input %d %s%s%s%s is not used to compute the outputs; pass "
-                         "allow_unused to get NULL for it",
-                         k, inputs[k]->name[0] ? "'" : "", inputs[k]->name,
-                         inputs[k]->name[0] ? "' " : "", nb_shape_s(inputs[k]));
+            s = nb_fail_status(
+                NB_ERR_ARG,
+                "nb_grad_of: input %d %s%s%s%s is not used to compute the outputs; pass "
+                "allow_unused to get NULL for it",
+                k, inputs[k]->name[0] ? "'" : "", inputs[k]->name, inputs[k]->name[0] ? "' " : "",
+                nb_shape_s(inputs[k]));
     if (s == NB_OK) {
         bool was = nb_set_grad_enabled(o.create_graph);
         s = seed_outputs(&w, outputs, n_out, grad_outputs, &top);

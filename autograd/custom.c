@@ -1,6 +1,6 @@
 /* Custom ops: a user's forward and backward callbacks become a tape node like
  * any built-in op. This is how a user writes a new layer in C. */
-#include "../ops/op.h"
+#include "ops/op.h"
 #include "nabla/autograd.h"
 
 #include <string.h>
@@ -26,11 +26,12 @@ static nb_status custom_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
     /* a NULL gradient for an input that needs one would leave it silently without */
     for (int i = 0; i < n->n_in; i++)
         if (n->needs_grad[i] && !gx[i])
-            return nb_failc(NB_ERR_ARG,
-                            "nb_backward: the backward callback of custom op '%s' left gx[%d] "
-                            "NULL, but input %d %s requires grad; return its gradient (zeros if "
-                            "the output does not depend on it) or pass nb_detach of the input",
-                            a->name, i, i, nb_shape_s(n->in[i]));
+            return nb_fail_status(
+                NB_ERR_ARG,
+                "nb_backward: the backward callback of custom op '%s' left gx[%d] "
+                "NULL, but input %d %s requires grad; return its gradient (zeros if "
+                "the output does not depend on it) or pass nb_detach of the input",
+                a->name, i, i, nb_shape_s(n->in[i]));
     return NB_OK;
 }
 

@@ -1,6 +1,6 @@
 /* Gradient check: analytic gradients from backward against central
  * differences, (f(x + eps) - f(x - eps)) / 2 eps, element by element. */
-#include "../ops/op.h"
+#include "ops/op.h"
 #include "nabla/autograd.h"
 
 #include <math.h>
@@ -15,7 +15,7 @@ static nb_status fn_failed_in(const char *check, const char *where, unsigned lon
     nb_status code = own ? nb_error_code() : NB_ERR_ARG;
     char why[512];
     snprintf(why, sizeof why, "%s", own ? nb_error() : "it recorded no error");
-    return nb_failc(code, "%s: fn returned NULL at %s: %s", check, where, why);
+    return nb_fail_status(code, "%s: fn returned NULL at %s: %s", check, where, why);
 }
 
 static nb_status fn_failed(const char *where, unsigned long before) {
@@ -88,24 +88,27 @@ static nb_status verdict(const char *check, nb_gradcheck_result r, double tol,
     r.ok = r.worst_input < 0 || r.max_error <= tol;
     if (result) *result = r;
     if (!r.ok)
-        return nb_failc(NB_ERR_ARG,
-                        "%s: input %d element %lld: analytic %.6g vs numeric %.6g "
-                        "(error %.3g > tol %.3g)",
-                        check, r.worst_input, (long long)r.worst_index, r.analytic, r.numeric,
-                        r.max_error, tol);
+        return nb_fail_status(NB_ERR_ARG,
+                              "%s: input %d element %lld: analytic %.6g vs numeric %.6g "
+                              "(error %.3g > tol %.3g)",
+                              check, r.worst_input, (long long)r.worst_index, r.analytic, r.numeric,
+                              r.max_error, tol);
     return NB_OK;
 }
 
 nb_status nb_gradcheck(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx, double eps, double tol,
                        nb_gradcheck_result *result) {
     nb_gradcheck_result r = {.ok = false, .worst_input = -1, .max_error = 0};
-    if (!fn || !x || n < 1) return nb_failc(NB_ERR_NULL, "nb_gradcheck: no function or inputs");
+    if (!fn || !x || n < 1)
+        return nb_fail_status(NB_ERR_NULL, "nb_gradcheck: no function or inputs");
     if (!(eps > 0) || !(tol > 0))
-        return nb_failc(NB_ERR_ARG, "nb_gradcheck: eps %g and tol %g must be positive", eps, tol);
+        return nb_fail_status(NB_ERR_ARG, "nb_gradcheck: eps %g and tol %g must be positive", eps,
+                              tol);
     for (int i = 0; i < n; i++) {
         if (!x[i]) return (nb_fail_null("nb_gradcheck"), nb_failure_code());
         if (x[i]->node || !nb_is_contiguous(x[i]))
-            return nb_failc(NB_ERR_ARG, "nb_gradcheck: input %d must be a contiguous leaf", i);
+            return nb_fail_status(NB_ERR_ARG, "nb_gradcheck: input %d must be a contiguous leaf",
+                                  i);
     }
     nb_status s = analytic(fn, x, n, ctx);
     for (int k = 0; k < n && s == NB_OK; k++)
@@ -119,8 +122,8 @@ nb_status nb_gradcheck(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx, dou
 static nb_status check_scalar_of(const char *fn, nb_tensor *y, nb_tensor *x) {
     if (!y || !x) return (nb_fail_null(fn), nb_failure_code());
     if (y->numel != 1)
-        return nb_failc(NB_ERR_SHAPE, "%s: y has shape %s; it must have one element", fn,
-                        nb_shape_s(y));
+        return nb_fail_status(NB_ERR_SHAPE, "%s: y has shape %s; it must have one element", fn,
+                              nb_shape_s(y));
     return NB_OK;
 }
 
@@ -130,8 +133,8 @@ nb_status nb_hvp(nb_tensor *y, nb_tensor *x, nb_tensor *v, nb_tensor **hv) {
     if (s != NB_OK) return s;
     if (!v || !hv) return (nb_fail_null("nb_hvp"), nb_failure_code());
     if (!nb_same_shape(v, x))
-        return nb_failc(NB_ERR_SHAPE, "nb_hvp: v has shape %s, x has %s", nb_shape_s(v),
-                        nb_shape_s(x));
+        return nb_fail_status(NB_ERR_SHAPE, "nb_hvp: v has shape %s, x has %s", nb_shape_s(v),
+                              nb_shape_s(x));
     nb_tensor *g;
     s = nb_grad_of(&y, 1, &x, 1, NULL, &(nb_grad_opts){.create_graph = true}, &g);
     if (s != NB_OK) return s;
@@ -169,10 +172,11 @@ nb_status nb_hessian(nb_tensor *y, nb_tensor *x, nb_tensor **h) {
     if (s != NB_OK) return s;
     if (!h) return (nb_fail_null("nb_hessian"), nb_failure_code());
     if (x->numel > NB_HESSIAN_MAX)
-        return nb_failc(NB_ERR_ARG,
-                        "nb_hessian: x %s has %lld elements; the full Hessian is for at most %d "
-                        "(use nb_hvp)",
-                        nb_shape_s(x), (long long)x->numel, NB_HESSIAN_MAX);
+        return nb_fail_status(
+            NB_ERR_ARG,
+            "nb_hessian: x %s has %lld elements; the full Hessian is for at most %d "
+            "(use nb_hvp)",
+            nb_shape_s(x), (long long)x->numel, NB_HESSIAN_MAX);
     nb_tensor *g;
     s = nb_grad_of(&y, 1, &x, 1, NULL, &(nb_grad_opts){.create_graph = true}, &g);
     if (s != NB_OK) return s;
@@ -291,15 +295,16 @@ nb_status nb_gradgradcheck(nb_grad_fn fn, nb_tensor *const *x, int n, void *ctx,
                            double tol, nb_gradcheck_result *result) {
     nb_gradcheck_result r = {.ok = false, .worst_input = -1, .max_error = 0};
     if (!fn || !x || n < 1 || n > NB_MAX_INPUTS * 4)
-        return nb_failc(NB_ERR_NULL, "nb_gradgradcheck: no function or inputs (1 to %d)",
-                        NB_MAX_INPUTS * 4);
+        return nb_fail_status(NB_ERR_NULL, "nb_gradgradcheck: no function or inputs (1 to %d)",
+                              NB_MAX_INPUTS * 4);
     if (!(eps > 0) || !(tol > 0))
-        return nb_failc(NB_ERR_ARG, "nb_gradgradcheck: eps %g and tol %g must be positive", eps,
-                        tol);
+        return nb_fail_status(NB_ERR_ARG, "nb_gradgradcheck: eps %g and tol %g must be positive",
+                              eps, tol);
     for (int i = 0; i < n; i++) {
         if (!x[i]) return (nb_fail_null("nb_gradgradcheck"), nb_failure_code());
         if (x[i]->node || !nb_is_contiguous(x[i]))
-            return nb_failc(NB_ERR_ARG, "nb_gradgradcheck: input %d must be a contiguous leaf", i);
+            return nb_fail_status(NB_ERR_ARG,
+                                  "nb_gradgradcheck: input %d must be a contiguous leaf", i);
     }
     nb_tensor *h[NB_MAX_INPUTS * 4];
     nb_scope_begin();

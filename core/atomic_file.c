@@ -249,12 +249,13 @@ nb_status nb_atomic_commit(nb_atomic_file *a) {
     if (!e && rename(a->tmp, a->path) != 0) e = errno;
     if (e) {
         unlink(a->tmp);
-        return nb_failc(NB_ERR_IO, "%s: writing %s failed: %s", a->fn, a->path, strerror(e));
+        return nb_fail_status(NB_ERR_IO, "%s: writing %s failed: %s", a->fn, a->path, strerror(e));
     }
     /* the new file is complete at path, but may not survive a crash */
     if ((e = sync_dir(a->path)))
-        return nb_failc(NB_ERR_IO, "%s: %s is written but its directory could not be synced: %s",
-                        a->fn, a->path, strerror(e));
+        return nb_fail_status(NB_ERR_IO,
+                              "%s: %s is written but its directory could not be synced: %s", a->fn,
+                              a->path, strerror(e));
     return NB_OK;
 }
 

@@ -77,7 +77,8 @@ typedef struct nb_node {
 /* ---- errors (core/error.c) -------------------------------------------------- */
 /* Record a failure and return NULL / the code, for one-line error returns. */
 void *nb_fail(nb_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-nb_status nb_failc(nb_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+nb_status nb_fail_status(nb_status code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* A NULL argument: keep the pending error, or record one naming fn. */
 void *nb_fail_null(const char *fn);
 /* After a callee's result (NULL, false) said it failed: the code it recorded,

@@ -74,7 +74,8 @@ int nb_get_num_threads(void) {
 
 nb_status nb_dnnl_check(dnnl_status_t s, const char *fn, const char *what) {
     if (s == dnnl_success) return NB_OK;
-    return nb_failc(NB_ERR_BACKEND, "%s: oneDNN refused the %s (status %d)", fn, what, (int)s);
+    return nb_fail_status(NB_ERR_BACKEND, "%s: oneDNN refused the %s (status %d)", fn, what,
+                          (int)s);
 }
 
 /* ---- keys ------------------------------------------------------------------------------ */
@@ -189,7 +190,8 @@ static dnnl_memory_t prim_memory(nb_prim *p, int arg, const char *fn) {
 
 nb_status nb_prim_run(nb_prim *p, const char *fn, int nargs, const int *args, void *const *ptrs) {
     dnnl_exec_arg_t ea[NB_PRIM_MAX_ARGS];
-    if (nargs > NB_PRIM_MAX_ARGS) return nb_failc(NB_ERR_BACKEND, "%s: too many arguments", fn);
+    if (nargs > NB_PRIM_MAX_ARGS)
+        return nb_fail_status(NB_ERR_BACKEND, "%s: too many arguments", fn);
     for (int i = 0; i < nargs; i++) {
         dnnl_memory_t m = prim_memory(p, args[i], fn);
         if (!m) return nb_error_code();
@@ -275,12 +277,12 @@ static bool all_contiguous(const nb_tensor *a, const nb_tensor *b, const nb_tens
     return nb_is_contiguous(a) && (!b || nb_is_contiguous(b)) && (!c || nb_is_contiguous(c));
 }
 
-nb_status nb_k_eltwise(const char *fn, int alg, float alpha, float beta, const nb_tensor *src,
-                       nb_tensor *dst) {
+nb_status nb_kernel_eltwise(const char *fn, int alg, float alpha, float beta, const nb_tensor *src,
+                            nb_tensor *dst) {
     if (src->numel == 0) return NB_OK;
     if (src->ndim > 1 && all_contiguous(src, dst, NULL)) {
         nb_tensor fs = flat(src), fd = flat(dst);
-        return nb_k_eltwise(fn, alg, alpha, beta, &fs, &fd);
+        return nb_kernel_eltwise(fn, alg, alpha, beta, &fs, &fd);
     }
     nb_key k;
     nb_key_init(&k, "eltwise");
@@ -326,12 +328,13 @@ bool nb_eltwise_uses_dst(int alg) {
     return nb_eltwise_forward_alg(alg) != alg;
 }
 
-nb_status nb_k_eltwise_bwd(const char *fn, int alg, float alpha, float beta, const nb_tensor *data,
-                           const nb_tensor *diff_dst, nb_tensor *diff_src) {
+nb_status nb_kernel_eltwise_backward(const char *fn, int alg, float alpha, float beta,
+                                     const nb_tensor *data, const nb_tensor *diff_dst,
+                                     nb_tensor *diff_src) {
     if (data->numel == 0) return NB_OK;
     if (data->ndim > 1 && all_contiguous(data, diff_dst, diff_src)) {
         nb_tensor fa = flat(data), fb = flat(diff_dst), fc = flat(diff_src);
-        return nb_k_eltwise_bwd(fn, alg, alpha, beta, &fa, &fb, &fc);
+        return nb_kernel_eltwise_backward(fn, alg, alpha, beta, &fa, &fb, &fc);
     }
     nb_key k;
     nb_key_init(&k, "eltwise_bwd");
@@ -365,13 +368,13 @@ nb_status nb_k_eltwise_bwd(const char *fn, int alg, float alpha, float beta, con
 }
 
 /* ---- binary --------------------------------------------------------------------------- */
-nb_status nb_k_binary(const char *fn, int alg, const nb_tensor *a, const nb_tensor *b,
-                      nb_tensor *dst) {
+nb_status nb_kernel_binary(const char *fn, int alg, const nb_tensor *a, const nb_tensor *b,
+                           nb_tensor *dst) {
     if (dst->numel == 0) return NB_OK;
     if (dst->ndim > 1 && nb_same_shape(a, dst) && nb_same_shape(b, dst) &&
         all_contiguous(a, b, dst)) {
         nb_tensor fa = flat(a), fb = flat(b), fd = flat(dst);
-        return nb_k_binary(fn, alg, &fa, &fb, &fd);
+        return nb_kernel_binary(fn, alg, &fa, &fb, &fd);
     }
     int nd = rank_of(dst);
     nb_key k;
@@ -422,13 +425,13 @@ bool nb_post_op_attr(const char *fn, const nb_post_op *post, dnnl_primitive_attr
 }
 
 /* ---- matmul --------------------------------------------------------------------------- */
-nb_status nb_k_matmul(const char *fn, const nb_tensor *a, const nb_tensor *b, const nb_tensor *bias,
-                      nb_tensor *dst) {
-    return nb_k_matmul_post(fn, a, b, bias, dst, NULL);
+nb_status nb_kernel_matmul(const char *fn, const nb_tensor *a, const nb_tensor *b,
+                           const nb_tensor *bias, nb_tensor *dst) {
+    return nb_kernel_matmul_post(fn, a, b, bias, dst, NULL);
 }
 
-nb_status nb_k_matmul_post(const char *fn, const nb_tensor *a, const nb_tensor *b,
-                           const nb_tensor *bias, nb_tensor *dst, const nb_post_op *post) {
+nb_status nb_kernel_matmul_post(const char *fn, const nb_tensor *a, const nb_tensor *b,
+                                const nb_tensor *bias, nb_tensor *dst, const nb_post_op *post) {
     if (dst->numel == 0) return NB_OK;
     int nd = dst->ndim;
     nb_key k;
@@ -464,7 +467,8 @@ nb_status nb_k_matmul_post(const char *fn, const nb_tensor *a, const nb_tensor *
 }
 
 /* ---- softmax ----------------------------------------------------------------------------- */
-nb_status nb_k_softmax(const char *fn, bool log, int axis, const nb_tensor *src, nb_tensor *dst) {
+nb_status nb_kernel_softmax(const char *fn, bool log, int axis, const nb_tensor *src,
+                            nb_tensor *dst) {
     if (src->numel == 0) return NB_OK;
     nb_key k;
     nb_key_init(&k, log ? "logsoftmax" : "softmax");
@@ -488,8 +492,8 @@ nb_status nb_k_softmax(const char *fn, bool log, int axis, const nb_tensor *src,
                        (void *[]){nb_ptr(src), nb_ptr(dst)});
 }
 
-nb_status nb_k_softmax_bwd(const char *fn, bool log, int axis, const nb_tensor *dst,
-                           const nb_tensor *diff_dst, nb_tensor *diff_src) {
+nb_status nb_kernel_softmax_backward(const char *fn, bool log, int axis, const nb_tensor *dst,
+                                     const nb_tensor *diff_dst, nb_tensor *diff_src) {
     if (dst->numel == 0) return NB_OK;
     nb_key k;
     nb_key_init(&k, log ? "logsoftmax_bwd" : "softmax_bwd");
@@ -527,7 +531,7 @@ nb_status nb_k_softmax_bwd(const char *fn, bool log, int axis, const nb_tensor *
 }
 
 /* ---- reduction, reorder, concat ----------------------------------------------------------- */
-nb_status nb_k_reduce(const char *fn, int alg, const nb_tensor *src, nb_tensor *dst) {
+nb_status nb_kernel_reduce(const char *fn, int alg, const nb_tensor *src, nb_tensor *dst) {
     if (dst->numel == 0) return NB_OK;
     int nd = rank_of(src);
     nb_key k;
@@ -550,7 +554,7 @@ nb_status nb_k_reduce(const char *fn, int alg, const nb_tensor *src, nb_tensor *
                        (void *[]){nb_ptr(src), nb_ptr(dst)});
 }
 
-nb_status nb_k_reorder(const char *fn, const nb_tensor *src, nb_tensor *dst) {
+nb_status nb_kernel_reorder(const char *fn, const nb_tensor *src, nb_tensor *dst) {
     if (dst->numel == 0) return NB_OK;
     int nd = rank_of(dst);
     nb_key k;
@@ -573,11 +577,11 @@ nb_status nb_k_reorder(const char *fn, const nb_tensor *src, nb_tensor *dst) {
                        (void *[]){nb_ptr(src), nb_ptr(dst)});
 }
 
-nb_status nb_k_concat(const char *fn, const nb_tensor *const *src, int n, int axis,
-                      nb_tensor *dst) {
+nb_status nb_kernel_concat(const char *fn, const nb_tensor *const *src, int n, int axis,
+                           nb_tensor *dst) {
     if (n > NB_PRIM_MAX_ARGS - 1)
-        return nb_failc(NB_ERR_ARG, "%s: %d tensors; at most %d at once", fn, n,
-                        NB_PRIM_MAX_ARGS - 1);
+        return nb_fail_status(NB_ERR_ARG, "%s: %d tensors; at most %d at once", fn, n,
+                              NB_PRIM_MAX_ARGS - 1);
     if (dst->numel == 0) return NB_OK;
     int nd = rank_of(dst);
     nb_key k;

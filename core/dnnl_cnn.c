@@ -219,14 +219,14 @@ static nb_prim *conv_prim(const char *kind, const char *fn, const nb_conv_geom *
     return st == NB_OK ? nb_prim_add(&k, pd, fn, "convolution backward primitive") : NULL;
 }
 
-nb_status nb_k_conv(const char *fn, const nb_conv_geom *g, const nb_tensor *x, const nb_tensor *w,
-                    const nb_tensor *b, nb_tensor *y) {
-    return nb_k_conv_post(fn, g, x, w, b, y, NULL);
+nb_status nb_kernel_conv(const char *fn, const nb_conv_geom *g, const nb_tensor *x,
+                         const nb_tensor *w, const nb_tensor *b, nb_tensor *y) {
+    return nb_kernel_conv_post(fn, g, x, w, b, y, NULL);
 }
 
-nb_status nb_k_conv_post(const char *fn, const nb_conv_geom *g, const nb_tensor *x,
-                         const nb_tensor *w, const nb_tensor *b, nb_tensor *y,
-                         const nb_post_op *post) {
+nb_status nb_kernel_conv_post(const char *fn, const nb_conv_geom *g, const nb_tensor *x,
+                              const nb_tensor *w, const nb_tensor *b, nb_tensor *y,
+                              const nb_post_op *post) {
     if (y->numel == 0) return NB_OK;
     nb_prim *p = conv_prim("conv", fn, g, x, w, b, y, post);
     if (!p) return nb_error_code();
@@ -239,8 +239,8 @@ nb_status nb_k_conv_post(const char *fn, const nb_conv_geom *g, const nb_tensor 
     return run_with_layouts(p, fn, a, b ? 4 : 3);
 }
 
-nb_status nb_k_conv_bwd_data(const char *fn, const nb_conv_geom *g, const nb_tensor *gy,
-                             const nb_tensor *w, nb_tensor *gx) {
+nb_status nb_kernel_conv_backward_data(const char *fn, const nb_conv_geom *g, const nb_tensor *gy,
+                                       const nb_tensor *w, nb_tensor *gx) {
     if (gx->numel == 0) return NB_OK;
     nb_prim *p = conv_prim("conv_bwd_data", fn, g, gx, w, NULL, gy, NULL);
     if (!p) return nb_error_code();
@@ -252,8 +252,8 @@ nb_status nb_k_conv_bwd_data(const char *fn, const nb_conv_geom *g, const nb_ten
     return run_with_layouts(p, fn, a, 3);
 }
 
-nb_status nb_k_conv_bwd_weights(const char *fn, const nb_conv_geom *g, const nb_tensor *x,
-                                const nb_tensor *gy, nb_tensor *gw, nb_tensor *gb) {
+nb_status nb_kernel_conv_backward_weights(const char *fn, const nb_conv_geom *g, const nb_tensor *x,
+                                          const nb_tensor *gy, nb_tensor *gw, nb_tensor *gb) {
     if (x->numel == 0) { /* an empty batch: nothing flows back to the weights */
         memset(nb_ptr(gw), 0, (size_t)gw->numel * sizeof(float));
         if (gb) memset(nb_ptr(gb), 0, (size_t)gb->numel * sizeof(float));
@@ -294,8 +294,8 @@ static void pool_key(nb_key *k, const char *kind, const nb_pool_geom *g, const n
     nb_key_tensor(k, y);
 }
 
-nb_status nb_k_pool(const char *fn, const nb_pool_geom *g, const nb_tensor *x, nb_tensor *y,
-                    nb_tensor **workspace) {
+nb_status nb_kernel_pool(const char *fn, const nb_pool_geom *g, const nb_tensor *x, nb_tensor *y,
+                         nb_tensor **workspace) {
     nb_tensor *given = workspace ? *workspace : NULL;
     if (workspace) *workspace = NULL;
     if (y->numel == 0) return NB_OK; /* an empty batch or no channels */
@@ -319,8 +319,8 @@ nb_status nb_k_pool(const char *fn, const nb_pool_geom *g, const nb_tensor *x, n
                        (void *[]){nb_ptr(x), nb_ptr(y), nb_ptr(w)});
 }
 
-nb_status nb_k_pool_bwd(const char *fn, const nb_pool_geom *g, const nb_tensor *gy,
-                        const nb_tensor *workspace, nb_tensor *gx) {
+nb_status nb_kernel_pool_backward(const char *fn, const nb_pool_geom *g, const nb_tensor *gy,
+                                  const nb_tensor *workspace, nb_tensor *gx) {
     if (gx->numel == 0) return NB_OK;
     nb_key k;
     pool_key(&k, "pool_bwd", g, gx, gy);
@@ -367,9 +367,9 @@ static nb_status bn_fwd_pd(dnnl_primitive_desc_t *pd, const char *fn, float eps,
     return pd_create(pd, &d, NULL, fn, "batch normalization primitive");
 }
 
-nb_status nb_k_batch_norm(const char *fn, float eps, bool training, const nb_tensor *x,
-                          const nb_tensor *gamma, const nb_tensor *beta, nb_tensor *mean,
-                          nb_tensor *var, nb_tensor *y) {
+nb_status nb_kernel_batch_norm(const char *fn, float eps, bool training, const nb_tensor *x,
+                               const nb_tensor *gamma, const nb_tensor *beta, nb_tensor *mean,
+                               nb_tensor *var, nb_tensor *y) {
     nb_key k;
     nb_key_init(&k, training ? "bn_train" : "bn_infer");
     nb_key_float(&k, eps);
@@ -388,10 +388,11 @@ nb_status nb_k_batch_norm(const char *fn, float eps, bool training, const nb_ten
         (void *[]){nb_ptr(x), nb_ptr(gamma), nb_ptr(beta), nb_ptr(mean), nb_ptr(var), nb_ptr(y)});
 }
 
-nb_status nb_k_batch_norm_bwd(const char *fn, float eps, const nb_tensor *x, const nb_tensor *mean,
-                              const nb_tensor *var, const nb_tensor *gy, const nb_tensor *gamma,
-                              const nb_tensor *beta, nb_tensor *gx, nb_tensor *dgamma,
-                              nb_tensor *dbeta) {
+nb_status nb_kernel_batch_norm_backward(const char *fn, float eps, const nb_tensor *x,
+                                        const nb_tensor *mean, const nb_tensor *var,
+                                        const nb_tensor *gy, const nb_tensor *gamma,
+                                        const nb_tensor *beta, nb_tensor *gx, nb_tensor *dgamma,
+                                        nb_tensor *dbeta) {
     nb_key k;
     nb_key_init(&k, "bn_bwd");
     nb_key_float(&k, eps);

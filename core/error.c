@@ -35,7 +35,7 @@ void *nb_fail(nb_status code, const char *fmt, ...) {
     return NULL;
 }
 
-nb_status nb_failc(nb_status code, const char *fmt, ...) {
+nb_status nb_fail_status(nb_status code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     record(code, fmt, ap);
@@ -48,7 +48,7 @@ nb_status nb_failc(nb_status code, const char *fmt, ...) {
  * still failed: NB_OK is never the answer. */
 nb_status nb_failure_code(void) {
     if (last_code == NB_OK)
-        return nb_failc(NB_ERR_STATE, "an internal call failed without recording an error");
+        return nb_fail_status(NB_ERR_STATE, "an internal call failed without recording an error");
     return last_code;
 }
 

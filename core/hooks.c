@@ -11,10 +11,10 @@ const char *nb_effect_name(nb_effect_kind kind) {
 }
 
 nb_status nb_hooks_install(const char *fn, const nb_hooks *h) {
-    if (!h) return nb_failc(NB_ERR_NULL, "%s: hooks are NULL", fn);
+    if (!h) return nb_fail_status(NB_ERR_NULL, "%s: hooks are NULL", fn);
     if (n_installed == NB_MAX_HOOKS)
-        return nb_failc(NB_ERR_STATE, "%s: %d recording hooks are installed already", fn,
-                        NB_MAX_HOOKS);
+        return nb_fail_status(NB_ERR_STATE, "%s: %d recording hooks are installed already", fn,
+                              NB_MAX_HOOKS);
     installed[n_installed++] = h;
     return NB_OK;
 }

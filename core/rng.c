@@ -100,8 +100,8 @@ uint64_t nb_rng_below(uint64_t bound) {
 }
 
 nb_status nb_permutation(int64_t *idx, int64_t n) {
-    if (n < 0) return nb_failc(NB_ERR_ARG, "nb_permutation: n is %lld", (long long)n);
-    if (n > 0 && !idx) return nb_failc(NB_ERR_NULL, "nb_permutation: idx is NULL");
+    if (n < 0) return nb_fail_status(NB_ERR_ARG, "nb_permutation: n is %lld", (long long)n);
+    if (n > 0 && !idx) return nb_fail_status(NB_ERR_NULL, "nb_permutation: idx is NULL");
     for (int64_t i = 0; i < n; i++) idx[i] = i;
     for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
         int64_t j = (int64_t)nb_rng_below((uint64_t)i + 1);

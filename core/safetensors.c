@@ -78,29 +78,30 @@ static nb_status check_save_args(const char *path, const char *const *names, nb_
                                  int n_meta) {
     if (!path || (n > 0 && (!names || !t)) || (n_meta > 0 && (!keys || !values)) || n < 0 ||
         n_meta < 0)
-        return nb_failc(NB_ERR_NULL, "nb_safetensors_save: NULL path, names or tensors");
+        return nb_fail_status(NB_ERR_NULL, "nb_safetensors_save: NULL path, names or tensors");
     for (int i = 0; i < n; i++) {
         if (!t[i]) return (nb_fail_null("nb_safetensors_save"), nb_error_code());
         if (!names[i] || !names[i][0] || !strcmp(names[i], "__metadata__"))
-            return nb_failc(NB_ERR_ARG, "nb_safetensors_save: tensor %d needs a name", i);
+            return nb_fail_status(NB_ERR_ARG, "nb_safetensors_save: tensor %d needs a name", i);
         if (strlen(names[i]) >= MAX_TEXT)
-            return nb_failc(NB_ERR_ARG,
-                            "nb_safetensors_save: tensor %d's name is longer than the %d bytes "
-                            "a reader keeps",
-                            i, MAX_TEXT - 1);
+            return nb_fail_status(
+                NB_ERR_ARG,
+                "nb_safetensors_save: tensor %d's name is longer than the %d bytes "
+                "a reader keeps",
+                i, MAX_TEXT - 1);
         for (int j = 0; j < i; j++)
             if (!strcmp(names[i], names[j]))
-                return nb_failc(NB_ERR_ARG, "nb_safetensors_save: the name '%s' appears twice",
-                                names[i]);
+                return nb_fail_status(NB_ERR_ARG,
+                                      "nb_safetensors_save: the name '%s' appears twice", names[i]);
     }
     for (int i = 0; i < n_meta; i++)
         if (!keys[i] || !values[i])
-            return nb_failc(NB_ERR_NULL, "nb_safetensors_save: metadata %d is NULL", i);
+            return nb_fail_status(NB_ERR_NULL, "nb_safetensors_save: metadata %d is NULL", i);
         else if (strlen(keys[i]) >= MAX_TEXT || strlen(values[i]) >= MAX_TEXT)
-            return nb_failc(NB_ERR_ARG,
-                            "nb_safetensors_save: metadata %d is longer than the %d bytes a "
-                            "reader keeps",
-                            i, MAX_TEXT - 1);
+            return nb_fail_status(NB_ERR_ARG,
+                                  "nb_safetensors_save: metadata %d is longer than the %d bytes a "
+                                  "reader keeps",
+                                  i, MAX_TEXT - 1);
     return NB_OK;
 }
 
@@ -113,7 +114,7 @@ nb_status nb_safetensors_save(const char *path, const char *const *names, nb_ten
     write_header(&header, names, tensors, n, meta_keys, meta_values, n_meta);
     if (header.oom) {
         free(header.s);
-        return nb_failc(NB_ERR_MEMORY, "nb_safetensors_save: out of memory");
+        return nb_fail_status(NB_ERR_MEMORY, "nb_safetensors_save: out of memory");
     }
     nb_atomic_file a;
     FILE *f = nb_atomic_open(&a, "nb_safetensors_save", path);
@@ -156,14 +157,15 @@ typedef struct {
 } reader;
 
 static nb_status bad(const reader *r, const char *what) {
-    return nb_failc(NB_ERR_FORMAT, "nb_safetensors: %s: byte %zu: %s", r->path, r->pos + 8, what);
+    return nb_fail_status(NB_ERR_FORMAT, "nb_safetensors: %s: byte %zu: %s", r->path, r->pos + 8,
+                          what);
 }
 
 /* room for one more element in *v (n used of *cap) */
 static nb_status grow(const reader *r, void **v, int n, int *cap, size_t elem) {
     return nb_grow(v, cap, n + 1, elem)
                ? NB_OK
-               : nb_failc(NB_ERR_MEMORY, "nb_safetensors: %s: out of memory", r->path);
+               : nb_fail_status(NB_ERR_MEMORY, "nb_safetensors: %s: out of memory", r->path);
 }
 
 static void ws(reader *r) {
@@ -260,15 +262,15 @@ static nb_status tensor_info(reader *r, entry *e) {
     } while (eat(r, ','));
     if (!eat(r, '}')) return bad(r, "expected '}'");
     if (strcmp(dtype, "F32"))
-        return nb_failc(NB_ERR_FORMAT,
-                        "nb_safetensors: %s: tensor '%s' has dtype '%s'; nabla "
-                        "reads F32",
-                        r->path, e->name, dtype);
+        return nb_fail_status(NB_ERR_FORMAT,
+                              "nb_safetensors: %s: tensor '%s' has dtype '%s'; nabla "
+                              "reads F32",
+                              r->path, e->name, dtype);
     if (n_shape < 0 || n_off != 2)
-        return nb_failc(NB_ERR_FORMAT,
-                        "nb_safetensors: %s: tensor '%s' lacks shape or "
-                        "data_offsets",
-                        r->path, e->name);
+        return nb_fail_status(NB_ERR_FORMAT,
+                              "nb_safetensors: %s: tensor '%s' lacks shape or "
+                              "data_offsets",
+                              r->path, e->name);
     e->ndim = n_shape;
     for (int i = 0; i < n_shape; i++) {
         if (shape[i] > (uint64_t)INT64_MAX) return bad(r, "dimension too large");
@@ -309,9 +311,9 @@ static nb_status header(reader *r) {
         }
         for (int k = 0; k < r->n_entries; k++)
             if (!strcmp(r->entries[k].name, name))
-                return nb_failc(NB_ERR_FORMAT,
-                                "nb_safetensors: %s: byte %zu: tensor '%s' appears twice", r->path,
-                                r->pos + 8, name);
+                return nb_fail_status(NB_ERR_FORMAT,
+                                      "nb_safetensors: %s: byte %zu: tensor '%s' appears twice",
+                                      r->path, r->pos + 8, name);
         if (r->n_entries >= MAX_ENTRIES) return bad(r, "too many tensors");
         if (grow(r, (void **)&r->entries, r->n_entries, &r->cap_entries, sizeof *r->entries) !=
             NB_OK)
@@ -351,17 +353,17 @@ static void unload(loaded *f) {
 static nb_status parse_bytes(loaded *f) {
     const char *path = f->r.path;
     if (f->size < 8)
-        return nb_failc(NB_ERR_FORMAT,
-                        "nb_safetensors: %s: byte 0: the file is shorter than "
-                        "the 8-byte header length",
-                        path);
+        return nb_fail_status(NB_ERR_FORMAT,
+                              "nb_safetensors: %s: byte 0: the file is shorter than "
+                              "the 8-byte header length",
+                              path);
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | f->bytes[i];
     if (n > MAX_HEADER || n > f->size - 8)
-        return nb_failc(NB_ERR_FORMAT,
-                        "nb_safetensors: %s: byte 0: header length %llu does not "
-                        "fit in a file of %zu bytes",
-                        path, (unsigned long long)n, f->size);
+        return nb_fail_status(NB_ERR_FORMAT,
+                              "nb_safetensors: %s: byte 0: header length %llu does not "
+                              "fit in a file of %zu bytes",
+                              path, (unsigned long long)n, f->size);
     f->data_start = 8 + (size_t)n;
     f->r.s = (const char *)f->bytes + 8;
     f->r.len = (size_t)n;
@@ -371,27 +373,27 @@ static nb_status parse_bytes(loaded *f) {
         entry *e = &f->r.entries[i];
         int64_t numel;
         if (!nb_shape_numel("nb_safetensors", e->shape, e->ndim, &numel))
-            return nb_failc(NB_ERR_FORMAT,
-                            "nb_safetensors: %s: tensor '%s': shape %s has too "
-                            "many elements",
-                            path, e->name, nb_dims_s(e->shape, e->ndim));
+            return nb_fail_status(NB_ERR_FORMAT,
+                                  "nb_safetensors: %s: tensor '%s': shape %s has too "
+                                  "many elements",
+                                  path, e->name, nb_dims_s(e->shape, e->ndim));
         if (e->end < e->begin || e->end > data || e->end - e->begin != (uint64_t)numel * 4)
-            s = nb_failc(NB_ERR_FORMAT,
-                         "nb_safetensors: %s: tensor '%s' of shape %s claims bytes %llu..%llu of "
-                         "a %llu-byte data section (needs %lld bytes)",
-                         path, e->name, nb_dims_s(e->shape, e->ndim), (unsigned long long)e->begin,
-                         (unsigned long long)e->end, (unsigned long long)data,
-                         (long long)numel * 4);
+            s = nb_fail_status(
+                NB_ERR_FORMAT,
+                "nb_safetensors: %s: tensor '%s' of shape %s claims bytes %llu..%llu of "
+                "a %llu-byte data section (needs %lld bytes)",
+                path, e->name, nb_dims_s(e->shape, e->ndim), (unsigned long long)e->begin,
+                (unsigned long long)e->end, (unsigned long long)data, (long long)numel * 4);
         if (e->end > last_end) last_end = e->end;
     }
     /* as the format's reference reader: bytes no tensor claims at the end make
      * the file malformed (a truncated rewrite, or another format appended) */
     if (s == NB_OK && last_end != data)
-        s = nb_failc(NB_ERR_FORMAT,
-                     "nb_safetensors: %s: byte %llu: %llu bytes after the end of the last "
-                     "tensor's data",
-                     path, (unsigned long long)(f->data_start + last_end),
-                     (unsigned long long)(data - last_end));
+        s = nb_fail_status(NB_ERR_FORMAT,
+                           "nb_safetensors: %s: byte %llu: %llu bytes after the end of the last "
+                           "tensor's data",
+                           path, (unsigned long long)(f->data_start + last_end),
+                           (unsigned long long)(data - last_end));
     return s;
 }
 
@@ -416,25 +418,26 @@ static nb_status load_file(const char *path, loaded *f) {
     f->r.path = path;
     const char *why;
     f->fd = nb_open_regular(path, &why);
-    if (f->fd < 0) return nb_failc(NB_ERR_IO, "nb_safetensors: %s: %s", path, why);
+    if (f->fd < 0) return nb_fail_status(NB_ERR_IO, "nb_safetensors: %s: %s", path, why);
     struct stat st;
     unsigned char len[8];
     if (fstat(f->fd, &st) != 0 || st.st_size < 8 || !pread_all(f->fd, len, 8, 0))
-        return nb_failc(NB_ERR_FORMAT,
-                        "nb_safetensors: %s: byte 0: the file is shorter than "
-                        "the 8-byte header length",
-                        path);
+        return nb_fail_status(NB_ERR_FORMAT,
+                              "nb_safetensors: %s: byte 0: the file is shorter than "
+                              "the 8-byte header length",
+                              path);
     f->size = (size_t)st.st_size;
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | len[i];
     size_t head = n <= MAX_HEADER && n <= f->size - 8 ? 8 + (size_t)n : 8; /* parse reports */
     f->owned = nb_malloc(head);
     if (!f->owned)
-        return nb_failc(NB_ERR_MEMORY, "nb_safetensors: %s: out of memory for a %zu-byte header",
-                        path, head);
+        return nb_fail_status(
+            NB_ERR_MEMORY, "nb_safetensors: %s: out of memory for a %zu-byte header", path, head);
     if (!pread_all(f->fd, f->owned, head, 0))
-        return nb_failc(NB_ERR_IO, "nb_safetensors: %s: could not read the %zu-byte header: %s",
-                        path, head, errno ? strerror(errno) : "the file got shorter");
+        return nb_fail_status(NB_ERR_IO,
+                              "nb_safetensors: %s: could not read the %zu-byte header: %s", path,
+                              head, errno ? strerror(errno) : "the file got shorter");
     f->bytes = f->owned;
     return parse_bytes(f);
 }
@@ -445,7 +448,7 @@ static nb_status load_mem(const void *data, size_t size, const char *name, loade
     f->fd = -1;
     f->r.path = name ? name : "(memory)";
     if (!data && size > 0)
-        return nb_failc(NB_ERR_NULL, "nb_safetensors: %s: the data is NULL", f->r.path);
+        return nb_fail_status(NB_ERR_NULL, "nb_safetensors: %s: the data is NULL", f->r.path);
     f->bytes = data;
     f->size = size;
     return parse_bytes(f);
@@ -460,9 +463,9 @@ static nb_status copy_out(const loaded *f, const entry *e, nb_tensor *t) {
         return NB_OK;
     }
     if (pread_all(f->fd, out, (size_t)t->numel * 4, at)) return NB_OK;
-    return nb_failc(NB_ERR_IO, "nb_safetensors: %s: byte %llu: could not read tensor '%s': %s",
-                    f->r.path, (unsigned long long)at, e->name,
-                    errno ? strerror(errno) : "the file got shorter");
+    return nb_fail_status(
+        NB_ERR_IO, "nb_safetensors: %s: byte %llu: could not read tensor '%s': %s", f->r.path,
+        (unsigned long long)at, e->name, errno ? strerror(errno) : "the file got shorter");
 }
 
 /* The checks and copies of nb_safetensors_load on a parsed file (status s). */
@@ -471,23 +474,25 @@ static nb_status load_into(loaded *f, nb_status s, const char *const *names,
     const char *path = f->r.path;
     for (int i = 0; s == NB_OK && i < n; i++) {
         if (!names[i] || !tensors[i]) {
-            s = nb_failc(NB_ERR_NULL, "nb_safetensors_load: name or tensor %d is NULL", i);
+            s = nb_fail_status(NB_ERR_NULL, "nb_safetensors_load: name or tensor %d is NULL", i);
             break;
         }
         const entry *e = NULL;
         for (int k = 0; k < f->r.n_entries && !e; k++)
             if (!strcmp(f->r.entries[k].name, names[i])) e = &f->r.entries[k];
         if (!e) {
-            s = nb_failc(NB_ERR_ARG, "nb_safetensors_load: %s has no tensor '%s'", path, names[i]);
+            s = nb_fail_status(NB_ERR_ARG, "nb_safetensors_load: %s has no tensor '%s'", path,
+                               names[i]);
         } else if (e->ndim != tensors[i]->ndim ||
                    memcmp(e->shape, tensors[i]->shape, sizeof(int64_t) * (size_t)e->ndim)) {
-            s = nb_failc(NB_ERR_SHAPE,
-                         "nb_safetensors_load: %s: tensor '%s' is %s in the file "
-                         "but %s here",
-                         path, names[i], nb_dims_s(e->shape, e->ndim), nb_shape_s(tensors[i]));
+            s = nb_fail_status(NB_ERR_SHAPE,
+                               "nb_safetensors_load: %s: tensor '%s' is %s in the file "
+                               "but %s here",
+                               path, names[i], nb_dims_s(e->shape, e->ndim),
+                               nb_shape_s(tensors[i]));
         } else if (!nb_is_contiguous(tensors[i])) {
-            s = nb_failc(NB_ERR_ARG, "nb_safetensors_load: tensor '%s' is not contiguous",
-                         names[i]);
+            s = nb_fail_status(NB_ERR_ARG, "nb_safetensors_load: tensor '%s' is not contiguous",
+                               names[i]);
         }
     }
     /* copy only when every check passed: a failed load leaves the tensors as they were */
@@ -504,7 +509,7 @@ static nb_status load_into(loaded *f, nb_status s, const char *const *names,
 nb_status nb_safetensors_load(const char *path, const char *const *names, nb_tensor *const *tensors,
                               int n) {
     if (!path || (n > 0 && (!names || !tensors)))
-        return nb_failc(NB_ERR_NULL, "nb_safetensors_load: NULL path, names or tensors");
+        return nb_fail_status(NB_ERR_NULL, "nb_safetensors_load: NULL path, names or tensors");
     loaded f;
     nb_status s = load_file(path, &f);
     return load_into(&f, s, names, tensors, n);
@@ -513,7 +518,7 @@ nb_status nb_safetensors_load(const char *path, const char *const *names, nb_ten
 nb_status nb_safetensors_load_mem(const void *data, size_t size, const char *name,
                                   const char *const *names, nb_tensor *const *tensors, int n) {
     if (n > 0 && (!names || !tensors))
-        return nb_failc(NB_ERR_NULL, "nb_safetensors_load_mem: NULL names or tensors");
+        return nb_fail_status(NB_ERR_NULL, "nb_safetensors_load_mem: NULL names or tensors");
     loaded f;
     nb_status s = load_mem(data, size, name, &f);
     return load_into(&f, s, names, tensors, n);

@@ -63,8 +63,8 @@ void nb_scope_adopt(nb_tensor *t) {
 
 nb_status nb_scope_begin(void) {
     if (depth + 1 >= NB_MAX_SCOPES)
-        return nb_failc(NB_ERR_STATE, "nb_scope_begin: more than %d nested scopes",
-                        NB_MAX_SCOPES - 1);
+        return nb_fail_status(NB_ERR_STATE, "nb_scope_begin: more than %d nested scopes",
+                              NB_MAX_SCOPES - 1);
     depth++;
     scopes[depth].len = 0;
     scopes[depth].tape_start = tape_len;
@@ -91,7 +91,7 @@ static void free_scope_tensors(scope *s) {
 }
 
 nb_status nb_scope_end(void) {
-    if (depth == 0) return nb_failc(NB_ERR_STATE, "nb_scope_end: no scope is open");
+    if (depth == 0) return nb_fail_status(NB_ERR_STATE, "nb_scope_end: no scope is open");
     tape_truncate(scopes[depth].tape_start);
     free_scope_tensors(&scopes[depth]);
     depth--;

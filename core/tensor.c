@@ -372,8 +372,9 @@ nb_status nb_copy_to(const nb_tensor *t, float *out, int64_t n) {
     if (!t || !out) return (nb_fail_null("nb_copy_to"), NB_ERR_NULL);
     if (!nb_live("nb_copy_to", t)) return NB_ERR_STATE;
     if (n != t->numel)
-        return nb_failc(NB_ERR_SHAPE, "nb_copy_to: buffer holds %lld floats, tensor %s has %lld",
-                        (long long)n, nb_shape_s(t), (long long)t->numel);
+        return nb_fail_status(NB_ERR_SHAPE,
+                              "nb_copy_to: buffer holds %lld floats, tensor %s has %lld",
+                              (long long)n, nb_shape_s(t), (long long)t->numel);
     for (int64_t i = 0; i < n; i++) out[i] = t->storage->data[flat_to_offset(t, i)];
     return NB_OK;
 }
@@ -382,8 +383,9 @@ nb_status nb_copy_from(nb_tensor *t, const float *in, int64_t n) {
     if (!t || !in) return (nb_fail_null("nb_copy_from"), NB_ERR_NULL);
     if (!nb_live("nb_copy_from", t)) return NB_ERR_STATE;
     if (n != t->numel)
-        return nb_failc(NB_ERR_SHAPE, "nb_copy_from: buffer holds %lld floats, tensor %s has %lld",
-                        (long long)n, nb_shape_s(t), (long long)t->numel);
+        return nb_fail_status(NB_ERR_SHAPE,
+                              "nb_copy_from: buffer holds %lld floats, tensor %s has %lld",
+                              (long long)n, nb_shape_s(t), (long long)t->numel);
     for (int64_t i = 0; i < n; i++) t->storage->data[flat_to_offset(t, i)] = in[i];
     nb_bump_version(t);
     return NB_OK;

@@ -18,13 +18,13 @@ static void draw(nb_model *m, nb_tensor *x, const char *out) {
     nb_tensor *batch = nb_set_name(nb_clone(nb_slice(x, 0, 0, 4, 1)), "images");
     nb_tensor *y = nb_set_name(nb_model_forward(m, batch, false), "probabilities");
     nb_tensor *loss = nb_set_name(nb_sum_all(y), "out");
-    nb_dot_opts o = {.max_values = -1, .title = "Fashion-MNIST MLP: forward"};
+    nb_draw_opts o = {.max_values = -1, .title = "Fashion-MNIST MLP: forward"};
     snprintf(path, sizeof path, "%s/fashion_mlp_forward.svg", out);
-    if (loss && nb_dot_save(y, &o, path) == NB_OK) printf("wrote %s\n", path);
+    if (loss && nb_draw_save(y, &o, path) == NB_OK) printf("wrote %s\n", path);
     o.backward = true;
     o.title = "Fashion-MNIST MLP: backward";
     snprintf(path, sizeof path, "%s/fashion_mlp_backward.svg", out);
-    if (loss && nb_backward(loss) == NB_OK && nb_dot_save(loss, &o, path) == NB_OK)
+    if (loss && nb_backward(loss) == NB_OK && nb_draw_save(loss, &o, path) == NB_OK)
         printf("wrote %s\n", path);
     nb_scope_end();
 }
@@ -40,7 +40,7 @@ static void draw_step(nb_model *m, nb_tensor *x, nb_tensor *y, const char *out) 
         printf("\nthe compiled training step (what fit replays):\n");
         nb_graph_print(g, stdout);
         snprintf(path, sizeof path, "%s/fashion_mlp_step.svg", out);
-        if (nb_graph_save_dot(g, path) == NB_OK) printf("wrote %s\n", path);
+        if (nb_graph_draw_save(g, path) == NB_OK) printf("wrote %s\n", path);
     }
     nb_graph_free(g);
     nb_scope_end();

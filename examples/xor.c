@@ -29,13 +29,13 @@ static int draw(nb_tensor *x, nb_tensor *y, nb_tensor **params, const char *dir)
     nb_tensor *loss = nb_set_name(nb_mean_all(nb_square(nb_sub(p, y))), "loss");
     if (nb_backward(loss) != NB_OK) return 1;
     snprintf(path, sizeof path, "%s/xor_forward.svg", dir);
-    nb_dot_opts o = {.title = "XOR: forward", .max_values = 8};
-    if (nb_dot_save(loss, &o, path) != NB_OK) return 1;
+    nb_draw_opts o = {.title = "XOR: forward", .max_values = 8};
+    if (nb_draw_save(loss, &o, path) != NB_OK) return 1;
     printf("wrote %s\n", path);
     snprintf(path, sizeof path, "%s/xor_backward.svg", dir);
     o.backward = true;
     o.title = "XOR: backward (the chain rule, node by node)";
-    if (nb_dot_save(loss, &o, path) != NB_OK) return 1;
+    if (nb_draw_save(loss, &o, path) != NB_OK) return 1;
     printf("wrote %s\n", path);
     return 0;
 }

@@ -6,7 +6,7 @@
  *   nabla/autograd.h  backward, grad mode, custom ops, gradient checks
  *   nabla/graph.h     graph mode: trace a step once, compile it, replay it
  *   nabla/cnn.h       convolution, pooling, batch normalization, dropout
- *   nabla/dot.h       graphs as pictures: DOT text, SVG/PNG/PDF via Graphviz
+ *   nabla/draw.h       graphs as pictures: DOT text, SVG/PNG/PDF via Graphviz
  *   nabla/safetensors.h  named tensors in safetensors files, saved atomically
  *   nabla/data.h      IDX, CSV and NPY readers, named datasets, splits, scaling
  *   nabla/nn.h        layers, Sequential models, losses, metrics, the Keras workflow
@@ -21,7 +21,7 @@
 #include "nabla/autograd.h"
 #include "nabla/graph.h"
 #include "nabla/cnn.h"
-#include "nabla/dot.h"
+#include "nabla/draw.h"
 #include "nabla/safetensors.h"
 #include "nabla/data.h"
 #include "nabla/optim.h"

@@ -170,10 +170,11 @@ static nb_status lrs_epoch_begin(nb_model *m, int epoch, void *ctx) {
     nb_optimizer *opt = nb_model_optimizer(m);
     float lr = c->fn(epoch, nb_optimizer_get_lr(opt), c->ctx);
     if (!(isfinite(lr) && lr >= 0))
-        return nb_failc(NB_ERR_ARG,
-                        "nb_learning_rate_scheduler: the schedule function gave a rate of %g at "
-                        "epoch %d, expected a finite number >= 0",
-                        (double)lr, epoch);
+        return nb_fail_status(
+            NB_ERR_ARG,
+            "nb_learning_rate_scheduler: the schedule function gave a rate of %g at "
+            "epoch %d, expected a finite number >= 0",
+            (double)lr, epoch);
     return nb_optimizer_set_lr(opt, lr);
 }
 

@@ -67,7 +67,7 @@ static nb_status evaluate(nb_model *m, const nb_tensor *x, const nb_tensor *y, i
     int64_t *idx = malloc((size_t)(n ? n : 1) * sizeof *idx);
     if (!idx || !st) {
         free(idx), free(st);
-        return nb_failc(NB_ERR_MEMORY, "nb_model_evaluate: out of memory");
+        return nb_fail_status(NB_ERR_MEMORY, "nb_model_evaluate: out of memory");
     }
     for (int64_t i = 0; i < n; i++) idx[i] = i;
     nb_no_grad_begin();
@@ -164,8 +164,8 @@ static nb_status split_data(nb_tensor *x, nb_tensor *y, const nb_fit_opts *o, fi
         return NB_OK;
     }
     if (!(o->validation_split >= 0 && o->validation_split < 1))
-        return nb_failc(NB_ERR_ARG, "nb_model_fit: validation_split %g must be in [0, 1)",
-                        o->validation_split);
+        return nb_fail_status(NB_ERR_ARG, "nb_model_fit: validation_split %g must be in [0, 1)",
+                              o->validation_split);
     if (o->validation_split == 0) return NB_OK;
     /* Keras: the first int(n * (1 - split)) samples train. The split is a float:
      * 0.2f is 0.20000000298, which would make 1000 * 0.8 into 799.99; rounding it
@@ -173,10 +173,10 @@ static nb_status split_data(nb_tensor *x, nb_tensor *y, const nb_fit_opts *o, fi
     double split = round((double)o->validation_split * 1e6) / 1e6;
     int64_t n = x->shape[0], at = (int64_t)((double)n * (1.0 - split));
     if (at < 1 || at >= n)
-        return nb_failc(NB_ERR_ARG,
-                        "nb_model_fit: validation_split %g of %lld samples leaves "
-                        "nothing to train on or to validate",
-                        o->validation_split, (long long)n);
+        return nb_fail_status(NB_ERR_ARG,
+                              "nb_model_fit: validation_split %g of %lld samples leaves "
+                              "nothing to train on or to validate",
+                              o->validation_split, (long long)n);
     d->x = rows_view(x, 0, at);
     d->y = rows_view(y, 0, at);
     d->vx = rows_view(x, at, n);
@@ -227,29 +227,30 @@ static nb_status train_step(nb_model *m, const fit_data *d, const int64_t *idx, 
 static nb_status check_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_opts *o) {
     if (!m) return nb_fail_null("nb_model_fit"), nb_failure_code();
     if (!m->compiled)
-        return nb_failc(NB_ERR_STATE, "nb_model_fit: compile the model first (nb_model_compile)");
+        return nb_fail_status(NB_ERR_STATE,
+                              "nb_model_fit: compile the model first (nb_model_compile)");
     if (!shapes_fit("nb_model_fit", m, x, y) || !has_samples("nb_model_fit", "x", x))
         return nb_failure_code();
     if (o->epochs < 0 || o->batch_size < 0)
-        return nb_failc(NB_ERR_ARG,
-                        "nb_model_fit: epochs %d and batch size %d must not be negative", o->epochs,
-                        o->batch_size);
+        return nb_fail_status(NB_ERR_ARG,
+                              "nb_model_fit: epochs %d and batch size %d must not be negative",
+                              o->epochs, o->batch_size);
     if ((o->val_x == NULL) != (o->val_y == NULL))
-        return nb_failc(NB_ERR_ARG, "nb_model_fit: give both val_x and val_y, or neither");
+        return nb_fail_status(NB_ERR_ARG, "nb_model_fit: give both val_x and val_y, or neither");
     if (o->val_x && (!shapes_fit("nb_model_fit (validation data)", m, o->val_x, o->val_y) ||
                      !has_samples("nb_model_fit", "the validation data", o->val_x)))
         return nb_failure_code();
     if (o->initial_epoch < 0)
-        return nb_failc(NB_ERR_ARG, "nb_model_fit: initial_epoch is %d, expected >= 0",
-                        o->initial_epoch);
+        return nb_fail_status(NB_ERR_ARG, "nb_model_fit: initial_epoch is %d, expected >= 0",
+                              o->initial_epoch);
     if (o->resume && !o->checkpoint)
-        return nb_failc(NB_ERR_ARG, "nb_model_fit: resume needs a checkpoint path");
+        return nb_fail_status(NB_ERR_ARG, "nb_model_fit: resume needs a checkpoint path");
     for (int c = 0; c < o->n_callbacks; c++) {
         const nb_callback *cb = &o->callbacks[c];
         if (!cb->on_train_begin && !cb->on_epoch_begin && !cb->on_epoch_end && !cb->on_train_end)
-            return nb_failc(NB_ERR_ARG,
-                            "nb_model_fit: callback %d has no hooks (did its constructor fail?)",
-                            c);
+            return nb_fail_status(
+                NB_ERR_ARG, "nb_model_fit: callback %d has no hooks (did its constructor fail?)",
+                c);
     }
     return NB_OK;
 }
@@ -263,7 +264,7 @@ static nb_status run_epoch(nb_model *m, const fit_data *d, const nb_fit_opts *o,
     double loss_sum = 0;
     *steps = 0;
     nb_metric_state *st = metric_states(m);
-    if (!st) return nb_failc(NB_ERR_MEMORY, "nb_model_fit: out of memory");
+    if (!st) return nb_fail_status(NB_ERR_MEMORY, "nb_model_fit: out of memory");
     nb_status s = NB_OK;
     if (o->no_shuffle)
         for (int64_t i = 0; i < n; i++) order[i] = i;
@@ -326,7 +327,7 @@ static nb_status run_epochs(nb_model *m, const fit_data *d, const nb_fit_opts *o
         if ((s = run_epoch(m, d, o, bs, order, h, logs, &p, &graph, &steps)) != NB_OK) break;
         nb_progress_epoch_end(&p, steps, h, logs);
         if (!nb_history_add(h, logs)) {
-            s = nb_failc(NB_ERR_MEMORY, "nb_model_fit: out of memory");
+            s = nb_fail_status(NB_ERR_MEMORY, "nb_model_fit: out of memory");
             break;
         }
         stop = end_epoch(m, o, h, e, logs);

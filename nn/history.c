@@ -78,7 +78,8 @@ nb_status nb_history_write_csv(const char *fn, const nb_history *h, const char *
 }
 
 nb_status nb_history_save_csv(const nb_history *h, const char *path) {
-    if (!h || !path) return nb_failc(NB_ERR_NULL, "nb_history_save_csv: NULL history or path");
+    if (!h || !path)
+        return nb_fail_status(NB_ERR_NULL, "nb_history_save_csv: NULL history or path");
     return nb_history_write_csv("nb_history_save_csv", h, path);
 }
 

@@ -53,14 +53,15 @@ nb_status nb_init_fill(nb_tensor *t, nb_init kind, int64_t fan_in, int64_t fan_o
     if (!t) return (nb_fail_null("nb_init_fill"), nb_failure_code());
     if (!nb_init_check("nb_init_fill", kind)) return nb_failure_code();
     if (!nb_is_contiguous(t))
-        return nb_failc(NB_ERR_ARG, "nb_init_fill: tensor %s is not contiguous", nb_shape_s(t));
+        return nb_fail_status(NB_ERR_ARG, "nb_init_fill: tensor %s is not contiguous",
+                              nb_shape_s(t));
     bool glorot =
         kind == NB_INIT_DEFAULT || kind == NB_INIT_GLOROT_UNIFORM || kind == NB_INIT_GLOROT_NORMAL;
     bool he = kind == NB_INIT_HE_UNIFORM || kind == NB_INIT_HE_NORMAL;
     if ((glorot && !(fan_in >= 0 && fan_out >= 0 && fan_in + fan_out > 0)) || (he && fan_in < 1))
-        return nb_failc(NB_ERR_ARG,
-                        "nb_init_fill: fans %lld in, %lld out do not suit this initializer for %s",
-                        (long long)fan_in, (long long)fan_out, nb_shape_s(t));
+        return nb_fail_status(
+            NB_ERR_ARG, "nb_init_fill: fans %lld in, %lld out do not suit this initializer for %s",
+            (long long)fan_in, (long long)fan_out, nb_shape_s(t));
     float *p = nb_ptr(t);
     int64_t n = t->numel;
     double sum_fans = (double)fan_in + (double)fan_out;
@@ -109,17 +110,17 @@ static const struct {
 };
 
 nb_status nb_init_from_name(const char *name, nb_init *out) {
-    if (!name || !out) return nb_failc(NB_ERR_NULL, "nb_init_from_name: name or out is NULL");
+    if (!name || !out) return nb_fail_status(NB_ERR_NULL, "nb_init_from_name: name or out is NULL");
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(name, names[i].name)) {
             *out = names[i].kind;
             return NB_OK;
         }
-    return nb_failc(NB_ERR_ARG,
-                    "nb_init_from_name: unknown initializer '%s'; known initializers: "
-                    "glorot_uniform, glorot_normal, he_uniform, he_normal, random_normal, "
-                    "random_uniform, zeros, ones",
-                    name);
+    return nb_fail_status(NB_ERR_ARG,
+                          "nb_init_from_name: unknown initializer '%s'; known initializers: "
+                          "glorot_uniform, glorot_normal, he_uniform, he_normal, random_normal, "
+                          "random_uniform, zeros, ones",
+                          name);
 }
 
 const char *nb_init_name(nb_init kind) {

@@ -142,8 +142,9 @@ bool nb_layer_configure(nb_layer *l, const char *fn, const char *activation, nb_
 /* ---- Dense: x: [N, IN] -> x @ kernel [IN, OUT] + bias [OUT] -> [N, OUT] ------------------ */
 static nb_status dense_build(nb_layer *l) {
     if (l->in_ndim != 1)
-        return nb_failc(NB_ERR_SHAPE,
-                        "Dense needs a flat input (None, features); add a Flatten layer before it");
+        return nb_fail_status(
+            NB_ERR_SHAPE,
+            "Dense needs a flat input (None, features); add a Flatten layer before it");
     int64_t in = l->in_shape[0], out = l->cfg.dense.units;
     l->out_ndim = 1;
     l->out_shape[0] = out;

@@ -35,17 +35,18 @@ static nb_status channels_last_error(const nb_layer *l) {
     nb_layer_shape_str(l->in_shape, 3, got, sizeof got);
     snprintf(want, sizeof want, "(%lld, %lld, %lld)", (long long)l->in_shape[2],
              (long long)l->in_shape[0], (long long)l->in_shape[1]);
-    return nb_failc(NB_ERR_SHAPE,
-                    "Conv2D takes images channels first, (None, channels, height, width) as "
-                    "nb_conv2d's [N, C, H, W]; %s looks channels-last (Keras's height, width, "
-                    "channels): give the model the input shape %s and permute the images with "
-                    "nb_permute(x, (int[]){0, 3, 1, 2}, 4)",
-                    got, want);
+    return nb_fail_status(
+        NB_ERR_SHAPE,
+        "Conv2D takes images channels first, (None, channels, height, width) as "
+        "nb_conv2d's [N, C, H, W]; %s looks channels-last (Keras's height, width, "
+        "channels): give the model the input shape %s and permute the images with "
+        "nb_permute(x, (int[]){0, 3, 1, 2}, 4)",
+        got, want);
 }
 
 static nb_status conv_build(nb_layer *l) {
     if (!is_image(l))
-        return nb_failc(NB_ERR_SHAPE, "Conv2D needs images (None, channels, height, width)");
+        return nb_fail_status(NB_ERR_SHAPE, "Conv2D needs images (None, channels, height, width)");
     if (looks_channels_last(l)) return channels_last_error(l);
     int64_t c = l->in_shape[0], h = l->in_shape[1], w = l->in_shape[2];
     int64_t k = l->cfg.conv.filters, kh = l->cfg.conv.kh, kw = l->cfg.conv.kw;
@@ -53,10 +54,11 @@ static nb_status conv_build(nb_layer *l) {
     int64_t ho = l->cfg.conv.same ? (h + sh - 1) / sh : valid_side(h, kh, sh);
     int64_t wo = l->cfg.conv.same ? (w + sw - 1) / sw : valid_side(w, kw, sw);
     if (ho < 1 || wo < 1)
-        return nb_failc(NB_ERR_SHAPE,
-                        "Conv2D's %lldx%lld kernel does not fit in a %lldx%lld image with padding "
-                        "'valid' (use padding 'same' or a smaller kernel)",
-                        (long long)kh, (long long)kw, (long long)h, (long long)w);
+        return nb_fail_status(
+            NB_ERR_SHAPE,
+            "Conv2D's %lldx%lld kernel does not fit in a %lldx%lld image with padding "
+            "'valid' (use padding 'same' or a smaller kernel)",
+            (long long)kh, (long long)kw, (long long)h, (long long)w);
     l->out_ndim = 3;
     l->out_shape[0] = k;
     l->out_shape[1] = ho;
@@ -129,13 +131,14 @@ nb_layer *nb_conv2d_layer(int64_t filters, int kernel, const char *activation) {
 static nb_status pool_build(nb_layer *l) {
     const char *type = l->ops->type;
     if (!is_image(l))
-        return nb_failc(NB_ERR_SHAPE, "%s needs images (None, channels, height, width)", type);
+        return nb_fail_status(NB_ERR_SHAPE, "%s needs images (None, channels, height, width)",
+                              type);
     int64_t p = l->cfg.pool.size, s = l->cfg.pool.stride;
     int64_t ho = valid_side(l->in_shape[1], p, s), wo = valid_side(l->in_shape[2], p, s);
     if (ho < 1 || wo < 1)
-        return nb_failc(NB_ERR_SHAPE, "%s's %lldx%lld window does not fit in a %lldx%lld image",
-                        type, (long long)p, (long long)p, (long long)l->in_shape[1],
-                        (long long)l->in_shape[2]);
+        return nb_fail_status(
+            NB_ERR_SHAPE, "%s's %lldx%lld window does not fit in a %lldx%lld image", type,
+            (long long)p, (long long)p, (long long)l->in_shape[1], (long long)l->in_shape[2]);
     l->out_ndim = 3;
     l->out_shape[0] = l->in_shape[0];
     l->out_shape[1] = ho;
@@ -191,8 +194,8 @@ enum { BN_GAMMA = 0, BN_BETA, BN_MEAN, BN_VAR };
 
 static nb_status bn_build(nb_layer *l) {
     if (l->in_ndim != 1 && l->in_ndim != 3)
-        return nb_failc(NB_ERR_SHAPE,
-                        "BatchNormalization needs features (None, C) or images (None, C, H, W)");
+        return nb_fail_status(
+            NB_ERR_SHAPE, "BatchNormalization needs features (None, C) or images (None, C, H, W)");
     int64_t c = l->in_shape[0];
     l->out_ndim = l->in_ndim;
     memcpy(l->out_shape, l->in_shape, sizeof l->out_shape);

@@ -96,13 +96,14 @@ static double auc_threshold(int i) {
 static nb_status add_confusion(const char *fn, nb_metric_kind k, nb_metric_state *s,
                                const nb_tensor *pred, const nb_tensor *target, bool from_logits) {
     if (!nb_target_fits(pred, target, false) || pred->numel == 0)
-        return nb_failc(NB_ERR_SHAPE,
-                        "%s: predictions %s and 0/1 targets %s must have the same shape", fn,
-                        nb_shape_s(pred), nb_shape_s(target));
+        return nb_fail_status(NB_ERR_SHAPE,
+                              "%s: predictions %s and 0/1 targets %s must have the same shape", fn,
+                              nb_shape_s(pred), nb_shape_s(target));
     for (int64_t i = 0; i < pred->numel; i++) {
         float t = nb_get_flat(target, i);
         if (t != 0 && t != 1)
-            return nb_failc(NB_ERR_ARG, "%s: target %g at %lld is not 0 or 1", fn, t, (long long)i);
+            return nb_fail_status(NB_ERR_ARG, "%s: target %g at %lld is not 0 or 1", fn, t,
+                                  (long long)i);
         double p = nb_get_flat(pred, i);
         if (from_logits) p = 1 / (1 + exp(-p)); /* scores are probabilities from here on */
         *(t == 1 ? &s->pos : &s->neg) += 1;
@@ -120,15 +121,16 @@ static nb_status add_confusion(const char *fn, nb_metric_kind k, nb_metric_state
 static nb_status add_top_k(const char *fn, bool sparse, nb_metric_state *s, const nb_tensor *pred,
                            const nb_tensor *target, int k) {
     if (!is_rows(pred) || !nb_target_fits(pred, target, sparse))
-        return nb_failc(NB_ERR_SHAPE, "%s: predictions must be [N, K] and %s; got %s and %s", fn,
-                        sparse ? "labels [N]" : "one-hot targets [N, K]", nb_shape_s(pred),
-                        nb_shape_s(target));
+        return nb_fail_status(NB_ERR_SHAPE, "%s: predictions must be [N, K] and %s; got %s and %s",
+                              fn, sparse ? "labels [N]" : "one-hot targets [N, K]",
+                              nb_shape_s(pred), nb_shape_s(target));
     int64_t n = pred->shape[0], classes = pred->shape[1];
     for (int64_t i = 0; i < n; i++) {
         int64_t c = sparse ? (int64_t)nb_get_flat(target, i) : row_argmax(target, i);
         if (sparse && !(c >= 0 && c < classes && (float)c == nb_get_flat(target, i)))
-            return nb_failc(NB_ERR_ARG, "%s: label %g of row %lld is not a class in [0, %lld)", fn,
-                            nb_get_flat(target, i), (long long)i, (long long)classes);
+            return nb_fail_status(NB_ERR_ARG,
+                                  "%s: label %g of row %lld is not a class in [0, %lld)", fn,
+                                  nb_get_flat(target, i), (long long)i, (long long)classes);
         float v = nb_get_flat(pred, i * classes + c);
         int64_t above = 0;
         for (int64_t j = 0; j < classes; j++) above += nb_get_flat(pred, i * classes + j) > v;
@@ -141,8 +143,8 @@ static nb_status add_top_k(const char *fn, bool sparse, nb_metric_state *s, cons
 static nb_status add_errors(const char *fn, bool r2, nb_metric_state *s, const nb_tensor *pred,
                             const nb_tensor *target) {
     if (!nb_target_fits(pred, target, false) || pred->numel == 0)
-        return nb_failc(NB_ERR_SHAPE, "%s: predictions %s and targets %s differ in shape", fn,
-                        nb_shape_s(pred), nb_shape_s(target));
+        return nb_fail_status(NB_ERR_SHAPE, "%s: predictions %s and targets %s differ in shape", fn,
+                              nb_shape_s(pred), nb_shape_s(target));
     for (int64_t i = 0; i < pred->numel; i++) {
         double t = nb_get_flat(target, i), e = nb_get_flat(pred, i) - t;
         s->sum_res2 += e * e, s->sum_abs += fabs(e);
@@ -389,14 +391,14 @@ static const char *class_label(const char *const *names, int64_t c, char *buf, s
 
 static nb_status check_counts(const char *fn, const nb_tensor *cm) {
     if (cm->ndim != 2 || cm->shape[0] != cm->shape[1] || cm->shape[0] < 1)
-        return nb_failc(NB_ERR_SHAPE, "%s: the confusion matrix must be [K, K]; got %s", fn,
-                        nb_shape_s(cm));
+        return nb_fail_status(NB_ERR_SHAPE, "%s: the confusion matrix must be [K, K]; got %s", fn,
+                              nb_shape_s(cm));
     int64_t k = cm->shape[0];
     for (int64_t i = 0; i < k * k; i++) {
         float v = nb_get_flat(cm, i);
         if (!(v >= 0 && v == floorf(v) && v < 1e15f))
-            return nb_failc(NB_ERR_ARG, "%s: cell [%lld, %lld] = %g is not a count", fn,
-                            (long long)(i / k), (long long)(i % k), v);
+            return nb_fail_status(NB_ERR_ARG, "%s: cell [%lld, %lld] = %g is not a count", fn,
+                                  (long long)(i / k), (long long)(i % k), v);
     }
     return NB_OK;
 }
@@ -415,12 +417,12 @@ static int column_width(const nb_tensor *cm, const char *const *names, int64_t j
 
 nb_status nb_confusion_matrix_print(FILE *f, const nb_tensor *cm, const char *const *class_names) {
     const char *fn = "nb_confusion_matrix_print";
-    if (!f || !cm) return nb_failc(NB_ERR_NULL, "%s: file or confusion matrix is NULL", fn);
+    if (!f || !cm) return nb_fail_status(NB_ERR_NULL, "%s: file or confusion matrix is NULL", fn);
     nb_status s = check_counts(fn, cm);
     if (s != NB_OK) return s;
     int64_t k = cm->shape[0];
     int *width = malloc((size_t)k * sizeof *width);
-    if (!width) return nb_failc(NB_ERR_MEMORY, "%s: out of memory", fn);
+    if (!width) return nb_fail_status(NB_ERR_MEMORY, "%s: out of memory", fn);
     char buf[24];
     int first = (int)strlen(CM_CORNER);
     for (int64_t c = 0; c < k; c++) {
@@ -439,7 +441,7 @@ nb_status nb_confusion_matrix_print(FILE *f, const nb_tensor *cm, const char *co
         fputc('\n', f);
     }
     free(width);
-    return ferror(f) ? nb_failc(NB_ERR_IO, "%s: writing the table failed", fn) : NB_OK;
+    return ferror(f) ? nb_fail_status(NB_ERR_IO, "%s: writing the table failed", fn) : NB_OK;
 }
 
 /* ---- classification report, laid out as scikit-learn's ------------------------------------ */
@@ -471,7 +473,8 @@ static void print_row(FILE *f, int width, const char *name, class_scores s) {
 nb_status nb_classification_report(FILE *f, const nb_tensor *confusion,
                                    const char *const *class_names) {
     const char *fn = "nb_classification_report";
-    if (!f || !confusion) return nb_failc(NB_ERR_NULL, "%s: file or confusion matrix is NULL", fn);
+    if (!f || !confusion)
+        return nb_fail_status(NB_ERR_NULL, "%s: file or confusion matrix is NULL", fn);
     /* a NaN or negative cell would print a support of -9223372036854775808 */
     nb_status ok = check_counts(fn, confusion);
     if (ok != NB_OK) return ok;
@@ -507,5 +510,5 @@ nb_status nb_classification_report(FILE *f, const nb_tensor *confusion,
             ratio(correct, (double)total), (long long)total);
     print_row(f, width, "macro avg", macro);
     print_row(f, width, "weighted avg", weighted);
-    return ferror(f) ? nb_failc(NB_ERR_IO, "%s: writing the report failed", fn) : NB_OK;
+    return ferror(f) ? nb_fail_status(NB_ERR_IO, "%s: writing the report failed", fn) : NB_OK;
 }

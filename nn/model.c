@@ -59,10 +59,10 @@ nb_model *nb_sequential_of(const int64_t *input_shape, int ndim, nb_layer *const
 }
 
 nb_status nb_model_set_name(nb_model *m, const char *name) {
-    if (!m || !name) return nb_failc(NB_ERR_NULL, "nb_model_set_name: model or name is NULL");
+    if (!m || !name) return nb_fail_status(NB_ERR_NULL, "nb_model_set_name: model or name is NULL");
     if (!name[0] || strlen(name) >= sizeof m->name)
-        return nb_failc(NB_ERR_ARG, "nb_model_set_name: name must have 1 to %d characters",
-                        (int)sizeof m->name - 1);
+        return nb_fail_status(NB_ERR_ARG, "nb_model_set_name: name must have 1 to %d characters",
+                              (int)sizeof m->name - 1);
     snprintf(m->name, sizeof m->name, "%s", name);
     return NB_OK;
 }
@@ -122,8 +122,8 @@ static nb_status build_error(const nb_model *m, const nb_layer *l, nb_status bui
     else
         snprintf(prev, sizeof prev, "the output of '%s' (%s)", m->layers[m->n_layers - 1]->name,
                  m->layers[m->n_layers - 1]->ops->type);
-    return nb_failc(NB_ERR_SHAPE, "nb_model_add: layer '%s' (%s) cannot take %s, %s: %s", l->name,
-                    l->ops->type, prev, shape, why);
+    return nb_fail_status(NB_ERR_SHAPE, "nb_model_add: layer '%s' (%s) cannot take %s, %s: %s",
+                          l->name, l->ops->type, prev, shape, why);
 }
 
 /* Append l's trainable weights to m->params (and to the optimizer once compiled). */
@@ -131,7 +131,7 @@ static nb_status add_params(nb_model *m, nb_layer *l) {
     int first = m->n_params;
     if (!nb_grow((void **)&m->params, &m->cap_params, m->n_params + l->n_weights,
                  sizeof(nb_tensor *)))
-        return nb_failc(NB_ERR_MEMORY, "nb_model_add: out of memory");
+        return nb_fail_status(NB_ERR_MEMORY, "nb_model_add: out of memory");
     for (int i = 0; i < l->n_weights; i++)
         if (l->weights[i].trainable) m->params[m->n_params++] = l->weights[i].t;
     if (m->opt && m->n_params > first)
@@ -141,8 +141,8 @@ static nb_status add_params(nb_model *m, nb_layer *l) {
 
 static nb_status add_layer(nb_model *m, nb_layer *l) {
     if (l->user_named && find_layer(m, l->name))
-        return nb_failc(NB_ERR_ARG, "nb_model_add: the model already has a layer named '%s'",
-                        l->name);
+        return nb_fail_status(NB_ERR_ARG, "nb_model_add: the model already has a layer named '%s'",
+                              l->name);
     if (!l->user_named) pick_name(m, l);
     const nb_layer *prev = m->n_layers ? m->layers[m->n_layers - 1] : NULL;
     l->in_ndim = prev ? prev->out_ndim : m->in_ndim;
@@ -154,7 +154,7 @@ static nb_status add_layer(nb_model *m, nb_layer *l) {
     if (built == NB_ERR_MEMORY) return built;
     if (built != NB_OK) return build_error(m, l, built, nb_failure_count() != before);
     if (!nb_grow((void **)&m->layers, &m->cap_layers, m->n_layers + 1, sizeof(nb_layer *)))
-        return nb_failc(NB_ERR_MEMORY, "nb_model_add: out of memory");
+        return nb_fail_status(NB_ERR_MEMORY, "nb_model_add: out of memory");
     l->built = l->in_model = true;
     m->layers[m->n_layers++] = l;
     return add_params(m, l);
@@ -166,11 +166,11 @@ nb_status nb_model_add(nb_model *m, nb_layer *layer) {
         return nb_failure_code(); /* keep the message of the constructor that failed */
     }
     if (layer->in_model)
-        return nb_failc(NB_ERR_STATE, "nb_model_add: layer '%s' is already in a model",
-                        layer->name);
+        return nb_fail_status(NB_ERR_STATE, "nb_model_add: layer '%s' is already in a model",
+                              layer->name);
     if (!m) {
         nb_layer_destroy(layer);
-        return nb_failc(NB_ERR_NULL, "nb_model_add: model is NULL");
+        return nb_fail_status(NB_ERR_NULL, "nb_model_add: model is NULL");
     }
     nb_status s = add_layer(m, layer);
     if (s != NB_OK && !layer->in_model) nb_layer_destroy(layer);
@@ -291,29 +291,29 @@ nb_tensor *nb_model_regularization_loss(nb_model *m) {
 static nb_status check_compile(nb_model *m, const nb_compile_opts *o, nb_loss_kind *kind,
                                nb_metric_kind *kinds) {
     const char *fn = "nb_model_compile";
-    if (!m) return nb_failc(NB_ERR_NULL, "%s: model is NULL", fn);
+    if (!m) return nb_fail_status(NB_ERR_NULL, "%s: model is NULL", fn);
     if (!o->loss)
-        return nb_failc(NB_ERR_NULL,
-                        "%s: a loss is needed (\"mse\", \"categorical_crossentropy\", "
-                        "...)",
-                        fn);
+        return nb_fail_status(NB_ERR_NULL,
+                              "%s: a loss is needed (\"mse\", \"categorical_crossentropy\", "
+                              "...)",
+                              fn);
     if (!nb_loss_from_name(fn, o->loss, kind) ||
         !nb_loss_check_logits(fn, o->loss, *kind, o->from_logits))
         return nb_failure_code();
     if (o->n_metrics < 0 || o->n_metrics > NB_MODEL_MAX_METRICS ||
         (o->n_metrics > 0 && !o->metrics))
-        return nb_failc(NB_ERR_ARG, "%s: %d metrics; at most %d", fn, o->n_metrics,
-                        NB_MODEL_MAX_METRICS);
+        return nb_fail_status(NB_ERR_ARG, "%s: %d metrics; at most %d", fn, o->n_metrics,
+                              NB_MODEL_MAX_METRICS);
     for (int i = 0; i < o->n_metrics; i++) {
         const char *name = o->metrics[i];
-        if (!name) return nb_failc(NB_ERR_NULL, "%s: metric %d is NULL", fn, i);
+        if (!name) return nb_fail_status(NB_ERR_NULL, "%s: metric %d is NULL", fn, i);
         if (strlen(name) >= sizeof m->metric_names[0])
-            return nb_failc(NB_ERR_ARG, "%s: metric name '%s' is too long", fn, name);
+            return nb_fail_status(NB_ERR_ARG, "%s: metric name '%s' is too long", fn, name);
         if (!nb_metric_from_name(fn, name, *kind, &kinds[i])) return nb_failure_code();
     }
     if (m->n_layers == 0)
-        return nb_failc(NB_ERR_STATE, "%s: model '%s' has no layers; add them before compiling", fn,
-                        m->name);
+        return nb_fail_status(
+            NB_ERR_STATE, "%s: model '%s' has no layers; add them before compiling", fn, m->name);
     return NB_OK;
 }
 
@@ -339,7 +339,7 @@ static void warn_on_logits_mismatch(const nb_model *m) {
 }
 
 nb_status nb_model_compile_ex(nb_model *m, const nb_compile_opts *opts) {
-    if (!opts) return nb_failc(NB_ERR_NULL, "nb_model_compile: options are NULL");
+    if (!opts) return nb_fail_status(NB_ERR_NULL, "nb_model_compile: options are NULL");
     nb_optimizer *opt = opts->optimizer;
     nb_loss_kind kind;
     nb_metric_kind kinds[NB_MODEL_MAX_METRICS];
@@ -421,7 +421,8 @@ nb_status nb_model_train_on_batch(nb_model *m, nb_tensor *x, nb_tensor *y, nb_te
     if (loss) *loss = NULL;
     if (!m || !x || !y) return (nb_fail_null("nb_model_train_on_batch"), nb_failure_code());
     if (!m->compiled)
-        return nb_failc(NB_ERR_STATE, "nb_model_train_on_batch: compile model '%s' first", m->name);
+        return nb_fail_status(NB_ERR_STATE, "nb_model_train_on_batch: compile model '%s' first",
+                              m->name);
     nb_tensor *p = NULL, *l = nb_model_forward_loss(m, x, y, true, pred ? &p : NULL);
     nb_tensor *total =
         l && nb_model_has_regularization(m) ? nb_add(l, nb_model_regularization_loss(m)) : l;

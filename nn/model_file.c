@@ -143,16 +143,17 @@ static bool reserved(const char *key) {
 static nb_status check_extra(const char *const *keys, const char *const *values, int n) {
     const char *fn = "nb_model_save";
     if (n < 0 || (n > 0 && (!keys || !values)))
-        return nb_failc(NB_ERR_NULL, "%s: %d metadata pairs but NULL keys or values", fn, n);
+        return nb_fail_status(NB_ERR_NULL, "%s: %d metadata pairs but NULL keys or values", fn, n);
     for (int i = 0; i < n; i++) {
         if (!keys[i] || !values[i])
-            return nb_failc(NB_ERR_NULL, "%s: metadata pair %d is NULL", fn, i);
+            return nb_fail_status(NB_ERR_NULL, "%s: metadata pair %d is NULL", fn, i);
         if (reserved(keys[i]))
-            return nb_failc(NB_ERR_ARG,
-                            "%s: the metadata key '%s' is the model file's own (format, content, "
-                            "model, model.*, layer.*, compile.*, optimizer.*); use another, such "
-                            "as 'nabla.%s'",
-                            fn, keys[i], keys[i]);
+            return nb_fail_status(
+                NB_ERR_ARG,
+                "%s: the metadata key '%s' is the model file's own (format, content, "
+                "model, model.*, layer.*, compile.*, optimizer.*); use another, such "
+                "as 'nabla.%s'",
+                fn, keys[i], keys[i]);
     }
     return NB_OK;
 }
@@ -168,7 +169,7 @@ static nb_status write_file(nb_model *m, const char *path, const nb_optimizer_st
     nb_tensor **tensors = calloc((size_t)nw + 1, sizeof *tensors);
     nb_status s = NB_OK;
     if (!p.keys || !p.values || !p.text || !names || !tensors) {
-        s = nb_failc(NB_ERR_MEMORY, "nb_model_save: out of memory");
+        s = nb_fail_status(NB_ERR_MEMORY, "nb_model_save: out of memory");
     } else {
         add_model(&p, m);
         if (m->compiled) add_compile(&p, m, st);
@@ -193,7 +194,7 @@ static nb_status write_file(nb_model *m, const char *path, const nb_optimizer_st
 nb_status nb_model_save_ex(const nb_model *model, const char *path, const char *const *meta_keys,
                            const char *const *meta_values, int n_meta) {
     nb_model *m = (nb_model *)model; /* weights are only read */
-    if (!m || !path) return nb_failc(NB_ERR_NULL, "nb_model_save: NULL model or path");
+    if (!m || !path) return nb_fail_status(NB_ERR_NULL, "nb_model_save: NULL model or path");
     nb_status s = check_extra(meta_keys, meta_values, n_meta);
     nb_optimizer_state st = {0};
     if (s == NB_OK && m->compiled) s = nb_optimizer_get_state(m->opt, NULL, &st);

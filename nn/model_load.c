@@ -296,14 +296,14 @@ static nb_status check_kernel(const file *f, const nb_model *m, const nb_layer *
     snprintf(shape, sizeof shape, "%s", nb_dims_s(want, nd));
     const char *what = "the layer list does not fit the weights";
     if (!t)
-        return nb_failc(NB_ERR_FORMAT,
-                        "%s: %s: layer.%d (%s '%s') needs a weight '%s' %s; the "
-                        "file has none",
-                        f->ctx, what, i, l->ops->type, l->name, name, shape);
-    return nb_failc(NB_ERR_FORMAT,
-                    "%s: %s: layer.%d (%s '%s') needs a weight '%s' %s; the "
-                    "file's is %s",
-                    f->ctx, what, i, l->ops->type, l->name, name, shape, nb_shape_s(t));
+        return nb_fail_status(NB_ERR_FORMAT,
+                              "%s: %s: layer.%d (%s '%s') needs a weight '%s' %s; the "
+                              "file has none",
+                              f->ctx, what, i, l->ops->type, l->name, name, shape);
+    return nb_fail_status(NB_ERR_FORMAT,
+                          "%s: %s: layer.%d (%s '%s') needs a weight '%s' %s; the "
+                          "file's is %s",
+                          f->ctx, what, i, l->ops->type, l->name, name, shape, nb_shape_s(t));
 }
 
 /* what a file that is not a model file is, and what to call instead */
@@ -311,21 +311,23 @@ static nb_status check_content(const file *f) {
     const char *format = nb_safetensors_meta(f->f, "format");
     const char *content = nb_safetensors_meta(f->f, "content");
     if (format && !strcmp(format, "nabla") && !content)
-        return nb_failc(NB_ERR_FORMAT,
-                        "%s: the file holds bare weights (nb_model_save_weights), not a model: "
-                        "build the model and call nb_model_load_weights, or save it with "
-                        "nb_model_save",
-                        f->ctx);
+        return nb_fail_status(
+            NB_ERR_FORMAT,
+            "%s: the file holds bare weights (nb_model_save_weights), not a model: "
+            "build the model and call nb_model_load_weights, or save it with "
+            "nb_model_save",
+            f->ctx);
     if (content && !strcmp(content, "checkpoint"))
-        return nb_failc(NB_ERR_FORMAT,
-                        "%s: the file is a checkpoint (nb_model_save_checkpoint), not a model: "
-                        "build and compile the model and call nb_model_load_checkpoint",
-                        f->ctx);
+        return nb_fail_status(
+            NB_ERR_FORMAT,
+            "%s: the file is a checkpoint (nb_model_save_checkpoint), not a model: "
+            "build and compile the model and call nb_model_load_checkpoint",
+            f->ctx);
     if (!format || strcmp(format, "nabla") || strcmp(content, "model"))
-        return nb_failc(NB_ERR_FORMAT,
-                        "%s: not a nabla model file (its metadata has no format = nabla and "
-                        "content = model)",
-                        f->ctx);
+        return nb_fail_status(NB_ERR_FORMAT,
+                              "%s: not a nabla model file (its metadata has no format = nabla and "
+                              "content = model)",
+                              f->ctx);
     const char *v = get(f, "model.version");
     if (!v) return nb_failure_code();
     if (strcmp(v, NB_MODEL_FILE_VERSION))
@@ -358,7 +360,7 @@ static nb_model *read_architecture(const file *f) {
             strncmp(nb_error(), f->ctx, strlen(f->ctx))) {
             char why[1024];
             snprintf(why, sizeof why, "%s", nb_error());
-            nb_failc(s, "%s: layer.%d: %s", f->ctx, i, why);
+            nb_fail_status(s, "%s: layer.%d: %s", f->ctx, i, why);
         }
         if (s != NB_OK) return nb_model_free(m), NULL;
     }
@@ -373,17 +375,17 @@ static nb_status read_weights(const file *f, nb_model *m) {
         const nb_weight *wt = nb_model_weight(m, w);
         const nb_tensor *t = file_tensor(f, wt->name);
         if (!t)
-            return nb_failc(NB_ERR_FORMAT,
-                            "%s: the layer list does not fit the weights: the file has no "
-                            "weight '%s'",
-                            f->ctx, wt->name);
+            return nb_fail_status(NB_ERR_FORMAT,
+                                  "%s: the layer list does not fit the weights: the file has no "
+                                  "weight '%s'",
+                                  f->ctx, wt->name);
         if (!nb_same_shape(t, wt->t)) {
             char shape[64];
             snprintf(shape, sizeof shape, "%s", nb_shape_s(wt->t));
-            return nb_failc(NB_ERR_FORMAT,
-                            "%s: the layer list does not fit the weights: '%s' is %s in the "
-                            "file, the layers make it %s",
-                            f->ctx, wt->name, nb_shape_s(t), shape);
+            return nb_fail_status(NB_ERR_FORMAT,
+                                  "%s: the layer list does not fit the weights: '%s' is %s in the "
+                                  "file, the layers make it %s",
+                                  f->ctx, wt->name, nb_shape_s(t), shape);
         }
     }
     if (nb_safetensors_count(f->f) != nw)
@@ -392,10 +394,10 @@ static nb_status read_weights(const file *f, nb_model *m) {
             for (int w = 0; w < nw && !known; w++)
                 known = !strcmp(nb_model_weight(m, w)->name, nb_safetensors_name(f->f, i));
             if (!known)
-                return nb_failc(NB_ERR_FORMAT,
-                                "%s: the layer list does not fit the weights: the file has a "
-                                "weight '%s' that no layer has",
-                                f->ctx, nb_safetensors_name(f->f, i));
+                return nb_fail_status(NB_ERR_FORMAT,
+                                      "%s: the layer list does not fit the weights: the file has a "
+                                      "weight '%s' that no layer has",
+                                      f->ctx, nb_safetensors_name(f->f, i));
         }
     for (int w = 0; w < nw; w++) {
         nb_weight *wt = nb_model_weight(m, w);
@@ -470,7 +472,7 @@ static nb_status read_compile(const file *f, nb_model *m) {
     if (s != NB_OK && strncmp(nb_error(), f->ctx, strlen(f->ctx))) {
         char why[1024];
         snprintf(why, sizeof why, "%s", nb_error());
-        nb_failc(s, "%s: compile.*: %s", f->ctx, why);
+        nb_fail_status(s, "%s: compile.*: %s", f->ctx, why);
     }
     return s;
 }

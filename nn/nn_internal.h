@@ -34,7 +34,7 @@
 #ifndef NB_NN_INTERNAL_H
 #define NB_NN_INTERNAL_H
 
-#include "../core/core_internal.h"
+#include "core/core_internal.h"
 #include "nabla/autograd.h"
 #include "nabla/cnn.h"
 #include "nabla/nn.h"

@@ -28,7 +28,7 @@ nb_status nb_model_save_weights_meta(const nb_model *model, const char *path,
                                      int n_meta) {
     nb_model *m = (nb_model *)model; /* weights are only read */
     if (!m || !path || n_meta < 0 || n_meta > 14 || (n_meta && (!meta_keys || !meta_values)))
-        return nb_failc(NB_ERR_NULL, "nb_model_save_weights: NULL model, path or metadata");
+        return nb_fail_status(NB_ERR_NULL, "nb_model_save_weights: NULL model, path or metadata");
     const char **names;
     nb_tensor **tensors;
     int n = collect(m, &names, &tensors);
@@ -37,7 +37,7 @@ nb_status nb_model_save_weights_meta(const nb_model *model, const char *path,
         keys[2 + i] = meta_keys[i];
         values[2 + i] = meta_values[i];
     }
-    nb_status s = n < 0 ? nb_failc(NB_ERR_MEMORY, "nb_model_save_weights: out of memory")
+    nb_status s = n < 0 ? nb_fail_status(NB_ERR_MEMORY, "nb_model_save_weights: out of memory")
                         : nb_safetensors_save(path, names, tensors, n, keys, values, 2 + n_meta);
     free(names);
     free(tensors);
@@ -49,11 +49,12 @@ nb_status nb_model_save_weights(const nb_model *m, const char *path) {
 }
 
 nb_status nb_model_load_weights(nb_model *m, const char *path) {
-    if (!m || !path) return nb_failc(NB_ERR_NULL, "nb_model_load_weights: NULL model or path");
+    if (!m || !path)
+        return nb_fail_status(NB_ERR_NULL, "nb_model_load_weights: NULL model or path");
     const char **names;
     nb_tensor **tensors;
     int n = collect(m, &names, &tensors);
-    nb_status s = n < 0 ? nb_failc(NB_ERR_MEMORY, "nb_model_load_weights: out of memory")
+    nb_status s = n < 0 ? nb_fail_status(NB_ERR_MEMORY, "nb_model_load_weights: out of memory")
                         : nb_safetensors_load(path, names, tensors, n);
     free(names);
     free(tensors);
@@ -72,16 +73,16 @@ nb_status nb_model_load_weights(nb_model *m, const char *path) {
 static nb_status param_names(nb_model *m, const char *fn, const char ***out) {
     int n = nb_optimizer_num_params(m->opt);
     const char **names = calloc((size_t)n + 1, sizeof *names);
-    if (!names) return nb_failc(NB_ERR_MEMORY, "%s: out of memory", fn);
+    if (!names) return nb_fail_status(NB_ERR_MEMORY, "%s: out of memory", fn);
     for (int i = 0; i < n; i++) {
         nb_tensor *p = nb_optimizer_param(m->opt, i);
         for (int w = 0; w < nb_model_num_weights(m) && !names[i]; w++)
             if (nb_model_weight(m, w)->t == p) names[i] = nb_model_weight(m, w)->name;
         if (!names[i]) {
             free(names);
-            return nb_failc(NB_ERR_STATE,
-                            "%s: the optimizer's param %d %s is no weight of the model", fn, i,
-                            nb_shape_s(p));
+            return nb_fail_status(NB_ERR_STATE,
+                                  "%s: the optimizer's param %d %s is no weight of the model", fn,
+                                  i, nb_shape_s(p));
         }
     }
     *out = names;
@@ -152,7 +153,7 @@ static nb_status write_checkpoint(nb_model *m, const char *path, int epoch,
     char numbers[2][32];
     nb_status s = l.names && l.keys && l.values && l.tensors && l.text
                       ? fill_lists(m, epoch, st, &l, numbers)
-                      : nb_failc(NB_ERR_MEMORY, "nb_model_save_checkpoint: out of memory");
+                      : nb_fail_status(NB_ERR_MEMORY, "nb_model_save_checkpoint: out of memory");
     if (s == NB_OK)
         s = nb_safetensors_save(path, l.names, l.tensors, l.n, l.keys, l.values, l.n_meta);
     lists_free(&l);
@@ -162,12 +163,12 @@ static nb_status write_checkpoint(nb_model *m, const char *path, int epoch,
 nb_status nb_model_save_checkpoint(const nb_model *model, const char *path, int epoch) {
     const char *fn = "nb_model_save_checkpoint";
     nb_model *m = (nb_model *)model; /* weights and state are only read */
-    if (!m || !path) return nb_failc(NB_ERR_NULL, "%s: NULL model or path", fn);
+    if (!m || !path) return nb_fail_status(NB_ERR_NULL, "%s: NULL model or path", fn);
     if (!m->opt)
-        return nb_failc(NB_ERR_STATE,
-                        "%s: compile the model first: a checkpoint holds the optimizer's state",
-                        fn);
-    if (epoch < 0) return nb_failc(NB_ERR_ARG, "%s: epoch is %d, expected >= 0", fn, epoch);
+        return nb_fail_status(
+            NB_ERR_STATE, "%s: compile the model first: a checkpoint holds the optimizer's state",
+            fn);
+    if (epoch < 0) return nb_fail_status(NB_ERR_ARG, "%s: epoch is %d, expected >= 0", fn, epoch);
     const char **names = NULL;
     nb_optimizer_state st = {0};
     nb_status s = param_names(m, fn, &names);
@@ -198,19 +199,22 @@ static nb_status check_weights(nb_model *m, const nb_safetensors *f, const char 
         const nb_weight *wt = nb_model_weight(m, w);
         int i = find_tensor(f, wt->name);
         if (i < 0)
-            return nb_failc(NB_ERR_ARG, "%s: the checkpoint has no weight '%s'", ctx, wt->name);
+            return nb_fail_status(NB_ERR_ARG, "%s: the checkpoint has no weight '%s'", ctx,
+                                  wt->name);
         const nb_tensor *t = nb_safetensors_tensor(f, i);
         if (!nb_same_shape(t, wt->t))
-            return nb_failc(NB_ERR_SHAPE, "%s: weight '%s' is %s in the checkpoint but %s here",
-                            ctx, wt->name, nb_shape_s(t), nb_shape_s(wt->t));
+            return nb_fail_status(NB_ERR_SHAPE,
+                                  "%s: weight '%s' is %s in the checkpoint but %s here", ctx,
+                                  wt->name, nb_shape_s(t), nb_shape_s(wt->t));
     }
     for (int i = 0; i < nb_safetensors_count(f); i++) {
         const char *name = nb_safetensors_name(f, i);
         if (strncmp(name, OPT_TENSORS, strlen(OPT_TENSORS)) && !is_weight(m, name))
-            return nb_failc(NB_ERR_ARG,
-                            "%s: the checkpoint has a weight '%s' that the model has not (the "
-                            "model has %d weights)",
-                            ctx, name, nw);
+            return nb_fail_status(
+                NB_ERR_ARG,
+                "%s: the checkpoint has a weight '%s' that the model has not (the "
+                "model has %d weights)",
+                ctx, name, nw);
     }
     return NB_OK;
 }
@@ -220,20 +224,23 @@ static nb_status read_counters(const nb_safetensors *f, const char *ctx, int *ep
                                uint64_t *rng) {
     const char *content = nb_safetensors_meta(f, "content");
     if (!content || strcmp(content, "checkpoint"))
-        return nb_failc(NB_ERR_FORMAT,
-                        "%s: not a checkpoint (it has no optimizer state); a weights file loads "
-                        "with nb_model_load_weights",
-                        ctx);
+        return nb_fail_status(
+            NB_ERR_FORMAT,
+            "%s: not a checkpoint (it has no optimizer state); a weights file loads "
+            "with nb_model_load_weights",
+            ctx);
     const char *e = nb_safetensors_meta(f, "epoch"), *r = nb_safetensors_meta(f, "rng_state");
     char *end = NULL;
     errno = 0;
     long v = e ? strtol(e, &end, 10) : -1;
     if (!e || errno || end == e || *end || v < 0 || v > INT_MAX)
-        return nb_failc(NB_ERR_FORMAT, "%s: the epoch '%s' is not a count", ctx, e ? e : "(none)");
+        return nb_fail_status(NB_ERR_FORMAT, "%s: the epoch '%s' is not a count", ctx,
+                              e ? e : "(none)");
     unsigned long long s = r ? strtoull(r, &end, 10) : 0;
     if (!r || errno || end == r || *end || r[0] == '-')
-        return nb_failc(NB_ERR_FORMAT, "%s: the random generator's state '%s' is not a number", ctx,
-                        r ? r : "(none)");
+        return nb_fail_status(NB_ERR_FORMAT,
+                              "%s: the random generator's state '%s' is not a number", ctx,
+                              r ? r : "(none)");
     *epoch = (int)v;
     *rng = (uint64_t)s;
     return NB_OK;
@@ -271,7 +278,7 @@ static nb_status restore_optimizer(nb_model *m, const nb_safetensors *f, const c
     st.keys = calloc((size_t)own.n_pairs + 1, sizeof(char *));
     st.values = calloc((size_t)own.n_pairs + 1, sizeof(char *));
     if (s == NB_OK && !(text && st.names && st.tensors && st.keys && st.values))
-        s = nb_failc(NB_ERR_MEMORY, "nb_model_load_checkpoint: out of memory");
+        s = nb_fail_status(NB_ERR_MEMORY, "nb_model_load_checkpoint: out of memory");
     if (s == NB_OK) s = file_state(f, m, &own, &st, text);
     if (s == NB_OK) s = nb_optimizer_set_state(m->opt, names, &st, ctx);
     free(st.names);
@@ -304,11 +311,11 @@ static nb_status read_checkpoint(nb_model *m, const nb_safetensors *f, const cha
 
 nb_status nb_model_load_checkpoint(nb_model *m, const char *path, int *epoch) {
     const char *fn = "nb_model_load_checkpoint";
-    if (!m || !path) return nb_failc(NB_ERR_NULL, "%s: NULL model or path", fn);
+    if (!m || !path) return nb_fail_status(NB_ERR_NULL, "%s: NULL model or path", fn);
     if (!m->opt)
-        return nb_failc(NB_ERR_STATE,
-                        "%s: compile the model first, with the optimizer of the checkpoint's run",
-                        fn);
+        return nb_fail_status(
+            NB_ERR_STATE, "%s: compile the model first, with the optimizer of the checkpoint's run",
+            fn);
     char ctx[4200];
     snprintf(ctx, sizeof ctx, "%s: %s", fn, path);
     nb_status s = nb_scope_begin(); /* the file's tensors live in it, until the end */
@@ -319,7 +326,7 @@ nb_status nb_model_load_checkpoint(nb_model *m, const char *path, int *epoch) {
     } else { /* the reader's message names the file and the byte; say who asked */
         char why[1024];
         snprintf(why, sizeof why, "%s", nb_error());
-        s = nb_failc(nb_failure_code(), "%s: %s", fn, why);
+        s = nb_fail_status(nb_failure_code(), "%s: %s", fn, why);
     }
     nb_safetensors_free(f);
     nb_scope_end();

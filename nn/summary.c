@@ -97,7 +97,7 @@ static void total_line(FILE *f, const char *what, int64_t count) {
 }
 
 nb_status nb_model_summary(const nb_model *m, FILE *f) {
-    if (!m || !f) return nb_failc(NB_ERR_NULL, "nb_model_summary: model or file is NULL");
+    if (!m || !f) return nb_fail_status(NB_ERR_NULL, "nb_model_summary: model or file is NULL");
     widths w = column_widths(m);
     fprintf(f, "Model: \"%s\"\n", m->name);
     rule(f, &w, '_');
@@ -115,5 +115,5 @@ nb_status nb_model_summary(const nb_model *m, FILE *f) {
     total_line(f, "Trainable", trainable);
     total_line(f, "Non-trainable", total - trainable);
     rule(f, &w, '_');
-    return ferror(f) ? nb_failc(NB_ERR_IO, "nb_model_summary: writing failed") : NB_OK;
+    return ferror(f) ? nb_fail_status(NB_ERR_IO, "nb_model_summary: writing failed") : NB_OK;
 }

@@ -14,7 +14,7 @@ static char *fn_name(char *buf, const char *name) {
     return buf;
 }
 
-const char *nb_op_fn(const nb_node *n) {
+const char *nb_op_caller(const nb_node *n) {
     static _Thread_local char ring[4][64];
     static _Thread_local int next;
     char *buf = ring[next];
@@ -152,12 +152,12 @@ nb_tensor *nb_apply(const nb_op_def *def, nb_tensor *const *in, int n_in, const 
     memcpy(tmp.scope, scope, len);
     tmp.scope[len] = '\0';
     for (int i = 0; i < n_in; i++) {
-        if (!in[i]) return nb_fail_null(nb_op_fn(&tmp));
+        if (!in[i]) return nb_fail_null(nb_op_caller(&tmp));
         if (in[i]->magic != NB_TENSOR_LIVE)
             return nb_fail(NB_ERR_STATE,
                            "%s: input %d was freed (by nb_free or when its scope ended); a "
                            "pointer to it must not be used again",
-                           nb_op_fn(&tmp), i);
+                           nb_op_caller(&tmp), i);
         tmp.in[i] = in[i];
     }
     if (attrs_size) memcpy(tmp.attrs, attrs, attrs_size);

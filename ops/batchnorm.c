@@ -12,7 +12,7 @@
  * again. Inference uses the running statistics, so y is affine in x and the
  * backward is written with ops.
  */
-#include "../core/dnnl_cnn_internal.h"
+#include "core/dnnl_cnn_internal.h"
 #include "nabla/cnn.h"
 #include "op.h"
 
@@ -44,23 +44,24 @@ static nb_status bn_shape(const nb_node *n, nb_layout *l) {
     const bn_attrs *a = NB_ATTRS(n, bn_attrs);
     const nb_tensor *x = n->in[0];
     if (x->ndim < 2 || x->ndim > 4)
-        return nb_failc(NB_ERR_SHAPE,
-                        "nb_batch_norm: x must be [N, C], [N, C, L] or [N, C, H, W]; got %s",
-                        nb_shape_s(x));
+        return nb_fail_status(NB_ERR_SHAPE,
+                              "nb_batch_norm: x must be [N, C], [N, C, L] or [N, C, H, W]; got %s",
+                              nb_shape_s(x));
     int64_t c = x->shape[1];
     if (!is_channel_vector(n->in[1], c) || !is_channel_vector(n->in[2], c) ||
         (a->running_mean && !is_channel_vector(a->running_mean, c)) ||
         (a->running_var && !is_channel_vector(a->running_var, c)))
-        return nb_failc(NB_ERR_SHAPE,
-                        "nb_batch_norm: gamma %s, beta %s and running stats %s, %s must all be "
-                        "[%lld] for x %s",
-                        nb_shape_s(n->in[1]), nb_shape_s(n->in[2]), nb_shape_s(a->running_mean),
-                        nb_shape_s(a->running_var), (long long)c, nb_shape_s(x));
+        return nb_fail_status(
+            NB_ERR_SHAPE,
+            "nb_batch_norm: gamma %s, beta %s and running stats %s, %s must all be "
+            "[%lld] for x %s",
+            nb_shape_s(n->in[1]), nb_shape_s(n->in[2]), nb_shape_s(a->running_mean),
+            nb_shape_s(a->running_var), (long long)c, nb_shape_s(x));
     if (a->training && x->numel / c < 2)
-        return nb_failc(NB_ERR_SHAPE,
-                        "nb_batch_norm: training needs more than one value per "
-                        "channel; x is %s",
-                        nb_shape_s(x));
+        return nb_fail_status(NB_ERR_SHAPE,
+                              "nb_batch_norm: training needs more than one value per "
+                              "channel; x is %s",
+                              nb_shape_s(x));
     nb_layout_contiguous(l, x->shape, x->ndim);
     return NB_OK;
 }
@@ -82,13 +83,13 @@ static nb_status bn_forward(nb_node *n) {
     const bn_attrs *a = NB_ATTRS(n, bn_attrs);
     nb_tensor x = as_4d(n->in[0]), y = as_4d(n->out);
     if (!a->training)
-        return nb_k_batch_norm("nb_batch_norm", a->eps, false, &x, n->in[1], n->in[2],
-                               a->running_mean, a->running_var, &y);
+        return nb_kernel_batch_norm("nb_batch_norm", a->eps, false, &x, n->in[1], n->in[2],
+                                    a->running_mean, a->running_var, &y);
     int64_t c = x.shape[1];
     nb_tensor *mean = nb_saved(n, 0, &c, 1), *var = nb_saved(n, 1, &c, 1);
     if (!mean || !var) return nb_failure_code();
     nb_status s =
-        nb_k_batch_norm("nb_batch_norm", a->eps, true, &x, n->in[1], n->in[2], mean, var, &y);
+        nb_kernel_batch_norm("nb_batch_norm", a->eps, true, &x, n->in[1], n->in[2], mean, var, &y);
     if (s == NB_OK) update_running(a, mean, var, x.numel / c);
     return s;
 }
@@ -110,8 +111,8 @@ static nb_status bn_backward_forward(nb_node *n) {
     gx.offset = n->out->offset;
     dgamma.offset = gx.offset + x.numel;
     dbeta.offset = dgamma.offset + c;
-    return nb_k_batch_norm_bwd("nb_batch_norm", a->eps, &x, n->in[4], n->in[5], &gy, n->in[2],
-                               n->in[3], &gx, &dgamma, &dbeta);
+    return nb_kernel_batch_norm_backward("nb_batch_norm", a->eps, &x, n->in[4], n->in[5], &gy,
+                                         n->in[2], n->in[3], &gx, &dgamma, &dbeta);
 }
 
 static const nb_op_def bn_backward_def = {

@@ -11,7 +11,7 @@
  * The gradient of an input that was broadcast is summed back over the axes it
  * was repeated along (nb_grad_unbroadcast).
  */
-#include "../core/dnnl_internal.h"
+#include "core/dnnl_internal.h"
 #include "op.h"
 
 #include <string.h>
@@ -61,11 +61,11 @@ static nb_status binary_shape(const nb_node *n, nb_layout *l) {
 static nb_status binary_forward(nb_node *n) {
     int alg = NB_ATTRS(n, binary_attrs)->alg;
     nb_tensor *a = n->in[0], *b = n->in[1], *c = n->out;
-    const char *fn = nb_op_fn(n);
-    if (fills(a, c)) return nb_k_binary(fn, alg, a, b, c);
-    if (fills(b, c) && commutes(alg)) return nb_k_binary(fn, alg, b, a, c);
+    const char *fn = nb_op_caller(n);
+    if (fills(a, c)) return nb_kernel_binary(fn, alg, a, b, c);
+    if (fills(b, c) && commutes(alg)) return nb_kernel_binary(fn, alg, b, a, c);
     broadcast_copy(a, c);
-    return nb_k_binary(fn, alg, c, b, c);
+    return nb_kernel_binary(fn, alg, c, b, c);
 }
 
 nb_tensor *nb_grad_unbroadcast(nb_tensor *g, const nb_tensor *t) {
@@ -203,8 +203,8 @@ static nb_status broadcast_to_shape(const nb_node *n, nb_layout *l) {
     const target_attrs *t = NB_ATTRS(n, target_attrs);
     const nb_tensor *x = n->in[0];
     if (!broadcasts(x->shape, x->ndim, t->shape, t->ndim))
-        return nb_failc(NB_ERR_SHAPE, "nb_broadcast_to: shape %s cannot be broadcast to %s",
-                        nb_shape_s(x), nb_dims_s(t->shape, t->ndim));
+        return nb_fail_status(NB_ERR_SHAPE, "nb_broadcast_to: shape %s cannot be broadcast to %s",
+                              nb_shape_s(x), nb_dims_s(t->shape, t->ndim));
     nb_layout_contiguous(l, t->shape, t->ndim);
     return NB_OK;
 }
@@ -252,11 +252,11 @@ static nb_status sum_to_shape(const nb_node *n, nb_layout *l) {
     const target_attrs *t = NB_ATTRS(n, target_attrs);
     const nb_tensor *x = n->in[0];
     if (!broadcasts(t->shape, t->ndim, x->shape, x->ndim))
-        return nb_failc(NB_ERR_SHAPE,
-                        "nb_sum_to: shape %s cannot be summed to %s (%s must "
-                        "broadcast to %s)",
-                        nb_shape_s(x), nb_dims_s(t->shape, t->ndim), nb_dims_s(t->shape, t->ndim),
-                        nb_shape_s(x));
+        return nb_fail_status(NB_ERR_SHAPE,
+                              "nb_sum_to: shape %s cannot be summed to %s (%s must "
+                              "broadcast to %s)",
+                              nb_shape_s(x), nb_dims_s(t->shape, t->ndim),
+                              nb_dims_s(t->shape, t->ndim), nb_shape_s(x));
     nb_layout_contiguous(l, t->shape, t->ndim);
     return NB_OK;
 }
@@ -273,7 +273,7 @@ static nb_status sum_rows(nb_node *n, const nb_tensor *x, nb_tensor *out) {
     row.shape[0] = 1;
     row.shape[1] = x->shape[1];
     nb_contiguous_strides(row.shape, 2, row.strides);
-    return nb_k_matmul("nb_sum_to", ones, x, NULL, &row);
+    return nb_kernel_matmul("nb_sum_to", ones, x, NULL, &row);
 }
 
 /* The target is [M] or [1, M] for x: [N, M], i.e. only axis 0 is summed. The
@@ -294,8 +294,8 @@ static nb_status sum_to_forward(nb_node *n) {
     int pad = x->ndim - out->ndim;
     for (int i = 0; i < x->ndim; i++) kept.shape[i] = i < pad ? 1 : out->shape[i - pad];
     nb_contiguous_strides(kept.shape, kept.ndim, kept.strides);
-    if (x->numel == out->numel) return nb_k_reorder("nb_sum_to", x, &kept);
-    return nb_k_reduce("nb_sum_to", dnnl_reduction_sum, x, &kept);
+    if (x->numel == out->numel) return nb_kernel_reorder("nb_sum_to", x, &kept);
+    return nb_kernel_reduce("nb_sum_to", dnnl_reduction_sum, x, &kept);
 }
 
 /* y = sum over repeated axes: dx = dy repeated */

@@ -18,7 +18,7 @@
  *   backward_weights(x, dy), incoming [gw | gb]:
  *     d/dx = backward_data(dy, gw)         d/d dy = conv2d(x, gw, gb)
  */
-#include "../core/dnnl_cnn_internal.h"
+#include "core/dnnl_cnn_internal.h"
 #include "nabla/cnn.h"
 #include "op.h"
 
@@ -62,32 +62,35 @@ static nb_status conv_shape(const nb_node *n, nb_layout *l) {
     const nb_conv_geom *g = &NB_ATTRS(n, conv_attrs)->g;
     const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL;
     if (x->ndim != 4 || w->ndim != 4)
-        return nb_failc(NB_ERR_SHAPE,
-                        "nb_conv2d: x must be [N, C, H, W] or [C, H, W] and w [K, C, R, S]; got "
-                        "x %s, w %s",
-                        nb_shape_s(x), nb_shape_s(w));
+        return nb_fail_status(
+            NB_ERR_SHAPE,
+            "nb_conv2d: x must be [N, C, H, W] or [C, H, W] and w [K, C, R, S]; got "
+            "x %s, w %s",
+            nb_shape_s(x), nb_shape_s(w));
     if (has_empty_size(x, w))
-        return nb_failc(NB_ERR_SHAPE,
-                        "nb_conv2d: sizes must be positive (only the batch may be 0); got x %s, "
-                        "w %s",
-                        nb_shape_s(x), nb_shape_s(w));
+        return nb_fail_status(
+            NB_ERR_SHAPE,
+            "nb_conv2d: sizes must be positive (only the batch may be 0); got x %s, "
+            "w %s",
+            nb_shape_s(x), nb_shape_s(w));
     int64_t c = x->shape[1], k = w->shape[0];
     if (c != w->shape[1] * g->groups || k % g->groups)
-        return nb_failc(NB_ERR_SHAPE,
-                        "nb_conv2d: channel mismatch: x %s has %lld channels, w %s expects %lld "
-                        "(%lld per group x %lld groups; filters must divide into the groups)%s",
-                        nb_shape_s(x), (long long)c, nb_shape_s(w),
-                        (long long)(w->shape[1] * g->groups), (long long)w->shape[1],
-                        (long long)g->groups, layout_hint(x, w->shape[1] * g->groups, false));
+        return nb_fail_status(
+            NB_ERR_SHAPE,
+            "nb_conv2d: channel mismatch: x %s has %lld channels, w %s expects %lld "
+            "(%lld per group x %lld groups; filters must divide into the groups)%s",
+            nb_shape_s(x), (long long)c, nb_shape_s(w), (long long)(w->shape[1] * g->groups),
+            (long long)w->shape[1], (long long)g->groups,
+            layout_hint(x, w->shape[1] * g->groups, false));
     if (b && (b->ndim != 1 || b->shape[0] != k))
-        return nb_failc(NB_ERR_SHAPE, "nb_conv2d: bias %s does not match %lld filters",
-                        nb_shape_s(b), (long long)k);
+        return nb_fail_status(NB_ERR_SHAPE, "nb_conv2d: bias %s does not match %lld filters",
+                              nb_shape_s(b), (long long)k);
     int64_t ho =
         out_size(x->shape[2], w->shape[2], g->stride[0], g->dilate[0], g->pad_l[0], g->pad_r[0]);
     int64_t wo =
         out_size(x->shape[3], w->shape[3], g->stride[1], g->dilate[1], g->pad_l[1], g->pad_r[1]);
     if (ho < 1 || wo < 1)
-        return nb_failc(
+        return nb_fail_status(
             NB_ERR_SHAPE,
             "nb_conv2d: kernel %lldx%lld (dilation %lldx%lld) is larger than the "
             "padded input %lldx%lld%s",
@@ -99,8 +102,8 @@ static nb_status conv_shape(const nb_node *n, nb_layout *l) {
 }
 
 static nb_status conv_forward(nb_node *n) {
-    return nb_k_conv("nb_conv2d", &NB_ATTRS(n, conv_attrs)->g, n->in[0], n->in[1],
-                     n->n_in > 2 ? n->in[2] : NULL, n->out);
+    return nb_kernel_conv("nb_conv2d", &NB_ATTRS(n, conv_attrs)->g, n->in[0], n->in[1],
+                          n->n_in > 2 ? n->in[2] : NULL, n->out);
 }
 
 static nb_status grad_shape(const nb_node *n, nb_layout *l) {
@@ -110,7 +113,8 @@ static nb_status grad_shape(const nb_node *n, nb_layout *l) {
 
 /* in: [dy, w] -> dx */
 static nb_status conv_bwd_data_forward(nb_node *n) {
-    return nb_k_conv_bwd_data("nb_conv2d", &NB_ATTRS(n, conv_attrs)->g, n->in[0], n->in[1], n->out);
+    return nb_kernel_conv_backward_data("nb_conv2d", &NB_ATTRS(n, conv_attrs)->g, n->in[0],
+                                        n->in[1], n->out);
 }
 
 /* in: [x, dy] -> [dw | db], flat */
@@ -132,7 +136,8 @@ static nb_status conv_bwd_weights_forward(nb_node *n) {
     gb.shape[0] = a->shape[0];
     gb.numel = a->shape[0];
     gb.offset += gw.numel;
-    return nb_k_conv_bwd_weights("nb_conv2d", &a->g, n->in[0], n->in[1], &gw, a->bias ? &gb : NULL);
+    return nb_kernel_conv_backward_weights("nb_conv2d", &a->g, n->in[0], n->in[1], &gw,
+                                           a->bias ? &gb : NULL);
 }
 
 static int print_conv(const nb_node *n, char *buf, size_t size) {
@@ -226,8 +231,8 @@ static nb_status conv_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
 
 /* conv2d + activation, one oneDNN convolution with the activation as its post-op */
 static nb_status conv_forward_fused(nb_node *n, const nb_post_op *post) {
-    return nb_k_conv_post("nb_conv2d", &NB_ATTRS(n, conv_attrs)->g, n->in[0], n->in[1],
-                          n->n_in > 2 ? n->in[2] : NULL, n->out, post);
+    return nb_kernel_conv_post("nb_conv2d", &NB_ATTRS(n, conv_attrs)->g, n->in[0], n->in[1],
+                               n->n_in > 2 ? n->in[2] : NULL, n->out, post);
 }
 
 static const nb_op_def conv2d_def = {

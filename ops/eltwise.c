@@ -10,7 +10,7 @@
  * log and softplus run their forward as exact loops instead (see exact_forward).
  * clip's backward is a mask written with ops instead (see clip_backward).
  */
-#include "../core/dnnl_internal.h"
+#include "core/dnnl_internal.h"
 #include "op.h"
 
 #include <math.h>
@@ -36,13 +36,14 @@ static int print_alpha_beta(const nb_node *n, char *buf, size_t size) {
 /* y = f(x) */
 static nb_status eltwise_forward(nb_node *n) {
     const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
-    return nb_k_eltwise(nb_op_fn(n), a->alg, a->alpha, a->beta, n->in[0], n->out);
+    return nb_kernel_eltwise(nb_op_caller(n), a->alg, a->alpha, a->beta, n->in[0], n->out);
 }
 
 /* in: [dy, x or y] -> dx = f'(.) * dy */
 static nb_status eltwise_backward_forward(nb_node *n) {
     const eltwise_attrs *a = NB_ATTRS(n, eltwise_attrs);
-    return nb_k_eltwise_bwd(nb_op_fn(n), a->alg, a->alpha, a->beta, n->in[1], n->in[0], n->out);
+    return nb_kernel_eltwise_backward(nb_op_caller(n), a->alg, a->alpha, a->beta, n->in[1],
+                                      n->in[0], n->out);
 }
 
 /* ---- second order: the backward op's own backward ----------------------------------

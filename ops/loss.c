@@ -71,15 +71,15 @@ static nb_status ce_shape(const nb_node *n, nb_layout *l) {
     const nb_tensor *x = n->in[0], *t = n->in[1];
     bool sparse = NB_ATTRS(n, ce_attrs)->sparse;
     if (x->ndim != 2 || x->shape[0] < 1 || x->shape[1] < 1)
-        return nb_failc(NB_ERR_SHAPE, "%s: logits must be [N, K] with N, K >= 1; got %s", ce_fn(n),
-                        nb_shape_s(x));
+        return nb_fail_status(NB_ERR_SHAPE, "%s: logits must be [N, K] with N, K >= 1; got %s",
+                              ce_fn(n), nb_shape_s(x));
     if (sparse && !nb_target_fits(x, t, true))
-        return nb_failc(
+        return nb_fail_status(
             NB_ERR_SHAPE, "%s: labels must be [%lld] (or [%lld, 1]) for logits %s; got %s",
             ce_fn(n), (long long)x->shape[0], (long long)x->shape[0], nb_shape_s(x), nb_shape_s(t));
     if (!sparse && !nb_same_shape(x, t)) /* fitting targets were viewed with x's shape */
-        return nb_failc(NB_ERR_SHAPE, "%s: logits %s and one-hot targets %s differ in shape",
-                        ce_fn(n), nb_shape_s(x), nb_shape_s(t));
+        return nb_fail_status(NB_ERR_SHAPE, "%s: logits %s and one-hot targets %s differ in shape",
+                              ce_fn(n), nb_shape_s(x), nb_shape_s(t));
     nb_layout_contiguous(l, NULL, 0);
     return NB_OK;
 }
@@ -118,9 +118,9 @@ static nb_status ce_forward(nb_node *n) {
         if (sparse) {
             int64_t c = class_of(t[i], k);
             if (c < 0)
-                return nb_failc(NB_ERR_ARG,
-                                "%s: label %g in row %lld is not a class index in [0, %lld)",
-                                ce_fn(n), t[i], (long long)i, (long long)k);
+                return nb_fail_status(NB_ERR_ARG,
+                                      "%s: label %g in row %lld is not a class index in [0, %lld)",
+                                      ce_fn(n), t[i], (long long)i, (long long)k);
             loss += lse - xi[c];
         } else {
             for (int64_t j = 0; j < k; j++)
@@ -288,12 +288,13 @@ nb_tensor *nb_sparse_softmax_crossentropy_logits(nb_tensor *logits, nb_tensor *l
 static nb_status sigmoid_ce_shape(const nb_node *n, nb_layout *l) {
     const nb_tensor *x = n->in[0], *z = n->in[1];
     if (!nb_same_shape(x, z)) /* fitting targets were viewed with x's shape */
-        return nb_failc(NB_ERR_SHAPE,
-                        "nb_sigmoid_crossentropy_logits: logits %s and targets %s differ in shape",
-                        nb_shape_s(x), nb_shape_s(z));
+        return nb_fail_status(
+            NB_ERR_SHAPE,
+            "nb_sigmoid_crossentropy_logits: logits %s and targets %s differ in shape",
+            nb_shape_s(x), nb_shape_s(z));
     if (x->numel < 1)
-        return nb_failc(NB_ERR_SHAPE, "nb_sigmoid_crossentropy_logits: logits %s are empty",
-                        nb_shape_s(x));
+        return nb_fail_status(NB_ERR_SHAPE, "nb_sigmoid_crossentropy_logits: logits %s are empty",
+                              nb_shape_s(x));
     nb_layout_contiguous(l, NULL, 0);
     return NB_OK;
 }

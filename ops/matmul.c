@@ -18,7 +18,7 @@
  * Z^T Y^T). An operand whose batch was broadcast gets its gradient summed over
  * the batch (nb_sum_to).
  */
-#include "../core/dnnl_internal.h"
+#include "core/dnnl_internal.h"
 #include "op.h"
 
 #include <string.h>
@@ -69,22 +69,23 @@ static nb_status matmul_shape(const nb_node *n, nb_layout *l) {
     const char *fn = at->ta || at->tb ? "nb_matmul_t" : "nb_matmul";
     const char *an = at->ta ? "a^T" : "a", *bn = at->tb ? "b^T" : "b";
     if (a->ndim < 2 || b->ndim < 2) /* nb_matmul_t turns vectors into matrices first */
-        return nb_failc(NB_ERR_SHAPE, "%s: operands must be 2-D or more: a is %s, b is %s", fn,
-                        nb_shape_s(a), nb_shape_s(b));
+        return nb_fail_status(NB_ERR_SHAPE, "%s: operands must be 2-D or more: a is %s, b is %s",
+                              fn, nb_shape_s(a), nb_shape_s(b));
     nb_tensor oa = swapped(a, at->ta), ob = swapped(b, at->tb);
     if (cols(&oa) != rows(&ob))
-        return nb_failc(NB_ERR_SHAPE, "%s: inner dimensions differ: %s is %s, %s is %s", fn, an,
-                        nb_shape_s(&oa), bn, nb_shape_s(&ob));
+        return nb_fail_status(NB_ERR_SHAPE, "%s: inner dimensions differ: %s is %s, %s is %s", fn,
+                              an, nb_shape_s(&oa), bn, nb_shape_s(&ob));
     int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
     int64_t shape[NB_MAX_DIMS];
     for (int i = 0; i < nd - 2; i++) {
         int ia = i - (nd - a->ndim), ib = i - (nd - b->ndim);
         int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
         if (da != db && da != 1 && db != 1)
-            return nb_failc(NB_ERR_SHAPE,
-                            "%s: batch axes do not broadcast: a is %s, b is %s (axis %d: %lld vs "
-                            "%lld)",
-                            fn, nb_shape_s(a), nb_shape_s(b), i, (long long)da, (long long)db);
+            return nb_fail_status(
+                NB_ERR_SHAPE,
+                "%s: batch axes do not broadcast: a is %s, b is %s (axis %d: %lld vs "
+                "%lld)",
+                fn, nb_shape_s(a), nb_shape_s(b), i, (long long)da, (long long)db);
         shape[i] = da == 1 ? db : da;
     }
     shape[nd - 2] = rows(&oa);
@@ -99,7 +100,7 @@ static nb_status matmul_forward(nb_node *n) {
     const matmul_attrs *at = NB_ATTRS(n, matmul_attrs);
     nb_tensor a = swapped(n->in[0], at->ta), b = swapped(n->in[1], at->tb);
     if (cols(&a) == 0) return nb_fill(n->out, 0.0f);
-    return nb_k_matmul(nb_op_fn(n), &a, &b, NULL, n->out);
+    return nb_kernel_matmul(nb_op_caller(n), &a, &b, NULL, n->out);
 }
 
 /* dc: [B, M, N] -> da: a's shape, db: b's shape */
@@ -189,9 +190,10 @@ static nb_status linear_shape(const nb_node *n, nb_layout *l) {
     bool ok = x->ndim == 2 && w->ndim == 2 && b->ndim == 1 && cols(x) == rows(w) &&
               b->shape[0] == cols(w);
     if (!ok)
-        return nb_failc(NB_ERR_SHAPE,
-                        "nb_linear: expected x [N, IN], w [IN, OUT], b [OUT]; got x %s, w %s, b %s",
-                        nb_shape_s(x), nb_shape_s(w), nb_shape_s(b));
+        return nb_fail_status(
+            NB_ERR_SHAPE,
+            "nb_linear: expected x [N, IN], w [IN, OUT], b [OUT]; got x %s, w %s, b %s",
+            nb_shape_s(x), nb_shape_s(w), nb_shape_s(b));
     nb_layout_contiguous(l, (int64_t[]){rows(x), cols(w)}, 2);
     return NB_OK;
 }
@@ -202,9 +204,9 @@ static nb_status linear_forward(nb_node *n) {
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *y = n->out;
     if (cols(x) == 0) {
         nb_status s = nb_fill(y, 0.0f);
-        return s ? s : nb_k_binary("nb_linear", dnnl_binary_add, y, b, y);
+        return s ? s : nb_kernel_binary("nb_linear", dnnl_binary_add, y, b, y);
     }
-    return nb_k_matmul("nb_linear", x, w, b, y);
+    return nb_kernel_matmul("nb_linear", x, w, b, y);
 }
 
 /* dy: [N, OUT] -> dx = dy @ w^T: [N, IN], dw = x^T @ dy: [IN, OUT],
@@ -223,9 +225,9 @@ static nb_status linear_forward_fused(nb_node *n, const nb_post_op *post) {
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *y = n->out;
     if (cols(x) == 0) { /* no product to attach the activation to: y = f(b) */
         nb_status s = linear_forward(n);
-        return s ? s : nb_k_eltwise("nb_linear", post->alg, post->alpha, post->beta, y, y);
+        return s ? s : nb_kernel_eltwise("nb_linear", post->alg, post->alpha, post->beta, y, y);
     }
-    return nb_k_matmul_post("nb_linear", x, w, b, y, post);
+    return nb_kernel_matmul_post("nb_linear", x, w, b, y, post);
 }
 
 static const nb_op_def linear_def = {

@@ -10,7 +10,7 @@
 #ifndef NB_OP_H
 #define NB_OP_H
 
-#include "../core/core_internal.h"
+#include "core/core_internal.h"
 #include "nabla/tape.h"
 #include "nabla/ops.h"
 
@@ -68,7 +68,7 @@ bool nb_record(nb_node *tmp, nb_tensor *out);
 nb_tensor *nb_node_held(const nb_node *n, int k);
 
 /* "nb_<op name>", the user-facing function, for kernel error messages */
-const char *nb_op_fn(const nb_node *n);
+const char *nb_op_caller(const nb_node *n);
 
 /* n->saved[i] for a forward kernel to fill: the tensor already there when the
  * node runs again (a replayed graph), else a new one in the current scope. */

@@ -17,7 +17,7 @@
  *     maximum of x; the routing is constant in x almost everywhere, so x gets
  *     no gradient. The gather's own gradient is pool2d_backward again.
  */
-#include "../core/dnnl_cnn_internal.h"
+#include "core/dnnl_cnn_internal.h"
 #include "nabla/cnn.h"
 #include "op.h"
 
@@ -33,20 +33,21 @@ static nb_status pool_shape(const nb_node *n, nb_layout *l) {
     const nb_tensor *x = n->in[0];
     const char *fn = n->def->name;
     if (x->ndim != 4)
-        return nb_failc(NB_ERR_SHAPE, "nb_%s: x must be [N, C, H, W]; got %s", fn, nb_shape_s(x));
+        return nb_fail_status(NB_ERR_SHAPE, "nb_%s: x must be [N, C, H, W]; got %s", fn,
+                              nb_shape_s(x));
     if (x->shape[2] < 1 || x->shape[3] < 1)
-        return nb_failc(NB_ERR_SHAPE, "nb_%s: the image of x %s is empty", fn, nb_shape_s(x));
+        return nb_fail_status(NB_ERR_SHAPE, "nb_%s: the image of x %s is empty", fn, nb_shape_s(x));
     int64_t out[2];
     for (int i = 0; i < 2; i++) {
         int64_t padded = x->shape[2 + i] + g->pad_l[i] + g->pad_r[i];
         int64_t span = (g->kernel[i] - 1) * (g->dilate[i] + 1) + 1; /* the dilated window */
         if (span > padded)
-            return nb_failc(NB_ERR_SHAPE,
-                            "nb_%s: window %lldx%lld is larger than the padded input %lldx%lld%s",
-                            fn, (long long)g->kernel[0], (long long)g->kernel[1],
-                            (long long)(x->shape[2] + g->pad_l[0] + g->pad_r[0]),
-                            (long long)(x->shape[3] + g->pad_l[1] + g->pad_r[1]),
-                            g->dilate[0] || g->dilate[1] ? " (once dilated)" : "");
+            return nb_fail_status(
+                NB_ERR_SHAPE, "nb_%s: window %lldx%lld is larger than the padded input %lldx%lld%s",
+                fn, (long long)g->kernel[0], (long long)g->kernel[1],
+                (long long)(x->shape[2] + g->pad_l[0] + g->pad_r[0]),
+                (long long)(x->shape[3] + g->pad_l[1] + g->pad_r[1]),
+                g->dilate[0] || g->dilate[1] ? " (once dilated)" : "");
         out[i] = (padded - span) / g->stride[i] + 1;
     }
     nb_layout_contiguous(l, (int64_t[]){x->shape[0], x->shape[1], out[0], out[1]}, 4);
@@ -54,7 +55,8 @@ static nb_status pool_shape(const nb_node *n, nb_layout *l) {
 }
 
 static nb_status pool_forward(nb_node *n) {
-    return nb_k_pool(nb_op_fn(n), &NB_ATTRS(n, pool_attrs)->g, n->in[0], n->out, &n->saved[0]);
+    return nb_kernel_pool(nb_op_caller(n), &NB_ATTRS(n, pool_attrs)->g, n->in[0], n->out,
+                          &n->saved[0]);
 }
 
 static nb_status input_shape(const nb_node *n, nb_layout *l) {
@@ -64,8 +66,8 @@ static nb_status input_shape(const nb_node *n, nb_layout *l) {
 
 /* in: [dy] or [dy, workspace] -> dx */
 static nb_status pool_backward_forward(nb_node *n) {
-    return nb_k_pool_bwd(nb_op_fn(n), &NB_ATTRS(n, pool_attrs)->g, n->in[0],
-                         n->n_in > 1 ? n->in[1] : NULL, n->out);
+    return nb_kernel_pool_backward(nb_op_caller(n), &NB_ATTRS(n, pool_attrs)->g, n->in[0],
+                                   n->n_in > 1 ? n->in[1] : NULL, n->out);
 }
 
 static int print_pool(const nb_node *n, char *buf, size_t size) {
@@ -150,9 +152,9 @@ static nb_status pool_backward_backward(nb_node *n, nb_tensor *g, nb_tensor **gx
     else if (n->n_in == 3)
         gx[0] = nb_apply(&gather_def, (nb_tensor *[]){g, n->in[1], n->in[2]}, 3, &a, sizeof a);
     else /* recorded without x (grad mode was off): routed_grad does not do that */
-        return nb_failc(NB_ERR_STATE,
-                        "nb_max_pool2d: a pool2d_backward recorded without its input x cannot be "
-                        "differentiated");
+        return nb_fail_status(
+            NB_ERR_STATE, "nb_max_pool2d: a pool2d_backward recorded without its input x cannot be "
+                          "differentiated");
     return gx[0] ? NB_OK : nb_failure_code();
 }
 

@@ -5,7 +5,7 @@
  * The kernel always reduces into the keepdim shape; without keepdim the
  * output is the same storage seen without the size-1 axes.
  */
-#include "../core/dnnl_internal.h"
+#include "core/dnnl_internal.h"
 #include "op.h"
 
 #include <math.h>
@@ -35,8 +35,8 @@ static nb_status reduce_shape(const nb_node *n, nb_layout *l) {
             shape[nd++] = 1;
         if (a->reduced[i] && x->shape[i] == 0 &&
             (a->alg == dnnl_reduction_max || a->alg == dnnl_reduction_min))
-            return nb_failc(NB_ERR_SHAPE, "%s: cannot take the %s over an empty axis of %s",
-                            nb_op_fn(n), n->def->name, nb_shape_s(x));
+            return nb_fail_status(NB_ERR_SHAPE, "%s: cannot take the %s over an empty axis of %s",
+                                  nb_op_caller(n), n->def->name, nb_shape_s(x));
     }
     nb_layout_contiguous(l, shape, nd);
     return NB_OK;
@@ -48,8 +48,8 @@ static nb_status reduce_forward(nb_node *n) {
     nb_tensor kept = *n->out;
     kept.ndim = kept_shape(x, a, kept.shape);
     nb_contiguous_strides(kept.shape, kept.ndim, kept.strides);
-    if (x->numel == n->out->numel) return nb_k_reorder(nb_op_fn(n), x, &kept);
-    return nb_k_reduce(nb_op_fn(n), a->alg, x, &kept);
+    if (x->numel == n->out->numel) return nb_kernel_reorder(nb_op_caller(n), x, &kept);
+    return nb_kernel_reduce(nb_op_caller(n), a->alg, x, &kept);
 }
 
 /* gy reshaped to the keepdim shape and repeated over x's shape */
@@ -165,7 +165,8 @@ static nb_status argmax_shape(const nb_node *n, nb_layout *l) {
     int64_t shape[NB_MAX_DIMS];
     int nd = 0;
     if (x->ndim > 0 && x->shape[a->axis] == 0)
-        return nb_failc(NB_ERR_SHAPE, "nb_argmax: axis %d of %s is empty", a->axis, nb_shape_s(x));
+        return nb_fail_status(NB_ERR_SHAPE, "nb_argmax: axis %d of %s is empty", a->axis,
+                              nb_shape_s(x));
     for (int i = 0; i < x->ndim; i++) {
         if (i != a->axis)
             shape[nd++] = x->shape[i];

@@ -5,7 +5,7 @@
  * 0's storage; no kernel runs. Its backward rule maps the gradient back to
  * the input's layout.
  */
-#include "../core/dnnl_internal.h"
+#include "core/dnnl_internal.h"
 #include "op.h"
 
 #include <math.h>
@@ -58,7 +58,7 @@ static void copy_loop(const nb_tensor *src, nb_tensor *dst) {
 }
 
 static nb_status copy_layout(const char *fn, const nb_tensor *src, nb_tensor *dst) {
-    if (dnnl_can_describe(src) && dnnl_can_describe(dst)) return nb_k_reorder(fn, src, dst);
+    if (dnnl_can_describe(src) && dnnl_can_describe(dst)) return nb_kernel_reorder(fn, src, dst);
     copy_loop(src, dst);
     return NB_OK;
 }
@@ -374,7 +374,7 @@ static int concat_misfit(const nb_tensor *const *xs, int n, int axis) {
 }
 
 static nb_status concat_misfit_error(const nb_tensor *const *xs, int i, int axis) {
-    return nb_failc(
+    return nb_fail_status(
         NB_ERR_SHAPE,
         "nb_concat: tensor %d has shape %s, tensor 0 has %s; all axes but %d must match", i,
         nb_shape_s(xs[i]), nb_shape_s(xs[0]), axis);
@@ -389,16 +389,16 @@ static nb_status concat_shape(const nb_node *n, nb_layout *l) {
     memcpy(shape, xs[0]->shape, sizeof shape);
     for (int i = 1; i < n->n_in; i++)
         if (!nb_add_ok(shape[axis], xs[i]->shape[axis], &shape[axis]))
-            return nb_failc(NB_ERR_SHAPE,
-                            "nb_concat: the sizes along axis %d overflow (tensor %d is %s)", axis,
-                            i, nb_shape_s(xs[i]));
+            return nb_fail_status(NB_ERR_SHAPE,
+                                  "nb_concat: the sizes along axis %d overflow (tensor %d is %s)",
+                                  axis, i, nb_shape_s(xs[i]));
     nb_layout_contiguous(l, shape, xs[0]->ndim);
     return NB_OK;
 }
 
 static nb_status concat_forward(nb_node *n) {
-    return nb_k_concat("nb_concat", (const nb_tensor *const *)n->in, n->n_in,
-                       NB_ATTRS(n, axis_attrs)->axis, n->out);
+    return nb_kernel_concat("nb_concat", (const nb_tensor *const *)n->in, n->n_in,
+                            NB_ATTRS(n, axis_attrs)->axis, n->out);
 }
 
 static nb_status concat_backward(nb_node *n, nb_tensor *gy, nb_tensor **gx) {
@@ -468,10 +468,10 @@ static nb_status one_hot_shape(const nb_node *n, nb_layout *l) {
     const nb_tensor *x = n->in[0];
     int64_t shape[NB_MAX_DIMS];
     if (x->ndim >= NB_MAX_DIMS)
-        return nb_failc(NB_ERR_SHAPE,
-                        "nb_one_hot: indices of shape %s leave no room for the "
-                        "class axis",
-                        nb_shape_s(x));
+        return nb_fail_status(NB_ERR_SHAPE,
+                              "nb_one_hot: indices of shape %s leave no room for the "
+                              "class axis",
+                              nb_shape_s(x));
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim] = NB_ATTRS(n, one_hot_attrs)->k;
     nb_layout_contiguous(l, shape, x->ndim + 1);
@@ -486,10 +486,10 @@ static nb_status one_hot_forward(nb_node *n) {
     for (int64_t i = 0; i < n->in[0]->numel; i++) {
         float v = idx[i];
         if (!(v >= 0 && v < (float)k) || v != floorf(v))
-            return nb_failc(NB_ERR_ARG,
-                            "nb_one_hot: index %g at position %lld is not an integer "
-                            "in [0, %lld)",
-                            v, (long long)i, (long long)k);
+            return nb_fail_status(NB_ERR_ARG,
+                                  "nb_one_hot: index %g at position %lld is not an integer "
+                                  "in [0, %lld)",
+                                  v, (long long)i, (long long)k);
         y[i * k + (int64_t)v] = 1.0f;
     }
     return NB_OK;

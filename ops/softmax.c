@@ -14,7 +14,7 @@
  * each one oneDNN backward primitive, recorded as the op softmax_backward or
  * log_softmax_backward.
  */
-#include "../core/dnnl_internal.h"
+#include "core/dnnl_internal.h"
 #include "op.h"
 
 #include <math.h>
@@ -77,22 +77,23 @@ static nb_status log_softmax_forward(nb_node *n) {
 /* softmax sums in float: within the bound in ops.h, 25x faster than a double loop */
 static nb_status softmax_forward(nb_node *n) {
     if (NB_ATTRS(n, softmax_attrs)->log) return log_softmax_forward(n);
-    return nb_k_softmax(nb_op_fn(n), false, axis_of(n), n->in[0], n->out);
+    return nb_kernel_softmax(nb_op_caller(n), false, axis_of(n), n->in[0], n->out);
 }
 
 /* ---- backward: in [dy, y] -> dx, all of x's shape ----------------------------------- */
 static nb_status backward_shape(const nb_node *n, nb_layout *l) {
     const nb_tensor *dy = n->in[0], *y = n->in[1];
     if (!nb_same_shape(dy, y))
-        return nb_failc(NB_ERR_SHAPE, "nb_%s: gradient %s and output %s differ in shape",
-                        n->def->name, nb_shape_s(dy), nb_shape_s(y));
+        return nb_fail_status(NB_ERR_SHAPE, "nb_%s: gradient %s and output %s differ in shape",
+                              n->def->name, nb_shape_s(dy), nb_shape_s(y));
     nb_layout_contiguous(l, y->shape, y->ndim);
     return NB_OK;
 }
 
 static nb_status backward_forward(nb_node *n) {
     const softmax_attrs *a = NB_ATTRS(n, softmax_attrs);
-    return nb_k_softmax_bwd(nb_op_fn(n), a->log, axis_of(n), n->in[1], n->in[0], n->out);
+    return nb_kernel_softmax_backward(nb_op_caller(n), a->log, axis_of(n), n->in[1], n->in[0],
+                                      n->out);
 }
 
 /* ---- second order: in [dy, y], g = d(loss)/d(dx); sums along the axis, kept ----------

@@ -4,7 +4,7 @@
 #ifndef NB_OPTIM_INTERNAL_H
 #define NB_OPTIM_INTERNAL_H
 
-#include "../core/core_internal.h"
+#include "core/core_internal.h"
 #include "nabla/autograd.h"
 #include "nabla/optim.h"
 

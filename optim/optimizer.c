@@ -8,7 +8,7 @@
  * allocates nothing after the first step.
  */
 #include "optim_internal.h"
-#include "../ops/op.h" /* the name of the op that made a non-leaf, for errors */
+#include "ops/op.h" /* the name of the op that made a non-leaf, for errors */
 
 #include <ctype.h>
 #include <math.h>
@@ -35,7 +35,8 @@ static bool check_unit(const char *fn, const char *what, float v) { /* in [0, 1)
 
 /* A NULL optimizer is usually the result of a failed constructor: keep its error. */
 static nb_status null_opt(const char *fn) {
-    if (nb_error_code() == NB_OK) return nb_failc(NB_ERR_NULL, "%s: the optimizer is NULL", fn);
+    if (nb_error_code() == NB_OK)
+        return nb_fail_status(NB_ERR_NULL, "%s: the optimizer is NULL", fn);
     return nb_failure_code();
 }
 
@@ -180,24 +181,26 @@ static bool has_param(const nb_optimizer *opt, const nb_tensor *p) {
 static nb_status check_param(const nb_optimizer *opt, nb_tensor *const *params, int i) {
     const char *fn = "nb_optimizer_add_params";
     const nb_tensor *p = params[i];
-    if (!p) return nb_failc(NB_ERR_NULL, "%s: param %d is NULL", fn, i);
+    if (!p) return nb_fail_status(NB_ERR_NULL, "%s: param %d is NULL", fn, i);
     if (p->node)
-        return nb_failc(NB_ERR_ARG,
-                        "%s: param %d %s is the result of op '%s'; params must be leaves that "
-                        "require grad",
-                        fn, i, nb_shape_s(p), p->node->def->name);
+        return nb_fail_status(
+            NB_ERR_ARG,
+            "%s: param %d %s is the result of op '%s'; params must be leaves that "
+            "require grad",
+            fn, i, nb_shape_s(p), p->node->def->name);
     if (!p->requires_grad)
-        return nb_failc(NB_ERR_ARG,
-                        "%s: param %d %s does not require grad; call nb_set_requires_grad first",
-                        fn, i, nb_shape_s(p));
+        return nb_fail_status(
+            NB_ERR_ARG, "%s: param %d %s does not require grad; call nb_set_requires_grad first",
+            fn, i, nb_shape_s(p));
     if (!nb_is_contiguous(p))
-        return nb_failc(NB_ERR_ARG, "%s: param %d %s is not contiguous; pass an nb_clone of it", fn,
-                        i, nb_shape_s(p));
+        return nb_fail_status(NB_ERR_ARG,
+                              "%s: param %d %s is not contiguous; pass an nb_clone of it", fn, i,
+                              nb_shape_s(p));
     bool repeated = has_param(opt, p);
     for (int j = 0; j < i && !repeated; j++) repeated = params[j] == p;
     if (repeated)
-        return nb_failc(NB_ERR_ARG, "%s: param %d %s is already in the optimizer", fn, i,
-                        nb_shape_s(p));
+        return nb_fail_status(NB_ERR_ARG, "%s: param %d %s is already in the optimizer", fn, i,
+                              nb_shape_s(p));
     return NB_OK;
 }
 
@@ -205,18 +208,19 @@ static nb_status check_param(const nb_optimizer *opt, nb_tensor *const *params, 
 nb_status nb_optimizer_add_params(nb_optimizer *opt, nb_tensor *const *params, int n) {
     const char *fn = "nb_optimizer_add_params";
     if (!opt) return null_opt(fn);
-    if (n < 0) return nb_failc(NB_ERR_ARG, "%s: n is %d, expected n >= 0", fn, n);
-    if (n > 0 && !params) return nb_failc(NB_ERR_NULL, "%s: params is NULL (n is %d)", fn, n);
+    if (n < 0) return nb_fail_status(NB_ERR_ARG, "%s: n is %d, expected n >= 0", fn, n);
+    if (n > 0 && !params) return nb_fail_status(NB_ERR_NULL, "%s: params is NULL (n is %d)", fn, n);
     for (int i = 0; i < n; i++) {
         nb_status s = check_param(opt, params, i);
         if (s != NB_OK) return s;
     }
-    if (n > INT32_MAX / 2 - opt->n_slots) return nb_failc(NB_ERR_MEMORY, "%s: too many params", fn);
+    if (n > INT32_MAX / 2 - opt->n_slots)
+        return nb_fail_status(NB_ERR_MEMORY, "%s: too many params", fn);
     if (opt->n_slots + n > opt->cap_slots) {
         int cap = opt->cap_slots ? opt->cap_slots : 8;
         while (cap < opt->n_slots + n) cap *= 2;
         nb_optim_slot *slots = nb_heap_realloc(opt->slots, (size_t)cap * sizeof *slots);
-        if (!slots) return nb_failc(NB_ERR_MEMORY, "%s: out of memory", fn);
+        if (!slots) return nb_fail_status(NB_ERR_MEMORY, "%s: out of memory", fn);
         opt->slots = slots;
         opt->cap_slots = cap;
     }
@@ -316,8 +320,9 @@ nb_status nb_optimizer_step(nb_optimizer *opt) {
         nb_optim_slot *s = &opt->slots[i];
         if (!s->param->grad) continue;
         if (s->param->grad->numel != s->param->numel)
-            return nb_failc(NB_ERR_SHAPE, "nb_optimizer_step: param %d %s has a grad of shape %s",
-                            i, nb_shape_s(s->param), nb_shape_s(s->param->grad));
+            return nb_fail_status(NB_ERR_SHAPE,
+                                  "nb_optimizer_step: param %d %s has a grad of shape %s", i,
+                                  nb_shape_s(s->param), nb_shape_s(s->param->grad));
         nb_status st = ensure_state(opt, s);
         if (st != NB_OK) return st;
     }
@@ -366,21 +371,22 @@ static nb_status check_schedule(const nb_schedule *s) {
         return NB_OK;
     case NB_SCHEDULE_STEP:
         if (s->step_size < 1)
-            return nb_failc(NB_ERR_ARG, "%s: step_size is %d, expected >= 1", fn, s->step_size);
+            return nb_fail_status(NB_ERR_ARG, "%s: step_size is %d, expected >= 1", fn,
+                                  s->step_size);
         return check_nonneg(fn, "gamma", s->gamma) ? NB_OK : nb_failure_code();
     case NB_SCHEDULE_EXPONENTIAL:
         return check_nonneg(fn, "gamma", s->gamma) ? NB_OK : nb_failure_code();
     case NB_SCHEDULE_COSINE:
         if (s->t_max < 1)
-            return nb_failc(NB_ERR_ARG, "%s: t_max is %d, expected >= 1", fn, s->t_max);
+            return nb_fail_status(NB_ERR_ARG, "%s: t_max is %d, expected >= 1", fn, s->t_max);
         return check_nonneg(fn, "min_lr", s->min_lr) ? NB_OK : nb_failure_code();
     }
-    return nb_failc(NB_ERR_ARG, "%s: unknown schedule kind %d", fn, (int)s->kind);
+    return nb_fail_status(NB_ERR_ARG, "%s: unknown schedule kind %d", fn, (int)s->kind);
 }
 
 nb_status nb_optimizer_set_schedule(nb_optimizer *opt, const nb_schedule *s) {
     if (!opt) return null_opt("nb_optimizer_set_schedule");
-    if (!s) return nb_failc(NB_ERR_NULL, "nb_optimizer_set_schedule: the schedule is NULL");
+    if (!s) return nb_fail_status(NB_ERR_NULL, "nb_optimizer_set_schedule: the schedule is NULL");
     nb_status st = check_schedule(s);
     if (st != NB_OK) return st;
     opt->schedule = *s;
@@ -406,8 +412,8 @@ static double scheduled_lr(const nb_schedule *s, double base, int e) {
 nb_status nb_optimizer_schedule_epoch(nb_optimizer *opt, int epoch) {
     if (!opt) return null_opt("nb_optimizer_schedule_epoch");
     if (epoch < 0)
-        return nb_failc(NB_ERR_ARG, "nb_optimizer_schedule_epoch: epoch is %d, expected >= 0",
-                        epoch);
+        return nb_fail_status(NB_ERR_ARG, "nb_optimizer_schedule_epoch: epoch is %d, expected >= 0",
+                              epoch);
     opt->lr = (float)scheduled_lr(&opt->schedule, opt->base_lr, epoch);
     return NB_OK;
 }

@@ -189,7 +189,7 @@ static bool export_all(const nb_optimizer *opt, const char *const *param_names,
 nb_status nb_optimizer_get_state(const nb_optimizer *opt, const char *const *param_names,
                                  nb_optimizer_state *out) {
     const char *fn = "nb_optimizer_get_state";
-    if (!out) return nb_failc(NB_ERR_NULL, "%s: out is NULL", fn);
+    if (!out) return nb_fail_status(NB_ERR_NULL, "%s: out is NULL", fn);
     memset(out, 0, sizeof *out);
     if (!opt) return nb_fail_null(fn), nb_failure_code();
     size_t max_tensors = (size_t)NB_OPTIM_MAX_STATE * (size_t)opt->n_slots + 1;
@@ -202,7 +202,7 @@ nb_status nb_optimizer_get_state(const nb_optimizer *opt, const char *const *par
     out->values = nb_calloc(max_pairs, sizeof *out->values);
     nb_status s = NB_OK;
     if (!t.rows || !out->names || !out->tensors || !out->keys || !out->values)
-        s = nb_failc(NB_ERR_MEMORY, "%s: out of memory", fn);
+        s = nb_fail_status(NB_ERR_MEMORY, "%s: out of memory", fn);
     else if (!export_all(opt, param_names, out, &t))
         s = nb_failure_code();
     if (s != NB_OK) nb_optimizer_state_free(out);
@@ -241,12 +241,12 @@ static const nb_tensor *take_tensor(const nb_optimizer_state *s, const char *nam
 static nb_status check_settings(const nb_optimizer *opt, const nb_optimizer_state *s,
                                 const char *ctx, float *lr) {
     const char *name = find_pair(s, "name");
-    if (!name) return nb_failc(NB_ERR_FORMAT, "%s: the saved state names no optimizer", ctx);
+    if (!name) return nb_fail_status(NB_ERR_FORMAT, "%s: the saved state names no optimizer", ctx);
     if (strcmp(name, opt->name))
-        return nb_failc(NB_ERR_ARG,
-                        "%s: the optimizer was '%s' when saved but is '%s' here; compile the "
-                        "model with the saved run's optimizer",
-                        ctx, name, opt->name);
+        return nb_fail_status(NB_ERR_ARG,
+                              "%s: the optimizer was '%s' when saved but is '%s' here; compile the "
+                              "model with the saved run's optimizer",
+                              ctx, name, opt->name);
     for (int i = 0, n_lr = 0; i < N_SETTINGS; i++) {
         const setting *set = &settings[i];
         if (!applies(set, opt)) continue;
@@ -254,20 +254,21 @@ static nb_status check_settings(const nb_optimizer *opt, const nb_optimizer_stat
         char here[TEXT_LEN], *end;
         if (!saved) saved = set->absent;
         if (!saved)
-            return nb_failc(NB_ERR_FORMAT, "%s: the saved state of the %s optimizer has no %s", ctx,
-                            opt->name, set->key);
+            return nb_fail_status(NB_ERR_FORMAT,
+                                  "%s: the saved state of the %s optimizer has no %s", ctx,
+                                  opt->name, set->key);
         format_setting(opt, set, here);
         if (set->restored) {
             errno = 0;
             float v = strtof(saved, &end);
             if (errno || end == saved || *end || !isfinite(v) || v < 0)
-                return nb_failc(NB_ERR_FORMAT, "%s: the saved %s '%s' is not a number >= 0", ctx,
-                                set->key, saved);
+                return nb_fail_status(NB_ERR_FORMAT, "%s: the saved %s '%s' is not a number >= 0",
+                                      ctx, set->key, saved);
             lr[n_lr++] = v;
         } else if (strcmp(saved, here)) {
-            return nb_failc(NB_ERR_ARG,
-                            "%s: the %s optimizer's %s was %s when saved but is %s here", ctx,
-                            opt->name, set->key, saved, here);
+            return nb_fail_status(NB_ERR_ARG,
+                                  "%s: the %s optimizer's %s was %s when saved but is %s here", ctx,
+                                  opt->name, set->key, saved, here);
         }
     }
     return NB_OK;
@@ -285,14 +286,14 @@ static nb_status find_param_state(const nb_optimizer *opt, int i, const char *co
                                   const char *ctx) {
     char buf[TEXT_LEN], key[2 * TEXT_LEN], *end;
     const char *p = param_name(param_names, i, buf);
-    if (!p) return nb_failc(NB_ERR_NULL, "%s: param name %d is NULL", ctx, i);
+    if (!p) return nb_fail_status(NB_ERR_NULL, "%s: param name %d is NULL", ctx, i);
     snprintf(key, sizeof key, "%s/step", p);
     const char *step = find_pair(s, key);
-    if (!step) return nb_failc(NB_ERR_FORMAT, "%s: the saved state has no '%s'", ctx, key);
+    if (!step) return nb_fail_status(NB_ERR_FORMAT, "%s: the saved state has no '%s'", ctx, key);
     errno = 0;
     long long v = strtoll(step, &end, 10);
     if (errno || end == step || *end || v < 0)
-        return nb_failc(NB_ERR_FORMAT, "%s: '%s' is '%s', not a count", ctx, key, step);
+        return nb_fail_status(NB_ERR_FORMAT, "%s: '%s' is '%s', not a count", ctx, key, step);
     r->step = v;
     const nb_tensor *param = opt->slots[i].param;
     for (int k = 0; k < NB_OPTIM_MAX_STATE; k++) {
@@ -300,13 +301,13 @@ static nb_status find_param_state(const nb_optimizer *opt, int i, const char *co
         snprintf(key, sizeof key, "%s/%s", p, nb_optim_state_name(opt->kind, k));
         const nb_tensor *t = r->saved[k] = take_tensor(s, key, used);
         if (!t && r->step > 0)
-            return nb_failc(NB_ERR_FORMAT,
-                            "%s: the saved state has no '%s' (the param was updated %lld times)",
-                            ctx, key, (long long)r->step);
+            return nb_fail_status(
+                NB_ERR_FORMAT, "%s: the saved state has no '%s' (the param was updated %lld times)",
+                ctx, key, (long long)r->step);
         if (t && !nb_same_shape(t, param))
-            return nb_failc(NB_ERR_SHAPE,
-                            "%s: '%s' is %s in the saved state but param %d is %s here", ctx, key,
-                            nb_shape_s(t), i, nb_shape_s(param));
+            return nb_fail_status(NB_ERR_SHAPE,
+                                  "%s: '%s' is %s in the saved state but param %d is %s here", ctx,
+                                  key, nb_shape_s(t), i, nb_shape_s(param));
     }
     return NB_OK;
 }
@@ -333,18 +334,18 @@ static nb_status check_all(const nb_optimizer *opt, const char *const *param_nam
     snprintf(count, sizeof count, "%d", opt->n_slots);
     const char *saved = find_pair(s, "params");
     if (!saved || strcmp(saved, count))
-        return nb_failc(NB_ERR_ARG, "%s: the saved state has %s params, the optimizer %d", ctx,
-                        saved ? saved : "no count of", opt->n_slots);
+        return nb_fail_status(NB_ERR_ARG, "%s: the saved state has %s params, the optimizer %d",
+                              ctx, saved ? saved : "no count of", opt->n_slots);
     bool *used = nb_calloc((size_t)s->n_tensors + 1, sizeof *used);
-    if (!used) return nb_failc(NB_ERR_MEMORY, "%s: out of memory", ctx);
+    if (!used) return nb_fail_status(NB_ERR_MEMORY, "%s: out of memory", ctx);
     for (int i = 0; i < opt->n_slots && st == NB_OK; i++)
         st = find_param_state(opt, i, param_names, s, used, &r[i], ctx);
     for (int i = 0; i < s->n_tensors && st == NB_OK; i++)
         if (!used[i])
-            st = nb_failc(NB_ERR_ARG,
-                          "%s: the saved state has a tensor '%s' that is no buffer of this "
-                          "optimizer's params",
-                          ctx, s->names[i] ? s->names[i] : "(NULL)");
+            st = nb_fail_status(NB_ERR_ARG,
+                                "%s: the saved state has a tensor '%s' that is no buffer of this "
+                                "optimizer's params",
+                                ctx, s->names[i] ? s->names[i] : "(NULL)");
     free(used);
     return st;
 }
@@ -355,9 +356,9 @@ nb_status nb_optimizer_set_state(nb_optimizer *opt, const char *const *param_nam
     if (!opt) return nb_fail_null(ctx), nb_failure_code();
     if (!s || (s->n_tensors > 0 && (!s->names || !s->tensors)) ||
         (s->n_pairs > 0 && (!s->keys || !s->values)) || s->n_tensors < 0 || s->n_pairs < 0)
-        return nb_failc(NB_ERR_NULL, "%s: NULL or malformed state", ctx);
+        return nb_fail_status(NB_ERR_NULL, "%s: NULL or malformed state", ctx);
     restore *r = nb_calloc((size_t)opt->n_slots + 1, sizeof *r);
-    if (!r) return nb_failc(NB_ERR_MEMORY, "%s: out of memory", ctx);
+    if (!r) return nb_fail_status(NB_ERR_MEMORY, "%s: out of memory", ctx);
     float lr[2];
     nb_status st = check_all(opt, param_names, s, ctx, lr, r);
     if (st == NB_OK) st = copy_buffers(r, opt->n_slots);

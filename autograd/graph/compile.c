@@ -164,8 +164,8 @@ nb_status nb_graph_compile(specialization *s, const nb_graph_opts *o, nb_tensor 
     if (!o->no_fusion && !fuse(s)) s->oom = true;
     if (!o->no_inplace && !bind_grads(s)) s->oom = true;
     if (s->oom || !nb_graph_plan_memory(s, o) || !nb_graph_materialize(s))
-        return nb_failc(NB_ERR_MEMORY, "nb_trace: out of memory compiling a graph of %d ops",
-                        s->n_nodes);
+        return nb_fail_status(NB_ERR_MEMORY, "nb_trace: out of memory compiling a graph of %d ops",
+                              s->n_nodes);
     nb_graph_bind_inputs(s, in);
     return prepare(s);
 }

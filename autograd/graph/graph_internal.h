@@ -12,7 +12,7 @@
 #ifndef NB_GRAPH_INTERNAL_H
 #define NB_GRAPH_INTERNAL_H
 
-#include "../../ops/op.h"
+#include "ops/op.h"
 #include "inspect.h"
 #include "nabla/graph.h"
 

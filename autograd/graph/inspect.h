@@ -5,7 +5,7 @@
 #ifndef NB_GRAPH_INSPECT_H
 #define NB_GRAPH_INSPECT_H
 
-#include "../../core/core_internal.h"
+#include "core/core_internal.h"
 #include "nabla/graph.h"
 
 typedef enum {

@@ -90,8 +90,8 @@ static nb_status replay(specialization *s) {
         if (st != NB_OK) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", nb_error());
-            st = nb_failc(st, "nb_graph_run: step %d (%s%s%s): %s", k, nb_graph_node_name(n),
-                          n->fused ? "+" : "", n->fused ? n->fused : "", msg);
+            st = nb_fail_status(st, "nb_graph_run: step %d (%s%s%s): %s", k, nb_graph_node_name(n),
+                                n->fused ? "+" : "", n->fused ? n->fused : "", msg);
         }
     }
     nb_scope_end();
@@ -108,18 +108,19 @@ static void shapes_s(char *buf, size_t size, nb_tensor *const *in, int n) {
 }
 
 nb_status nb_graph_run(nb_graph *g, nb_tensor *const *inputs, int n_inputs, nb_tensor **outputs) {
-    if (!g) return nb_failc(NB_ERR_NULL, "nb_graph_run: graph is NULL");
+    if (!g) return nb_fail_status(NB_ERR_NULL, "nb_graph_run: graph is NULL");
     nb_status checked = nb_graph_check_inputs("nb_graph_run", inputs, n_inputs);
     if (checked != NB_OK) return checked;
     if (nb_tracing()) /* its effects would be recorded without the ops around them */
-        return nb_failc(NB_ERR_STATE, "nb_graph_run: called inside a trace; run the step itself "
-                                      "there instead");
+        return nb_fail_status(NB_ERR_STATE,
+                              "nb_graph_run: called inside a trace; run the step itself "
+                              "there instead");
     int k = find(g, inputs, n_inputs);
     if (k < 0) {
         if (g->n_specs == NB_GRAPH_MAX_SHAPES)
-            return nb_failc(NB_ERR_ARG,
-                            "nb_graph_run: a %dth shape signature; a graph keeps at most %d",
-                            NB_GRAPH_MAX_SHAPES + 1, NB_GRAPH_MAX_SHAPES);
+            return nb_fail_status(NB_ERR_ARG,
+                                  "nb_graph_run: a %dth shape signature; a graph keeps at most %d",
+                                  NB_GRAPH_MAX_SHAPES + 1, NB_GRAPH_MAX_SHAPES);
         if (!g->opts.quiet) {
             char shapes[256];
             shapes_s(shapes, sizeof shapes, inputs, n_inputs);
@@ -149,7 +150,7 @@ int nb_graph_outputs(const nb_graph *g, nb_tensor **outputs) {
 
 nb_status nb_graph_get_stats(const nb_graph *g, nb_graph_stats *stats) {
     if (!g || !stats)
-        return nb_failc(NB_ERR_NULL, "nb_graph_get_stats: %s is NULL", g ? "stats" : "graph");
+        return nb_fail_status(NB_ERR_NULL, "nb_graph_get_stats: %s is NULL", g ? "stats" : "graph");
     *stats = g->specs[g->last]->stats;
     stats->shapes = g->n_specs;
     return NB_OK;
@@ -230,7 +231,8 @@ int nb_graph_run_order(const nb_graph *g, const int **run_order) {
 }
 
 nb_status nb_graph_print(const nb_graph *g, FILE *f) {
-    if (!g || !f) return nb_failc(NB_ERR_NULL, "nb_graph_print: %s is NULL", g ? "f" : "graph");
+    if (!g || !f)
+        return nb_fail_status(NB_ERR_NULL, "nb_graph_print: %s is NULL", g ? "f" : "graph");
     const specialization *s = g->specs[g->last];
     const nb_graph_stats *st = &s->stats;
     fprintf(f,
@@ -262,5 +264,5 @@ nb_status nb_graph_print(const nb_graph *g, FILE *f) {
         if (n.op && n.op->scope[0]) fprintf(f, "  [%s]", n.op->scope);
         fputc('\n', f);
     }
-    return ferror(f) ? nb_failc(NB_ERR_IO, "nb_graph_print: writing failed") : NB_OK;
+    return ferror(f) ? nb_fail_status(NB_ERR_IO, "nb_graph_print: writing failed") : NB_OK;
 }

@@ -11,7 +11,7 @@
  * in one from storage to value; both keys carry the object's reuse count, so
  * a header or storage freed and handed out again during the trace is new.
  */
-#include "../../core/dnnl_internal.h" /* nb_k_reorder */
+#include "core/dnnl_internal.h" /* nb_kernel_reorder */
 #include "graph_internal.h"
 
 #include <stdlib.h>
@@ -191,7 +191,7 @@ static nb_status keep_outputs(specialization *s, nb_tensor *const *outs) {
     for (int i = 0; i < s->n_out; i++) {
         const graph_value *o = &s->values[s->out[i]];
         if (o->kind == VALUE_CAPTURED || o->kind == VALUE_INPUT) continue; /* the same data */
-        nb_status st = nb_k_reorder("nb_trace", outs[i], o->t);
+        nb_status st = nb_kernel_reorder("nb_trace", outs[i], o->t);
         if (st != NB_OK) return st;
     }
     return NB_OK;
@@ -201,17 +201,18 @@ static nb_status keep_outputs(specialization *s, nb_tensor *const *outs) {
 static nb_status take_outputs(const char *fn, specialization *s, nb_tensor *const *outs,
                               int n_out) {
     if (n_out < 0 || n_out > NB_GRAPH_MAX_IO)
-        return nb_failc(NB_ERR_ARG, "%s: the traced function returned %d outputs; at most %d", fn,
-                        n_out, NB_GRAPH_MAX_IO);
+        return nb_fail_status(NB_ERR_ARG, "%s: the traced function returned %d outputs; at most %d",
+                              fn, n_out, NB_GRAPH_MAX_IO);
     for (int i = 0; i < n_out; i++) {
         if (!outs[i])
-            return nb_failc(NB_ERR_NULL, "%s: output %d of the traced function is NULL", fn, i);
+            return nb_fail_status(NB_ERR_NULL, "%s: output %d of the traced function is NULL", fn,
+                                  i);
         if ((s->out[i] = resolve(s, outs[i])) < 0) break;
         s->values[s->out[i]].output = true;
         s->values[s->values[s->out[i]].root].output = true;
     }
     s->n_out = n_out;
-    return s->oom ? nb_failc(NB_ERR_MEMORY, "%s: out of memory recording", fn) : NB_OK;
+    return s->oom ? nb_fail_status(NB_ERR_MEMORY, "%s: out of memory recording", fn) : NB_OK;
 }
 
 specialization *nb_graph_trace_call(const char *fn, nb_graph *g, nb_tensor *const *in, int n) {
@@ -241,7 +242,7 @@ specialization *nb_graph_trace_call(const char *fn, nb_graph *g, nb_tensor *cons
     tracing = NULL;
     nb_hooks_remove(&s->hooks);
     if (st != NB_OK && nb_error_code() == NB_OK)
-        nb_failc(st, "%s: the traced function failed (status %d)", fn, st);
+        nb_fail_status(st, "%s: the traced function failed (status %d)", fn, st);
     if (st == NB_OK) st = take_outputs(fn, s, outs, n_out);
     maps_free(s);
     if (st == NB_OK) st = nb_graph_compile(s, &g->opts, in);
@@ -276,10 +277,11 @@ void nb_graph_spec_free(specialization *s) {
 
 nb_status nb_graph_check_inputs(const char *fn, nb_tensor *const *in, int n) {
     if (n < 0 || n > NB_GRAPH_MAX_IO)
-        return nb_failc(NB_ERR_ARG, "%s: %d inputs; between 0 and %d", fn, n, NB_GRAPH_MAX_IO);
-    if (n > 0 && !in) return nb_failc(NB_ERR_NULL, "%s: inputs is NULL", fn);
+        return nb_fail_status(NB_ERR_ARG, "%s: %d inputs; between 0 and %d", fn, n,
+                              NB_GRAPH_MAX_IO);
+    if (n > 0 && !in) return nb_fail_status(NB_ERR_NULL, "%s: inputs is NULL", fn);
     for (int i = 0; i < n; i++)
-        if (!in[i]) return nb_failc(NB_ERR_NULL, "%s: input %d is NULL", fn, i);
+        if (!in[i]) return nb_fail_status(NB_ERR_NULL, "%s: input %d is NULL", fn, i);
     return NB_OK;
 }
 

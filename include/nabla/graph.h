@@ -79,7 +79,7 @@ nb_status nb_graph_get_stats(const nb_graph *g, nb_graph_stats *stats);
 
 /* The ops in run order with their shapes, fused groups, arena offsets and size. */
 nb_status nb_graph_print(const nb_graph *g, FILE *f);
-/* Pictures of a compiled graph: nb_graph_dot, nb_graph_save_dot (nabla/dot.h). */
+/* Pictures of a compiled graph: nb_graph_draw, nb_graph_draw_save (nabla/draw.h). */
 
 #ifdef __cplusplus
 }

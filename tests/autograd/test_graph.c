@@ -315,7 +315,7 @@ START_TEST(test_print_and_dot_show_fused_groups) {
     ck_assert_msg(strstr(buf, "arena:") != NULL, "%s", buf);
     ck_assert_msg(strstr(buf, "optimizer_step") != NULL, "%s", buf);
     free(buf);
-    char *dot = nb_graph_dot(g);
+    char *dot = nb_graph_draw(g);
     ck_assert_ptr_nonnull(dot);
     ck_assert(strstr(dot, "cluster_fused") != NULL);
     ck_assert(strstr(dot, "relu (post-op)") != NULL);
@@ -323,7 +323,7 @@ START_TEST(test_print_and_dot_show_fused_groups) {
     char path[] = "/tmp/nabla_graph_XXXXXX.svg";
     int fd = mkstemps(path, 4);
     close(fd);
-    ck_assert_msg(nb_graph_save_dot(g, path) == NB_OK, "%s", nb_error());
+    ck_assert_msg(nb_graph_draw_save(g, path) == NB_OK, "%s", nb_error());
     f = fopen(path, "r");
     char head[256] = {0};
     ck_assert_uint_gt(fread(head, 1, sizeof head - 1, f), 0);

@@ -126,7 +126,7 @@ static nb_status save_csv_logger(const char *p) {
 
 static nb_status save_picture(const char *p) {
     nb_tensor *a = nb_set_requires_grad(nb_ones(NB_SHAPE(2)), true);
-    return nb_dot_save(nb_sum(nb_relu(a), NULL, 0, false), NULL, p);
+    return nb_draw_save(nb_sum(nb_relu(a), NULL, 0, false), NULL, p);
 }
 
 static nb_status save_plot(const char *p) {
@@ -146,10 +146,10 @@ static const writer writers[] = {
     {"nb_save_npy", ".npy", save_npy, true},
     {"nb_history_save_csv", ".csv", save_history_csv, true},
     {"nb_csv_logger", ".csv", save_csv_logger, false},
-    {"nb_dot_save (DOT)", ".dot", save_picture, true},
-    {"nb_dot_save (SVG)", ".svg", save_picture, true},
-    {"nb_dot_save (PNG)", ".png", save_picture, true},
-    {"nb_dot_save (PDF)", ".pdf", save_picture, true},
+    {"nb_draw_save (DOT)", ".dot", save_picture, true},
+    {"nb_draw_save (SVG)", ".svg", save_picture, true},
+    {"nb_draw_save (PNG)", ".png", save_picture, true},
+    {"nb_draw_save (PDF)", ".pdf", save_picture, true},
     {"nb_plot_svg", ".svg", save_plot, true},
 };
 #define N_WRITERS ((int)(sizeof writers / sizeof writers[0]))

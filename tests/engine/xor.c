@@ -46,13 +46,13 @@ int main(void) {
         nb_scope_end();
     }
     nb_set_grad_enabled(false);
-    nb_tensor *p = nb_sigmoid(nb_linear(nb_tanh(nb_linear(x, params[0], params[1])), params[2],
-                                        params[3]));
+    nb_tensor *p =
+        nb_sigmoid(nb_linear(nb_tanh(nb_linear(x, params[0], params[1])), params[2], params[3]));
     if (!p) return fail("predict");
     const float *v = nb_data(p);
     int right = (v[0] < 0.5f) + (v[1] > 0.5f) + (v[2] > 0.5f) + (v[3] < 0.5f);
-    printf("engine xor: loss %.5f, predictions %.3f %.3f %.3f %.3f, %d/4 right\n", loss, v[0],
-           v[1], v[2], v[3], right);
+    printf("engine xor: loss %.5f, predictions %.3f %.3f %.3f %.3f, %d/4 right\n", loss, v[0], v[1],
+           v[2], v[3], right);
     nb_shutdown();
     return loss < 0.01f && right == 4 ? 0 : 1;
 }

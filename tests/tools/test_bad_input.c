@@ -86,7 +86,7 @@ static nb_graph_stats graph_stats;
     X("nb_zeros: the shape array is NULL", nb_zeros(NULL, 2))                                      \
     X("nb_item: an input tensor is NULL", nb_item(NULL))                                           \
     X("nb_backward: an input tensor is NULL", nb_backward(NULL))                                   \
-    X("nb_dot: an input tensor is NULL", nb_dot(NULL, NULL))                                       \
+    X("nb_draw: an input tensor is NULL", nb_draw(NULL, NULL))                                     \
     X("nb_safetensors_load: NULL path", nb_safetensors_load(NULL, NULL, NULL, 1))                  \
     X("nb_load_idx", nb_load_idx(NULL, false))                                                     \
     /* wrong ranks */                                                                              \
@@ -169,9 +169,9 @@ static nb_graph_stats graph_stats;
     X("nb_safetensors: /nonexistent/nabla/file", nb_safetensors_read(missing))                     \
     X("nb_safetensors: " NB_TEST_DATA "/idx_truncated_data.idx: byte 0",                           \
       nb_safetensors_read(truncated_idx))                                                          \
-    X("nb_dot_save: /tmp/x.jpeg: the extension must be", nb_dot_save(req, NULL, "/tmp/x.jpeg"))    \
-    X("nb_dot_save: cannot write /nonexistent/nabla/g.svg: No such",                               \
-      nb_dot_save(req, NULL, "/nonexistent/nabla/g.svg"))                                          \
+    X("nb_draw_save: /tmp/x.jpeg: the extension must be", nb_draw_save(req, NULL, "/tmp/x.jpeg"))  \
+    X("nb_draw_save: cannot write /nonexistent/nabla/g.svg: No such",                              \
+      nb_draw_save(req, NULL, "/nonexistent/nabla/g.svg"))                                         \
     /* graph mode */                                                                               \
     X("nb_trace: fn is NULL", nb_trace(NULL, NULL, &m23, 1))                                       \
     X("nb_trace: input 0 is NULL", nb_trace(matmul_step, NULL, (nb_tensor *[]){NULL}, 1))          \
@@ -179,8 +179,8 @@ static nb_graph_stats graph_stats;
     X("nb_matmul: inner dimensions differ", nb_trace(matmul_step, NULL, &m23, 1))                  \
     X("nb_graph_run: graph is NULL", nb_graph_run(NULL, &m23, 1, NULL))                            \
     X("nb_graph_print: graph is NULL", nb_graph_print(NULL, stdout))                               \
-    X("nb_graph_dot: graph is NULL", nb_graph_dot(NULL))                                           \
-    X("nb_graph_save_dot: graph is NULL", nb_graph_save_dot(NULL, "/tmp/x.svg"))                   \
+    X("nb_graph_draw: graph is NULL", nb_graph_draw(NULL))                                         \
+    X("nb_graph_draw_save: graph is NULL", nb_graph_draw_save(NULL, "/tmp/x.svg"))                 \
     X("nb_graph_get_stats: graph is NULL", nb_graph_get_stats(NULL, &graph_stats))                 \
     X("nb_model_train_on_batch: an input tensor is NULL",                                          \
       nb_model_train_on_batch(NULL, m23, v4, NULL, NULL))                                          \

@@ -47,7 +47,7 @@ static void assert_matches_file(const char *got, const char *name) {
 }
 
 START_TEST(test_forward_dot_of_a_neuron_matches_the_committed_file) {
-    char *dot = nb_dot(neuron(), NULL);
+    char *dot = nb_draw(neuron(), NULL);
     ck_assert_ptr_nonnull(dot);
     assert_matches_file(dot, "neuron_forward.dot");
     free(dot);
@@ -55,7 +55,7 @@ START_TEST(test_forward_dot_of_a_neuron_matches_the_committed_file) {
 END_TEST
 
 START_TEST(test_backward_dot_of_a_neuron_matches_the_committed_file) {
-    char *dot = nb_dot(neuron(), &(nb_dot_opts){.backward = true});
+    char *dot = nb_draw(neuron(), &(nb_draw_opts){.backward = true});
     ck_assert_ptr_nonnull(dot);
     assert_matches_file(dot, "neuron_backward.dot");
     free(dot);
@@ -65,7 +65,7 @@ END_TEST
 START_TEST(test_a_tensor_used_twice_gets_a_sum_node) {
     nb_tensor *x = nb_set_requires_grad(nb_scalar(3), true);
     nb_tensor *y = nb_mul(x, nb_exp(x));
-    char *dot = nb_dot(y, &(nb_dot_opts){.backward = true});
+    char *dot = nb_draw(y, &(nb_draw_opts){.backward = true});
     ck_assert_ptr_nonnull(strstr(dot, "label=\"+\""));
     ck_assert_ptr_nonnull(strstr(dot, "exp_backward"));
     free(dot);
@@ -100,8 +100,8 @@ START_TEST(test_rendered_files_are_valid) {
     static const char *const names[] = {"f.svg", "b.svg", "f.png", "f.pdf", "f.dot"};
     for (int i = 0; i < 5; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        nb_dot_opts o = {.backward = names[i][0] == 'b', .title = "a neuron"};
-        ck_assert_msg(nb_dot_save(y, &o, path) == NB_OK, "%s: %s", path, nb_error());
+        nb_draw_opts o = {.backward = names[i][0] == 'b', .title = "a neuron"};
+        ck_assert_msg(nb_draw_save(y, &o, path) == NB_OK, "%s: %s", path, nb_error());
         long n;
         char *s = slurp(path, &n);
         if (strstr(names[i], ".png")) ck_assert(n > 8 && !memcmp(s, "\x89PNG", 4));
@@ -116,9 +116,9 @@ START_TEST(test_rendered_files_are_valid) {
 END_TEST
 
 START_TEST(test_the_same_graph_gives_the_same_text) {
-    char *a = nb_dot(neuron(), NULL);
+    char *a = nb_draw(neuron(), NULL);
     nb_shutdown();
-    char *b = nb_dot(neuron(), NULL);
+    char *b = nb_draw(neuron(), NULL);
     ck_assert_str_eq(a, b);
     free(a);
     free(b);
@@ -127,16 +127,16 @@ END_TEST
 
 START_TEST(test_dot_errors) {
     nb_tensor *y = neuron();
-    ck_assert_int_ne(nb_dot_save(y, NULL, "/tmp/graph.gif"), NB_OK);
-    NB_ASSERT_ERROR_HAS("nb_dot_save: /tmp/graph.gif: the extension must be .dot, .svg, .png or "
+    ck_assert_int_ne(nb_draw_save(y, NULL, "/tmp/graph.gif"), NB_OK);
+    NB_ASSERT_ERROR_HAS("nb_draw_save: /tmp/graph.gif: the extension must be .dot, .svg, .png or "
                         ".pdf");
-    ck_assert_int_ne(nb_dot_save(y, NULL, "/nonexistent/dir/g.dot"), NB_OK);
-    NB_ASSERT_ERROR_HAS("nb_dot_save: cannot write /nonexistent/dir/g.dot: No such");
-    ck_assert_int_ne(nb_dot_save(y, NULL, "/nonexistent/dir/g.svg"), NB_OK);
-    NB_ASSERT_ERROR_HAS("nb_dot_save");
+    ck_assert_int_ne(nb_draw_save(y, NULL, "/nonexistent/dir/g.dot"), NB_OK);
+    NB_ASSERT_ERROR_HAS("nb_draw_save: cannot write /nonexistent/dir/g.dot: No such");
+    ck_assert_int_ne(nb_draw_save(y, NULL, "/nonexistent/dir/g.svg"), NB_OK);
+    NB_ASSERT_ERROR_HAS("nb_draw_save");
     nb_clear_error();
-    ck_assert_ptr_null(nb_dot(NULL, NULL));
-    NB_ASSERT_ERROR_HAS("nb_dot: an input tensor is NULL");
+    ck_assert_ptr_null(nb_draw(NULL, NULL));
+    NB_ASSERT_ERROR_HAS("nb_draw: an input tensor is NULL");
 }
 END_TEST
 
@@ -168,7 +168,7 @@ static nb_graph *neuron_graph(nb_optimizer **opt) {
 START_TEST(test_compiled_step_dot_matches_the_committed_file) {
     nb_optimizer *opt;
     nb_graph *g = neuron_graph(&opt);
-    char *dot = nb_graph_dot(g);
+    char *dot = nb_graph_draw(g);
     ck_assert_ptr_nonnull(dot);
     ck_assert_ptr_nonnull(strstr(dot, "cluster_fused"));
     ck_assert_ptr_nonnull(strstr(dot, "sigmoid (post-op)"));
@@ -178,7 +178,7 @@ START_TEST(test_compiled_step_dot_matches_the_committed_file) {
     char dir[] = "/tmp/nabla_graph_XXXXXX", path[600];
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/step.svg", dir);
-    ck_assert_msg(nb_graph_save_dot(g, path) == NB_OK, "%s", nb_error());
+    ck_assert_msg(nb_graph_draw_save(g, path) == NB_OK, "%s", nb_error());
     assert_svg_parses(path);
     unlink(path);
     rmdir(dir);

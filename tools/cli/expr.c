@@ -165,16 +165,16 @@ static int expr(parser *p) {
 }
 
 nb_status nb_expr_parse(const char *text, nb_expr *e, int *column) {
-    if (!text || !e) return nb_failc(NB_ERR_NULL, "nb_expr_parse: NULL argument");
+    if (!text || !e) return nb_fail_status(NB_ERR_NULL, "nb_expr_parse: NULL argument");
     memset(e, 0, sizeof *e);
     /* positions are ints, and no expression worth walking through is this long */
     size_t len = strnlen(text, (size_t)NB_EXPR_MAX_LEN + 1);
     if (len > NB_EXPR_MAX_LEN) {
         if (column) *column = NB_EXPR_MAX_LEN;
-        return nb_failc(NB_ERR_FORMAT,
-                        "nb_expr_parse: the expression is longer than %d characters; a "
-                        "walk-through takes at most %d nodes",
-                        NB_EXPR_MAX_LEN, NB_EXPR_MAX_NODES);
+        return nb_fail_status(NB_ERR_FORMAT,
+                              "nb_expr_parse: the expression is longer than %d characters; a "
+                              "walk-through takes at most %d nodes",
+                              NB_EXPR_MAX_LEN, NB_EXPR_MAX_NODES);
     }
     parser p = {.s = text, .e = e};
     e->root = expr(&p);
@@ -182,14 +182,14 @@ nb_status nb_expr_parse(const char *text, nb_expr *e, int *column) {
     if (!p.error && p.s[p.pos]) fail(&p, "unexpected character after the expression");
     if (p.error) {
         if (column) *column = p.error_pos;
-        return nb_failc(NB_ERR_FORMAT, "column %d: %s", p.error_pos, p.error);
+        return nb_fail_status(NB_ERR_FORMAT, "column %d: %s", p.error_pos, p.error);
     }
     return NB_OK;
 }
 
 nb_status nb_expr_set(nb_expr *e, const char *assignment) {
     const char *eq = strchr(assignment, '=');
-    if (!eq) return nb_failc(NB_ERR_ARG, "'%s': expected NAME=VALUE", assignment);
+    if (!eq) return nb_fail_status(NB_ERR_ARG, "'%s': expected NAME=VALUE", assignment);
     for (int i = 0; i < e->n_vars; i++) {
         if (strlen(e->vars[i]) != (size_t)(eq - assignment) ||
             strncmp(e->vars[i], assignment, (size_t)(eq - assignment)))
@@ -197,13 +197,13 @@ nb_status nb_expr_set(nb_expr *e, const char *assignment) {
         char *end;
         double v = strtod(eq + 1, &end);
         if (end == eq + 1 || *end || !isfinite(v))
-            return nb_failc(NB_ERR_ARG, "'%s': '%s' is not a number", assignment, eq + 1);
+            return nb_fail_status(NB_ERR_ARG, "'%s': '%s' is not a number", assignment, eq + 1);
         e->var_value[i] = v;
         e->var_set[i] = true;
         return NB_OK;
     }
-    return nb_failc(NB_ERR_ARG, "'%s': the expression has no variable '%.*s'", assignment,
-                    (int)(eq - assignment), assignment);
+    return nb_fail_status(NB_ERR_ARG, "'%s': the expression has no variable '%.*s'", assignment,
+                          (int)(eq - assignment), assignment);
 }
 
 /* ---- forward and backward in double ------------------------------------------------- */
@@ -256,8 +256,8 @@ static nb_status forward(nb_expr *e) {
             break;
         case EX_VAR:
             if (!e->var_set[n->var])
-                return nb_failc(NB_ERR_ARG, "no value for %s (pass %s=VALUE)", e->vars[n->var],
-                                e->vars[n->var]);
+                return nb_fail_status(NB_ERR_ARG, "no value for %s (pass %s=VALUE)",
+                                      e->vars[n->var], e->vars[n->var]);
             n->value = e->var_value[n->var];
             break;
         case EX_NEG:
@@ -283,8 +283,8 @@ static nb_status forward(nb_expr *e) {
             break;
         }
         if (!isfinite(n->value))
-            return nb_failc(NB_ERR_ARG, "node n%d is not finite (%g): outside the domain", i + 1,
-                            n->value);
+            return nb_fail_status(NB_ERR_ARG, "node n%d is not finite (%g): outside the domain",
+                                  i + 1, n->value);
     }
     return NB_OK;
 }
@@ -514,6 +514,6 @@ nb_status nb_expr_walkthrough(nb_expr *e, const char *text, FILE *out) {
                 e->vars[v], g, auto_grads[v], numeric, ok ? "agree" : "DISAGREE");
     }
     return all_ok ? NB_OK
-                  : nb_failc(NB_ERR_STATE, "the chain rule, autograd and central differences "
-                                           "disagree (a kink such as relu at 0?)");
+                  : nb_fail_status(NB_ERR_STATE, "the chain rule, autograd and central differences "
+                                                 "disagree (a kink such as relu at 0?)");
 }

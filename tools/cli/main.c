@@ -57,8 +57,8 @@ static const char grad_usage[] =
 static int draw(nb_expr *e, const char *path) {
     double grads[NB_EXPR_MAX_VARS];
     nb_tensor *root = nb_expr_autograd(e, grads);
-    nb_dot_opts o = {.backward = false, .max_values = 1, .title = "values and gradients"};
-    if (!root || nb_dot_save(nb_set_name(root, "out"), &o, path) != NB_OK) {
+    nb_draw_opts o = {.backward = false, .max_values = 1, .title = "values and gradients"};
+    if (!root || nb_draw_save(nb_set_name(root, "out"), &o, path) != NB_OK) {
         fprintf(stderr, "error: %s\n", nb_error());
         return 1;
     }
@@ -141,8 +141,8 @@ int cli_draw_model(nb_model *m, const char *path, bool backward, const char *tit
     if (y && backward) root = nb_set_name(nb_sum_all(y), "out");
     nb_status s = root ? NB_OK : nb_error_code();
     if (s == NB_OK && backward) s = nb_backward(root);
-    nb_dot_opts o = {.backward = backward, .max_values = -1, .title = title};
-    if (s == NB_OK) s = nb_dot_save(root, &o, path);
+    nb_draw_opts o = {.backward = backward, .max_values = -1, .title = title};
+    if (s == NB_OK) s = nb_draw_save(root, &o, path);
     nb_scope_end();
     return wrote(s, path);
 }
@@ -166,7 +166,7 @@ static int draw_step(nb_model *m, const char *spec, const char *path, const char
         t = !strcmp(loss, "sparse_categorical_crossentropy") ? nb_zeros(NB_SHAPE(8))
                                                              : nb_zeros_like(y);
     nb_graph *g = s == NB_OK && t ? nb_model_trace_step(m, x, t, NULL) : NULL;
-    if (s == NB_OK) s = g ? nb_graph_save_dot(g, path) : nb_error_code();
+    if (s == NB_OK) s = g ? nb_graph_draw_save(g, path) : nb_error_code();
     nb_graph_free(g);
     nb_scope_end();
     return wrote(s, path);

@@ -168,10 +168,10 @@ static nb_status load_classified_csv(const char *name, const char *file, nb_data
     if (!find_file(name, &sklearn_home, file, path, sizeof path) || !read_meta(path, &m))
         return nb_error_code();
     if (m.k < 2) {
-        nb_failc(NB_ERR_FORMAT,
-                 "nb_dataset_load: %s: the first line names %d classes; at least 2 "
-                 "expected",
-                 path, m.k);
+        nb_fail_status(NB_ERR_FORMAT,
+                       "nb_dataset_load: %s: the first line names %d classes; at least 2 "
+                       "expected",
+                       path, m.k);
         meta_free(&m);
         return NB_ERR_FORMAT;
     }
@@ -350,15 +350,15 @@ static const named *lookup(const char *name) {
 }
 
 nb_status nb_dataset_load(const char *name, nb_dataset *out) {
-    if (!out) return nb_failc(NB_ERR_NULL, "nb_dataset_load: out is NULL");
+    if (!out) return nb_fail_status(NB_ERR_NULL, "nb_dataset_load: out is NULL");
     memset(out, 0, sizeof *out);
     const named *d = lookup(name);
     if (!d)
-        return nb_failc(NB_ERR_ARG,
-                        "nb_dataset_load: unknown dataset \"%s\"; known: xor, iris, wine, "
-                        "breast_cancer, digits, diabetes, boston, fashion-mnist, "
-                        "fashion-mnist-test",
-                        name ? name : "(null)");
+        return nb_fail_status(NB_ERR_ARG,
+                              "nb_dataset_load: unknown dataset \"%s\"; known: xor, iris, wine, "
+                              "breast_cancer, digits, diabetes, boston, fashion-mnist, "
+                              "fashion-mnist-test",
+                              name ? name : "(null)");
     switch (d->id) {
     case XOR:
         return nb_embedded_xor(out);
@@ -379,7 +379,7 @@ nb_status nb_dataset_load(const char *name, nb_dataset *out) {
     case FASHION_TEST:
         return load_fashion(d->name, false, out);
     }
-    return nb_failc(NB_ERR_ARG, "nb_dataset_load: no loader for \"%s\"", name);
+    return nb_fail_status(NB_ERR_ARG, "nb_dataset_load: no loader for \"%s\"", name);
 }
 
 bool nb_dataset_available(const char *name) {

@@ -335,7 +335,7 @@ static bool write_all(FILE *f, const void *p, size_t n) {
 
 nb_status nb_save_npy(const nb_tensor *t, const char *path) {
     if (!t) return nb_fail_null("nb_save_npy"), nb_error_code();
-    if (!path) return nb_failc(NB_ERR_NULL, "nb_save_npy: the path is NULL");
+    if (!path) return nb_fail_status(NB_ERR_NULL, "nb_save_npy: the path is NULL");
     npy_header h = {.ndim = t->ndim};
     memcpy(h.shape, t->shape, sizeof h.shape);
     char head[512];

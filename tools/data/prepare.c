@@ -68,14 +68,16 @@ nb_status nb_shuffle(nb_tensor *x, nb_tensor *y) {
     if (!x) return nb_fail_null("nb_shuffle"), nb_error_code();
     if (!check_rows("nb_shuffle", x) || (y && !check_rows("nb_shuffle", y))) return NB_ERR_SHAPE;
     if (y && y->shape[0] != x->shape[0])
-        return nb_failc(NB_ERR_SHAPE, "nb_shuffle: x %s and y %s have different numbers of rows",
-                        nb_shape_s(x), nb_shape_s(y));
+        return nb_fail_status(NB_ERR_SHAPE,
+                              "nb_shuffle: x %s and y %s have different numbers of rows",
+                              nb_shape_s(x), nb_shape_s(y));
     if (!nb_is_contiguous(x) || (y && !nb_is_contiguous(y)))
-        return nb_failc(NB_ERR_ARG, "nb_shuffle: shuffles in place and needs contiguous tensors "
-                                    "(nb_clone a view first)");
+        return nb_fail_status(NB_ERR_ARG,
+                              "nb_shuffle: shuffles in place and needs contiguous tensors "
+                              "(nb_clone a view first)");
     int64_t rs = row_size(x) > (y ? row_size(y) : 0) ? row_size(x) : row_size(y);
     float *tmp = malloc((size_t)(rs ? rs : 1) * sizeof(float));
-    if (!tmp) return nb_failc(NB_ERR_MEMORY, "nb_shuffle: out of memory");
+    if (!tmp) return nb_fail_status(NB_ERR_MEMORY, "nb_shuffle: out of memory");
     for (int64_t i = x->shape[0] - 1; i > 0; i--) {
         int64_t j = (int64_t)nb_rng_below((uint64_t)i + 1);
         swap_rows(x, i, j, tmp);
@@ -96,28 +98,28 @@ static void split_free(nb_split *s) {
 
 nb_status nb_train_test_split(const nb_tensor *x, const nb_tensor *y, double test_fraction,
                               bool shuffle, nb_split *out) {
-    if (!out) return nb_failc(NB_ERR_NULL, "nb_train_test_split: out is NULL");
+    if (!out) return nb_fail_status(NB_ERR_NULL, "nb_train_test_split: out is NULL");
     memset(out, 0, sizeof *out);
     if (!x) return nb_fail_null("nb_train_test_split"), nb_error_code();
     if (!check_rows("nb_train_test_split", x) || (y && !check_rows("nb_train_test_split", y)))
         return NB_ERR_SHAPE;
     int64_t n = x->shape[0];
     if (y && y->shape[0] != n)
-        return nb_failc(NB_ERR_SHAPE,
-                        "nb_train_test_split: x %s and y %s have different numbers "
-                        "of rows",
-                        nb_shape_s(x), nb_shape_s(y));
+        return nb_fail_status(NB_ERR_SHAPE,
+                              "nb_train_test_split: x %s and y %s have different numbers "
+                              "of rows",
+                              nb_shape_s(x), nb_shape_s(y));
     if (!(test_fraction > 0 && test_fraction < 1))
-        return nb_failc(NB_ERR_ARG, "nb_train_test_split: test_fraction %g is not in (0, 1)",
-                        test_fraction);
+        return nb_fail_status(NB_ERR_ARG, "nb_train_test_split: test_fraction %g is not in (0, 1)",
+                              test_fraction);
     int64_t n_test = (int64_t)ceil(test_fraction * (double)n), n_train = n - n_test;
     if (n_train < 1 || n_test < 1)
-        return nb_failc(NB_ERR_ARG,
-                        "nb_train_test_split: %lld rows with test_fraction %g leave "
-                        "%lld for training and %lld for testing; both need rows",
-                        (long long)n, test_fraction, (long long)n_train, (long long)n_test);
+        return nb_fail_status(NB_ERR_ARG,
+                              "nb_train_test_split: %lld rows with test_fraction %g leave "
+                              "%lld for training and %lld for testing; both need rows",
+                              (long long)n, test_fraction, (long long)n_train, (long long)n_test);
     int64_t *order = malloc((size_t)n * sizeof *order);
-    if (!order) return nb_failc(NB_ERR_MEMORY, "nb_train_test_split: out of memory");
+    if (!order) return nb_fail_status(NB_ERR_MEMORY, "nb_train_test_split: out of memory");
     if (shuffle)
         nb_permutation(order, n);
     else
@@ -139,11 +141,11 @@ nb_status nb_train_test_split(const nb_tensor *x, const nb_tensor *y, double tes
 /* Block f of a (shuffled) order holds n / k samples, one more for the first n % k. */
 nb_status nb_kfold(int64_t n, int k, bool shuffle, int *fold) {
     if (k < 2 || n < k)
-        return nb_failc(NB_ERR_ARG, "nb_kfold: %d folds of %lld samples; need 2 <= k <= n", k,
-                        (long long)n);
-    if (!fold) return nb_failc(NB_ERR_NULL, "nb_kfold: fold is NULL");
+        return nb_fail_status(NB_ERR_ARG, "nb_kfold: %d folds of %lld samples; need 2 <= k <= n", k,
+                              (long long)n);
+    if (!fold) return nb_fail_status(NB_ERR_NULL, "nb_kfold: fold is NULL");
     int64_t *order = malloc((size_t)n * sizeof *order);
-    if (!order) return nb_failc(NB_ERR_MEMORY, "nb_kfold: out of memory");
+    if (!order) return nb_fail_status(NB_ERR_MEMORY, "nb_kfold: out of memory");
     if (shuffle)
         nb_permutation(order, n);
     else
@@ -227,11 +229,11 @@ typedef enum { FIT_STANDARD, FIT_MINMAX } fit_kind;
 
 static nb_status scaler_fit(const char *fn, fit_kind kind, const nb_tensor *x, float lo, float hi,
                             nb_scaler *s) {
-    if (!s) return nb_failc(NB_ERR_NULL, "%s: the scaler is NULL", fn);
+    if (!s) return nb_fail_status(NB_ERR_NULL, "%s: the scaler is NULL", fn);
     memset(s, 0, sizeof *s);
     if (kind == FIT_MINMAX && !(lo < hi && isfinite(lo) && isfinite(hi)))
-        return nb_failc(NB_ERR_ARG, "%s: the range [%g, %g] is not finite and increasing", fn, lo,
-                        hi);
+        return nb_fail_status(NB_ERR_ARG, "%s: the range [%g, %g] is not finite and increasing", fn,
+                              lo, hi);
     nb_tensor *c = rows_of(fn, x);
     if (!c) return nb_error_code();
     int64_t rows = x->shape[0], f = row_size(x);
@@ -519,16 +521,17 @@ static bool deal(const int64_t *rows, const int64_t *start, const int64_t *table
 nb_status nb_stratified_split(const nb_tensor *y, const double *fractions, int n_parts,
                               int64_t *order, int64_t *counts) {
     if (!y || !fractions || !order || !counts)
-        return nb_failc(NB_ERR_NULL, "nb_stratified_split: y, fractions, order and counts are "
-                                     "required");
+        return nb_fail_status(NB_ERR_NULL,
+                              "nb_stratified_split: y, fractions, order and counts are "
+                              "required");
     if (n_parts < 1 || n_parts > SPLIT_MAX_PARTS)
-        return nb_failc(NB_ERR_ARG, "nb_stratified_split: %d parts (1 to %d)", n_parts,
-                        SPLIT_MAX_PARTS);
+        return nb_fail_status(NB_ERR_ARG, "nb_stratified_split: %d parts (1 to %d)", n_parts,
+                              SPLIT_MAX_PARTS);
     int64_t n = y->ndim >= 1 ? y->shape[0] : 0;
     if (y->ndim < 1 || n < 1 || nb_numel(y) != n || n > INT32_MAX)
-        return nb_failc(NB_ERR_SHAPE,
-                        "nb_stratified_split: y is %s; expected [N] labels, 1 <= N < 2^31",
-                        nb_shape_s(y));
+        return nb_fail_status(NB_ERR_SHAPE,
+                              "nb_stratified_split: y is %s; expected [N] labels, 1 <= N < 2^31",
+                              nb_shape_s(y));
     int64_t k = 0, *ids = class_ids(y, n, &k);
     if (!ids) return nb_error_code();
     int64_t *per_class = calloc((size_t)k, sizeof *per_class), *start = NULL, *rows = NULL;

@@ -8,7 +8,7 @@
  * a tensor used by several ops gets a "+" node where its gradients are summed.
  */
 #include "draw_internal.h"
-#include "nabla/dot.h"
+#include "nabla/draw.h"
 
 #include <errno.h>
 #ifdef NB_HAVE_GRAPHVIZ
@@ -231,9 +231,9 @@ static void draw_backward(nb_text *t, graph *g, const nb_tensor *root, int max_v
     }
 }
 
-char *nb_dot(const nb_tensor *root, const nb_dot_opts *opts) {
-    if (!root) return nb_fail_null("nb_dot");
-    nb_dot_opts o = opts ? *opts : (nb_dot_opts){0};
+char *nb_draw(const nb_tensor *root, const nb_draw_opts *opts) {
+    if (!root) return nb_fail_null("nb_draw");
+    nb_draw_opts o = opts ? *opts : (nb_draw_opts){0};
     int max_values = o.max_values == 0 ? 4 : o.max_values < 0 ? -1 : o.max_values;
     graph g = {0};
     nb_text t = {0};
@@ -259,7 +259,7 @@ char *nb_dot(const nb_tensor *root, const nb_dot_opts *opts) {
     free(g.uses);
     if (g.oom || t.oom) {
         free(t.s);
-        return nb_fail(NB_ERR_MEMORY, "nb_dot: out of memory building the graph");
+        return nb_fail(NB_ERR_MEMORY, "nb_draw: out of memory building the graph");
     }
     return t.s;
 }
@@ -301,20 +301,21 @@ static GVC_t *graphviz(void) {
 static nb_status render(const char *fn, const char *dot_text, const char *format, FILE *f,
                         const char *path) {
     GVC_t *gvc = graphviz();
-    if (!gvc) return nb_failc(NB_ERR_MEMORY, "%s: Graphviz could not start", fn);
+    if (!gvc) return nb_fail_status(NB_ERR_MEMORY, "%s: Graphviz could not start", fn);
     Agraph_t *g = agmemread(dot_text);
     nb_status s = NB_OK;
     if (!g)
-        s = nb_failc(NB_ERR_FORMAT, "%s: Graphviz could not read the graph", fn);
+        s = nb_fail_status(NB_ERR_FORMAT, "%s: Graphviz could not read the graph", fn);
     else if (gvLayout(gvc, g, "dot") != 0)
-        s = nb_failc(NB_ERR_IO, "%s: Graphviz could not lay out the graph", fn);
+        s = nb_fail_status(NB_ERR_IO, "%s: Graphviz could not lay out the graph", fn);
     else {
         char *data = NULL;
         unsigned int len = 0;
         if (gvRenderData(gvc, g, format, &data, &len) != 0 || !data)
-            s = nb_failc(NB_ERR_IO, "%s: Graphviz could not render %s as %s", fn, path, format);
+            s = nb_fail_status(NB_ERR_IO, "%s: Graphviz could not render %s as %s", fn, path,
+                               format);
         else if (fwrite(data, 1, len, f) != len)
-            s = nb_failc(NB_ERR_IO, "%s: writing %s failed", fn, path);
+            s = nb_fail_status(NB_ERR_IO, "%s: writing %s failed", fn, path);
         if (data) gvFreeRenderData(data);
         gvFreeLayout(gvc, g);
     }
@@ -327,14 +328,14 @@ static nb_status render(const char *fn, const char *dot_text, const char *format
 static nb_status render(const char *fn, const char *dot_text, const char *format, FILE *f,
                         const char *path) {
     (void)dot_text, (void)f;
-    return nb_failc(NB_ERR_ARG,
-                    "%s: %s: this nabla was built without Graphviz, so it writes .dot only "
-                    "(install libgraphviz-dev and rebuild, or render with `dot -T%s`)",
-                    fn, path, format);
+    return nb_fail_status(NB_ERR_ARG,
+                          "%s: %s: this nabla was built without Graphviz, so it writes .dot only "
+                          "(install libgraphviz-dev and rebuild, or render with `dot -T%s`)",
+                          fn, path, format);
 }
 #endif
 
-nb_status nb_dot_text_save(const char *fn, const char *dot_text, const char *path) {
+nb_status nb_draw_text_save(const char *fn, const char *dot_text, const char *path) {
     const char *format = check_format(fn, path);
     if (!format) return nb_error_code();
     nb_atomic_file a;
@@ -342,7 +343,8 @@ nb_status nb_dot_text_save(const char *fn, const char *dot_text, const char *pat
     if (!f) return nb_error_code();
     nb_status s = NB_OK;
     if (!strcmp(format, "dot")) {
-        if (fputs(dot_text, f) < 0) s = nb_failc(NB_ERR_IO, "%s: writing %s failed", fn, path);
+        if (fputs(dot_text, f) < 0)
+            s = nb_fail_status(NB_ERR_IO, "%s: writing %s failed", fn, path);
     } else {
         s = render(fn, dot_text, format, f, path);
     }
@@ -351,12 +353,12 @@ nb_status nb_dot_text_save(const char *fn, const char *dot_text, const char *pat
     return s;
 }
 
-nb_status nb_dot_save(const nb_tensor *root, const nb_dot_opts *opts, const char *path) {
-    if (!root || !path) return (nb_fail_null("nb_dot_save"), nb_error_code());
-    if (!check_format("nb_dot_save", path)) return nb_error_code(); /* before building it */
-    char *dot_text = nb_dot(root, opts);
+nb_status nb_draw_save(const nb_tensor *root, const nb_draw_opts *opts, const char *path) {
+    if (!root || !path) return (nb_fail_null("nb_draw_save"), nb_error_code());
+    if (!check_format("nb_draw_save", path)) return nb_error_code(); /* before building it */
+    char *dot_text = nb_draw(root, opts);
     if (!dot_text) return nb_error_code();
-    nb_status s = nb_dot_text_save("nb_dot_save", dot_text, path);
+    nb_status s = nb_draw_text_save("nb_draw_save", dot_text, path);
     free(dot_text);
     return s;
 }

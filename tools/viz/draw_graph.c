@@ -11,7 +11,7 @@
  */
 #include "autograd/graph/inspect.h"
 #include "draw_internal.h"
-#include "nabla/dot.h"
+#include "nabla/draw.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +58,8 @@ static void put_value(picture *p, int id) {
 /* ops are rounded boxes, effects red, views (no kernel runs) dashed */
 static void put_op(picture *p, const nb_graph_node_info *n, int id) {
     nb_viz_role style = n->is_effect           ? NB_VIZ_EFFECT
-                         : !n->op->def->forward ? NB_VIZ_VIEW_OP
-                                                : NB_VIZ_OP;
+                        : !n->op->def->forward ? NB_VIZ_VIEW_OP
+                                               : NB_VIZ_OP;
     nb_text_put(&p->t, "  op%d [%s, label=\"", id, nb_viz_style(style));
     nb_viz_op_label(&p->t, n->name, "", n->op);
     nb_text_put(&p->t, "\"];\n");
@@ -132,8 +132,8 @@ static void put_node(picture *p, int i, int n_values) {
                         grad_edge);
 }
 
-char *nb_graph_dot(const nb_graph *g) {
-    if (!g) return nb_fail(NB_ERR_NULL, "nb_graph_dot: graph is NULL");
+char *nb_graph_draw(const nb_graph *g) {
+    if (!g) return nb_fail(NB_ERR_NULL, "nb_graph_draw: graph is NULL");
     int n_values = nb_graph_value_count(g), n_nodes = nb_graph_node_count(g);
     picture p = {.g = g,
                  .drawn = nb_calloc((size_t)n_values + 1, 1),
@@ -163,17 +163,17 @@ char *nb_graph_dot(const nb_graph *g) {
     free(p.declared);
     if (oom) {
         free(p.t.s);
-        return nb_fail(NB_ERR_MEMORY, "nb_graph_dot: out of memory");
+        return nb_fail(NB_ERR_MEMORY, "nb_graph_draw: out of memory");
     }
     return p.t.s;
 }
 
-nb_status nb_graph_save_dot(const nb_graph *g, const char *path) {
+nb_status nb_graph_draw_save(const nb_graph *g, const char *path) {
     if (!g || !path)
-        return nb_failc(NB_ERR_NULL, "nb_graph_save_dot: %s is NULL", g ? "path" : "graph");
-    char *dot = nb_graph_dot(g);
+        return nb_fail_status(NB_ERR_NULL, "nb_graph_draw_save: %s is NULL", g ? "path" : "graph");
+    char *dot = nb_graph_draw(g);
     if (!dot) return nb_error_code();
-    nb_status s = nb_dot_text_save("nb_graph_save_dot", dot, path);
+    nb_status s = nb_draw_text_save("nb_graph_draw_save", dot, path);
     free(dot);
     return s;
 }

@@ -34,6 +34,6 @@ void nb_viz_op_label(nb_text *t, const char *name, const char *suffix, const nb_
 void nb_viz_layer_begin(nb_text *t, const char *prefix, int id, const char *scope);
 
 /* DOT text to path (.dot, .svg, .png, .pdf), atomically; errors name fn. */
-nb_status nb_dot_text_save(const char *fn, const char *dot_text, const char *path);
+nb_status nb_draw_text_save(const char *fn, const char *dot_text, const char *path);
 
 #endif

@@ -125,10 +125,10 @@ static void draw_one(FILE *f, const void *ctx) {
 nb_status nb_plot_svg(const char *path, const char *title, const char *y_label,
                       const nb_series *series, int n_series) {
     if (!path || !y_label || (n_series > 0 && !series) || n_series < 0)
-        return nb_failc(NB_ERR_NULL, "nb_plot_svg: NULL path, label or series");
+        return nb_fail_status(NB_ERR_NULL, "nb_plot_svg: NULL path, label or series");
     for (int k = 0; k < n_series; k++)
         if (!series[k].name || (series[k].n > 0 && !series[k].y) || series[k].n < 0)
-            return nb_failc(NB_ERR_ARG, "nb_plot_svg: series %d has no name or values", k);
+            return nb_fail_status(NB_ERR_ARG, "nb_plot_svg: series %d has no name or values", k);
     one_panel p = {y_label, series, n_series};
     return write_svg("nb_plot_svg", path, title, PANEL_W, draw_one, &p);
 }
@@ -171,10 +171,11 @@ static void draw_history(FILE *f, const void *ctx) {
 }
 
 nb_status nb_history_plot_svg(const nb_history *h, const char *path, const char *title) {
-    if (!h || !path) return nb_failc(NB_ERR_NULL, "nb_history_plot_svg: NULL history or path");
+    if (!h || !path)
+        return nb_fail_status(NB_ERR_NULL, "nb_history_plot_svg: NULL history or path");
     int epochs = nb_history_epochs(h);
     history_plot p = {h, calloc((size_t)(4 * epochs + 1), sizeof(double))};
-    if (!p.values) return nb_failc(NB_ERR_MEMORY, "nb_history_plot_svg: out of memory");
+    if (!p.values) return nb_fail_status(NB_ERR_MEMORY, "nb_history_plot_svg: out of memory");
     nb_status s = write_svg("nb_history_plot_svg", path, title, 2 * PANEL_W, draw_history, &p);
     free(p.values);
     return s;
