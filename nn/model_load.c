@@ -415,7 +415,9 @@ static nb_optimizer *read_optimizer(const file *f) {
     if (!name) return NULL;
     nb_optimizer *fresh = nb_optimizer_from_name(name), *opt = NULL;
     if (!fresh)
-        return bad(f, OPT_PREFIX "name", name, "sgd, adagrad, rmsprop, adam or adamw"), NULL;
+        return bad(f, OPT_PREFIX "name", name,
+                   "sgd, adagrad, rmsprop, adam, adamw, nadam, adamax or adadelta"),
+               NULL;
     nb_optimizer_state own = {0}, st = {0};
     char(*keys)[TEXT_LEN] = NULL;
     bool got_state = nb_optimizer_get_state(fresh, NULL, &own) == NB_OK;

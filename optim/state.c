@@ -8,7 +8,13 @@
  * same (the update rule's hyper-parameters, the schedule, the clipping: a run
  * goes on with the optimizer it was compiled with). Checked values are
  * compared as text: a float is printed with as few digits as read back to
- * the same float (at most 9), so equal text means equal bits.
+ * the same float (at most 9), so equal text means equal bits. A row with a
+ * default is read as that value when the saved state lacks it: lr_decay came
+ * after states without it were written, which had none (0).
+ *
+ * Nadam's running product of mu_t is not saved: it depends on the update
+ * count only, and a restore recomputes it with the operations the updates did,
+ * so a resumed run goes on with the same bits.
  */
 #include "optim_internal.h"
 
@@ -27,7 +33,10 @@ enum {
     ADAGRAD = 1 << NB_OPTIM_ADAGRAD,
     RMSPROP = 1 << NB_OPTIM_RMSPROP,
     ADAM = 1 << NB_OPTIM_ADAM,
-    ALL = SGD | ADAGRAD | RMSPROP | ADAM,
+    NADAM = 1 << NB_OPTIM_NADAM,
+    ADAMAX = 1 << NB_OPTIM_ADAMAX,
+    ADADELTA = 1 << NB_OPTIM_ADADELTA,
+    ALL = SGD | ADAGRAD | RMSPROP | ADAM | NADAM | ADAMAX | ADADELTA,
 };
 
 typedef enum { FLOAT, BOOL, INT, SCHEDULE } setting_type;
@@ -37,30 +46,33 @@ typedef struct {
     setting_type type;
     size_t offset; /* of the field in nb_optimizer */
     unsigned kinds;
-    bool restored; /* taken from the saved state; otherwise checked against it */
+    bool restored;      /* taken from the saved state; otherwise checked against it */
+    const char *absent; /* the value of a state that lacks the key; NULL: it is an error */
 } setting;
 
 #define AT(field) offsetof(nb_optimizer, field)
 static const setting settings[] = {
-    {"momentum", FLOAT, AT(h.momentum), SGD | RMSPROP, false},
-    {"nesterov", BOOL, AT(h.nesterov), SGD, false},
-    {"weight_decay", FLOAT, AT(h.weight_decay), SGD | ADAM, false},
-    {"initial_accumulator", FLOAT, AT(h.initial_accumulator), ADAGRAD, false},
-    {"rho", FLOAT, AT(h.rho), RMSPROP, false},
-    {"centered", BOOL, AT(h.centered), RMSPROP, false},
-    {"beta1", FLOAT, AT(h.beta1), ADAM, false},
-    {"beta2", FLOAT, AT(h.beta2), ADAM, false},
-    {"amsgrad", BOOL, AT(h.amsgrad), ADAM, false},
-    {"eps", FLOAT, AT(h.eps), ADAGRAD | RMSPROP | ADAM, false},
-    {"schedule", SCHEDULE, AT(schedule.kind), ALL, false},
-    {"schedule_gamma", FLOAT, AT(schedule.gamma), ALL, false},
-    {"schedule_step_size", INT, AT(schedule.step_size), ALL, false},
-    {"schedule_t_max", INT, AT(schedule.t_max), ALL, false},
-    {"schedule_min_lr", FLOAT, AT(schedule.min_lr), ALL, false},
-    {"clip_norm", FLOAT, AT(clip_norm), ALL, false},
-    {"clip_value", FLOAT, AT(clip_value), ALL, false},
-    {"lr", FLOAT, AT(lr), ALL, true},
-    {"base_lr", FLOAT, AT(base_lr), ALL, true},
+    {"momentum", FLOAT, AT(h.momentum), SGD | RMSPROP, false, NULL},
+    {"nesterov", BOOL, AT(h.nesterov), SGD, false, NULL},
+    {"weight_decay", FLOAT, AT(h.weight_decay), SGD | ADAM, false, NULL},
+    {"initial_accumulator", FLOAT, AT(h.initial_accumulator), ADAGRAD, false, NULL},
+    {"rho", FLOAT, AT(h.rho), RMSPROP | ADADELTA, false, NULL},
+    {"centered", BOOL, AT(h.centered), RMSPROP, false, NULL},
+    {"beta1", FLOAT, AT(h.beta1), ADAM | NADAM | ADAMAX, false, NULL},
+    {"beta2", FLOAT, AT(h.beta2), ADAM | NADAM | ADAMAX, false, NULL},
+    {"amsgrad", BOOL, AT(h.amsgrad), ADAM, false, NULL},
+    {"momentum_decay", FLOAT, AT(h.momentum_decay), NADAM, false, NULL},
+    {"eps", FLOAT, AT(h.eps), ALL & ~SGD, false, NULL},
+    {"schedule", SCHEDULE, AT(schedule.kind), ALL, false, NULL},
+    {"schedule_gamma", FLOAT, AT(schedule.gamma), ALL, false, NULL},
+    {"schedule_step_size", INT, AT(schedule.step_size), ALL, false, NULL},
+    {"schedule_t_max", INT, AT(schedule.t_max), ALL, false, NULL},
+    {"schedule_min_lr", FLOAT, AT(schedule.min_lr), ALL, false, NULL},
+    {"clip_norm", FLOAT, AT(clip_norm), ALL, false, NULL},
+    {"clip_value", FLOAT, AT(clip_value), ALL, false, NULL},
+    {"lr_decay", FLOAT, AT(lr_decay), ALL, false, "0"},
+    {"lr", FLOAT, AT(lr), ALL, true, NULL}, /* lr and base_lr last: see nb_optimizer_from_state */
+    {"base_lr", FLOAT, AT(base_lr), ALL, true, NULL},
 };
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
 
@@ -240,6 +252,7 @@ static nb_status check_settings(const nb_optimizer *opt, const nb_optimizer_stat
         if (!applies(set, opt)) continue;
         const char *saved = find_pair(s, set->key);
         char here[TEXT_LEN], *end;
+        if (!saved) saved = set->absent;
         if (!saved)
             return nb_fail_status(NB_ERR_FORMAT,
                                   "%s: the saved state of the %s optimizer has no %s", ctx,
@@ -349,6 +362,8 @@ nb_status nb_optimizer_set_state(nb_optimizer *opt, const char *const *param_nam
     float lr[2];
     nb_status st = check_all(opt, param_names, s, ctx, lr, r);
     if (st == NB_OK) st = copy_buffers(r, opt->n_slots);
+    int64_t product_step = 0; /* the params usually share their count: one product for all */
+    double product = 1.0;
     for (int i = 0; i < opt->n_slots; i++) { /* on success the copies replace the buffers */
         nb_optim_slot *slot = &opt->slots[i];
         for (int k = 0; k < NB_OPTIM_MAX_STATE; k++) {
@@ -356,7 +371,14 @@ nb_status nb_optimizer_set_state(nb_optimizer *opt, const char *const *param_nam
             if (*drop) nb_tensor_release(*drop);
             if (st == NB_OK) slot->state[k] = r[i].copy[k];
         }
-        if (st == NB_OK) slot->step = r[i].step;
+        if (st == NB_OK) {
+            slot->step = r[i].step;
+            if (opt->kind == NB_OPTIM_NADAM && slot->step != product_step) {
+                product_step = slot->step;
+                product = nb_optim_mu_product(&opt->h, product_step);
+            }
+            slot->mu_product = opt->kind == NB_OPTIM_NADAM ? product : 1.0;
+        }
     }
     if (st == NB_OK) {
         opt->lr = lr[0];
@@ -415,6 +437,12 @@ static nb_optimizer *construct(const nb_optimizer *p) {
             return nb_fail(NB_ERR_ARG, "nb_adam: weight_decay is %g, but adam has none (adamw has)",
                            (double)h->weight_decay);
         return nb_adam(p->lr, h->beta1, h->beta2, h->eps, h->amsgrad);
+    case NB_OPTIM_NADAM:
+        return nb_nadam(p->lr, h->beta1, h->beta2, h->eps, h->momentum_decay);
+    case NB_OPTIM_ADAMAX:
+        return nb_adamax(p->lr, h->beta1, h->beta2, h->eps);
+    case NB_OPTIM_ADADELTA:
+        return nb_adadelta(p->lr, h->rho, h->eps);
     }
     return nb_fail(NB_ERR_ARG, "nb_optimizer_from_state: unknown optimizer kind %d", (int)p->kind);
 }
@@ -424,19 +452,22 @@ nb_optimizer *nb_optimizer_from_state(const nb_optimizer_state *s, const char *c
     if (!s || (s->n_pairs > 0 && (!s->keys || !s->values)) || s->n_pairs < 0)
         return nb_fail(NB_ERR_NULL, "%s: NULL or malformed state", ctx);
     const char *name = find_pair(s, "name");
-    static const char *const known[] = {"sgd", "adagrad", "rmsprop", "adam", "adamw"};
+    static const char *const known[] = {"sgd",   "adagrad", "rmsprop", "adam",
+                                        "adamw", "nadam",   "adamax",  "adadelta"};
     bool ok = false;
-    for (int i = 0; name && i < 5; i++) ok = ok || !strcmp(name, known[i]);
+    for (int i = 0; name && i < (int)(sizeof known / sizeof *known); i++)
+        ok = ok || !strcmp(name, known[i]);
     if (!ok)
         return nb_fail(NB_ERR_FORMAT,
                        "%s: the optimizer's name is '%s'; known: sgd, adagrad, "
-                       "rmsprop, adam, adamw",
+                       "rmsprop, adam, adamw, nadam, adamax, adadelta",
                        ctx, name ? name : "(none)");
     nb_optimizer *parsed = nb_optimizer_from_name(name), *opt = NULL;
     for (int i = 0; parsed && i < N_SETTINGS; i++) {
         const setting *set = &settings[i];
         if (!applies(set, parsed)) continue;
         const char *text = find_pair(s, set->key);
+        if (!text) text = set->absent;
         if (!text) {
             nb_fail(NB_ERR_FORMAT, "%s: the %s optimizer has no %s", ctx, name, set->key);
             break;
@@ -446,6 +477,7 @@ nb_optimizer *nb_optimizer_from_state(const nb_optimizer_state *s, const char *c
     }
     bool fine = opt && nb_optimizer_set_schedule(opt, &parsed->schedule) == NB_OK &&
                 nb_optimizer_set_clipping(opt, parsed->clip_norm, parsed->clip_value) == NB_OK &&
+                nb_optimizer_set_lr_decay(opt, parsed->lr_decay) == NB_OK &&
                 nb_optimizer_set_lr(opt, parsed->base_lr) == NB_OK;
     if (fine) opt->lr = parsed->lr; /* checked by construct */
     nb_optimizer_free(parsed);

@@ -12,7 +12,8 @@ Regenerate with
 Format (one record per line, numbers printed with 9 significant digits):
     param <i> <ndim> <dims...>          then a line with its initial values
     grad <step> <i> <numel>             then a line with the gradient (numel 0: no grad)
-    case <name> <kind>                  kind: sgd, adagrad, rmsprop, adam, adamw
+    case <name> <kind>                  kind: sgd, adagrad, rmsprop, adam, adamw, nadam,
+                                        adamax, adadelta
     hp <key> <value> ...                the hyper-parameters (see CONFIGS)
     after <step> <i>                    then a line with param i after that step
     end
@@ -70,10 +71,34 @@ CONFIGS = [
     ("adam_large_eps", "adam", dict(lr=0.05, beta1=0.9, beta2=0.999, eps=0.1)),
     ("adam_clip_value", "adam", dict(lr=0.05, beta1=0.9, beta2=0.999, eps=1e-7, clip_value=0.5)),
     ("adamw", "adamw", dict(lr=0.05, beta1=0.9, beta2=0.999, eps=1e-7, weight_decay=0.1)),
+    ("nadam", "nadam", dict(lr=0.05, beta1=0.9, beta2=0.999, eps=1e-7, momentum_decay=0.004)),
+    # a fast momentum schedule: mu_t goes from 0.41 to 0.53 in the 20 steps (0.004: all 0.45)
+    ("nadam_momentum_decay", "nadam",
+     dict(lr=0.05, beta1=0.8, beta2=0.99, eps=1e-7, momentum_decay=0.5)),
+    ("adamax", "adamax", dict(lr=0.05, beta1=0.9, beta2=0.999, eps=1e-7)),
+    ("adadelta", "adadelta", dict(lr=1.0, rho=0.9, eps=1e-6)),
+    ("adadelta_lr_rho", "adadelta", dict(lr=0.5, rho=0.8, eps=1e-3)),
+    # Keras 2's Adam(decay=...): lr / (1 + lr_decay * (t - 1)), t the param's update count
+    ("adam_lr_decay", "adam", dict(lr=0.05, beta1=0.9, beta2=0.999, eps=1e-7, lr_decay=0.1)),
 ]
 
 
 def make_optimizer(kind, hp, params):
+    """The torch optimizer of a case, and its learning-rate scheduler (or None)."""
+    if "lr_decay" not in hp:
+        return make_update_rule(kind, hp, params), None
+    # lr_decay: nabla's rate for a param's t-th update is lr / (1 + lr_decay (t - 1)). A
+    # LambdaLR stepped after each opt.step() gives group k the factor lambda_k(s) before
+    # step s + 1, so each param is a group whose lambda counts the updates it has had:
+    # param 0 has a grad at every step (s updates, Keras's iterations-based decay), param 1
+    # none at the steps 5, 10, ... (s - s // 5 updates).
+    opt = make_update_rule(kind, hp, [{"params": [params[0]]}, {"params": [params[1]]}])
+    d = hp["lr_decay"]
+    lambdas = [lambda s: 1.0 / (1.0 + d * s), lambda s: 1.0 / (1.0 + d * (s - s // 5))]
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambdas)
+
+
+def make_update_rule(kind, hp, params):
     lr = hp["lr"]
     if kind == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=hp.get("momentum", 0.0),
@@ -93,6 +118,16 @@ def make_optimizer(kind, hp, params):
     if kind == "adamw":
         return torch.optim.AdamW(params, lr=lr, betas=(hp["beta1"], hp["beta2"]), eps=hp["eps"],
                                  weight_decay=hp["weight_decay"])
+    if kind == "nadam":
+        # foreach=True: 1.13's default single-tensor path divides the second term by
+        # 1 - mu_product * mu_t * mu_next, a bug PyTorch 2.0 fixed (pytorch/pytorch#92699);
+        # the foreach path, like PyTorch 2, divides by 1 - mu_product * mu_next
+        return torch.optim.NAdam(params, lr=lr, betas=(hp["beta1"], hp["beta2"]), eps=hp["eps"],
+                                 momentum_decay=hp["momentum_decay"], foreach=True)
+    if kind == "adamax":
+        return torch.optim.Adamax(params, lr=lr, betas=(hp["beta1"], hp["beta2"]), eps=hp["eps"])
+    if kind == "adadelta":
+        return torch.optim.Adadelta(params, lr=lr, rho=hp["rho"], eps=hp["eps"])
     raise ValueError(kind)
 
 
@@ -102,7 +137,7 @@ def values(t):
 
 def run_case(name, kind, hp, out):
     params = [p.clone().requires_grad_(True) for p in initial_params()]
-    opt = make_optimizer(kind, hp, params)
+    opt, scheduler = make_optimizer(kind, hp, params)
     out.append(f"case {name} {kind}")
     out.append("hp " + " ".join(f"{k} {v!r}" for k, v in hp.items()))
     smallest = math.inf
@@ -115,6 +150,8 @@ def run_case(name, kind, hp, out):
         if "clip_value" in hp:
             torch.nn.utils.clip_grad_value_(params, hp["clip_value"])
         opt.step()
+        if scheduler:
+            scheduler.step()
         for i, p in enumerate(params):
             out.append(f"after {step} {i}")
             out.append(values(p))
