@@ -50,4 +50,11 @@ void nb_progress_epoch_end(nb_progress *p, int64_t steps, const nb_history *h, c
 void nb_fit_check_classes(const nb_model *m, const nb_tensor *y, const nb_tensor *val_y,
                           float split);
 
+/* ---- what the callbacks share (callbacks.c) ---------------------------------------- */
+double nb_log_value(const nb_epoch_logs *l, const char *name); /* NaN when absent */
+bool nb_has_log(const nb_epoch_logs *l, const char *name);
+/* mode -> true when the monitored log improves by rising (auto: nb_metric_rises) */
+bool nb_monitor_rises(nb_monitor_mode mode, const char *monitor);
+bool nb_monitor_mode_valid(const char *fn, nb_monitor_mode mode); /* else an error naming fn */
+
 #endif
