@@ -1,6 +1,6 @@
 /* Keras's callbacks: EarlyStopping, CSVLogger, LearningRateScheduler,
- * ReduceLROnPlateau, ModelCheckpoint and TerminateOnNaN. Each is a struct of hooks over a context
- * it owns (nb_callback_free releases it). */
+ * ReduceLROnPlateau and TerminateOnNaN (ModelCheckpoint: model_checkpoint.c).
+ * Each is a struct of hooks over a context it owns (nb_callback_free releases it). */
 #include "fit_internal.h"
 
 #include <math.h>
