@@ -151,7 +151,7 @@ static nb_status execute(nb_prim *p, const char *fn, int nargs, const int *args,
     dnnl_stream_t stream = nb_backend_state_current()->stream;
     for (int i = 0; i < nargs; i++) {
         dnnl_memory_t m = prim_memory(p, args[i], fn);
-        if (!m) return nb_error_code();
+        if (!m) return nb_failure_code();
         dnnl_memory_set_data_handle_v2(m, ptrs[i], stream);
         ea[i].arg = args[i];
         ea[i].memory = m;

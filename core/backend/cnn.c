@@ -80,7 +80,7 @@ static nb_status pd_create_attr(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t 
                                 const_dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint,
                                 const char *fn, const char *what) {
     dnnl_engine_t e = nb_engine(fn);
-    if (!e) return nb_error_code();
+    if (!e) return nb_failure_code();
     return nb_dnnl_check(dnnl_primitive_desc_create(pd, d, attr, e, hint), fn, what);
 }
 
@@ -111,8 +111,8 @@ static nb_status reorder_md(const char *fn, const dnnl_memory_desc_t *from, void
         dnnl_engine_t e = nb_engine(fn);
         if (!e || nb_dnnl_check(dnnl_reorder_primitive_desc_create(&pd, from, e, to, e, NULL), fn,
                                 "reorder descriptor"))
-            return nb_error_code();
-        if (!(p = nb_prim_add(&k, pd, fn, "reorder primitive"))) return nb_error_code();
+            return nb_failure_code();
+        if (!(p = nb_prim_add(&k, pd, fn, "reorder primitive"))) return nb_failure_code();
     }
     return nb_prim_run(p, fn, 2, (int[]){DNNL_ARG_FROM, DNNL_ARG_TO}, (void *[]){src, dst});
 }
@@ -139,7 +139,7 @@ static nb_status run_with_layouts(nb_prim *p, const char *fn, layout_arg *a, int
         want[i] = dnnl_primitive_desc_query_md(nb_prim_pd(p), dnnl_query_exec_arg_md, a[i].arg);
         if (!want[i] || dnnl_memory_desc_equal(want[i], &a[i].plain)) continue;
         if (!(tmp[i] = nb_storage_get(dnnl_memory_desc_get_size(want[i])))) {
-            s = nb_error_code();
+            s = nb_failure_code();
             break;
         }
         ptrs[i] = tmp[i]->data;
@@ -229,7 +229,7 @@ nb_status nb_kernel_conv_post(const char *fn, const nb_conv_geom *g, const nb_te
                               const nb_post_op *post) {
     if (y->numel == 0) return NB_OK;
     nb_prim *p = conv_prim("conv", fn, g, x, w, b, y, post);
-    if (!p) return nb_error_code();
+    if (!p) return nb_failure_code();
     conv_mds m;
     conv_plain(&m, g, x, w, b, y);
     layout_arg a[] = {{DNNL_ARG_SRC, m.x, nb_ptr(x), false},
@@ -243,7 +243,7 @@ nb_status nb_kernel_conv_backward_data(const char *fn, const nb_conv_geom *g, co
                                        const nb_tensor *w, nb_tensor *gx) {
     if (gx->numel == 0) return NB_OK;
     nb_prim *p = conv_prim("conv_bwd_data", fn, g, gx, w, NULL, gy, NULL);
-    if (!p) return nb_error_code();
+    if (!p) return nb_failure_code();
     conv_mds m;
     conv_plain(&m, g, gx, w, NULL, gy);
     layout_arg a[] = {{DNNL_ARG_DIFF_DST, m.y, nb_ptr(gy), false},
@@ -260,7 +260,7 @@ nb_status nb_kernel_conv_backward_weights(const char *fn, const nb_conv_geom *g,
         return NB_OK;
     }
     nb_prim *p = conv_prim("conv_bwd_weights", fn, g, x, gw, gb, gy, NULL);
-    if (!p) return nb_error_code();
+    if (!p) return nb_failure_code();
     conv_mds m;
     conv_plain(&m, g, x, gw, gb, gy);
     layout_arg a[] = {{DNNL_ARG_SRC, m.x, nb_ptr(x), false},
@@ -282,7 +282,7 @@ static nb_status pool_fwd_pd(dnnl_primitive_desc_t *pd, const char *fn, const nb
                                                         sp.stride, sp.kernel, sp.dilate, sp.pad_l,
                                                         sp.pad_r),
                       fn, "pooling descriptor"))
-        return nb_error_code();
+        return nb_failure_code();
     return pd_create(pd, &d, NULL, fn, "pooling primitive");
 }
 
@@ -305,7 +305,7 @@ nb_status nb_kernel_pool(const char *fn, const nb_pool_geom *g, const nb_tensor 
     if (!p) {
         dnnl_primitive_desc_t pd;
         if (pool_fwd_pd(&pd, fn, g, x, y) || !(p = nb_prim_add(&k, pd, fn, "pooling primitive")))
-            return nb_error_code();
+            return nb_failure_code();
     }
     size_t ws = nb_prim_workspace_bytes(p);
     if (!ws)
@@ -313,7 +313,7 @@ nb_status nb_kernel_pool(const char *fn, const nb_pool_geom *g, const nb_tensor 
                            (void *[]){nb_ptr(x), nb_ptr(y)});
     int64_t n = (int64_t)((ws + sizeof(float) - 1) / sizeof(float));
     nb_tensor *w = given && given->numel == n ? given : nb_tensor_new(fn, &n, 1);
-    if (!w) return nb_error_code();
+    if (!w) return nb_failure_code();
     if (workspace) *workspace = w;
     return nb_prim_run(p, fn, 3, (int[]){DNNL_ARG_SRC, DNNL_ARG_DST, DNNL_ARG_WORKSPACE},
                        (void *[]){nb_ptr(x), nb_ptr(y), nb_ptr(w)});
@@ -329,7 +329,7 @@ nb_status nb_kernel_pool_backward(const char *fn, const nb_pool_geom *g, const n
         dnnl_primitive_desc_t fwd, pd;
         dnnl_memory_desc_t xm, ym;
         dnnl_pooling_v2_desc_t d;
-        if (pool_fwd_pd(&fwd, fn, g, gx, gy)) return nb_error_code();
+        if (pool_fwd_pd(&fwd, fn, g, gx, gy)) return nb_failure_code();
         nb_md_of(&xm, gx, 4);
         nb_md_of(&ym, gy, 4);
         spatial sp = pool_spatial(g);
@@ -340,7 +340,7 @@ nb_status nb_kernel_pool_backward(const char *fn, const nb_pool_geom *g, const n
         if (s == NB_OK) s = pd_create(&pd, &d, fwd, fn, "pooling backward primitive");
         dnnl_primitive_desc_destroy(fwd);
         if (s != NB_OK || !(p = nb_prim_add(&k, pd, fn, "pooling backward primitive")))
-            return nb_error_code();
+            return nb_failure_code();
     }
     if (workspace)
         return nb_prim_run(p, fn, 3,
@@ -363,7 +363,7 @@ static nb_status bn_fwd_pd(dnnl_primitive_desc_t *pd, const char *fn, float eps,
             dnnl_batch_normalization_forward_desc_init(
                 &d, training ? dnnl_forward_training : dnnl_forward_inference, &xm, eps, flags),
             fn, "batch normalization descriptor"))
-        return nb_error_code();
+        return nb_failure_code();
     return pd_create(pd, &d, NULL, fn, "batch normalization primitive");
 }
 
@@ -379,7 +379,7 @@ nb_status nb_kernel_batch_norm(const char *fn, float eps, bool training, const n
         dnnl_primitive_desc_t pd;
         if (bn_fwd_pd(&pd, fn, eps, training, x) ||
             !(p = nb_prim_add(&k, pd, fn, "batch normalization primitive")))
-            return nb_error_code();
+            return nb_failure_code();
     }
     return nb_prim_run(
         p, fn, 6,
@@ -402,7 +402,7 @@ nb_status nb_kernel_batch_norm_backward(const char *fn, float eps, const nb_tens
         dnnl_primitive_desc_t fwd, pd;
         dnnl_memory_desc_t xm;
         dnnl_batch_normalization_desc_t d;
-        if (bn_fwd_pd(&fwd, fn, eps, true, x)) return nb_error_code();
+        if (bn_fwd_pd(&fwd, fn, eps, true, x)) return nb_failure_code();
         nb_md_of(&xm, x, 4);
         nb_status s = nb_dnnl_check(
             dnnl_batch_normalization_backward_desc_init(&d, dnnl_backward, &xm, &xm, eps, bn_flags),
@@ -410,7 +410,7 @@ nb_status nb_kernel_batch_norm_backward(const char *fn, float eps, const nb_tens
         if (s == NB_OK) s = pd_create(&pd, &d, fwd, fn, "batch normalization backward primitive");
         dnnl_primitive_desc_destroy(fwd);
         if (s != NB_OK || !(p = nb_prim_add(&k, pd, fn, "batch normalization backward primitive")))
-            return nb_error_code();
+            return nb_failure_code();
     }
     return nb_prim_run(p, fn, 9,
                        (int[]){DNNL_ARG_SRC, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_DIFF_DST,

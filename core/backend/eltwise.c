@@ -39,8 +39,8 @@ nb_status nb_kernel_eltwise(const char *fn, int alg, float alpha, float beta, co
         if (nb_dnnl_check(
                 dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training, alg, &md, alpha, beta),
                 fn, "eltwise descriptor"))
-            return nb_error_code();
-        if (!(p = nb_prim_get(&k, &d, NULL, NULL, fn, "eltwise primitive"))) return nb_error_code();
+            return nb_failure_code();
+        if (!(p = nb_prim_get(&k, &d, NULL, NULL, fn, "eltwise primitive"))) return nb_failure_code();
     }
     return nb_prim_run(p, fn, 2, (int[]){DNNL_ARG_SRC, DNNL_ARG_DST},
                        (void *[]){nb_ptr(src), nb_ptr(dst)});
@@ -94,14 +94,14 @@ nb_status nb_kernel_eltwise_backward(const char *fn, int alg, float alpha, float
                 fn, "eltwise descriptor") ||
             nb_dnnl_check(dnnl_eltwise_backward_desc_init(&bd, alg, &md, &md, alpha, beta), fn,
                           "eltwise backward descriptor"))
-            return nb_error_code();
+            return nb_failure_code();
         dnnl_engine_t e = nb_engine(fn);
         if (!e || nb_dnnl_check(dnnl_primitive_desc_create(&hint, &fd, NULL, e, NULL), fn,
                                 "eltwise primitive"))
-            return nb_error_code();
+            return nb_failure_code();
         p = nb_prim_get(&k, &bd, NULL, hint, fn, "eltwise backward primitive");
         dnnl_primitive_desc_destroy(hint);
-        if (!p) return nb_error_code();
+        if (!p) return nb_failure_code();
     }
     int data_arg = nb_eltwise_uses_dst(alg) ? DNNL_ARG_DST : DNNL_ARG_SRC;
     return nb_prim_run(p, fn, 3, (int[]){data_arg, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC},
@@ -132,8 +132,8 @@ nb_status nb_kernel_binary(const char *fn, int alg, const nb_tensor *a, const nb
         nb_md_of(&mb, b, nd);
         nb_md_of(&md, dst, nd);
         if (nb_dnnl_check(dnnl_binary_desc_init(&d, alg, &ma, &mb, &md), fn, "binary descriptor"))
-            return nb_error_code();
-        if (!(p = nb_prim_get(&k, &d, NULL, NULL, fn, "binary primitive"))) return nb_error_code();
+            return nb_failure_code();
+        if (!(p = nb_prim_get(&k, &d, NULL, NULL, fn, "binary primitive"))) return nb_failure_code();
     }
     return nb_prim_run(p, fn, 3, (int[]){DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST},
                        (void *[]){nb_ptr(a), nb_ptr(b), nb_ptr(dst)});

@@ -31,10 +31,10 @@ nb_status nb_kernel_matmul_post(const char *fn, const nb_tensor *a, const nb_ten
         if (nb_dnnl_check(dnnl_matmul_desc_init(&d, &ma, &mb, bias ? &mbias : NULL, &md), fn,
                           "matmul descriptor") ||
             !nb_post_op_attr(fn, post, &attr))
-            return nb_error_code();
+            return nb_failure_code();
         p = nb_prim_get(&k, &d, attr, NULL, fn, "matmul primitive");
         if (attr) dnnl_primitive_attr_destroy(attr);
-        if (!p) return nb_error_code();
+        if (!p) return nb_failure_code();
     }
     if (bias)
         return nb_prim_run(p, fn, 4,

@@ -19,10 +19,10 @@ nb_status nb_kernel_softmax(const char *fn, bool log, int axis, const nb_tensor 
         dnnl_status_t s =
             log ? dnnl_logsoftmax_forward_desc_init(&ld, dnnl_forward_training, &md, axis)
                 : dnnl_softmax_forward_desc_init(&sd, dnnl_forward_training, &md, axis);
-        if (nb_dnnl_check(s, fn, "softmax descriptor")) return nb_error_code();
+        if (nb_dnnl_check(s, fn, "softmax descriptor")) return nb_failure_code();
         p = nb_prim_get(&k, log ? (const_dnnl_op_desc_t)&ld : (const_dnnl_op_desc_t)&sd, NULL, NULL,
                         fn, "softmax primitive");
-        if (!p) return nb_error_code();
+        if (!p) return nb_failure_code();
     }
     return nb_prim_run(p, fn, 2, (int[]){DNNL_ARG_SRC, DNNL_ARG_DST},
                        (void *[]){nb_ptr(src), nb_ptr(dst)});
@@ -48,7 +48,7 @@ nb_status nb_kernel_softmax_backward(const char *fn, bool log, int axis, const n
                                : dnnl_softmax_backward_desc_init(&sb, &md, &md, axis);
         if (nb_dnnl_check(s1, fn, "softmax descriptor") ||
             nb_dnnl_check(s2, fn, "softmax backward descriptor"))
-            return nb_error_code();
+            return nb_failure_code();
         dnnl_primitive_desc_t hint;
         dnnl_engine_t e = nb_engine(fn);
         if (!e ||
@@ -56,11 +56,11 @@ nb_status nb_kernel_softmax_backward(const char *fn, bool log, int axis, const n
                               &hint, log ? (const_dnnl_op_desc_t)&lf : (const_dnnl_op_desc_t)&sf,
                               NULL, e, NULL),
                           fn, "softmax primitive"))
-            return nb_error_code();
+            return nb_failure_code();
         p = nb_prim_get(&k, log ? (const_dnnl_op_desc_t)&lb : (const_dnnl_op_desc_t)&sb, NULL, hint,
                         fn, "softmax backward primitive");
         dnnl_primitive_desc_destroy(hint);
-        if (!p) return nb_error_code();
+        if (!p) return nb_failure_code();
     }
     return nb_prim_run(p, fn, 3, (int[]){DNNL_ARG_DST, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC},
                        (void *[]){nb_ptr(dst), nb_ptr(diff_dst), nb_ptr(diff_src)});
@@ -83,9 +83,9 @@ nb_status nb_kernel_reduce(const char *fn, int alg, const nb_tensor *src, nb_ten
         nb_md_of(&md, dst, nd);
         if (nb_dnnl_check(dnnl_reduction_desc_init(&d, alg, &ms, &md, 0.0f, 0.0f), fn,
                           "reduction descriptor"))
-            return nb_error_code();
+            return nb_failure_code();
         if (!(p = nb_prim_get(&k, &d, NULL, NULL, fn, "reduction primitive")))
-            return nb_error_code();
+            return nb_failure_code();
     }
     return nb_prim_run(p, fn, 2, (int[]){DNNL_ARG_SRC, DNNL_ARG_DST},
                        (void *[]){nb_ptr(src), nb_ptr(dst)});

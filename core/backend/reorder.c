@@ -18,8 +18,8 @@ nb_status nb_kernel_reorder(const char *fn, const nb_tensor *src, nb_tensor *dst
         dnnl_engine_t e = nb_engine(fn);
         if (!e || nb_dnnl_check(dnnl_reorder_primitive_desc_create(&pd, &ms, e, &md, e, NULL), fn,
                                 "reorder descriptor"))
-            return nb_error_code();
-        if (!(p = nb_prim_add(&k, pd, fn, "reorder primitive"))) return nb_error_code();
+            return nb_failure_code();
+        if (!(p = nb_prim_add(&k, pd, fn, "reorder primitive"))) return nb_failure_code();
     }
     return nb_prim_run(p, fn, 2, (int[]){DNNL_ARG_FROM, DNNL_ARG_TO},
                        (void *[]){nb_ptr(src), nb_ptr(dst)});
@@ -46,8 +46,8 @@ nb_status nb_kernel_concat(const char *fn, const nb_tensor *const *src, int n, i
         dnnl_engine_t e = nb_engine(fn);
         if (!e || nb_dnnl_check(dnnl_concat_primitive_desc_create(&pd, &md, n, axis, ms, NULL, e),
                                 fn, "concat descriptor"))
-            return nb_error_code();
-        if (!(p = nb_prim_add(&k, pd, fn, "concat primitive"))) return nb_error_code();
+            return nb_failure_code();
+        if (!(p = nb_prim_add(&k, pd, fn, "concat primitive"))) return nb_failure_code();
     }
     int args[NB_PRIM_MAX_ARGS];
     void *ptrs[NB_PRIM_MAX_ARGS];
