@@ -113,8 +113,18 @@ run boston_eval eval runs/boston/model.safetensors
 check "boston: eval reports mae" has boston_eval " - mae "
 check "boston: eval does not report accuracy" bash -c '! grep -q accuracy boston_eval.out'
 
-# ---- regressions with every default (5 epochs) beat predicting the training mean, whose
-# test mae is about 6.6 on boston and 66 on diabetes (targets 25..346)
+# ---- every default (the epochs too): regressions beat predicting the training mean, whose
+# test mae is about 6.6 on boston and 66 on diabetes (targets 25..346); classes are learned
+for r in wine:0.8 xor:0.99; do
+    ds=${r%:*}
+    model="dense 16 relu, dense 3 softmax"
+    [ $ds = xor ] && model="dense 8 tanh, dense 1 sigmoid"
+    run ${ds}_default train --data $ds --model "$model" --out runs/${ds}_default
+    check "$ds: train with the defaults exits 0" rc_is ${ds}_default 0
+    check "$ds: train says how many epochs the default is" has ${ds}_default "^epochs: "
+    run ${ds}_default_eval eval runs/${ds}_default/model.safetensors
+    check "$ds: the defaults' test accuracy is above ${r#*:}" above ${ds}_default_eval "accuracy" ${r#*:}
+done
 for r in boston:6 diabetes:58; do
     ds=${r%:*}
     run ${ds}_default train --data $ds --model "dense 32 relu, dense 1" --out runs/${ds}_default
