@@ -2,7 +2,7 @@
 """Recomputes the forward pass of a nabla model file of Dense layers with nothing but json
 and numpy, from the layout README.md's "Model files" documents: Dense kernel [in, out],
 bias [out], activations by name. Reads x from a .npy-free text argument ("N,IN,v0,v1,...")
-and prints the outputs, one number a line. Used by tests/test_model_file.c."""
+and prints the outputs, one number a line. Used by tests/nn/test_model_file.c."""
 import json
 import struct
 import sys

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Reads a safetensors file with nothing but json and numpy (the format is
 public) and prints each tensor: name, shape, then the values, one line each.
-Used by tests/test_safetensors.c to check that other tools read nabla's files."""
+Used by tests/core/test_safetensors.c to check that other tools read nabla's files."""
 import json
 import struct
 import sys

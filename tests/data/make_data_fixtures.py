@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the small IDX and CSV fixtures of tests/test_data.c (stdlib only).
+"""Writes the small IDX and CSV fixtures of tests/tools/test_data.c (stdlib only).
 
 Run from anywhere: python3 tests/data/make_data_fixtures.py
 The byte layouts are spelled out here so that the tests' expected offsets can

@@ -2,7 +2,7 @@
 """Golden values for nabla's CNN ops, computed with PyTorch (Debian python3-torch).
 
 Writes cnn_golden.txt: for each case the inputs, the options, the output y and
-the gradients of sum(y * r) for a fixed random r. tests/test_cnn.c reads the
+the gradients of sum(y * r) for a fixed random r. tests/ops/test_cnn.c reads the
 file and compares nabla's results at 1e-4 relative. Regenerate with
     /usr/bin/python3 tests/golden/make_cnn_golden.py
 """

@@ -4,7 +4,7 @@
 Writes optim_golden.txt: two fixed parameters, a fixed sequence of 20 gradients
 (from a formula; the second parameter has no gradient on some steps, so the
 optimizers must skip it and keep its step count), and for each optimizer
-configuration the parameters after every step. tests/test_optim.c reads the
+configuration the parameters after every step. tests/optim/test_optim.c reads the
 file, feeds nabla the same gradients and compares every step at 1e-5 relative.
 Regenerate with
     /usr/bin/python3 tests/golden/optim_golden.py

@@ -87,7 +87,7 @@ extern const char *const nb_iris_feature_names[4];
 nb_status nb_embedded_xor(nb_dataset *out);
 nb_status nb_embedded_iris(nb_dataset *out);
 
-/* dataset names compare case-insensitively, '-' equal to '_' (datasets.c) */
+/* dataset names compare case-insensitively, '-' equal to '_' (named.c) */
 bool nb_dataset_same_name(const char *a, const char *b);
 
 #endif
