@@ -59,8 +59,19 @@ static nb_status update_metrics(const nb_model *m, nb_metric_state *st, const nb
 }
 
 /* ---- evaluation: loss and metrics over x, y in batches, without gradients ---------------- */
-static nb_status evaluate(nb_model *m, const nb_tensor *x, const nb_tensor *y, int64_t bs,
-                          double *values) {
+/* rows idx[0..size) of the weights w ([N] floats), as a tensor; NULL w: none */
+static nb_tensor *weight_rows(const float *w, const int64_t *idx, int64_t size, bool *ok) {
+    *ok = true;
+    if (!w) return NULL;
+    nb_tensor *t = nb_zeros(NB_SHAPE(size));
+    float *p = t ? nb_data(t) : NULL;
+    for (int64_t i = 0; p && i < size; i++) p[i] = w[idx[i]];
+    *ok = p != NULL;
+    return p ? t : NULL;
+}
+
+static nb_status evaluate(nb_model *m, const nb_tensor *x, const nb_tensor *y, const float *w,
+                          int64_t bs, double *values) {
     int64_t n = x->shape[0];
     double loss_sum = 0;
     nb_metric_state *st = metric_states(m);
@@ -77,7 +88,10 @@ static nb_status evaluate(nb_model *m, const nb_tensor *x, const nb_tensor *y, i
         nb_scope_begin();
         nb_tensor *xb = nb_take_rows(x, idx + at, size), *yb = nb_take_rows(y, idx + at, size);
         nb_tensor *pred = NULL;
-        nb_tensor *loss = xb && yb ? nb_model_forward_loss(m, xb, yb, false, &pred) : NULL;
+        bool ok;
+        nb_tensor *wb = weight_rows(w, idx + at, size, &ok);
+        nb_tensor *loss =
+            xb && yb && ok ? nb_model_forward_loss_weighted(m, xb, yb, wb, false, &pred) : NULL;
         if (!loss)
             s = nb_failure_code();
         else {
@@ -106,7 +120,7 @@ int nb_model_evaluate(nb_model *m, nb_tensor *x, nb_tensor *y, int batch_size, d
     if (!has_samples("nb_model_evaluate", "x", x)) return -1;
     if (batch_size < 0)
         return nb_fail(NB_ERR_ARG, "nb_model_evaluate: batch size %d", batch_size), -1;
-    if (evaluate(m, x, y, batch_size ? batch_size : 32, v) != NB_OK) return -1;
+    if (evaluate(m, x, y, NULL, batch_size ? batch_size : 32, v) != NB_OK) return -1;
     int n = m->n_metrics + 1 < max_values ? m->n_metrics + 1 : max_values;
     for (int k = 0; values && k < n; k++) values[k] = v[k];
     return n;
@@ -148,6 +162,7 @@ nb_tensor *nb_model_predict(nb_model *m, nb_tensor *x, int batch_size) {
 /* ---- fit --------------------------------------------------------------------------------- */
 typedef struct {
     nb_tensor *x, *y, *vx, *vy; /* training and validation data (views) */
+    float *w, *vw; /* their sample weights (class weights in w), or NULL; w owns the memory */
 } fit_data;
 
 static nb_tensor *rows_view(nb_tensor *t, int64_t from, int64_t to) {
@@ -187,10 +202,10 @@ static nb_status split_data(nb_tensor *x, nb_tensor *y, const nb_fit_opts *o, fi
 /* The step fit runs, traced once per batch shape when fit uses a graph:
  * inputs x, y; outputs the loss and, when metrics need them, the predictions. */
 static nb_status fit_step(void *ctx, nb_tensor *const *in, int n, nb_tensor **out, int *n_out) {
-    (void)n;
     nb_model *m = ctx;
     *n_out = m->n_metrics ? 2 : 1;
-    return nb_model_train_on_batch(m, in[0], in[1], &out[0], m->n_metrics ? &out[1] : NULL);
+    return nb_model_train_on_batch_weighted(m, in[0], in[1], n > 2 ? in[2] : NULL, &out[0],
+                                            m->n_metrics ? &out[1] : NULL);
 }
 
 nb_graph *nb_model_trace_step(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_graph_opts *opts) {
@@ -204,17 +219,20 @@ nb_graph *nb_model_trace_step(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_
 static nb_status train_step(nb_model *m, const fit_data *d, const int64_t *idx, int64_t size,
                             double *loss_sum, nb_metric_state *st, nb_graph **graph) {
     nb_scope_begin();
-    nb_tensor *in[2] = {nb_take_rows(d->x, idx, size), nb_take_rows(d->y, idx, size)};
+    bool ok;
+    nb_tensor *in[3] = {nb_take_rows(d->x, idx, size), nb_take_rows(d->y, idx, size),
+                        weight_rows(d->w, idx, size, &ok)};
+    int n_in = d->w ? 3 : 2;
     nb_tensor *out[2] = {0};
-    nb_status s = in[0] && in[1] ? NB_OK : nb_failure_code();
+    nb_status s = in[0] && in[1] && ok ? NB_OK : nb_failure_code();
     if (s == NB_OK && !graph) {
-        s = fit_step(m, in, 2, out, &(int){0});
+        s = fit_step(m, in, n_in, out, &(int){0});
     } else if (s == NB_OK && !*graph) {
-        *graph = nb_model_trace_step(m, in[0], in[1], &(nb_graph_opts){.quiet = true});
+        *graph = nb_trace_ex(fit_step, m, in, n_in, &(nb_graph_opts){.quiet = true});
         s = *graph ? NB_OK : nb_failure_code();
         if (s == NB_OK) nb_graph_outputs(*graph, out);
     } else if (s == NB_OK) {
-        s = nb_graph_run(*graph, in, 2, out);
+        s = nb_graph_run(*graph, in, n_in, out);
     }
     if (s == NB_OK) {
         *loss_sum += nb_item(out[0]) * (double)size;
@@ -222,6 +240,70 @@ static nb_status train_step(nb_model *m, const fit_data *d, const int64_t *idx, 
     }
     nb_scope_end();
     return s;
+}
+
+/* the label of sample i for class_weight: y [N] / [N, 1] as an index, [N, K] its argmax */
+static int64_t label_of(const nb_tensor *y, int64_t i) {
+    int64_t k = y->ndim == 2 ? y->shape[1] : 1;
+    if (k == 1) {
+        float v = nb_get_flat(y, i);
+        return v == floorf(v) && v >= 0 && v < 1e9f ? (int64_t)v : -1;
+    }
+    int64_t best = 0;
+    for (int64_t j = 1; j < k; j++)
+        if (nb_get_flat(y, i * k + j) > nb_get_flat(y, i * k + best)) best = j;
+    return best;
+}
+
+/* d->w: sample_weight times class_weight[label] on the training rows, sample_weight
+ * alone on the rows validation_split set apart (d->vw); NULL without either */
+static nb_status fit_weights(const nb_tensor *x, const nb_tensor *y, const nb_fit_opts *o,
+                             fit_data *d) {
+    const char *fn = "nb_model_fit";
+    const nb_tensor *sw = o->sample_weight;
+    int64_t n = x->shape[0], n_train = d->x->shape[0];
+    if (!sw && !o->class_weight) return NB_OK;
+    if (sw && (sw->ndim != 1 || sw->shape[0] != n))
+        return nb_fail_status(NB_ERR_SHAPE, "%s: sample_weight %s for x %s: one weight per sample",
+                              fn, nb_shape_s(sw), nb_shape_s(x));
+    if (o->class_weight && o->n_class_weight < 1)
+        return nb_fail_status(NB_ERR_ARG, "%s: class_weight with %d classes", fn,
+                              o->n_class_weight);
+    if (o->class_weight && !(y->ndim == 1 || y->ndim == 2))
+        return nb_fail_status(NB_ERR_SHAPE,
+                              "%s: class_weight needs y as labels [N] / [N, 1] or one-hot "
+                              "[N, K]; got %s",
+                              fn, nb_shape_s(y));
+    if (o->class_weight && y->ndim == 2 && y->shape[1] > 1 && y->shape[1] != o->n_class_weight)
+        return nb_fail_status(NB_ERR_SHAPE, "%s: class_weight has %d classes, y %s has %lld", fn,
+                              o->n_class_weight, nb_shape_s(y), (long long)y->shape[1]);
+    for (int c = 0; o->class_weight && c < o->n_class_weight; c++)
+        if (!(o->class_weight[c] >= 0) || !isfinite(o->class_weight[c]))
+            return nb_fail_status(NB_ERR_ARG, "%s: class_weight[%d] is %g; weights must be >= 0",
+                                  fn, c, o->class_weight[c]);
+    float *w = malloc((size_t)n * sizeof *w);
+    if (!w) return nb_fail_status(NB_ERR_MEMORY, "%s: out of memory", fn);
+    for (int64_t i = 0; i < n; i++) {
+        float v = w[i] = sw ? nb_get_flat(sw, i) : 1.0f;
+        if (!(v >= 0) || !isfinite(v)) {
+            free(w);
+            return nb_fail_status(NB_ERR_ARG, "%s: sample_weight[%lld] is %g; weights must be >= 0",
+                                  fn, (long long)i, v);
+        }
+        if (!o->class_weight || i >= n_train) continue;
+        int64_t c = label_of(y, i);
+        if (c < 0 || c >= o->n_class_weight) {
+            free(w);
+            return nb_fail_status(NB_ERR_ARG,
+                                  "%s: sample %lld has label %g, outside class_weight's %d "
+                                  "classes",
+                                  fn, (long long)i, nb_get_flat(y, i), o->n_class_weight);
+        }
+        w[i] *= o->class_weight[c];
+    }
+    d->w = w;
+    if (sw && d->vx && !o->val_x) d->vw = w + n_train;
+    return NB_OK;
 }
 
 static nb_status check_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_opts *o) {
@@ -309,7 +391,7 @@ static nb_status run_epoch(nb_model *m, const fit_data *d, const nb_fit_opts *o,
         if (s == NB_OK && end_batch(m, o, h, e, *steps - 1, size, logs)) *stop = true;
     }
     free(st);
-    if (s == NB_OK && d->vx) s = evaluate(m, d->vx, d->vy, bs, logs + m->n_metrics + 1);
+    if (s == NB_OK && d->vx) s = evaluate(m, d->vx, d->vy, d->vw, bs, logs + m->n_metrics + 1);
     return s;
 }
 
@@ -384,7 +466,7 @@ nb_history *nb_model_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_o
         nb_model_load_checkpoint(m, o.checkpoint, &first) != NB_OK)
         return NULL;
     fit_data d = {0};
-    if (split_data(x, y, &o, &d) != NB_OK) return NULL;
+    if (split_data(x, y, &o, &d) != NB_OK || fit_weights(x, y, &o, &d) != NB_OK) return NULL;
     nb_fit_check_classes(m, d.y, d.vy, o.val_x ? 0.0f : o.validation_split);
     nb_history *h = nb_history_new(m, d.vx != NULL);
     if (h) h->first_epoch = first;
@@ -392,6 +474,7 @@ nb_history *nb_model_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_o
     if (!h || !order) {
         nb_history_free(h);
         free(order);
+        free(d.w);
         return nb_fail(NB_ERR_MEMORY, "nb_model_fit: out of memory");
     }
     for (int c = 0; c < o.n_callbacks; c++)
@@ -400,6 +483,7 @@ nb_history *nb_model_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit_o
     for (int c = 0; c < o.n_callbacks; c++)
         if (o.callbacks[c].on_train_end) o.callbacks[c].on_train_end(m, o.callbacks[c].ctx);
     free(order);
+    free(d.w);
     if (s != NB_OK) {
         nb_history_free(h);
         return NULL;

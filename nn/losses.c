@@ -335,3 +335,124 @@ nb_tensor *nb_loss_by_name_ex(const char *name, nb_tensor *pred, nb_tensor *targ
         return NULL;
     return nb_loss_apply(k, from_logits, pred, target);
 }
+
+/* ---- per sample: [N] values whose mean is the loss, for weighted losses --------------------
+ * The same formulas as above, reduced over every axis but the first (the mean
+ * over the elements of a sample; the cross-entropies, categorical_hinge,
+ * kl_divergence and cosine_similarity sum their last axis first). The 0-d
+ * losses above are left as they are, so unweighted numbers do not move. */
+static nb_tensor *mean_per_sample(nb_tensor *x) {
+    if (!x || x->ndim <= 1) return x;
+    int axes[NB_MAX_DIMS];
+    for (int i = 1; i < x->ndim; i++) axes[i - 1] = i;
+    return nb_mean(x, axes, x->ndim - 1, false);
+}
+
+static nb_tensor *row_sums_per_sample(nb_tensor *x) {
+    if (!x || x->ndim <= 1) return x;
+    int last = x->ndim - 1;
+    return mean_per_sample(nb_sum(x, &last, 1, false));
+}
+
+static nb_tensor *sparse_as_onehot(const char *fn, nb_tensor *pred, nb_tensor *labels) {
+    if (!pred || !labels) return nb_fail_null(fn);
+    if (pred->ndim != 2 || !nb_target_fits(pred, labels, true))
+        return nb_fail(NB_ERR_SHAPE, "%s: predictions must be [N, K] and labels [N]; got %s and %s",
+                       fn, nb_shape_s(pred), nb_shape_s(labels));
+    nb_tensor *onehot = nb_one_hot(nb_target_view(pred, labels, true), pred->shape[1]);
+    if (!onehot) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", nb_error());
+        return nb_fail(nb_failure_code(), "%s: labels must be class indices in [0, %lld): %s", fn,
+                       (long long)pred->shape[1], why);
+    }
+    return onehot;
+}
+
+/* -sum_k t log p per row, p clipped (probabilities) or log_softmax (logits) */
+static nb_tensor *categorical_per_sample(const char *fn, nb_tensor *pred, nb_tensor *onehot,
+                                         bool logits) {
+    if (!rows_of_classes(fn, pred, onehot)) return NULL;
+    nb_tensor *logp =
+        logits ? nb_log_softmax(pred, 1) : nb_log(nb_clip(pred, PROB_EPS, 1.0f - PROB_EPS));
+    return nb_neg(row_sums_per_sample(nb_mul(nb_target_view(pred, onehot, false), logp)));
+}
+
+static nb_tensor *elementwise_loss(nb_loss_kind k, bool logits, nb_tensor *pred, nb_tensor *t) {
+    const char *fn = "nb_loss_per_sample";
+    switch (k) {
+    case NB_LOSS_MSE:
+        return nb_square(nb_sub(pred, t));
+    case NB_LOSS_MAE:
+        return nb_abs(nb_sub(pred, t));
+    case NB_LOSS_BINARY_CE: {
+        if (logits) /* softplus(z) - z t: -t log sigmoid(z) - (1 - t) log(1 - sigmoid(z)) */
+            return nb_sub(nb_softplus(pred), nb_mul(pred, t));
+        nb_tensor *p = nb_clip(pred, PROB_EPS, 1.0f - PROB_EPS);
+        nb_tensor *pos = nb_mul(t, nb_log(p));
+        nb_tensor *neg = nb_mul(nb_rsub_scalar(t, 1.0f), nb_log(nb_rsub_scalar(p, 1.0f)));
+        return nb_neg(nb_add(pos, neg));
+    }
+    case NB_LOSS_HUBER: {
+        nb_tensor *a = nb_abs(nb_sub(pred, t)), *q = nb_clip(a, 0.0f, 1.0f);
+        return nb_add(nb_mul_scalar(nb_square(q), 0.5f), nb_sub(a, q));
+    }
+    case NB_LOSS_LOG_COSH: {
+        nb_tensor *e = nb_sub(pred, t);
+        return nb_sub_scalar(nb_add(e, nb_softplus(nb_mul_scalar(e, -2.0f))), (float)M_LN2);
+    }
+    case NB_LOSS_HINGE:
+    case NB_LOSS_SQUARED_HINGE: {
+        nb_tensor *s = signed_targets(fn, t);
+        nb_tensor *m = s ? nb_relu(nb_rsub_scalar(nb_mul(s, pred), 1.0f)) : NULL;
+        return k == NB_LOSS_HINGE || !m ? m : nb_square(m);
+    }
+    case NB_LOSS_POISSON:
+        return nb_sub(pred, nb_mul(t, nb_log(nb_add_scalar(pred, PROB_EPS))));
+    default:
+        return nb_fail(NB_ERR_ARG, "%s: loss '%s' is not elementwise", fn, nb_loss_name(k));
+    }
+}
+
+nb_tensor *nb_loss_per_sample(nb_loss_kind k, bool from_logits, nb_tensor *pred,
+                              nb_tensor *target) {
+    const char *fn = "nb_loss_per_sample";
+    if (!pred || !target) return nb_fail_null(fn);
+    if (pred->ndim < 1)
+        return nb_fail(NB_ERR_SHAPE, "%s: predictions %s have no sample axis", fn,
+                       nb_shape_s(pred));
+    if (from_logits && !nb_loss_is_crossentropy(k))
+        return nb_fail(NB_ERR_ARG, "%s: loss '%s' has no logits form", fn, nb_loss_name(k));
+    switch (k) {
+    case NB_LOSS_CATEGORICAL_CE:
+        return categorical_per_sample(fn, pred, target, from_logits);
+    case NB_LOSS_SPARSE_CATEGORICAL_CE: {
+        nb_tensor *onehot = sparse_as_onehot(fn, pred, target);
+        return onehot ? categorical_per_sample(fn, pred, onehot, from_logits) : NULL;
+    }
+    case NB_LOSS_CATEGORICAL_HINGE: {
+        if (!rows_of_classes(fn, pred, target)) return NULL;
+        nb_tensor *t = nb_target_view(pred, target, false);
+        int axis = 1;
+        nb_tensor *pos = nb_sum(nb_mul(t, pred), &axis, 1, false);
+        nb_tensor *neg = nb_max(nb_mul(nb_rsub_scalar(t, 1.0f), pred), &axis, 1, false);
+        return nb_relu(nb_add_scalar(nb_sub(neg, pos), 1.0f));
+    }
+    case NB_LOSS_KL_DIVERGENCE: {
+        if (!rows_of_classes(fn, pred, target)) return NULL;
+        nb_tensor *t = nb_clip(nb_target_view(pred, target, false), PROB_EPS, 1.0f);
+        nb_tensor *p = nb_clip(pred, PROB_EPS, 1.0f);
+        return row_sums_per_sample(nb_mul(t, nb_sub(nb_log(t), nb_log(p))));
+    }
+    case NB_LOSS_COSINE_SIMILARITY: {
+        nb_tensor *t = match_target(fn, pred, target);
+        return t ? nb_neg(row_sums_per_sample(nb_mul(unit_rows(t), unit_rows(pred)))) : NULL;
+    }
+    case NB_LOSS_COUNT:
+        return nb_fail(NB_ERR_ARG, "%s: unknown loss kind %d", fn, (int)k);
+    default: {
+        nb_tensor *t = match_target(fn, pred, target);
+        return t ? mean_per_sample(elementwise_loss(k, from_logits, pred, t)) : NULL;
+    }
+    }
+}

@@ -390,15 +390,34 @@ bool nb_model_loss_is_fused(const nb_model *m) {
     return m && m->compiled && (fuses_last_activation(m) || m->from_logits);
 }
 
+/* sum_i w_i l_i / N, Keras's sum over the batch size; w: [N] */
+static nb_tensor *weighted_loss(const nb_model *m, bool logits, nb_tensor *out, nb_tensor *y,
+                                nb_tensor *w) {
+    nb_tensor *per = nb_loss_per_sample(m->loss, logits, out, y);
+    if (!per) return NULL;
+    if (per->ndim != 1 || w->ndim != 1 || w->shape[0] != per->shape[0])
+        return nb_fail(NB_ERR_SHAPE, "nb_model_forward_loss: sample weights %s for losses %s",
+                       nb_shape_s(w), nb_shape_s(per));
+    return nb_mul_scalar(nb_sum_all(nb_mul(per, w)), 1.0f / (float)per->shape[0]);
+}
+
 nb_tensor *nb_model_forward_loss(nb_model *m, nb_tensor *x, nb_tensor *y, bool training,
                                  nb_tensor **pred) {
+    return nb_model_forward_loss_weighted(m, x, y, NULL, training, pred);
+}
+
+nb_tensor *nb_model_forward_loss_weighted(nb_model *m, nb_tensor *x, nb_tensor *y, nb_tensor *w,
+                                          bool training, nb_tensor **pred) {
     if (pred) *pred = NULL;
     if (!m || !x || !y) return nb_fail_null("nb_model_forward_loss");
     if (!m->compiled)
         return nb_fail(NB_ERR_STATE, "nb_model_forward_loss: compile model '%s' first", m->name);
     bool fuse = fuses_last_activation(m);
     nb_tensor *out = run(m, x, training, !fuse); /* logits when fused */
-    nb_tensor *loss = out ? nb_loss_apply(m->loss, fuse || m->from_logits, out, y) : NULL;
+    bool logits = fuse || m->from_logits;
+    nb_tensor *loss = !out ? NULL
+                      : w  ? weighted_loss(m, logits, out, y, w)
+                           : nb_loss_apply(m->loss, logits, out, y);
     if (!pred || !loss) return loss;
     if (fuse) {
         nb_no_grad_begin(); /* the predictions feed metrics only */
@@ -418,12 +437,17 @@ double nb_model_metric(const nb_model *m, int i, const nb_tensor *pred, const nb
 
 nb_status nb_model_train_on_batch(nb_model *m, nb_tensor *x, nb_tensor *y, nb_tensor **loss,
                                   nb_tensor **pred) {
+    return nb_model_train_on_batch_weighted(m, x, y, NULL, loss, pred);
+}
+
+nb_status nb_model_train_on_batch_weighted(nb_model *m, nb_tensor *x, nb_tensor *y, nb_tensor *w,
+                                           nb_tensor **loss, nb_tensor **pred) {
     if (loss) *loss = NULL;
     if (!m || !x || !y) return (nb_fail_null("nb_model_train_on_batch"), nb_failure_code());
     if (!m->compiled)
         return nb_fail_status(NB_ERR_STATE, "nb_model_train_on_batch: compile model '%s' first",
                               m->name);
-    nb_tensor *p = NULL, *l = nb_model_forward_loss(m, x, y, true, pred ? &p : NULL);
+    nb_tensor *p = NULL, *l = nb_model_forward_loss_weighted(m, x, y, w, true, pred ? &p : NULL);
     nb_tensor *total =
         l && nb_model_has_regularization(m) ? nb_add(l, nb_model_regularization_loss(m)) : l;
     nb_status s = total ? nb_backward(total) : nb_failure_code();

@@ -186,6 +186,9 @@ bool nb_loss_is_crossentropy(nb_loss_kind k);
 bool nb_loss_check_logits(const char *fn, const char *name, nb_loss_kind k, bool from_logits);
 /* from_logits: pred are logits and a cross-entropy is its fused *_logits op */
 nb_tensor *nb_loss_apply(nb_loss_kind k, bool from_logits, nb_tensor *pred, nb_tensor *target);
+/* the loss per sample, [N] for predictions [N, ...]: its mean is nb_loss_apply's
+ * value up to rounding (a weighted loss is sum_i w_i l_i / N) */
+nb_tensor *nb_loss_per_sample(nb_loss_kind k, bool from_logits, nb_tensor *pred, nb_tensor *target);
 
 /* ---- metrics (metrics.c) ---------------------------------------------------------------- */
 typedef enum nb_metric_kind {
@@ -259,6 +262,13 @@ struct nb_model {
  * regularization loss. */
 nb_tensor *nb_model_forward_loss(nb_model *m, nb_tensor *x, nb_tensor *y, bool training,
                                  nb_tensor **pred);
+/* the same with sample weights w ([N], or NULL for none): the loss is
+ * sum_i w_i l_i / N over the batch's per-sample losses (nb_loss_per_sample) */
+nb_tensor *nb_model_forward_loss_weighted(nb_model *m, nb_tensor *x, nb_tensor *y, nb_tensor *w,
+                                          bool training, nb_tensor **pred);
+/* nb_model_train_on_batch with sample weights w ([N] or NULL) */
+nb_status nb_model_train_on_batch_weighted(nb_model *m, nb_tensor *x, nb_tensor *y, nb_tensor *w,
+                                           nb_tensor **loss, nb_tensor **pred);
 /* true when nb_model_forward_loss uses a fused logits op */
 bool nb_model_loss_is_fused(const nb_model *m);
 /* sum over layers of l1 * sum|kernel| + l2 * sum kernel^2 (0-d; a zero

@@ -379,6 +379,15 @@ typedef struct nb_fit_opts {
     bool resume;            /* load the checkpoint first if the file exists, start at its epoch */
     bool eager;             /* run each step op by op; by default fit traces the step once per
                              * batch shape and replays the compiled graph (nabla/graph.h) */
+    /* Keras's sample_weight: [N] weights >= 0, one per sample of x; a batch's loss
+     * is then sum_i w_i l_i / batch size (Keras's sum_over_batch_size), metrics are
+     * unweighted. With validation_split the last weights weight val_loss. */
+    nb_tensor *sample_weight;
+    /* Keras's class_weight: n_class_weight weights >= 0, indexed by the label
+     * (y as class indices [N] / [N, 1], or the argmax of one-hot [N, K]); it
+     * multiplies sample_weight, and weights the training loss only */
+    const float *class_weight;
+    int n_class_weight;
 } nb_fit_opts;
 /* Keras's fit. At each epoch's start the optimizer's schedule sets the rate
  * for that epoch (nb_optimizer_schedule_epoch with the epoch index counted

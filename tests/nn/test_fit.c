@@ -5,6 +5,7 @@
  * callbacks (batch hooks, EarlyStopping, ModelCheckpoint, TerminateOnNaN) and
  * empty inputs. */
 #include "nb_test.h"
+#include "nn/nn_internal.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -62,6 +63,191 @@ static float *params_copy(nb_model *m, int64_t *count) {
     *count = total;
     return out;
 }
+
+/* ---- sample_weight and class_weight ------------------------------------------------------- */
+/* every loss per sample: its mean is the 0-d loss, on probabilities and on logits */
+START_TEST(test_per_sample_losses_average_to_the_loss) {
+    nb_tensor *p = nb_from_array(
+        (float[]){0.1f, 0.2f, 0.3f, 0.4f, 0.7f, 0.1f, 0.1f, 0.1f, 0.25f, 0.25f, 0.4f, 0.1f},
+        NB_SHAPE(3, 4));
+    nb_tensor *t = nb_from_array((float[]){0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 0}, NB_SHAPE(3, 4));
+    nb_tensor *labels = nb_from_array((float[]){3, 0, 2}, NB_SHAPE(3));
+    for (int k = 0; k < NB_LOSS_COUNT; k++)
+        for (int logits = 0; logits < 2; logits++) {
+            if (logits && !nb_loss_is_crossentropy((nb_loss_kind)k)) continue;
+            nb_tensor *y = k == NB_LOSS_SPARSE_CATEGORICAL_CE ? labels : t;
+            nb_tensor *per = nb_loss_per_sample((nb_loss_kind)k, logits, p, y);
+            nb_tensor *mean = nb_loss_apply((nb_loss_kind)k, logits, p, y);
+            ck_assert_msg(per && mean, "%s: %s", nb_loss_name((nb_loss_kind)k), nb_error());
+            ck_assert_int_eq(nb_ndim(per), 1);
+            ck_assert_int_eq(nb_dim(per, 0), 3);
+            double sum = 0;
+            for (int i = 0; i < 3; i++) sum += nb_get_flat(per, i);
+            ck_assert_msg(fabs(sum / 3 - nb_item(mean)) < 1e-6 * (1 + fabs(nb_item(mean))),
+                          "%s%s: per-sample mean %g, loss %g", nb_loss_name((nb_loss_kind)k),
+                          logits ? " (logits)" : "", sum / 3, (double)nb_item(mean));
+        }
+    /* one by hand: mse of row 1 is (0.3^2 + 0.1^2 * 3) / 4 */
+    NB_ASSERT_CLOSE(nb_get_flat(nb_loss_per_sample(NB_LOSS_MSE, false, p, t), 1), 0.03, 1e-6);
+}
+END_TEST
+
+/* Integer weights are repeated rows: full-batch SGD on x weighted by w (sum w = N, so
+ * sum_i w_i l_i / N is the mean over the repeated set) takes the same steps as on
+ * the set with row i repeated w_i times, eager and compiled. */
+START_TEST(test_sample_weights_train_as_repeated_rows) {
+    const float w[8] = {2, 0, 1, 1, 3, 1, 0, 0};
+    int64_t rep[8], r = 0;
+    for (int64_t i = 0; i < 8; i++)
+        for (int j = 0; j < (int)w[i]; j++) rep[r++] = i;
+    ck_assert_int_eq(r, 8);
+    nb_tensor *x, *y;
+    sorted_classes((const int[]){3, 3, 2}, 3, &x, &y);
+    nb_tensor *sw = nb_from_array(w, NB_SHAPE(8));
+    for (int eager = 0; eager < 2; eager++) {
+        float *after[2];
+        double loss[2];
+        for (int k = 0; k < 2; k++) {
+            nb_manual_seed(11);
+            nb_model *m = classifier(3, nb_sgd(0.5f, 0, false, 0));
+            nb_fit_opts o = {.epochs = 4,
+                             .batch_size = 8,
+                             .no_shuffle = true,
+                             .verbose = NB_SILENT,
+                             .eager = eager};
+            if (k == 0) o.sample_weight = sw;
+            nb_history *h =
+                k == 0 ? nb_model_fit(m, x, y, &o)
+                       : nb_model_fit(m, nb_take_rows(x, rep, 8), nb_take_rows(y, rep, 8), &o);
+            ck_assert_msg(h != NULL, "%s", nb_error());
+            loss[k] = nb_history_get(h, "loss", 3);
+            int64_t count;
+            after[k] = params_copy(m, &count);
+            for (int64_t i = 0; k == 1 && i < count; i++)
+                NB_ASSERT_CLOSE(after[0][i], after[1][i], 1e-5);
+            nb_history_free(h);
+            nb_model_free(m);
+        }
+        NB_ASSERT_CLOSE(loss[0], loss[1], 1e-5);
+        /* and the weights matter: unweighted, the run differs */
+        nb_manual_seed(11);
+        nb_model *m = classifier(3, nb_sgd(0.5f, 0, false, 0));
+        nb_history *h = nb_model_fit(m, x, y,
+                                     &(nb_fit_opts){.epochs = 4,
+                                                    .batch_size = 8,
+                                                    .no_shuffle = true,
+                                                    .verbose = NB_SILENT,
+                                                    .eager = eager});
+        ck_assert(fabs(nb_history_get(h, "loss", 3) - loss[0]) > 1e-3);
+        nb_history_free(h);
+        nb_model_free(m);
+        free(after[0]);
+        free(after[1]);
+    }
+}
+END_TEST
+
+/* class_weight {1, 3} is the sample weights 1 and 3 by label, for labels and one-hot y */
+START_TEST(test_class_weight_is_sample_weight_by_label) {
+    nb_tensor *x, *y;
+    sorted_classes((const int[]){5, 3}, 2, &x, &y);
+    shuffle_rows(&x, &y);
+    nb_tensor *sw = nb_zeros(NB_SHAPE(8));
+    for (int i = 0; i < 8; i++) nb_data(sw)[i] = nb_get_flat(y, i) == 1 ? 3.0f : 1.0f;
+    float *after[2];
+    int64_t count;
+    for (int k = 0; k < 2; k++) {
+        static const float cw[2] = {1, 3};
+        nb_manual_seed(5);
+        nb_model *m = classifier(2, nb_sgd(0.3f, 0, false, 0));
+        nb_fit_opts o = {.epochs = 3, .batch_size = 4, .no_shuffle = true, .verbose = NB_SILENT};
+        if (k == 0)
+            o.class_weight = cw, o.n_class_weight = 2;
+        else
+            o.sample_weight = sw;
+        nb_history *h = nb_model_fit(m, x, y, &o);
+        ck_assert_msg(h != NULL, "%s", nb_error());
+        after[k] = params_copy(m, &count);
+        nb_history_free(h);
+        nb_model_free(m);
+    }
+    for (int64_t i = 0; i < count; i++) ck_assert_float_eq(after[0][i], after[1][i]);
+    /* one-hot targets: the label is the argmax */
+    nb_manual_seed(5);
+    nb_model *m = nb_sequential(NB_SHAPE(4));
+    nb_model_add(m, nb_dense(8, "relu"));
+    nb_model_add(m, nb_dense(2, "softmax"));
+    ck_assert_int_eq(
+        nb_model_compile(m, "categorical_crossentropy", nb_sgd(0.3f, 0, false, 0), NULL, 0), NB_OK);
+    nb_history *h = nb_model_fit(m, x, nb_one_hot(nb_reshape(y, NB_SHAPE(8)), 2),
+                                 &(nb_fit_opts){.epochs = 3,
+                                                .batch_size = 4,
+                                                .no_shuffle = true,
+                                                .verbose = NB_SILENT,
+                                                .class_weight = (const float[]){1, 3},
+                                                .n_class_weight = 2});
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    float *one_hot = params_copy(m, &count);
+    for (int64_t i = 0; i < count; i++) NB_ASSERT_CLOSE(one_hot[i], after[0][i], 1e-5);
+    free(one_hot);
+    nb_history_free(h);
+    nb_model_free(m);
+    free(after[0]);
+    free(after[1]);
+}
+END_TEST
+
+START_TEST(test_bad_sample_and_class_weights_are_errors_naming_fit) {
+    nb_tensor *x, *y;
+    sorted_classes((const int[]){2, 2}, 2, &x, &y);
+    nb_model *m = classifier(2, nb_sgd(0.1f, 0, false, 0));
+    const struct {
+        nb_fit_opts o;
+        const char *says;
+    } bad[] = {
+        {{.sample_weight = nb_ones(NB_SHAPE(3))}, "sample_weight [3]"},
+        {{.sample_weight = nb_ones(NB_SHAPE(4, 1))}, "sample_weight [4, 1]"},
+        {{.sample_weight = nb_from_array((float[]){1, -1, 1, 1}, NB_SHAPE(4))},
+         "sample_weight[1] is -1"},
+        {{.sample_weight = nb_from_array((float[]){1, NAN, 1, 1}, NB_SHAPE(4))},
+         "sample_weight[1]"},
+        {{.class_weight = (const float[]){1, -2}, .n_class_weight = 2}, "class_weight[1] is -2"},
+        {{.class_weight = (const float[]){1}, .n_class_weight = 1}, "label 1"},
+        {{.class_weight = (const float[]){1}, .n_class_weight = 0}, "class_weight with 0"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nb_fit_opts o = bad[i].o;
+        o.verbose = NB_SILENT;
+        ck_assert_ptr_null(nb_model_fit(m, x, y, &o));
+        ck_assert_msg(strstr(nb_error(), "nb_model_fit") && strstr(nb_error(), bad[i].says),
+                      "case %zu: %s", i, nb_error());
+    }
+    nb_model_free(m);
+}
+END_TEST
+
+/* with validation_split the last sample weights weight val_loss (Keras splits them too) */
+START_TEST(test_validation_split_weights_val_loss_with_the_last_sample_weights) {
+    nb_tensor *x, *y;
+    sorted_classes((const int[]){4, 4}, 2, &x, &y);
+    shuffle_rows(&x, &y);
+    nb_tensor *sw = nb_from_array((float[]){1, 1, 1, 1, 1, 1, 2, 0}, NB_SHAPE(8));
+    nb_manual_seed(3);
+    nb_model *m = classifier(2, nb_sgd(0.1f, 0, false, 0));
+    nb_history *h = nb_model_fit(
+        m, x, y,
+        &(nb_fit_opts){
+            .epochs = 1, .validation_split = 0.25f, .verbose = NB_SILENT, .sample_weight = sw});
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    /* val_loss = (2 l_6 + 0 l_7) / 2 = l_6 */
+    double v[2];
+    ck_assert_int_eq(
+        nb_model_evaluate(m, nb_slice(x, 0, 6, 7, 1), nb_slice(y, 0, 6, 7, 1), 0, v, 2), 2);
+    NB_ASSERT_CLOSE(nb_history_get(h, "val_loss", 0), v[0], 1e-5);
+    nb_history_free(h);
+    nb_model_free(m);
+}
+END_TEST
 
 /* ---- the order fit visits the samples ----------------------------------------------------- */
 /* With seed 973 the unbiased Fisher-Yates of 2048 elements rejects a draw, so
@@ -1377,6 +1563,13 @@ static Suite *fit_suite(void) {
     tcase_add_test(tc, test_model_checkpoint_refuses_a_malformed_pattern_naming_the_column);
     tcase_add_test(tc, test_model_checkpoint_failures_end_fit_with_an_error_naming_the_file);
     tcase_add_test(tc, test_terminate_on_nan_stops_at_the_batch_whose_loss_is_not_finite);
+    suite_add_tcase(s, tc);
+    tc = nb_tcase("weights");
+    tcase_add_test(tc, test_per_sample_losses_average_to_the_loss);
+    tcase_add_test(tc, test_sample_weights_train_as_repeated_rows);
+    tcase_add_test(tc, test_class_weight_is_sample_weight_by_label);
+    tcase_add_test(tc, test_bad_sample_and_class_weights_are_errors_naming_fit);
+    tcase_add_test(tc, test_validation_split_weights_val_loss_with_the_last_sample_weights);
     suite_add_tcase(s, tc);
     tc = nb_tcase("empty");
     tcase_add_test(tc, test_fit_evaluate_and_predict_on_zero_samples_are_errors);
