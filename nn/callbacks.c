@@ -99,6 +99,7 @@ static bool es_epoch_end(nb_model *m, const nb_epoch_logs *l, void *ctx) {
         es_save(es, m);
         es->best_epoch = l->epoch;
     }
+    if (isnan(v)) return false; /* no value: an epoch validation_freq skips */
     es->wait++;
     if (es_improves(es, v, es->best)) {
         es->best = v;
@@ -290,6 +291,7 @@ static bool plateau_epoch_end(nb_model *m, const nb_epoch_logs *l, void *ctx) {
         return false;
     }
     double v = nb_log_value(l, p->monitor);
+    if (isnan(v)) return false; /* no value: an epoch validation_freq skips */
     bool in_cooldown = p->cooldown_left > 0;
     if (in_cooldown) {
         p->cooldown_left--;

@@ -126,6 +126,18 @@ int nb_model_evaluate(nb_model *m, nb_tensor *x, nb_tensor *y, int batch_size, d
     return n;
 }
 
+int nb_model_evaluate_named(nb_model *m, nb_tensor *x, nb_tensor *y, int batch_size,
+                            const char **names, double *values, int max) {
+    if (max < 0) return nb_fail(NB_ERR_ARG, "nb_model_evaluate_named: max %d", max), -1;
+    double v[NB_MODEL_MAX_METRICS + 1];
+    int n = nb_model_evaluate(m, x, y, batch_size, v, max);
+    for (int k = 0; k < n; k++) {
+        if (names) names[k] = k ? m->metric_names[k - 1] : "loss";
+        if (values) values[k] = v[k];
+    }
+    return n;
+}
+
 nb_tensor *nb_model_predict(nb_model *m, nb_tensor *x, int batch_size) {
     if (!m || !x) return nb_fail_null("nb_model_predict");
     if (batch_size < 0) return nb_fail(NB_ERR_ARG, "nb_model_predict: batch size %d", batch_size);
@@ -322,6 +334,11 @@ static nb_status check_fit(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_fit
     if (o->val_x && (!shapes_fit("nb_model_fit (validation data)", m, o->val_x, o->val_y) ||
                      !has_samples("nb_model_fit", "the validation data", o->val_x)))
         return nb_failure_code();
+    if (o->steps_per_epoch < 0 || o->validation_freq < 0)
+        return nb_fail_status(NB_ERR_ARG,
+                              "nb_model_fit: steps_per_epoch %d and validation_freq %d must not "
+                              "be negative",
+                              o->steps_per_epoch, o->validation_freq);
     if (o->initial_epoch < 0)
         return nb_fail_status(NB_ERR_ARG, "nb_model_fit: initial_epoch is %d, expected >= 0",
                               o->initial_epoch);
@@ -361,37 +378,55 @@ static bool end_batch(nb_model *m, const nb_fit_opts *o, const nb_history *h, in
     return stop;
 }
 
-/* one epoch over the training data in shuffled (or plain) order; logs gets the
- * training values, then the validation values. A batch hook's stop ends the
- * epoch after that batch (*stop). */
+/* the shuffled (or plain) order of the samples */
+static nb_status reorder(const nb_fit_opts *o, int64_t *order, int64_t n) {
+    if (!o->no_shuffle) return nb_permutation(order, n);
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    return NB_OK;
+}
+
+/* Keras's validation_freq as an int: after epochs 1 * freq, 2 * freq, ... (1-based) */
+static bool validates(const nb_fit_opts *o, int e) {
+    int freq = o->validation_freq ? o->validation_freq : 1;
+    return (e + 1) % freq == 0;
+}
+
+/* one epoch: a pass over the training data in a new order, or steps_per_epoch
+ * batches going on from *cursor in order (a new order when it runs out); logs
+ * gets the training values, then the validation values (NaN on an epoch that
+ * does not validate). A batch hook's stop ends the epoch after that batch
+ * (*stop). */
 static nb_status run_epoch(nb_model *m, const fit_data *d, const nb_fit_opts *o, int e, int64_t bs,
-                           int64_t *order, const nb_history *h, double *logs, nb_progress *p,
-                           nb_graph **graph, int64_t *steps, bool *stop) {
-    int64_t n = d->x->shape[0];
+                           int64_t *order, int64_t *cursor, const nb_history *h, double *logs,
+                           nb_progress *p, nb_graph **graph, int64_t *steps, bool *stop) {
+    int64_t n = d->x->shape[0], spe = o->steps_per_epoch, done = 0;
     double loss_sum = 0;
     *steps = 0;
     *stop = false;
     nb_metric_state *st = metric_states(m);
     if (!st) return nb_fail_status(NB_ERR_MEMORY, "nb_model_fit: out of memory");
     nb_status s = NB_OK;
-    if (o->no_shuffle)
-        for (int64_t i = 0; i < n; i++) order[i] = i;
-    else
-        s = nb_permutation(order, n);
-    *steps = 0;
-    for (int64_t at = 0; at < n && s == NB_OK && !*stop; at += bs) {
-        int64_t size = n - at < bs ? n - at : bs;
+    if (!spe) *cursor = n; /* a new pass */
+    while ((spe ? *steps < spe : *steps == 0 || *cursor < n) && s == NB_OK && !*stop) {
+        if (*cursor >= n && (s = reorder(o, order, n)) != NB_OK) break;
+        if (*cursor >= n) *cursor = 0;
+        int64_t at = *cursor, size = n - at < bs ? n - at : bs;
         *stop = begin_batch(m, o, *steps);
         s = train_step(m, d, order + at, size, &loss_sum, st, o->eager ? NULL : graph);
         ++*steps;
-        logs[0] = loss_sum / (double)(at + size);
+        *cursor += size;
+        done += size;
+        logs[0] = loss_sum / (double)done;
         for (int k = 0; k < m->n_metrics; k++)
             logs[k + 1] = nb_metric_result(m->metrics[k], &st[k]);
-        if (s == NB_OK) nb_progress_step(p, at + size, *steps, h, logs, m->n_metrics + 1);
+        if (s == NB_OK) nb_progress_step(p, done, *steps, h, logs, m->n_metrics + 1);
         if (s == NB_OK && end_batch(m, o, h, e, *steps - 1, size, logs)) *stop = true;
     }
     free(st);
-    if (s == NB_OK && d->vx) s = evaluate(m, d->vx, d->vy, d->vw, bs, logs + m->n_metrics + 1);
+    if (s == NB_OK && d->vx && validates(o, e))
+        s = evaluate(m, d->vx, d->vy, d->vw, bs, logs + m->n_metrics + 1);
+    else if (d->vx)
+        for (int k = 0; k <= m->n_metrics; k++) logs[m->n_metrics + 1 + k] = NAN;
     return s;
 }
 
@@ -431,8 +466,10 @@ static nb_status run_epochs(nb_model *m, const fit_data *d, const nb_fit_opts *o
                             nb_history *h, int64_t *order) {
     int epochs = o->epochs ? o->epochs : 1; /* zero fields mean the defaults */
     int64_t bs = o->batch_size ? o->batch_size : 32;
-    nb_progress p;
-    nb_progress_init(&p, o->verbose, d->x->shape[0]);
+    int64_t n = d->x->shape[0], cursor = n;
+    nb_progress p; /* the samples an epoch visits: steps_per_epoch full batches at most */
+    nb_progress_init(&p, o->verbose,
+                     o->steps_per_epoch ? (int64_t)o->steps_per_epoch * (bs < n ? bs : n) : n);
     nb_status s = NB_OK;
     nb_graph *graph = NULL;
     bool stop = false;
@@ -442,7 +479,8 @@ static nb_status run_epochs(nb_model *m, const fit_data *d, const nb_fit_opts *o
         if ((s = begin_epoch(m, o, e)) != NB_OK) break;
         logs[h->n_keys - 1] = nb_optimizer_get_lr(m->opt);
         nb_progress_epoch_begin(&p, e, epochs);
-        if ((s = run_epoch(m, d, o, e, bs, order, h, logs, &p, &graph, &steps, &stop)) != NB_OK)
+        if ((s = run_epoch(m, d, o, e, bs, order, &cursor, h, logs, &p, &graph, &steps, &stop)) !=
+            NB_OK)
             break;
         nb_progress_epoch_end(&p, steps, h, logs);
         if (!nb_history_add(h, logs)) {

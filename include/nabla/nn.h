@@ -388,6 +388,14 @@ typedef struct nb_fit_opts {
      * multiplies sample_weight, and weights the training loss only */
     const float *class_weight;
     int n_class_weight;
+    /* Keras's steps_per_epoch: an epoch is this many batches (0: one pass over x);
+     * batches go on through the shuffled order across epochs, reshuffling when it
+     * runs out, as Keras does with a repeating dataset */
+    int steps_per_epoch;
+    /* Keras's validation_freq: validate after every n-th epoch ((epoch + 1) % n == 0,
+     * initial_epoch counted); 0 = 1. Other epochs' val_ logs are NaN, in History and
+     * to callbacks, which read a NaN monitor as no value (no wait, no save) */
+    int validation_freq;
 } nb_fit_opts;
 /* Keras's fit. At each epoch's start the optimizer's schedule sets the rate
  * for that epoch (nb_optimizer_schedule_epoch with the epoch index counted
@@ -409,6 +417,12 @@ nb_graph *nb_model_trace_step(nb_model *m, nb_tensor *x, nb_tensor *y, const nb_
 /* loss then each compiled metric, in order; returns how many values were written */
 int nb_model_evaluate(nb_model *m, nb_tensor *x, nb_tensor *y, int batch_size, double *values,
                       int max_values);
+/* Keras's evaluate(return_dict=True): the same values with their names, "loss"
+ * then each metric as compiled ("accuracy", "mae", ...); the names belong to the
+ * model (valid until it is compiled again or freed). names or values may be
+ * NULL; returns how many were written (at most max), -1 on error. */
+int nb_model_evaluate_named(nb_model *m, nb_tensor *x, nb_tensor *y, int batch_size,
+                            const char **names, double *values, int max);
 /* batch_size 0 = 32; x with no samples is an error */
 nb_tensor *nb_model_predict(nb_model *m, nb_tensor *x, int batch_size);
 /* the optimizer the model was compiled with (NULL before compile), for

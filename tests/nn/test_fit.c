@@ -249,6 +249,116 @@ START_TEST(test_validation_split_weights_val_loss_with_the_last_sample_weights) 
 }
 END_TEST
 
+/* ---- steps_per_epoch and validation_freq ---------------------------------------------------- */
+static bool count_batch(nb_model *m, int batch, void *ctx) {
+    (void)m, (void)batch;
+    ++*(int *)ctx;
+    return false;
+}
+
+/* 10 samples in batches of 4 are 4, 4, 2 a pass: 3 epochs of 2 steps are the 6 batches
+ * of 2 plain epochs, in the same shuffled orders (one permutation a pass) */
+START_TEST(test_steps_per_epoch_goes_on_through_the_shuffled_order_across_epochs) {
+    nb_tensor *x = nb_randn(NB_SHAPE(10, 4)), *y = nb_randn(NB_SHAPE(10, 1));
+    float *after[2];
+    int64_t count;
+    for (int k = 0; k < 2; k++) {
+        nb_manual_seed(21);
+        nb_model *m = nb_sequential(NB_SHAPE(4));
+        nb_model_add(m, nb_dense(1, NULL));
+        ck_assert_int_eq(nb_model_compile(m, "mse", nb_sgd(0.05f, 0, false, 0), NULL, 0), NB_OK);
+        int batches = 0;
+        nb_callback cb = {.on_batch_begin = count_batch, .ctx = &batches};
+        nb_fit_opts o = {.epochs = k ? 2 : 3,
+                         .batch_size = 4,
+                         .verbose = NB_SILENT,
+                         .steps_per_epoch = k ? 0 : 2,
+                         .callbacks = &cb,
+                         .n_callbacks = 1};
+        nb_history *h = nb_model_fit(m, x, y, &o);
+        ck_assert_msg(h != NULL, "%s", nb_error());
+        ck_assert_int_eq(nb_history_epochs(h), k ? 2 : 3);
+        ck_assert_int_eq(batches, 6);
+        after[k] = params_copy(m, &count);
+        nb_history_free(h);
+        nb_model_free(m);
+    }
+    for (int64_t i = 0; i < count; i++) NB_ASSERT_CLOSE(after[0][i], after[1][i], 1e-6);
+    free(after[0]);
+    free(after[1]);
+    nb_model *m = classifier(2, NULL);
+    ck_assert_ptr_null(nb_model_fit(m, x, nb_zeros(NB_SHAPE(10, 1)),
+                                    &(nb_fit_opts){.steps_per_epoch = -1, .verbose = NB_SILENT}));
+    ck_assert_ptr_nonnull(strstr(nb_error(), "nb_model_fit: steps_per_epoch -1"));
+    ck_assert_ptr_null(nb_model_fit(m, x, nb_zeros(NB_SHAPE(10, 1)),
+                                    &(nb_fit_opts){.validation_freq = -2, .verbose = NB_SILENT}));
+    ck_assert_ptr_nonnull(strstr(nb_error(), "validation_freq -2"));
+    nb_model_free(m);
+}
+END_TEST
+
+/* validation_freq 3: val_ logs after epochs 3 and 6 (1-based), NaN elsewhere; EarlyStopping
+ * and ReduceLROnPlateau on val_loss take the NaN epochs as no value: patience 2 cannot run
+ * out over two validations, and the rate stays */
+START_TEST(test_validation_freq_validates_every_nth_epoch_and_callbacks_skip_the_others) {
+    nb_tensor *x, *y;
+    sorted_classes((const int[]){10, 10}, 2, &x, &y);
+    shuffle_rows(&x, &y);
+    nb_model *m = classifier(2, nb_sgd(0.05f, 0, false, 0));
+    nb_callback cb[2] = {nb_early_stopping("val_loss", 2, false),
+                         nb_reduce_lr_on_plateau("val_loss", 0.5f, 1, 0)};
+    nb_history *h = nb_model_fit(m, x, y,
+                                 &(nb_fit_opts){.epochs = 6,
+                                                .validation_split = 0.25f,
+                                                .validation_freq = 3,
+                                                .verbose = NB_SILENT,
+                                                .callbacks = cb,
+                                                .n_callbacks = 2});
+    ck_assert_msg(h != NULL, "%s", nb_error());
+    ck_assert_int_eq(nb_history_epochs(h), 6);
+    for (int e = 0; e < 6; e++) {
+        bool validated = e == 2 || e == 5;
+        ck_assert_msg(isnan(nb_history_get(h, "val_loss", e)) != validated, "epoch %d", e);
+        ck_assert(isnan(nb_history_get(h, "val_accuracy", e)) != validated);
+        ck_assert(isfinite(nb_history_get(h, "loss", e)));
+        NB_ASSERT_CLOSE(nb_history_get(h, "lr", e), 0.05, 1e-7);
+    }
+    nb_history_free(h);
+    nb_callback_free(&cb[0]);
+    nb_callback_free(&cb[1]);
+    nb_model_free(m);
+}
+END_TEST
+
+/* ---- evaluate with names ------------------------------------------------------------------ */
+START_TEST(test_evaluate_named_gives_loss_and_the_metrics_as_compiled) {
+    nb_tensor *x, *y;
+    sorted_classes((const int[]){3, 3, 2}, 3, &x, &y);
+    nb_model *m = nb_sequential(NB_SHAPE(4));
+    nb_model_add(m, nb_dense(3, "softmax"));
+    ck_assert_int_eq(nb_model_compile(m, "sparse_categorical_crossentropy", NULL,
+                                      (const char *[]){"acc", "sparse_categorical_accuracy"}, 2),
+                     NB_OK);
+    double plain[3], v[4] = {0, 0, 0, -7};
+    const char *names[4] = {0};
+    ck_assert_int_eq(nb_model_evaluate(m, x, y, 0, plain, 3), 3);
+    ck_assert_int_eq(nb_model_evaluate_named(m, x, y, 0, names, v, 4), 3);
+    ck_assert_str_eq(names[0], "loss");
+    ck_assert_str_eq(names[1], "acc");
+    ck_assert_str_eq(names[2], "sparse_categorical_accuracy");
+    ck_assert_ptr_null(names[3]);
+    for (int k = 0; k < 3; k++) ck_assert_double_eq(v[k], plain[k]);
+    ck_assert_double_eq(v[3], -7); /* nothing past the values */
+    /* at most max; names alone */
+    ck_assert_int_eq(nb_model_evaluate_named(m, x, y, 0, names, NULL, 1), 1);
+    ck_assert_int_eq(nb_model_evaluate_named(m, x, nb_zeros(NB_SHAPE(7, 1)), 0, names, v, 4), -1);
+    ck_assert_ptr_nonnull(strstr(nb_error(), "nb_model_evaluate"));
+    ck_assert_int_eq(nb_model_evaluate_named(m, x, y, 0, names, v, -1), -1);
+    ck_assert_ptr_nonnull(strstr(nb_error(), "nb_model_evaluate_named: max -1"));
+    nb_model_free(m);
+}
+END_TEST
+
 /* ---- the order fit visits the samples ----------------------------------------------------- */
 /* With seed 973 the unbiased Fisher-Yates of 2048 elements rejects a draw, so
  * its order differs from the modulo-biased one (the first element already). */
@@ -1111,7 +1221,7 @@ START_TEST(test_early_stopping_min_delta_baseline_and_start_from_epoch_as_keras)
     ck_assert_int_eq(
         stop_epoch_of(ES(.patience = 1, .start_from_epoch = 3), m, "val_loss", rising, 6), 5);
     ck_assert_int_eq(stop_epoch_of(ES(.patience = 1), m, "val_loss", rising, 6), 1);
-    /* NaN never improves, but epoch 0 never stops */
+    /* NaN is no value (an epoch validation_freq skips): it neither improves nor waits */
     const double nan_first[3] = {NAN, 1.0, 1.1};
     ck_assert_int_eq(stop_epoch_of(ES(.patience = 1), m, "val_loss", nan_first, 3), 2);
     /* patience 0 is Keras's: the first epoch without improvement stops */
@@ -1570,6 +1680,10 @@ static Suite *fit_suite(void) {
     tcase_add_test(tc, test_class_weight_is_sample_weight_by_label);
     tcase_add_test(tc, test_bad_sample_and_class_weights_are_errors_naming_fit);
     tcase_add_test(tc, test_validation_split_weights_val_loss_with_the_last_sample_weights);
+    tcase_add_test(tc, test_steps_per_epoch_goes_on_through_the_shuffled_order_across_epochs);
+    tcase_add_test(tc,
+                   test_validation_freq_validates_every_nth_epoch_and_callbacks_skip_the_others);
+    tcase_add_test(tc, test_evaluate_named_gives_loss_and_the_metrics_as_compiled);
     suite_add_tcase(s, tc);
     tc = nb_tcase("empty");
     tcase_add_test(tc, test_fit_evaluate_and_predict_on_zero_samples_are_errors);
