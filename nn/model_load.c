@@ -223,6 +223,51 @@ static nb_layer *read_activation(const file *f, const char *pre) {
     return get_act(f, key_of(k, pre, "activation"), &name) ? nb_activation_layer(name) : NULL;
 }
 
+/* Reshape's target_shape or Permute's dims */
+static nb_layer *read_shape(const file *f, const char *pre, bool reshape) {
+    char k[TEXT_LEN];
+    int64_t v[NB_MAX_DIMS];
+    int n = get_list(f, key_of(k, pre, reshape ? "target_shape" : "dims"), NB_MAX_DIMS - 1,
+                     reshape ? MAX_FEATURES : NB_MAX_DIMS - 1, v);
+    if (!n) return NULL;
+    if (reshape) return nb_reshape_layer(v, n);
+    int dims[NB_MAX_DIMS];
+    for (int i = 0; i < n; i++) dims[i] = (int)v[i];
+    return nb_permute_layer(dims, n);
+}
+
+static nb_layer *read_layer_norm(const file *f, const char *pre) {
+    char k[TEXT_LEN];
+    float eps;
+    bool center, scale;
+    if (!get_float(f, key_of(k, pre, "epsilon"), &eps)) return NULL;
+    if (!(eps > 0)) return bad(f, k, get(f, k), "a number > 0"), NULL;
+    if (!get_bool(f, key_of(k, pre, "center"), &center) ||
+        !get_bool(f, key_of(k, pre, "scale"), &scale))
+        return NULL;
+    return nb_layer_norm_layer(eps, center, scale);
+}
+
+static nb_layer *read_noise(const file *f, const char *pre) {
+    char k[TEXT_LEN];
+    float stddev;
+    if (!get_float(f, key_of(k, pre, "stddev"), &stddev)) return NULL;
+    if (!(stddev >= 0)) return bad(f, k, get(f, k), "a number >= 0"), NULL;
+    return nb_gaussian_noise_layer(stddev);
+}
+
+static nb_layer *read_zero_padding(const file *f, const char *pre) {
+    char k[TEXT_LEN];
+    const char *v = get(f, key_of(k, pre, "padding"));
+    int t, b, l, r, end = -1;
+    if (!v) return NULL;
+    if (sscanf(v, "[[%d, %d], [%d, %d]]%n", &t, &b, &l, &r, &end) != 4 || end < 0 || v[end] ||
+        t < 0 || b < 0 || l < 0 || r < 0 || t > MAX_SIDE || b > MAX_SIDE || l > MAX_SIDE ||
+        r > MAX_SIDE)
+        return bad(f, k, v, "[[top, bottom], [left, right]], integers in [0, 65535]"), NULL;
+    return nb_zero_padding2d_layer_ex(t, b, l, r);
+}
+
 /* Layer i as its keys describe it, named (constructors' messages get the file and key). */
 static nb_layer *read_layer(const file *f, int i) {
     char pre[32], k[TEXT_LEN];
@@ -247,10 +292,24 @@ static nb_layer *read_layer(const file *f, int i) {
         l = read_activation(f, pre);
     else if (!strcmp(cls, "Rescaling"))
         l = read_rescaling(f, pre);
+    else if (!strcmp(cls, "GlobalAveragePooling2D"))
+        l = nb_global_avg_pool2d_layer();
+    else if (!strcmp(cls, "GlobalMaxPooling2D"))
+        l = nb_global_max_pool2d_layer();
+    else if (!strcmp(cls, "Reshape") || !strcmp(cls, "Permute"))
+        l = read_shape(f, pre, cls[0] == 'R');
+    else if (!strcmp(cls, "LayerNormalization"))
+        l = read_layer_norm(f, pre);
+    else if (!strcmp(cls, "GaussianNoise"))
+        l = read_noise(f, pre);
+    else if (!strcmp(cls, "ZeroPadding2D"))
+        l = read_zero_padding(f, pre);
     else
         return bad(f, key_of(k, pre, "class"), cls,
                    "a layer class: Dense, Conv2D, MaxPooling2D, AveragePooling2D, Flatten, "
-                   "Dropout, BatchNormalization, Activation or Rescaling"),
+                   "Dropout, BatchNormalization, Activation, Rescaling, GlobalAveragePooling2D, "
+                   "GlobalMaxPooling2D, Reshape, Permute, LayerNormalization, GaussianNoise or "
+                   "ZeroPadding2D"),
                NULL;
     if (l && !named) l = nb_layer_set_name(l, name);
     if (!l && strncmp(nb_error(), f->ctx, strlen(f->ctx))) {

@@ -72,7 +72,8 @@ bool nb_init_check(const char *fn, nb_init kind);
 /* "glorot_uniform", ...; NB_INIT_DEFAULT is glorot_uniform (what a kernel gets) */
 const char *nb_init_name(nb_init kind);
 
-/* ---- layers (layers.c, layers_cnn.c) ------------------------------------------------ */
+/* ---- layers (layers.c, layers_cnn.c, layers_more.c)
+ * ------------------------------------------------ */
 /* One tensor a layer owns. Trainable weights are leaves with requires_grad;
  * batch-norm's moving statistics are not trainable (updated by the forward
  * pass, saved with the model, counted as Non-trainable params). */
@@ -140,6 +141,23 @@ struct nb_layer {
         struct {
             float scale, offset;
         } rescaling;
+        struct {
+            int ndim; /* Reshape: the target shape, one -1 until built; Permute: 1-based dims */
+            int64_t dims[NB_MAX_DIMS];
+        } shape;
+        struct {
+            float eps;
+            bool center, scale; /* beta, gamma */
+        } ln;
+        struct {
+            int64_t input_dim, output_dim;
+        } embedding;
+        struct {
+            float stddev;
+        } noise;
+        struct {
+            int top, bottom, left, right;
+        } pad;
     } cfg;
 };
 

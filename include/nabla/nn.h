@@ -79,6 +79,23 @@ nb_layer *nb_activation_layer(const char *name);
  * (1/255, 0), or maps a model trained on standardized targets back to their
  * units (deviation, mean): what `nabla train` appends on a regression. */
 nb_layer *nb_rescaling_layer(float scale, float offset);
+/* Keras's GlobalAveragePooling2D / GlobalMaxPooling2D: [N, C, H, W] -> [N, C]. */
+nb_layer *nb_global_avg_pool2d_layer(void);
+nb_layer *nb_global_max_pool2d_layer(void);
+/* Keras's Reshape: target_shape without the batch axis, one dim may be -1. */
+nb_layer *nb_reshape_layer(const int64_t *target_shape, int ndim);
+/* Keras's Permute: dims 1-based over the axes after the batch axis ({2, 1}
+ * swaps the two axes of (None, a, b)). */
+nb_layer *nb_permute_layer(const int *dims, int ndim);
+/* Keras's LayerNormalization over the last axis: (x - mean) / sqrt(var + eps)
+ * * gamma (if scale) + beta (if center); eps 0 = Keras's 1e-3. */
+nb_layer *nb_layer_norm_layer(float eps, bool center, bool scale);
+/* Keras's GaussianNoise: x + N(0, stddev) in training, x in inference. */
+nb_layer *nb_gaussian_noise_layer(float stddev);
+/* Keras's ZeroPadding2D on [N, C, H, W]: pad_h rows above and below, pad_w
+ * columns left and right; _ex gives each side. */
+nb_layer *nb_zero_padding2d_layer(int pad_h, int pad_w);
+nb_layer *nb_zero_padding2d_layer_ex(int top, int bottom, int left, int right);
 /* Name a layer before adding it (Keras's name=...); returns layer. On failure
  * the layer is freed, so nb_model_add(m, nb_layer_set_name(l, "hidden")) is safe. */
 nb_layer *nb_layer_set_name(nb_layer *layer, const char *name);

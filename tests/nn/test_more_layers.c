@@ -1,0 +1,255 @@
+/* The layers of nn/layers_more.c: known outputs, gradients checked against central
+ * differences, model files that give back the same predictions bit for bit, and bad
+ * arguments refused with errors naming the constructor. */
+#include "nb_test.h"
+
+#include "nabla/safetensors.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+#define CHECK(call) ck_assert_msg((call) == NB_OK, "%s: %s", #call, nb_error())
+
+static nb_tensor *counting(const int64_t *shape, int ndim, float scale) {
+    nb_tensor *t = nb_zeros(shape, ndim);
+    float *d = nb_data(t);
+    for (int64_t i = 0; i < nb_numel(t); i++) d[i] = scale * (float)((i * 7) % 11) - 2.0f;
+    return t;
+}
+
+static nb_model *one_layer(const int64_t *shape, int ndim, nb_layer *l) {
+    nb_model *m = nb_sequential(shape, ndim);
+    CHECK(nb_model_add(m, l));
+    return m;
+}
+
+static void assert_dims(const nb_tensor *y, const int64_t *want, int ndim) {
+    ck_assert_msg(y, "%s", nb_error());
+    ck_assert_int_eq(nb_ndim(y), ndim);
+    for (int i = 0; i < ndim; i++) ck_assert_int_eq(nb_shape(y)[i], want[i]);
+}
+
+START_TEST(test_global_pools_give_each_channels_mean_and_max) {
+    nb_tensor *x = counting(NB_SHAPE(2, 3, 2, 2), 1.0f);
+    nb_model *avg = one_layer(NB_SHAPE(3, 2, 2), nb_global_avg_pool2d_layer());
+    nb_model *max = one_layer(NB_SHAPE(3, 2, 2), nb_global_max_pool2d_layer());
+    nb_tensor *a = nb_model_forward(avg, x, false), *b = nb_model_forward(max, x, false);
+    assert_dims(a, NB_SHAPE(2, 3));
+    assert_dims(b, NB_SHAPE(2, 3));
+    const float *d = nb_data(x);
+    for (int nc = 0; nc < 6; nc++) {
+        double sum = 0, top = -1e9;
+        for (int k = 0; k < 4; k++) sum += d[nc * 4 + k], top = fmax(top, d[nc * 4 + k]);
+        NB_ASSERT_CLOSE(nb_get_flat(a, nc), sum / 4, 1e-6);
+        ck_assert_float_eq(nb_get_flat(b, nc), (float)top);
+    }
+    nb_model *flat = nb_sequential(NB_SHAPE(12));
+    ck_assert_int_ne(nb_model_add(flat, nb_global_max_pool2d_layer()), NB_OK);
+    NB_ASSERT_ERROR_HAS("GlobalMaxPooling2D needs images (None, channels, height, width)");
+    nb_model_free(avg);
+    nb_model_free(max);
+    nb_model_free(flat);
+}
+END_TEST
+
+START_TEST(test_reshape_infers_its_minus_one_and_permute_moves_axes_after_the_batch) {
+    nb_tensor *x = counting(NB_SHAPE(2, 2, 6), 1.0f);
+    nb_model *r = one_layer(NB_SHAPE(2, 6), nb_reshape_layer(NB_SHAPE(3, -1)));
+    int64_t out[NB_MAX_DIMS];
+    ck_assert_int_eq(nb_layer_output_shape(nb_model_layer(r, 0), out), 2);
+    ck_assert_int_eq(out[0], 3);
+    ck_assert_int_eq(out[1], 4);
+    nb_tensor *y = nb_model_forward(r, x, false);
+    assert_dims(y, NB_SHAPE(2, 3, 4));
+    for (int64_t i = 0; i < 24; i++) ck_assert_float_eq(nb_get_flat(y, i), nb_get_flat(x, i));
+    nb_model *p = one_layer(NB_SHAPE(2, 6), nb_permute_layer((int[]){2, 1}, 2));
+    nb_tensor *z = nb_model_forward(p, x, false);
+    assert_dims(z, NB_SHAPE(2, 6, 2));
+    for (int n = 0; n < 2; n++)
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 6; j++)
+                ck_assert_float_eq(nb_get_flat(z, n * 12 + j * 2 + i),
+                                   nb_get_flat(x, n * 12 + i * 6 + j));
+    nb_model *bad = nb_sequential(NB_SHAPE(2, 6));
+    ck_assert_int_ne(nb_model_add(bad, nb_reshape_layer(NB_SHAPE(5, -1))), NB_OK);
+    NB_ASSERT_ERROR_HAS("Reshape's target shape has 5 values times the -1 where the input");
+    ck_assert_ptr_null(nb_reshape_layer(NB_SHAPE(-1, -1)));
+    NB_ASSERT_ERROR_HAS("nb_reshape_layer: target shape dim 1 is -1");
+    ck_assert_ptr_null(nb_reshape_layer(NB_SHAPE(0)));
+    NB_ASSERT_ERROR_HAS("nb_reshape_layer: target shape dim 0 is 0");
+    ck_assert_ptr_null(nb_permute_layer((int[]){0, 1}, 2));
+    NB_ASSERT_ERROR_HAS("nb_permute_layer: dims must be a permutation of 1..2");
+    ck_assert_ptr_null(nb_permute_layer((int[]){2, 2}, 2));
+    NB_ASSERT_ERROR_HAS("nb_permute_layer: dims must be a permutation of 1..2");
+    nb_model_free(r);
+    nb_model_free(p);
+    nb_model_free(bad);
+}
+END_TEST
+
+/* sum(forward(x) * weights): a loss whose gradient is not zero by symmetry */
+typedef struct {
+    nb_model *m;
+    nb_tensor *weights;
+    bool training;
+} weighted;
+
+static nb_tensor *weighted_forward(nb_tensor *const *x, int n, void *ctx) {
+    (void)n;
+    weighted *w = ctx;
+    return nb_mul(nb_model_forward(w->m, x[0], w->training), w->weights);
+}
+
+START_TEST(test_layer_norm_normalizes_the_last_axis_and_its_gradients_check) {
+    nb_model *m = one_layer(NB_SHAPE(2, 4), nb_layer_norm_layer(0, true, true));
+    ck_assert_int_eq(nb_model_param_count(m), 8);
+    nb_tensor *x = nb_from_array((float[]){1, 2, 3, 4, -1, 0, 0, 5}, NB_SHAPE(1, 2, 4));
+    nb_tensor *y = nb_model_forward(m, x, false);
+    double s1 = sqrt(1.25 + 1e-3), s2 = sqrt(5.5 + 1e-3); /* var of 1..4; of -1, 0, 0, 5 */
+    double want[8] = {-1.5 / s1, -0.5 / s1, 0.5 / s1, 1.5 / s1, -2 / s2, -1 / s2, -1 / s2, 4 / s2};
+    NB_ASSERT_TENSOR(y, want, 8, 1e-5);
+    nb_tensor **params;
+    ck_assert_int_eq(nb_model_parameters(m, &params), 2);
+    float *gamma = nb_data(params[0]), *beta = nb_data(params[1]);
+    for (int i = 0; i < 4; i++)
+        gamma[i] = 0.5f + 0.25f * (float)i, beta[i] = 0.1f * (float)i - 0.2f;
+    y = nb_model_forward(m, x, false);
+    for (int i = 0; i < 8; i++)
+        NB_ASSERT_CLOSE(nb_get_flat(y, i), want[i] * gamma[i % 4] + beta[i % 4], 1e-5);
+    nb_tensor *xg = nb_set_requires_grad(counting(NB_SHAPE(3, 2, 4), 0.37f), true);
+    weighted w = {m, counting(NB_SHAPE(3, 2, 4), 0.21f), false};
+    nb_tensor *inputs[3] = {xg, params[0], params[1]};
+    NB_ASSERT_GRADCHECK(weighted_forward, inputs, 3, &w, 1e-3, 1e-2);
+    nb_model *bare = one_layer(NB_SHAPE(4), nb_layer_norm_layer(1e-5f, false, false));
+    ck_assert_int_eq(nb_model_param_count(bare), 0);
+    ck_assert_ptr_null(nb_layer_norm_layer(-1, true, true));
+    NB_ASSERT_ERROR_HAS("nb_layer_norm_layer: eps -1 must be > 0");
+    nb_model_free(m);
+    nb_model_free(bare);
+}
+END_TEST
+
+START_TEST(test_gaussian_noise_adds_noise_of_its_deviation_in_training_only) {
+    nb_manual_seed(7);
+    nb_model *m = one_layer(NB_SHAPE(100), nb_gaussian_noise_layer(0.5f));
+    nb_tensor *x = counting(NB_SHAPE(200, 100), 1.0f);
+    nb_tensor *same = nb_model_forward(m, x, false);
+    for (int64_t i = 0; i < nb_numel(x); i++)
+        ck_assert_float_eq(nb_get_flat(same, i), nb_get_flat(x, i));
+    nb_tensor *noisy = nb_model_forward(m, x, true);
+    double sum = 0, sum2 = 0, n = (double)nb_numel(x);
+    for (int64_t i = 0; i < nb_numel(x); i++) {
+        double e = nb_get_flat(noisy, i) - nb_get_flat(x, i);
+        sum += e, sum2 += e * e;
+    }
+    double mean = sum / n, sd = sqrt(sum2 / n - mean * mean);
+    ck_assert_msg(fabs(mean) < 0.02 && fabs(sd - 0.5) < 0.02, "noise mean %g, deviation %g", mean,
+                  sd);
+    ck_assert_ptr_null(nb_gaussian_noise_layer(-0.1f));
+    NB_ASSERT_ERROR_HAS("nb_gaussian_noise_layer: stddev -0.1 must be >= 0");
+    nb_model_free(m);
+}
+END_TEST
+
+START_TEST(test_zero_padding_puts_zeros_on_each_side_and_passes_gradients_through) {
+    nb_model *m = one_layer(NB_SHAPE(1, 2, 2), nb_zero_padding2d_layer_ex(1, 0, 2, 1));
+    nb_tensor *x = nb_from_array((float[]){1, 2, 3, 4}, NB_SHAPE(1, 1, 2, 2));
+    nb_tensor *y = nb_model_forward(m, x, false);
+    assert_dims(y, NB_SHAPE(1, 1, 3, 5));
+    double want[15] = {0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 3, 4, 0};
+    NB_ASSERT_TENSOR(y, want, 15, 0);
+    nb_model *sym = one_layer(NB_SHAPE(2, 3, 3), nb_zero_padding2d_layer(1, 2));
+    nb_tensor *xg = nb_set_requires_grad(counting(NB_SHAPE(2, 2, 3, 3), 0.3f), true);
+    weighted w = {sym, counting(NB_SHAPE(2, 2, 5, 7), 0.1f), false};
+    NB_ASSERT_GRADCHECK(weighted_forward, &xg, 1, &w, 1e-3, 1e-2);
+    ck_assert_ptr_null(nb_zero_padding2d_layer(-1, 0));
+    NB_ASSERT_ERROR_HAS("nb_zero_padding2d_layer: padding top -1");
+    nb_model_free(m);
+    nb_model_free(sym);
+}
+END_TEST
+
+static void temp_path(char *path) {
+    snprintf(path, 40, "/tmp/nabla_layers_XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+}
+
+static void assert_same_bits(nb_tensor *a, nb_tensor *b) {
+    ck_assert_msg(a && b, "%s", nb_error());
+    ck_assert_int_eq(nb_numel(a), nb_numel(b));
+    for (int64_t i = 0; i < nb_numel(a); i++) {
+        float u = nb_get_flat(a, i), v = nb_get_flat(b, i);
+        ck_assert_msg(!memcmp(&u, &v, sizeof u), "%lld: %.9g vs %.9g", (long long)i, u, v);
+    }
+}
+
+/* trained a few steps, saved whole, loaded: the same keys and the same predictions */
+static void round_trip(nb_model *m, nb_tensor *x, nb_tensor *y, const char *const *keys,
+                       const char *const *values, int n) {
+    char path[40];
+    temp_path(path);
+    CHECK(nb_model_compile(m, "mse", nb_adam(0.01f, 0.9f, 0.999f, 1e-7f, false), NULL, 0));
+    for (int step = 0; step < 3; step++) CHECK(nb_model_train_on_batch(m, x, y, NULL, NULL));
+    CHECK(nb_model_save(m, path));
+    nb_safetensors *f = nb_safetensors_read(path);
+    ck_assert_msg(f, "%s", nb_error());
+    for (int i = 0; i < n; i++) {
+        const char *v = nb_safetensors_meta(f, keys[i]);
+        ck_assert_msg(v && !strcmp(v, values[i]), "%s is '%s', expected '%s'", keys[i],
+                      v ? v : "(none)", values[i]);
+    }
+    nb_safetensors_free(f);
+    nb_model *back = nb_load_model(path);
+    ck_assert_msg(back, "%s", nb_error());
+    ck_assert_int_eq(nb_model_param_count(back), nb_model_param_count(m));
+    assert_same_bits(nb_model_predict(m, x, 4), nb_model_predict(back, x, 4));
+    nb_model_free(back);
+    unlink(path);
+}
+
+START_TEST(test_the_new_layers_survive_a_model_file_bit_for_bit) {
+    nb_manual_seed(3);
+    nb_model *a = nb_sequential(NB_SHAPE(2, 4, 4));
+    CHECK(nb_model_add(a, nb_zero_padding2d_layer_ex(1, 0, 2, 1))); /* (2, 5, 7) */
+    CHECK(nb_model_add(a, nb_permute_layer((int[]){1, 3, 2}, 3)));  /* (2, 7, 5) */
+    CHECK(nb_model_add(a, nb_gaussian_noise_layer(0.25f)));
+    CHECK(nb_model_add(a, nb_layer_norm_layer(1e-5f, true, false)));
+    CHECK(nb_model_add(a, nb_global_max_pool2d_layer())); /* (2) */
+    CHECK(nb_model_add(a, nb_dense(3, NULL)));
+    nb_tensor *xa = counting(NB_SHAPE(8, 2, 4, 4), 0.3f), *ya = counting(NB_SHAPE(8, 3), 0.1f);
+    round_trip(a, xa, ya,
+               (const char *[]){"layer.0.class", "layer.0.padding", "layer.1.dims",
+                                "layer.2.stddev", "layer.3.epsilon", "layer.3.center",
+                                "layer.3.scale", "layer.4.class"},
+               (const char *[]){"ZeroPadding2D", "[[1, 0], [2, 1]]", "[1, 3, 2]", "0.25", "1e-05",
+                                "true", "false", "GlobalMaxPooling2D"},
+               8);
+    nb_model *b = nb_sequential(NB_SHAPE(24));
+    CHECK(nb_model_add(b, nb_reshape_layer(NB_SHAPE(-1, 3, 2)))); /* (4, 3, 2) */
+    CHECK(nb_model_add(b, nb_conv2d_layer(2, 2, "relu")));        /* (2, 2, 1) */
+    CHECK(nb_model_add(b, nb_global_avg_pool2d_layer()));         /* (2) */
+    CHECK(nb_model_add(b, nb_layer_norm_layer(0, true, true)));
+    nb_tensor *xb = counting(NB_SHAPE(8, 24), 0.2f), *yb = counting(NB_SHAPE(8, 2), 0.1f);
+    round_trip(b, xb, yb,
+               (const char *[]){"layer.0.class", "layer.0.target_shape", "layer.2.class",
+                                "layer.3.epsilon"},
+               (const char *[]){"Reshape", "[4, 3, 2]", "GlobalAveragePooling2D", "0.001"}, 4);
+    nb_model_free(a);
+    nb_model_free(b);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("more_layers");
+    TCase *tc = nb_tcase("more_layers");
+    tcase_add_test(tc, test_global_pools_give_each_channels_mean_and_max);
+    tcase_add_test(tc, test_reshape_infers_its_minus_one_and_permute_moves_axes_after_the_batch);
+    tcase_add_test(tc, test_layer_norm_normalizes_the_last_axis_and_its_gradients_check);
+    tcase_add_test(tc, test_gaussian_noise_adds_noise_of_its_deviation_in_training_only);
+    tcase_add_test(tc, test_zero_padding_puts_zeros_on_each_side_and_passes_gradients_through);
+    tcase_add_test(tc, test_the_new_layers_survive_a_model_file_bit_for_bit);
+    suite_add_tcase(s, tc);
+    return nb_test_run(s);
+}
