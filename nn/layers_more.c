@@ -204,6 +204,47 @@ nb_layer *nb_layer_norm_layer(float eps, bool center, bool scale) {
     return l;
 }
 
+/* ---- Embedding: indices [N, ...] -> [N, ..., output_dim], rows of embeddings [V, D] ----- */
+static nb_status embedding_build(nb_layer *l) {
+    if (l->in_ndim + 1 >= NB_MAX_DIMS)
+        return nb_fail_status(NB_ERR_SHAPE, "Embedding needs indices of at most %d dims",
+                              NB_MAX_DIMS - 2);
+    int64_t v = l->cfg.embedding.input_dim, d = l->cfg.embedding.output_dim;
+    l->out_ndim = l->in_ndim + 1;
+    memcpy(l->out_shape, l->in_shape, sizeof l->out_shape);
+    l->out_shape[l->in_ndim] = d;
+    if (!nb_layer_add_weight(l, "embeddings", (int64_t[]){v, d}, 2, true, NB_INIT_RANDOM_UNIFORM, v,
+                             d))
+        return nb_failure_code();
+    return NB_OK;
+}
+
+static nb_tensor *embedding_forward(nb_layer *l, nb_tensor *x, bool training) {
+    (void)training;
+    return nb_gather(l->weights[0].t, x);
+}
+
+static const nb_layer_ops embedding_ops = {
+    .type = "Embedding",
+    .base_name = "embedding",
+    .build = embedding_build,
+    .forward = embedding_forward,
+};
+
+nb_layer *nb_embedding_layer(int64_t input_dim, int64_t output_dim) {
+    if (input_dim < 1 || output_dim < 1 || input_dim > (INT64_C(1) << 31) ||
+        output_dim > (INT64_C(1) << 31))
+        return nb_fail(NB_ERR_ARG,
+                       "nb_embedding_layer: input_dim %lld and output_dim %lld must be in [1, "
+                       "2^31]",
+                       (long long)input_dim, (long long)output_dim);
+    nb_layer *l = nb_layer_alloc("nb_embedding_layer", &embedding_ops);
+    if (!l) return NULL;
+    l->cfg.embedding.input_dim = input_dim;
+    l->cfg.embedding.output_dim = output_dim;
+    return l;
+}
+
 /* ---- GaussianNoise: x + N(0, stddev) in training, x in inference ------------------------ */
 static nb_status same_shape_build(nb_layer *l) {
     l->out_ndim = l->in_ndim;

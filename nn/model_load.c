@@ -250,10 +250,9 @@ static nb_layer *read_layer_norm(const file *f, const char *pre) {
 
 static nb_layer *read_noise(const file *f, const char *pre) {
     char k[TEXT_LEN];
-    float stddev;
-    if (!get_float(f, key_of(k, pre, "stddev"), &stddev)) return NULL;
-    if (!(stddev >= 0)) return bad(f, k, get(f, k), "a number >= 0"), NULL;
-    return nb_gaussian_noise_layer(stddev);
+    float sd;
+    if (!get_float(f, key_of(k, pre, "stddev"), &sd)) return NULL;
+    return sd >= 0 ? nb_gaussian_noise_layer(sd) : (bad(f, k, get(f, k), "a number >= 0"), NULL);
 }
 
 static nb_layer *read_zero_padding(const file *f, const char *pre) {
@@ -266,6 +265,15 @@ static nb_layer *read_zero_padding(const file *f, const char *pre) {
         r > MAX_SIDE)
         return bad(f, k, v, "[[top, bottom], [left, right]], integers in [0, 65535]"), NULL;
     return nb_zero_padding2d_layer_ex(t, b, l, r);
+}
+
+static nb_layer *read_embedding(const file *f, const char *pre) {
+    char k[TEXT_LEN];
+    int64_t v, d;
+    if (!get_int(f, key_of(k, pre, "input_dim"), 1, MAX_FEATURES, &v) ||
+        !get_int(f, key_of(k, pre, "output_dim"), 1, MAX_FEATURES, &d))
+        return NULL;
+    return nb_embedding_layer(v, d);
 }
 
 /* Layer i as its keys describe it, named (constructors' messages get the file and key). */
@@ -304,12 +312,14 @@ static nb_layer *read_layer(const file *f, int i) {
         l = read_noise(f, pre);
     else if (!strcmp(cls, "ZeroPadding2D"))
         l = read_zero_padding(f, pre);
+    else if (!strcmp(cls, "Embedding"))
+        l = read_embedding(f, pre);
     else
         return bad(f, key_of(k, pre, "class"), cls,
                    "a layer class: Dense, Conv2D, MaxPooling2D, AveragePooling2D, Flatten, "
                    "Dropout, BatchNormalization, Activation, Rescaling, GlobalAveragePooling2D, "
-                   "GlobalMaxPooling2D, Reshape, Permute, LayerNormalization, GaussianNoise or "
-                   "ZeroPadding2D"),
+                   "GlobalMaxPooling2D, Reshape, Permute, LayerNormalization, GaussianNoise, "
+                   "ZeroPadding2D or Embedding"),
                NULL;
     if (l && !named) l = nb_layer_set_name(l, name);
     if (!l && strncmp(nb_error(), f->ctx, strlen(f->ctx))) {
@@ -327,8 +337,9 @@ static const nb_tensor *file_tensor(const file *f, const char *name) {
     return NULL;
 }
 
-/* A Dense or Conv2D layer's kernel, a batch norm's gamma, must be in the file with the shape
- * the layer would make (so that no description makes a weight larger than the file's own). */
+/* A Dense or Conv2D layer's kernel, a batch norm's gamma, an embedding's table must be in the
+ * file with the shape the layer would make (no description makes a weight larger than the file's).
+ */
 static nb_status check_kernel(const file *f, const nb_model *m, const nb_layer *l, int i) {
     const int64_t *in = m->n_layers ? m->layers[m->n_layers - 1]->out_shape : m->in_shape;
     int in_ndim = m->n_layers ? m->layers[m->n_layers - 1]->out_ndim : m->in_ndim;
@@ -342,6 +353,9 @@ static nb_status check_kernel(const file *f, const nb_model *m, const nb_layer *
         want[2] = l->cfg.conv.kh, want[3] = l->cfg.conv.kw;
     } else if (!strcmp(l->ops->type, "BatchNormalization") && (in_ndim == 1 || in_ndim == 3)) {
         nd = 1, want[0] = in[0], role = "gamma";
+    } else if (!strcmp(l->ops->type, "Embedding")) {
+        nd = 2, want[0] = l->cfg.embedding.input_dim, want[1] = l->cfg.embedding.output_dim;
+        role = "embeddings";
     } else {
         return NB_OK; /* no weights, or a shape nb_model_add refuses before making one */
     }

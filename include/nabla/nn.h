@@ -90,6 +90,11 @@ nb_layer *nb_permute_layer(const int *dims, int ndim);
 /* Keras's LayerNormalization over the last axis: (x - mean) / sqrt(var + eps)
  * * gamma (if scale) + beta (if center); eps 0 = Keras's 1e-3. */
 nb_layer *nb_layer_norm_layer(float eps, bool center, bool scale);
+/* Keras's Embedding: integer indices (floats) in [0, input_dim) of any shape
+ * (None, L) -> (None, L, output_dim), rows of the weight embeddings
+ * [input_dim, output_dim] (uniform in [-0.05, 0.05], Keras's default); an
+ * index out of range is an error naming it and its position. */
+nb_layer *nb_embedding_layer(int64_t input_dim, int64_t output_dim);
 /* Keras's GaussianNoise: x + N(0, stddev) in training, x in inference. */
 nb_layer *nb_gaussian_noise_layer(float stddev);
 /* Keras's ZeroPadding2D on [N, C, H, W]: pad_h rows above and below, pad_w

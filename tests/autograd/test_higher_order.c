@@ -109,6 +109,11 @@ static nb_tensor *f_concat(nb_tensor *const *x, int n, void *c) {
     nb_tensor *s = nb_concat(x, 2, 0);
     return nb_mul(s, s);
 }
+static nb_tensor *f_gather(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c; /* rows 3, 1, 3, 0 of [4, 3]: the gradient is scatter_add, its gather */
+    nb_tensor *s = nb_gather(x[0], nb_from_array((float[]){3, 1, 3, 0}, NB_SHAPE(2, 2)));
+    return nb_mul(s, s);
+}
 static nb_tensor *f_slice_step(nb_tensor *const *x, int n, void *c) {
     (void)n, (void)c;
     nb_tensor *s = nb_slice(x[0], 0, 0, 3, 2); /* rows 0 and 2 */
@@ -329,6 +334,7 @@ static const op_case cases[] = {
     {"slice (step 2)", f_slice_step, 1, S2(3, 3), false, false},
     {"slice, its gradient", f_slice_grad, 1, S2(3, 3), false, false},
     {"concat", f_concat, 2, S2(3, 3), false, false},
+    {"gather, scatter_add", f_gather, 1, S2(4, 3), false, false},
     {"exp", f_exp, 1, S2(3, 3), false, false},
     {"log", f_log, 1, S2(3, 3), true, false},
     {"sqrt", f_sqrt, 1, S2(3, 3), true, false},

@@ -169,6 +169,61 @@ START_TEST(test_zero_padding_puts_zeros_on_each_side_and_passes_gradients_throug
 }
 END_TEST
 
+static nb_tensor *gather_fn(nb_tensor *const *x, int n, void *ctx) {
+    (void)n;
+    weighted *w = ctx;
+    return nb_mul(
+        nb_gather(x[0], w->weights),
+        nb_from_array((float[]){1, -2, 3, 0.5f, 4, -1, 2, 1, -3, 1, 1, 2}, NB_SHAPE(2, 2, 3)));
+}
+
+static nb_tensor *scatter_fn(nb_tensor *const *x, int n, void *ctx) {
+    (void)n;
+    weighted *w = ctx;
+    return nb_mul(nb_scatter_add(x[0], w->weights, 4), counting(NB_SHAPE(4, 3), 0.5f));
+}
+
+START_TEST(test_embedding_looks_up_rows_and_its_gather_scatters_gradients_back) {
+    nb_model *m = one_layer(NB_SHAPE(3), nb_embedding_layer(5, 2));
+    ck_assert_int_eq(nb_model_param_count(m), 10);
+    nb_tensor **params;
+    ck_assert_int_eq(nb_model_parameters(m, &params), 1);
+    float *table = nb_data(params[0]);
+    for (int i = 0; i < 10; i++) {
+        ck_assert(fabsf(table[i]) <= 0.05f);      /* Keras's uniform(-0.05, 0.05) */
+        table[i] = (float)(10 * (i / 2) + i % 2); /* row r: (10 r, 10 r + 1) */
+    }
+    nb_tensor *x = nb_from_array((float[]){4, 0, 4, 2, 2, 1}, NB_SHAPE(2, 3));
+    nb_tensor *y = nb_model_forward(m, x, false);
+    int64_t shape[NB_MAX_DIMS];
+    ck_assert_int_eq(nb_layer_output_shape(nb_model_layer(m, 0), shape), 2);
+    ck_assert_int_eq(shape[1], 2);
+    double want[12] = {40, 41, 0, 1, 40, 41, 20, 21, 20, 21, 10, 11};
+    NB_ASSERT_TENSOR(y, want, 12, 0);
+    /* d sum(y) / d table counts each row's uses: row 4 twice, row 2 twice, row 3 never */
+    CHECK(nb_backward(nb_sum_all(nb_model_forward(m, x, true))));
+    double uses[10] = {1, 1, 1, 1, 2, 2, 0, 0, 2, 2};
+    NB_ASSERT_TENSOR(nb_grad(params[0]), uses, 10, 0);
+    /* the ops: repeated indices, gradients of both checked by central differences */
+    nb_tensor *idx = nb_from_array((float[]){3, 1, 3, 0}, NB_SHAPE(2, 2));
+    weighted w = {NULL, idx, false};
+    nb_tensor *t = nb_set_requires_grad(counting(NB_SHAPE(4, 3), 0.3f), true);
+    NB_ASSERT_GRADCHECK(gather_fn, &t, 1, &w, 1e-3, 1e-2);
+    nb_tensor *rows = nb_set_requires_grad(counting(NB_SHAPE(2, 2, 3), 0.4f), true);
+    NB_ASSERT_GRADCHECK(scatter_fn, &rows, 1, &w, 1e-3, 1e-2);
+    /* an index out of range, or not an integer: named with its position */
+    ck_assert_ptr_null(
+        nb_model_forward(m, nb_from_array((float[]){0, 1, 2, 3, 5, 1}, NB_SHAPE(2, 3)), false));
+    NB_ASSERT_ERROR_HAS("nb_gather: index 5 at position [1, 1] of the indices [2, 3] is not an "
+                        "integer in [0, 5)");
+    ck_assert_ptr_null(nb_gather(t, nb_from_array((float[]){0.5f}, NB_SHAPE(1))));
+    NB_ASSERT_ERROR_HAS("nb_gather: index 0.5 at position [0]");
+    ck_assert_ptr_null(nb_embedding_layer(0, 3));
+    NB_ASSERT_ERROR_HAS("nb_embedding_layer: input_dim 0 and output_dim 3 must be in [1, 2^31]");
+    nb_model_free(m);
+}
+END_TEST
+
 static void temp_path(char *path) {
     snprintf(path, 40, "/tmp/nabla_layers_XXXXXX");
     int fd = mkstemp(path);
@@ -236,8 +291,18 @@ START_TEST(test_the_new_layers_survive_a_model_file_bit_for_bit) {
                (const char *[]){"layer.0.class", "layer.0.target_shape", "layer.2.class",
                                 "layer.3.epsilon"},
                (const char *[]){"Reshape", "[4, 3, 2]", "GlobalAveragePooling2D", "0.001"}, 4);
+    nb_model *c = nb_sequential(NB_SHAPE(4));
+    CHECK(nb_model_add(c, nb_embedding_layer(10, 3))); /* (4, 3) */
+    CHECK(nb_model_add(c, nb_flatten_layer()));
+    CHECK(nb_model_add(c, nb_dense(2, NULL)));
+    nb_tensor *xc = nb_zeros(NB_SHAPE(8, 4));
+    for (int i = 0; i < 32; i++) nb_data(xc)[i] = (float)((i * 3) % 10);
+    round_trip(c, xc, yb,
+               (const char *[]){"layer.0.class", "layer.0.input_dim", "layer.0.output_dim"},
+               (const char *[]){"Embedding", "10", "3"}, 3);
     nb_model_free(a);
     nb_model_free(b);
+    nb_model_free(c);
 }
 END_TEST
 
@@ -249,6 +314,7 @@ int main(void) {
     tcase_add_test(tc, test_layer_norm_normalizes_the_last_axis_and_its_gradients_check);
     tcase_add_test(tc, test_gaussian_noise_adds_noise_of_its_deviation_in_training_only);
     tcase_add_test(tc, test_zero_padding_puts_zeros_on_each_side_and_passes_gradients_through);
+    tcase_add_test(tc, test_embedding_looks_up_rows_and_its_gather_scatters_gradients_back);
     tcase_add_test(tc, test_the_new_layers_survive_a_model_file_bit_for_bit);
     suite_add_tcase(s, tc);
     return nb_test_run(s);
