@@ -74,6 +74,7 @@ static void add_layer(pairs *p, int i, const nb_layer *l) {
     const char *type = l->ops->type;
     add(p, pre, "class", "%s", type);
     add(p, pre, "name", "%s", l->name);
+    if (l->frozen) add(p, pre, "trainable", "false"); /* absent: true */
     if (!strcmp(type, "Dense")) {
         add(p, pre, "units", "%lld", (long long)l->cfg.dense.units);
         add(p, pre, "use_bias", "%s", l->cfg.dense.bias ? "true" : "false");

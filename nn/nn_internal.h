@@ -80,7 +80,8 @@ const char *nb_init_name(nb_init kind);
 typedef struct nb_weight {
     nb_tensor *t;                  /* in the root scope; freed by nb_model_free */
     char name[NB_WEIGHT_NAME_LEN]; /* "dense_1/kernel": layer name / role */
-    bool trainable;
+    bool trainable; /* learnable and its layer not frozen: a parameter the optimizer updates */
+    bool learnable; /* the layer's kind trains it (not batch-norm's moving statistics) */
 } nb_weight;
 
 /* The per-kind part of a layer. */
@@ -109,6 +110,8 @@ struct nb_layer {
     bool user_named; /* false: nb_model_add picks base_name, base_name_1, ... */
     bool in_model;   /* owned by a model (nb_layer_free refuses it) */
     bool built;
+    bool frozen;           /* nb_layer_set_trainable(l, false): its weights are not parameters */
+    nb_model *model;       /* the model it is in, or NULL */
     bool sees_model_input; /* set before build: the input is the model's, unchanged by the
                             * layers before (Conv2D checks it for Keras's channels-last) */
     nb_act act;
@@ -289,6 +292,9 @@ double nb_model_metric(const nb_model *m, int i, const nb_tensor *pred, const nb
 int nb_model_num_weights(const nb_model *m);
 nb_weight *nb_model_weight(nb_model *m, int i);
 int64_t nb_model_trainable_count(const nb_model *m);
+/* m->params again from the layers' trainable weights (after a layer is frozen or thawed;
+ * only before compile, which registers them with the optimizer) */
+nb_status nb_model_collect_params(nb_model *m);
 
 /* ---- model files (model_file.c writes them, model_load.c reads them) ------------------------ */
 #define NB_MODEL_FILE_VERSION   "1"

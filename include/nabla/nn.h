@@ -105,6 +105,11 @@ nb_layer *nb_zero_padding2d_layer_ex(int top, int bottom, int left, int right);
  * the layer is freed, so nb_model_add(m, nb_layer_set_name(l, "hidden")) is safe. */
 nb_layer *nb_layer_set_name(nb_layer *layer, const char *name);
 void nb_layer_free(nb_layer *layer); /* only for layers never added to a model */
+/* Keras's layer.trainable = False: a frozen layer's weights are no parameters
+ * (nb_model_parameters, the optimizer) and get no gradient; summary counts them
+ * as Non-trainable. Before or after nb_model_add, before nb_model_compile. */
+nb_status nb_layer_set_trainable(nb_layer *layer, bool trainable);
+bool nb_layer_trainable(const nb_layer *layer);
 
 /* ---- models --------------------------------------------------------------------------- */
 /* A Sequential model; input_shape excludes the batch axis ({784} or {1, 28, 28}). */

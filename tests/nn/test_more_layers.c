@@ -306,6 +306,82 @@ START_TEST(test_the_new_layers_survive_a_model_file_bit_for_bit) {
 }
 END_TEST
 
+/* the weight name of file a equal, bit for bit, in file b */
+static bool same_weight(const char *a, const char *b, const char *name) {
+    nb_safetensors *fa = nb_safetensors_read(a), *fb = nb_safetensors_read(b);
+    ck_assert_msg(fa && fb, "%s", nb_error());
+    const nb_tensor *ta = NULL, *tb = NULL;
+    for (int i = 0; i < nb_safetensors_count(fa); i++)
+        if (!strcmp(nb_safetensors_name(fa, i), name)) ta = nb_safetensors_tensor(fa, i);
+    for (int i = 0; i < nb_safetensors_count(fb); i++)
+        if (!strcmp(nb_safetensors_name(fb, i), name)) tb = nb_safetensors_tensor(fb, i);
+    ck_assert_msg(ta && tb && nb_numel(ta) == nb_numel(tb), "no weight %s", name);
+    bool same = true;
+    for (int64_t i = 0; i < nb_numel(ta); i++) {
+        float u = nb_get_flat(ta, i), v = nb_get_flat(tb, i);
+        same = same && !memcmp(&u, &v, sizeof u);
+    }
+    nb_safetensors_free(fa);
+    nb_safetensors_free(fb);
+    return same;
+}
+
+START_TEST(test_a_frozen_layer_keeps_its_weights_counts_as_non_trainable_and_survives_a_file) {
+    char start[40], trained[40];
+    temp_path(start);
+    temp_path(trained);
+    nb_model *m = nb_sequential(NB_SHAPE(3));
+    nb_layer *first = nb_dense(4, "tanh");
+    CHECK(nb_layer_set_trainable(first, false)); /* before adding */
+    CHECK(nb_model_add(m, first));
+    nb_layer *mid = nb_dense(4, "relu");
+    CHECK(nb_model_add(m, mid));
+    CHECK(nb_model_add(m, nb_dense(2, NULL)));
+    CHECK(nb_layer_set_trainable(mid, false)); /* after adding: the model's parameters again */
+    CHECK(nb_layer_set_trainable(mid, true));
+    ck_assert_int_eq(nb_model_parameters(m, &(nb_tensor **){NULL}), 4);
+    CHECK(nb_layer_set_trainable(mid, false));
+    ck_assert(!nb_layer_trainable(first) && !nb_layer_trainable(mid));
+    nb_tensor **params;
+    ck_assert_int_eq(nb_model_parameters(m, &params), 2); /* the last layer's kernel and bias */
+    ck_assert_int_eq(nb_model_param_count(m), 16 + 20 + 10);
+    char buf[4096] = {0};
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    CHECK(nb_model_summary(m, f));
+    fclose(f);
+    ck_assert_msg(strstr(buf, "Trainable params: 10 ") && strstr(buf, "Non-trainable params: 36 "),
+                  "%s", buf);
+    CHECK(nb_model_compile(m, "mse", nb_adam(0.05f, 0.9f, 0.999f, 1e-7f, false), NULL, 0));
+    ck_assert_int_ne(nb_layer_set_trainable(mid, true), NB_OK);
+    NB_ASSERT_ERROR_HAS("nb_layer_set_trainable: layer 'dense_1' is in a compiled model");
+    CHECK(nb_model_save_weights(m, start));
+    nb_tensor *x = counting(NB_SHAPE(6, 3), 0.3f), *y = counting(NB_SHAPE(6, 2), 0.2f);
+    for (int step = 0; step < 5; step++) CHECK(nb_model_train_on_batch(m, x, y, NULL, NULL));
+    CHECK(nb_model_save_weights(m, trained));
+    ck_assert(same_weight(start, trained, "dense/kernel"));
+    ck_assert(same_weight(start, trained, "dense/bias"));
+    ck_assert(same_weight(start, trained, "dense_1/kernel"));
+    ck_assert(!same_weight(start, trained, "dense_2/kernel")); /* the one trainable layer moved */
+    CHECK(nb_model_save(m, trained));
+    nb_safetensors *file = nb_safetensors_read(trained);
+    ck_assert_str_eq(nb_safetensors_meta(file, "layer.1.trainable"), "false");
+    ck_assert_ptr_null(nb_safetensors_meta(file, "layer.2.trainable"));
+    nb_safetensors_free(file);
+    nb_model *back = nb_load_model(trained);
+    ck_assert_msg(back, "%s", nb_error());
+    ck_assert_int_eq(nb_model_parameters(back, &params), 2);
+    ck_assert(!nb_layer_trainable(nb_model_layer(back, 0)) &&
+              nb_layer_trainable(nb_model_layer(back, 2)));
+    assert_same_bits(nb_model_predict(m, x, 4), nb_model_predict(back, x, 4));
+    ck_assert_int_ne(nb_layer_set_trainable(NULL, true), NB_OK);
+    NB_ASSERT_ERROR_HAS("nb_layer_set_trainable: layer is NULL");
+    nb_model_free(m);
+    nb_model_free(back);
+    unlink(start);
+    unlink(trained);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("more_layers");
     TCase *tc = nb_tcase("more_layers");
@@ -315,6 +391,8 @@ int main(void) {
     tcase_add_test(tc, test_gaussian_noise_adds_noise_of_its_deviation_in_training_only);
     tcase_add_test(tc, test_zero_padding_puts_zeros_on_each_side_and_passes_gradients_through);
     tcase_add_test(tc, test_embedding_looks_up_rows_and_its_gather_scatters_gradients_back);
+    tcase_add_test(
+        tc, test_a_frozen_layer_keeps_its_weights_counts_as_non_trainable_and_survives_a_file);
     tcase_add_test(tc, test_the_new_layers_survive_a_model_file_bit_for_bit);
     suite_add_tcase(s, tc);
     return nb_test_run(s);
