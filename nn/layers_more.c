@@ -253,8 +253,7 @@ static nb_status same_shape_build(nb_layer *l) {
 }
 
 static nb_tensor *noise_forward(nb_layer *l, nb_tensor *x, bool training) {
-    if (!training || l->cfg.noise.stddev == 0) return x;
-    return nb_add(x, nb_normal(nb_shape(x), nb_ndim(x), 0.0f, l->cfg.noise.stddev));
+    return nb_gaussian_noise(x, l->cfg.noise.stddev, training); /* an op: replays draw anew */
 }
 
 static const nb_layer_ops noise_ops = {

@@ -65,6 +65,12 @@ static nb_tensor *f_dropout(nb_tensor *const *x, int n, void *c) {
     nb_tensor *d = nb_dropout(x[0], 0.5f, true);
     return nb_mul(d, d);
 }
+static nb_tensor *f_gaussian_noise(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_manual_seed(7); /* the same noise on every call */
+    nb_tensor *d = nb_gaussian_noise(x[0], 0.5f, true);
+    return nb_mul(d, d);
+}
 static nb_tensor *f_matmul(nb_tensor *const *x, int n, void *c) {
     (void)n, (void)c;
     nb_tensor *y = nb_matmul(x[0], x[1]);
@@ -322,6 +328,7 @@ static const op_case cases[] = {
     {"broadcast_to", f_broadcast_to, 1, S2(3, 3), false, false},
     {"permute, contiguous, flatten", f_permute, 1, S2(3, 3), false, false},
     {"dropout", f_dropout, 1, S2(3, 3), false, false},
+    {"gaussian_noise", f_gaussian_noise, 1, S2(3, 3), false, false},
     {"matmul", f_matmul, 2, S2(3, 3), false, false},
     {"linear", f_linear, 3, {{3, 3}, {3, 3}, {3, 0}}, false, false},
     {"sum (axis)", f_sum_axis, 1, S2(3, 3), false, false},

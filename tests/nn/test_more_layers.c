@@ -3,6 +3,7 @@
  * arguments refused with errors naming the constructor. */
 #include "nb_test.h"
 
+#include "nabla/graph.h"
 #include "nabla/safetensors.h"
 
 #include <stdio.h>
@@ -147,6 +148,34 @@ START_TEST(test_gaussian_noise_adds_noise_of_its_deviation_in_training_only) {
                   sd);
     ck_assert_ptr_null(nb_gaussian_noise_layer(-0.1f));
     NB_ASSERT_ERROR_HAS("nb_gaussian_noise_layer: stddev -0.1 must be >= 0");
+    nb_model_free(m);
+}
+END_TEST
+
+static nb_status noisy_step(void *ctx, nb_tensor *const *in, int n, nb_tensor **out, int *n_out) {
+    (void)n;
+    *out = nb_model_forward(ctx, in[0], true);
+    *n_out = 1;
+    return *out ? NB_OK : NB_ERR_STATE;
+}
+
+/* a traced (graph) step, as fit runs it, draws new noise on every replay */
+START_TEST(test_gaussian_noise_draws_anew_in_each_replay_of_a_traced_step) {
+    nb_model *m = one_layer(NB_SHAPE(50), nb_gaussian_noise_layer(1.0f));
+    nb_tensor *x = nb_zeros(NB_SHAPE(4, 50)), *y[2], *out;
+    nb_graph *g = nb_trace(noisy_step, m, &x, 1);
+    ck_assert_msg(g, "%s", nb_error());
+    float first[200];
+    for (int run = 0; run < 2; run++) {
+        CHECK(nb_graph_run(g, &x, 1, &out));
+        y[run] = out;
+        if (run == 0)
+            for (int i = 0; i < 200; i++) first[i] = nb_get_flat(out, i);
+    }
+    int same = 0;
+    for (int i = 0; i < 200; i++) same += first[i] == nb_get_flat(y[1], i);
+    ck_assert_msg(same == 0, "%d of 200 noise values repeated in the replay", same);
+    nb_graph_free(g);
     nb_model_free(m);
 }
 END_TEST
@@ -389,6 +418,7 @@ int main(void) {
     tcase_add_test(tc, test_reshape_infers_its_minus_one_and_permute_moves_axes_after_the_batch);
     tcase_add_test(tc, test_layer_norm_normalizes_the_last_axis_and_its_gradients_check);
     tcase_add_test(tc, test_gaussian_noise_adds_noise_of_its_deviation_in_training_only);
+    tcase_add_test(tc, test_gaussian_noise_draws_anew_in_each_replay_of_a_traced_step);
     tcase_add_test(tc, test_zero_padding_puts_zeros_on_each_side_and_passes_gradients_through);
     tcase_add_test(tc, test_embedding_looks_up_rows_and_its_gather_scatters_gradients_back);
     tcase_add_test(
