@@ -411,6 +411,46 @@ START_TEST(test_a_frozen_layer_keeps_its_weights_counts_as_non_trainable_and_sur
 }
 END_TEST
 
+/* layer.<i>.trainable is true, false or absent; any other value names the key */
+START_TEST(test_a_trainable_key_other_than_true_or_false_is_refused) {
+    char path[40];
+    temp_path(path);
+    nb_model *m = one_layer(NB_SHAPE(3), nb_dense(2, NULL));
+    nb_tensor **params;
+    ck_assert_int_eq(nb_model_parameters(m, &params), 2);
+    const char *keys[] = {"format",
+                          "content",
+                          "model",
+                          "model.version",
+                          "model.input_shape",
+                          "model.layers",
+                          "layer.0.class",
+                          "layer.0.name",
+                          "layer.0.units",
+                          "layer.0.use_bias",
+                          "layer.0.activation",
+                          "layer.0.kernel_initializer",
+                          "layer.0.bias_initializer",
+                          "layer.0.kernel_regularizer_l1",
+                          "layer.0.kernel_regularizer_l2",
+                          "layer.0.trainable"};
+    const char *values[] = {"nabla", "model", "m",      "1",     "[3]",   "1", "Dense", "dense",
+                            "2",     "true",  "linear", "zeros", "zeros", "0", "0",     "false"};
+    const char *names[] = {"dense/kernel", "dense/bias"};
+    CHECK(nb_safetensors_save(path, names, params, 2, keys, values, 16));
+    nb_model *back = nb_load_model(path);
+    ck_assert_msg(back, "%s", nb_error());
+    ck_assert(!nb_layer_trainable(nb_model_layer(back, 0)));
+    nb_model_free(back);
+    values[15] = "maybe";
+    CHECK(nb_safetensors_save(path, names, params, 2, keys, values, 16));
+    ck_assert_ptr_null(nb_load_model(path));
+    NB_ASSERT_ERROR_HAS("the key 'layer.0.trainable' is 'maybe', expected true or false");
+    nb_model_free(m);
+    unlink(path);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("more_layers");
     TCase *tc = nb_tcase("more_layers");
@@ -423,6 +463,7 @@ int main(void) {
     tcase_add_test(tc, test_embedding_looks_up_rows_and_its_gather_scatters_gradients_back);
     tcase_add_test(
         tc, test_a_frozen_layer_keeps_its_weights_counts_as_non_trainable_and_survives_a_file);
+    tcase_add_test(tc, test_a_trainable_key_other_than_true_or_false_is_refused);
     tcase_add_test(tc, test_the_new_layers_survive_a_model_file_bit_for_bit);
     suite_add_tcase(s, tc);
     return nb_test_run(s);
