@@ -41,9 +41,10 @@ nb_tensor *nb_layer_add_weight(nb_layer *l, const char *role, const int64_t *sha
     nb_weight *w = &l->weights[l->n_weights++];
     snprintf(w->name, sizeof w->name, "%s/%s", l->name, role);
     w->t = t;
-    w->trainable = trainable;
+    w->learnable = trainable;
+    w->trainable = trainable && !l->frozen;
     nb_set_name(t, w->name); /* shown (shortened if need be) in DOT pictures */
-    t->requires_grad = trainable;
+    t->requires_grad = w->trainable;
     return t;
 }
 
@@ -275,4 +276,27 @@ nb_layer *nb_layer_set_name(nb_layer *layer, const char *name) {
         return NULL;
     }
     return layer;
+}
+
+/* ---- trainable ------------------------------------------------------------------------ */
+nb_status nb_layer_set_trainable(nb_layer *layer, bool trainable) {
+    const char *fn = "nb_layer_set_trainable";
+    if (!layer) return nb_fail_status(NB_ERR_NULL, "%s: layer is NULL", fn);
+    if (layer->model && layer->model->compiled)
+        return nb_fail_status(NB_ERR_STATE,
+                              "%s: layer '%s' is in a compiled model, whose optimizer has its "
+                              "parameters; set trainable before nb_model_compile",
+                              fn, layer->name);
+    layer->frozen = !trainable;
+    for (int i = 0; i < layer->n_weights; i++) {
+        nb_weight *w = &layer->weights[i];
+        w->trainable = w->learnable && trainable;
+        w->t->requires_grad = w->trainable;
+        if (!w->trainable) nb_zero_grad(w->t);
+    }
+    return layer->model ? nb_model_collect_params(layer->model) : NB_OK;
+}
+
+bool nb_layer_trainable(const nb_layer *layer) {
+    return layer && !layer->frozen;
 }

@@ -139,6 +139,19 @@ static nb_status add_params(nb_model *m, nb_layer *l) {
     return NB_OK;
 }
 
+nb_status nb_model_collect_params(nb_model *m) {
+    m->n_params = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        nb_layer *l = m->layers[i];
+        if (!nb_grow((void **)&m->params, &m->cap_params, m->n_params + l->n_weights,
+                     sizeof(nb_tensor *)))
+            return nb_fail_status(NB_ERR_MEMORY, "nb_layer_set_trainable: out of memory");
+        for (int k = 0; k < l->n_weights; k++)
+            if (l->weights[k].trainable) m->params[m->n_params++] = l->weights[k].t;
+    }
+    return NB_OK;
+}
+
 static nb_status add_layer(nb_model *m, nb_layer *l) {
     if (l->user_named && find_layer(m, l->name))
         return nb_fail_status(NB_ERR_ARG, "nb_model_add: the model already has a layer named '%s'",
@@ -156,6 +169,7 @@ static nb_status add_layer(nb_model *m, nb_layer *l) {
     if (!nb_grow((void **)&m->layers, &m->cap_layers, m->n_layers + 1, sizeof(nb_layer *)))
         return nb_fail_status(NB_ERR_MEMORY, "nb_model_add: out of memory");
     l->built = l->in_model = true;
+    l->model = m;
     m->layers[m->n_layers++] = l;
     return add_params(m, l);
 }

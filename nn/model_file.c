@@ -74,6 +74,7 @@ static void add_layer(pairs *p, int i, const nb_layer *l) {
     const char *type = l->ops->type;
     add(p, pre, "class", "%s", type);
     add(p, pre, "name", "%s", l->name);
+    if (l->frozen) add(p, pre, "trainable", "false"); /* absent: true */
     if (!strcmp(type, "Dense")) {
         add(p, pre, "units", "%lld", (long long)l->cfg.dense.units);
         add(p, pre, "use_bias", "%s", l->cfg.dense.bias ? "true" : "false");
@@ -95,6 +96,27 @@ static void add_layer(pairs *p, int i, const nb_layer *l) {
     } else if (!strcmp(type, "Rescaling")) {
         add_float(p, pre, "scale", l->cfg.rescaling.scale);
         add_float(p, pre, "offset", l->cfg.rescaling.offset);
+    } else if (!strcmp(type, "Reshape") || !strcmp(type, "Permute")) {
+        char list[TEXT_LEN];
+        int k = snprintf(list, sizeof list, "[");
+        const int64_t *d = type[0] == 'R' ? l->out_shape : l->cfg.shape.dims;
+        for (int j = 0; j < l->cfg.shape.ndim; j++)
+            k += snprintf(list + k, sizeof list - (size_t)k, "%s%lld", j ? ", " : "",
+                          (long long)d[j]);
+        snprintf(list + k, sizeof list - (size_t)k, "]");
+        add(p, pre, type[0] == 'R' ? "target_shape" : "dims", "%s", list);
+    } else if (!strcmp(type, "LayerNormalization")) {
+        add_float(p, pre, "epsilon", l->cfg.ln.eps);
+        add(p, pre, "center", "%s", l->cfg.ln.center ? "true" : "false");
+        add(p, pre, "scale", "%s", l->cfg.ln.scale ? "true" : "false");
+    } else if (!strcmp(type, "GaussianNoise")) {
+        add_float(p, pre, "stddev", l->cfg.noise.stddev);
+    } else if (!strcmp(type, "ZeroPadding2D")) {
+        add(p, pre, "padding", "[[%d, %d], [%d, %d]]", l->cfg.pad.top, l->cfg.pad.bottom,
+            l->cfg.pad.left, l->cfg.pad.right);
+    } else if (!strcmp(type, "Embedding")) {
+        add(p, pre, "input_dim", "%lld", (long long)l->cfg.embedding.input_dim);
+        add(p, pre, "output_dim", "%lld", (long long)l->cfg.embedding.output_dim);
     } else if (!strcmp(type, "Activation")) {
         add(p, pre, "activation", "%s", nb_act_name(l->act));
     }

@@ -223,6 +223,55 @@ static nb_layer *read_activation(const file *f, const char *pre) {
     return get_act(f, key_of(k, pre, "activation"), &name) ? nb_activation_layer(name) : NULL;
 }
 
+/* Reshape's target_shape or Permute's dims */
+static nb_layer *read_shape(const file *f, const char *pre, bool reshape) {
+    char k[TEXT_LEN];
+    int64_t v[NB_MAX_DIMS];
+    int n = get_list(f, key_of(k, pre, reshape ? "target_shape" : "dims"), NB_MAX_DIMS - 1,
+                     reshape ? MAX_FEATURES : NB_MAX_DIMS - 1, v);
+    if (!n) return NULL;
+    if (reshape) return nb_reshape_layer(v, n);
+    int dims[NB_MAX_DIMS];
+    for (int i = 0; i < n; i++) dims[i] = (int)v[i];
+    return nb_permute_layer(dims, n);
+}
+
+static nb_layer *read_layer_norm(const file *f, const char *pre) {
+    char k[TEXT_LEN];
+    float eps;
+    bool center, scale;
+    if (!get_float(f, key_of(k, pre, "epsilon"), &eps) ||
+        !get_bool(f, key_of(k, pre, "center"), &center) ||
+        !get_bool(f, key_of(k, pre, "scale"), &scale))
+        return NULL;
+    return nb_layer_norm_layer(eps, center, scale);
+}
+
+static nb_layer *read_noise(const file *f, const char *pre) {
+    char k[TEXT_LEN];
+    float sd;
+    return get_float(f, key_of(k, pre, "stddev"), &sd) ? nb_gaussian_noise_layer(sd) : NULL;
+}
+
+static nb_layer *read_zero_padding(const file *f, const char *pre) {
+    char k[TEXT_LEN];
+    const char *v = get(f, key_of(k, pre, "padding"));
+    int t, b, l, r, end = -1;
+    if (!v) return NULL;
+    if (sscanf(v, "[[%d, %d], [%d, %d]]%n", &t, &b, &l, &r, &end) != 4 || end < 0 || v[end])
+        return bad(f, k, v, "[[top, bottom], [left, right]]"), NULL;
+    return nb_zero_padding2d_layer_ex(t, b, l, r);
+}
+
+static nb_layer *read_embedding(const file *f, const char *pre) {
+    char k[TEXT_LEN];
+    int64_t v, d;
+    if (!get_int(f, key_of(k, pre, "input_dim"), 1, MAX_FEATURES, &v) ||
+        !get_int(f, key_of(k, pre, "output_dim"), 1, MAX_FEATURES, &d))
+        return NULL;
+    return nb_embedding_layer(v, d);
+}
+
 /* Layer i as its keys describe it, named (constructors' messages get the file and key). */
 static nb_layer *read_layer(const file *f, int i) {
     char pre[32], k[TEXT_LEN];
@@ -247,12 +296,32 @@ static nb_layer *read_layer(const file *f, int i) {
         l = read_activation(f, pre);
     else if (!strcmp(cls, "Rescaling"))
         l = read_rescaling(f, pre);
+    else if (!strcmp(cls, "GlobalAveragePooling2D"))
+        l = nb_global_avg_pool2d_layer();
+    else if (!strcmp(cls, "GlobalMaxPooling2D"))
+        l = nb_global_max_pool2d_layer();
+    else if (!strcmp(cls, "Reshape") || !strcmp(cls, "Permute"))
+        l = read_shape(f, pre, cls[0] == 'R');
+    else if (!strcmp(cls, "LayerNormalization"))
+        l = read_layer_norm(f, pre);
+    else if (!strcmp(cls, "GaussianNoise"))
+        l = read_noise(f, pre);
+    else if (!strcmp(cls, "ZeroPadding2D"))
+        l = read_zero_padding(f, pre);
+    else if (!strcmp(cls, "Embedding"))
+        l = read_embedding(f, pre);
     else
         return bad(f, key_of(k, pre, "class"), cls,
                    "a layer class: Dense, Conv2D, MaxPooling2D, AveragePooling2D, Flatten, "
-                   "Dropout, BatchNormalization, Activation or Rescaling"),
+                   "Dropout, BatchNormalization, Activation, Rescaling, GlobalAveragePooling2D, "
+                   "GlobalMaxPooling2D, Reshape, Permute, LayerNormalization, GaussianNoise, "
+                   "ZeroPadding2D or Embedding"),
                NULL;
     if (l && !named) l = nb_layer_set_name(l, name);
+    const char *trainable = nb_safetensors_meta(f->f, key_of(k, pre, "trainable")); /* or true */
+    if (l && trainable && strcmp(trainable, "true") &&
+        (strcmp(trainable, "false") || nb_layer_set_trainable(l, false) != NB_OK))
+        nb_layer_free(l), l = NULL, bad(f, k, trainable, "true or false");
     if (!l && strncmp(nb_error(), f->ctx, strlen(f->ctx))) {
         char why[1024];
         snprintf(why, sizeof why, "%s", nb_error());
@@ -268,8 +337,9 @@ static const nb_tensor *file_tensor(const file *f, const char *name) {
     return NULL;
 }
 
-/* A Dense or Conv2D layer's kernel, a batch norm's gamma, must be in the file with the shape
- * the layer would make (so that no description makes a weight larger than the file's own). */
+/* A Dense or Conv2D layer's kernel, a batch norm's gamma, an embedding's table must be in the
+ * file with the shape the layer would make (no description makes a weight larger than the file's).
+ */
 static nb_status check_kernel(const file *f, const nb_model *m, const nb_layer *l, int i) {
     const int64_t *in = m->n_layers ? m->layers[m->n_layers - 1]->out_shape : m->in_shape;
     int in_ndim = m->n_layers ? m->layers[m->n_layers - 1]->out_ndim : m->in_ndim;
@@ -283,6 +353,9 @@ static nb_status check_kernel(const file *f, const nb_model *m, const nb_layer *
         want[2] = l->cfg.conv.kh, want[3] = l->cfg.conv.kw;
     } else if (!strcmp(l->ops->type, "BatchNormalization") && (in_ndim == 1 || in_ndim == 3)) {
         nd = 1, want[0] = in[0], role = "gamma";
+    } else if (!strcmp(l->ops->type, "Embedding")) {
+        nd = 2, want[0] = l->cfg.embedding.input_dim, want[1] = l->cfg.embedding.output_dim;
+        role = "embeddings";
     } else {
         return NB_OK; /* no weights, or a shape nb_model_add refuses before making one */
     }

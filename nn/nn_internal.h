@@ -72,14 +72,16 @@ bool nb_init_check(const char *fn, nb_init kind);
 /* "glorot_uniform", ...; NB_INIT_DEFAULT is glorot_uniform (what a kernel gets) */
 const char *nb_init_name(nb_init kind);
 
-/* ---- layers (layers.c, layers_cnn.c) ------------------------------------------------ */
+/* ---- layers (layers.c, layers_cnn.c, layers_more.c)
+ * ------------------------------------------------ */
 /* One tensor a layer owns. Trainable weights are leaves with requires_grad;
  * batch-norm's moving statistics are not trainable (updated by the forward
  * pass, saved with the model, counted as Non-trainable params). */
 typedef struct nb_weight {
     nb_tensor *t;                  /* in the root scope; freed by nb_model_free */
     char name[NB_WEIGHT_NAME_LEN]; /* "dense_1/kernel": layer name / role */
-    bool trainable;
+    bool trainable; /* learnable and its layer not frozen: a parameter the optimizer updates */
+    bool learnable; /* the layer's kind trains it (not batch-norm's moving statistics) */
 } nb_weight;
 
 /* The per-kind part of a layer. */
@@ -108,6 +110,8 @@ struct nb_layer {
     bool user_named; /* false: nb_model_add picks base_name, base_name_1, ... */
     bool in_model;   /* owned by a model (nb_layer_free refuses it) */
     bool built;
+    bool frozen;           /* nb_layer_set_trainable(l, false): its weights are not parameters */
+    nb_model *model;       /* the model it is in, or NULL */
     bool sees_model_input; /* set before build: the input is the model's, unchanged by the
                             * layers before (Conv2D checks it for Keras's channels-last) */
     nb_act act;
@@ -140,6 +144,23 @@ struct nb_layer {
         struct {
             float scale, offset;
         } rescaling;
+        struct {
+            int ndim; /* Reshape: the target shape, one -1 until built; Permute: 1-based dims */
+            int64_t dims[NB_MAX_DIMS];
+        } shape;
+        struct {
+            float eps;
+            bool center, scale; /* beta, gamma */
+        } ln;
+        struct {
+            int64_t input_dim, output_dim;
+        } embedding;
+        struct {
+            float stddev;
+        } noise;
+        struct {
+            int top, bottom, left, right;
+        } pad;
     } cfg;
 };
 
@@ -281,6 +302,9 @@ double nb_model_metric(const nb_model *m, int i, const nb_tensor *pred, const nb
 int nb_model_num_weights(const nb_model *m);
 nb_weight *nb_model_weight(nb_model *m, int i);
 int64_t nb_model_trainable_count(const nb_model *m);
+/* m->params again from the layers' trainable weights (after a layer is frozen or thawed;
+ * only before compile, which registers them with the optimizer) */
+nb_status nb_model_collect_params(nb_model *m);
 
 /* ---- model files (model_file.c writes them, model_load.c reads them) ------------------------ */
 #define NB_MODEL_FILE_VERSION   "1"

@@ -69,6 +69,8 @@ nb_tensor *nb_batch_norm(nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_ten
  * and the rest scaled by 1 / (1 - rate), using the seeded RNG; x itself
  * otherwise. */
 nb_tensor *nb_dropout(nb_tensor *x, float rate, bool training);
+/* x + N(0, stddev) drawn from the thread's generator in training, x in inference */
+nb_tensor *nb_gaussian_noise(nb_tensor *x, float stddev, bool training);
 
 #ifdef __cplusplus
 }

@@ -79,10 +79,37 @@ nb_layer *nb_activation_layer(const char *name);
  * (1/255, 0), or maps a model trained on standardized targets back to their
  * units (deviation, mean): what `nabla train` appends on a regression. */
 nb_layer *nb_rescaling_layer(float scale, float offset);
+/* Keras's GlobalAveragePooling2D / GlobalMaxPooling2D: [N, C, H, W] -> [N, C]. */
+nb_layer *nb_global_avg_pool2d_layer(void);
+nb_layer *nb_global_max_pool2d_layer(void);
+/* Keras's Reshape: target_shape without the batch axis, one dim may be -1. */
+nb_layer *nb_reshape_layer(const int64_t *target_shape, int ndim);
+/* Keras's Permute: dims 1-based over the axes after the batch axis ({2, 1}
+ * swaps the two axes of (None, a, b)). */
+nb_layer *nb_permute_layer(const int *dims, int ndim);
+/* Keras's LayerNormalization over the last axis: (x - mean) / sqrt(var + eps)
+ * * gamma (if scale) + beta (if center); eps 0 = Keras's 1e-3. */
+nb_layer *nb_layer_norm_layer(float eps, bool center, bool scale);
+/* Keras's Embedding: integer indices (floats) in [0, input_dim) of any shape
+ * (None, L) -> (None, L, output_dim), rows of the weight embeddings
+ * [input_dim, output_dim] (uniform in [-0.05, 0.05], Keras's default); an
+ * index out of range is an error naming it and its position. */
+nb_layer *nb_embedding_layer(int64_t input_dim, int64_t output_dim);
+/* Keras's GaussianNoise: x + N(0, stddev) in training, x in inference. */
+nb_layer *nb_gaussian_noise_layer(float stddev);
+/* Keras's ZeroPadding2D on [N, C, H, W]: pad_h rows above and below, pad_w
+ * columns left and right; _ex gives each side. */
+nb_layer *nb_zero_padding2d_layer(int pad_h, int pad_w);
+nb_layer *nb_zero_padding2d_layer_ex(int top, int bottom, int left, int right);
 /* Name a layer before adding it (Keras's name=...); returns layer. On failure
  * the layer is freed, so nb_model_add(m, nb_layer_set_name(l, "hidden")) is safe. */
 nb_layer *nb_layer_set_name(nb_layer *layer, const char *name);
 void nb_layer_free(nb_layer *layer); /* only for layers never added to a model */
+/* Keras's layer.trainable = False: a frozen layer's weights are no parameters
+ * (nb_model_parameters, the optimizer) and get no gradient; summary counts them
+ * as Non-trainable. Before or after nb_model_add, before nb_model_compile. */
+nb_status nb_layer_set_trainable(nb_layer *layer, bool trainable);
+bool nb_layer_trainable(const nb_layer *layer);
 
 /* ---- models --------------------------------------------------------------------------- */
 /* A Sequential model; input_shape excludes the batch axis ({784} or {1, 28, 28}). */

@@ -124,6 +124,11 @@ nb_tensor *nb_concat(nb_tensor *const *xs, int n, int axis);
 /* indices: any shape of integral floats in [0, num_classes) -> shape + [num_classes] */
 nb_tensor *nb_one_hot(nb_tensor *indices, int64_t num_classes);
 nb_tensor *nb_contiguous(nb_tensor *x); /* x itself when already contiguous */
+/* rows of table [V, D] picked by indices (any shape of integral floats in [0, V))
+ * -> indices' shape + [D]; its gradient to the table sums the rows (scatter_add) */
+nb_tensor *nb_gather(nb_tensor *table, nb_tensor *indices);
+/* rows [..., D] summed into a [num_rows, D] table at indices [...] */
+nb_tensor *nb_scatter_add(nb_tensor *rows, nb_tensor *indices, int64_t num_rows);
 
 #ifdef __cplusplus
 }

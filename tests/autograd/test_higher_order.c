@@ -65,6 +65,12 @@ static nb_tensor *f_dropout(nb_tensor *const *x, int n, void *c) {
     nb_tensor *d = nb_dropout(x[0], 0.5f, true);
     return nb_mul(d, d);
 }
+static nb_tensor *f_gaussian_noise(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c;
+    nb_manual_seed(7); /* the same noise on every call */
+    nb_tensor *d = nb_gaussian_noise(x[0], 0.5f, true);
+    return nb_mul(d, d);
+}
 static nb_tensor *f_matmul(nb_tensor *const *x, int n, void *c) {
     (void)n, (void)c;
     nb_tensor *y = nb_matmul(x[0], x[1]);
@@ -107,6 +113,11 @@ static nb_tensor *f_slice(nb_tensor *const *x, int n, void *c) {
 static nb_tensor *f_concat(nb_tensor *const *x, int n, void *c) {
     (void)n, (void)c;
     nb_tensor *s = nb_concat(x, 2, 0);
+    return nb_mul(s, s);
+}
+static nb_tensor *f_gather(nb_tensor *const *x, int n, void *c) {
+    (void)n, (void)c; /* rows 3, 1, 3, 0 of [4, 3]: the gradient is scatter_add, its gather */
+    nb_tensor *s = nb_gather(x[0], nb_from_array((float[]){3, 1, 3, 0}, NB_SHAPE(2, 2)));
     return nb_mul(s, s);
 }
 static nb_tensor *f_slice_step(nb_tensor *const *x, int n, void *c) {
@@ -317,6 +328,7 @@ static const op_case cases[] = {
     {"broadcast_to", f_broadcast_to, 1, S2(3, 3), false, false},
     {"permute, contiguous, flatten", f_permute, 1, S2(3, 3), false, false},
     {"dropout", f_dropout, 1, S2(3, 3), false, false},
+    {"gaussian_noise", f_gaussian_noise, 1, S2(3, 3), false, false},
     {"matmul", f_matmul, 2, S2(3, 3), false, false},
     {"linear", f_linear, 3, {{3, 3}, {3, 3}, {3, 0}}, false, false},
     {"sum (axis)", f_sum_axis, 1, S2(3, 3), false, false},
@@ -329,6 +341,7 @@ static const op_case cases[] = {
     {"slice (step 2)", f_slice_step, 1, S2(3, 3), false, false},
     {"slice, its gradient", f_slice_grad, 1, S2(3, 3), false, false},
     {"concat", f_concat, 2, S2(3, 3), false, false},
+    {"gather, scatter_add", f_gather, 1, S2(4, 3), false, false},
     {"exp", f_exp, 1, S2(3, 3), false, false},
     {"log", f_log, 1, S2(3, 3), true, false},
     {"sqrt", f_sqrt, 1, S2(3, 3), true, false},

@@ -53,6 +53,23 @@ START_TEST(test_model_spec_builds_the_course_models) {
     /* 320 + 18496 + 1600 * 100 + 100 + 1010 */
     ck_assert_int_eq(nb_model_param_count(m), 320 + 18496 + 160100 + 1010);
     nb_model_free(m);
+    /* the words for GlobalAveragePooling2D, GlobalMaxPooling2D, LayerNormalization, GaussianNoise
+     */
+    m = nb_model_from_spec("conv 4 3 relu, gaussiannoise 0.1, globalmaxpool, layernorm, dense 2",
+                           NB_SHAPE(1, 6, 6), NULL);
+    ck_assert_msg(m != NULL, "%s", nb_error());
+    ck_assert_int_eq(nb_model_param_count(m), 40 + 8 + 10); /* conv, gamma and beta, dense */
+    ck_assert_str_eq(nb_layer_name(nb_model_layer(m, 1)), "gaussian_noise");
+    ck_assert_str_eq(nb_layer_name(nb_model_layer(m, 3)), "layer_normalization");
+    nb_model_free(m);
+    m = nb_model_from_spec("conv 4 3, globalavgpool, dense 2", NB_SHAPE(1, 6, 6), NULL);
+    ck_assert_msg(m != NULL, "%s", nb_error());
+    ck_assert_str_eq(nb_layer_name(nb_model_layer(m, 1)), "global_average_pooling2d");
+    nb_model_free(m);
+    int col = -2;
+    ck_assert_ptr_null(nb_model_from_spec("conv 4 3, gaussiannoise -1", NB_SHAPE(1, 6, 6), &col));
+    ck_assert_int_eq(col, 24);
+    NB_ASSERT_ERROR_HAS("'-1' is not a deviation >= 0");
     int64_t shape[8];
     int nd;
     ck_assert(nb_parse_shape("1x28x28", shape, &nd) && nd == 3 && shape[2] == 28);

@@ -35,7 +35,8 @@ static const char usage[] =
 static const char model_help[] =
     "MODEL is a layer list, e.g. \"flatten, dense 100 relu, dropout 0.3, dense 10 softmax\":\n"
     "  dense UNITS [ACT]   conv FILTERS KERNEL [ACT] [same|valid]   maxpool K [S]\n"
-    "  avgpool K [S]   flatten   dropout RATE   batchnorm   rescaling SCALE [OFFSET]   ACT\n"
+    "  avgpool K [S]   globalavgpool   globalmaxpool   flatten   dropout RATE\n"
+    "  gaussiannoise SD   batchnorm   layernorm   rescaling SCALE [OFFSET]   ACT\n"
     "ACT: linear relu sigmoid tanh softmax leaky_relu elu gelu softplus\n"
     "SHAPE: the input without the batch axis: 784, 28x28, 1x28x28 (conv layers take\n"
     "       channels first, CxHxW)\n";

@@ -67,15 +67,21 @@ static nb_layer *layer_of(const words *w, int *column) {
                    NULL;
         return nb_dense(a, w->n == 3 ? w->text[2] : NULL);
     }
-    if (!strcmp(kind, "dropout") && w->n == 2) {
+    if ((!strcmp(kind, "dropout") || !strcmp(kind, "gaussiannoise")) && w->n == 2) {
         char *end;
+        bool noise = kind[0] == 'g';
         double r = strtod(w->text[1], &end);
-        if (*end || !(r >= 0 && r < 1))
-            return fail_at(column, w->column[1], "column %d: '%s' is not a rate in [0, 1)",
+        if (*end || !(r >= 0 && (noise ? r <= 1e30 : r < 1)))
+            return fail_at(column, w->column[1],
+                           noise ? "column %d: '%s' is not a deviation >= 0"
+                                 : "column %d: '%s' is not a rate in [0, 1)",
                            w->text[1]),
                    NULL;
-        return nb_dropout_layer((float)r);
+        return noise ? nb_gaussian_noise_layer((float)r) : nb_dropout_layer((float)r);
     }
+    if (!strcmp(kind, "globalavgpool") && w->n == 1) return nb_global_avg_pool2d_layer();
+    if (!strcmp(kind, "globalmaxpool") && w->n == 1) return nb_global_max_pool2d_layer();
+    if (!strcmp(kind, "layernorm") && w->n == 1) return nb_layer_norm_layer(0, true, true);
     if (!strcmp(kind, "rescaling") && (w->n == 2 || w->n == 3)) {
         double v[2] = {1, 0};
         for (int i = 1; i < w->n; i++) {
@@ -111,8 +117,9 @@ static nb_layer *layer_of(const words *w, int *column) {
     }
     return fail_at(column, w->column[0],
                    "column %d: '%s': expected dense N [act], conv F K [act] [same|valid], "
-                   "maxpool K [S], avgpool K [S], flatten, dropout R, batchnorm, rescaling S [O] "
-                   "or an activation",
+                   "maxpool K [S], avgpool K [S], globalavgpool, globalmaxpool, flatten, "
+                   "dropout R, gaussiannoise SD, batchnorm, layernorm, rescaling S [O] or an "
+                   "activation",
                    kind),
            NULL;
 }
