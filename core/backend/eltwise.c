@@ -40,7 +40,8 @@ nb_status nb_kernel_eltwise(const char *fn, int alg, float alpha, float beta, co
                 dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training, alg, &md, alpha, beta),
                 fn, "eltwise descriptor"))
             return nb_failure_code();
-        if (!(p = nb_prim_get(&k, &d, NULL, NULL, fn, "eltwise primitive"))) return nb_failure_code();
+        if (!(p = nb_prim_get(&k, &d, NULL, NULL, fn, "eltwise primitive")))
+            return nb_failure_code();
     }
     return nb_prim_run(p, fn, 2, (int[]){DNNL_ARG_SRC, DNNL_ARG_DST},
                        (void *[]){nb_ptr(src), nb_ptr(dst)});
@@ -133,7 +134,8 @@ nb_status nb_kernel_binary(const char *fn, int alg, const nb_tensor *a, const nb
         nb_md_of(&md, dst, nd);
         if (nb_dnnl_check(dnnl_binary_desc_init(&d, alg, &ma, &mb, &md), fn, "binary descriptor"))
             return nb_failure_code();
-        if (!(p = nb_prim_get(&k, &d, NULL, NULL, fn, "binary primitive"))) return nb_failure_code();
+        if (!(p = nb_prim_get(&k, &d, NULL, NULL, fn, "binary primitive")))
+            return nb_failure_code();
     }
     return nb_prim_run(p, fn, 3, (int[]){DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST},
                        (void *[]){nb_ptr(a), nb_ptr(b), nb_ptr(dst)});
