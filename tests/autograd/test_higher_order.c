@@ -1089,15 +1089,17 @@ END_TEST
 /* The points x are a leaf that lives across steps, like the parameters (a
  * graph borrows both); each step loads new points into it. */
 typedef struct gp_state {
-    nb_tensor *p[3], *x;
+    nb_tensor *p[CNN_PARAMS], *x; /* the MLP penalty uses the first 3 */
     nb_optimizer *opt;
+    nb_tensor *(*penalty)(nb_tensor *x, nb_tensor *const *p); /* of x and the params */
 } gp_state;
 
+/* one step of the penalty: zero the gradients, backward, an SGD update */
 static nb_status gp_step(void *ctx, nb_tensor *const *in, int n_in, nb_tensor **out, int *n_out) {
     (void)in, (void)n_in;
     gp_state *st = ctx;
-    nb_tensor *pen = gradient_penalty(st->x, st->p);
-    if (!pen) return nb_error_code();
+    nb_tensor *pen = st->penalty(st->x, st->p);
+    if (!pen) return nb_failure_code();
     nb_optimizer_zero_grad(st->opt);
     nb_zero_grad(st->x);
     nb_status s = nb_backward(pen);
@@ -1108,6 +1110,7 @@ static nb_status gp_step(void *ctx, nb_tensor *const *in, int n_in, nb_tensor **
 }
 
 static void gp_init(gp_state *st) {
+    st->penalty = gradient_penalty;
     st->p[0] = nb_set_requires_grad(
         nb_from_array((float[]){1.5f, -2.0f, 0.7f, 2.2f, 1.0f, -1.3f}, NB_SHAPE(2, 3)), true);
     st->p[1] = nb_set_requires_grad(nb_from_array((float[]){0.1f, -0.2f, 0.3f}, NB_SHAPE(3)), true);
@@ -1154,28 +1157,9 @@ END_TEST
 
 /* the CNN's penalty step traced once and replayed: conv, pooling and their
  * backward ops recorded with create_graph replay with the eager numbers */
-typedef struct cnn_state {
-    nb_tensor *p[CNN_PARAMS], *x;
-    nb_optimizer *opt;
-} cnn_state;
-
-static nb_status cnn_step(void *ctx, nb_tensor *const *in, int n_in, nb_tensor **out, int *n_out) {
-    (void)in, (void)n_in;
-    cnn_state *st = ctx;
-    nb_tensor *pen = cnn_penalty(st->x, st->p);
-    if (!pen) return nb_error_code();
-    nb_optimizer_zero_grad(st->opt);
-    nb_zero_grad(st->x);
-    nb_status s = nb_backward(pen);
-    if (s == NB_OK) s = nb_optimizer_step(st->opt);
-    out[0] = pen;
-    *n_out = 1;
-    return s;
-}
-
 START_TEST(test_a_traced_cnn_gradient_penalty_step_replays_with_the_eager_numbers) {
-    cnn_state eager, traced;
-    cnn_state *st[] = {&eager, &traced};
+    gp_state eager = {.penalty = cnn_penalty}, traced = {.penalty = cnn_penalty};
+    gp_state *st[] = {&eager, &traced};
     for (int k = 0; k < 2; k++) {
         cnn_init(st[k]->p, &st[k]->x);
         st[k]->opt = nb_sgd(0.05f, 0.0f, false, 0.0f);
@@ -1185,9 +1169,9 @@ START_TEST(test_a_traced_cnn_gradient_penalty_step_replays_with_the_eager_number
     for (int step = 0; step < 3; step++) {
         nb_scope_begin();
         nb_tensor *x = nb_zeros(NB_SHAPE(1)), *e = NULL, *t = NULL;
-        ck_assert_msg(cnn_step(&eager, &x, 1, &e, &(int){0}) == NB_OK, "%s", nb_error());
+        ck_assert_msg(gp_step(&eager, &x, 1, &e, &(int){0}) == NB_OK, "%s", nb_error());
         if (!g) {
-            g = nb_trace_ex(cnn_step, &traced, &x, 1, &(nb_graph_opts){.quiet = true});
+            g = nb_trace_ex(gp_step, &traced, &x, 1, &(nb_graph_opts){.quiet = true});
             ck_assert_msg(g != NULL, "%s", nb_error());
             ck_assert_int_eq(nb_graph_outputs(g, &t), 1);
         } else {
