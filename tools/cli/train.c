@@ -196,15 +196,11 @@ static bool regression_spec(const setup *s, cli_data *d, char *spec, size_t n) {
         snprintf(spec, n, "%s", s->spec);
         return true;
     }
-    double sum = 0, sq = 0;
-    for (int64_t i = 0; i < rows; i++) sum += nb_get_flat(d->y[0], i);
-    double mean = sum / (double)rows;
-    for (int64_t i = 0; i < rows; i++) {
-        double e = nb_get_flat(d->y[0], i) - mean;
-        sq += e * e;
-    }
-    double dev = sqrt(sq / (double)rows);
-    if (!(dev > 0)) dev = 1; /* constant targets: only the offset */
+    nb_scaler ys; /* the features' scaler, on the targets as one column */
+    nb_tensor *column = nb_reshape(d->y[0], (int64_t[]){rows, 1}, 2);
+    if (!column || nb_standard_scaler_fit(column, &ys) != NB_OK)
+        return fprintf(stderr, "error: %s\n", nb_error()), false;
+    double mean = nb_get_flat(ys.shift, 0), dev = nb_get_flat(ys.scale, 0); /* 0 became 1 */
     if ((size_t)snprintf(spec, n, "%s, rescaling %.9g %.9g", s->spec, dev, mean) >= n)
         return fprintf(stderr, "error: --model is too long\n"), false;
     d->target_mean = mean, d->target_deviation = dev;
